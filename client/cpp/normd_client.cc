@@ -1,0 +1,139 @@
+#include "client/cpp/normd_client.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace normd {
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  // Both enums follow google.rpc.Code.
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+IngestStream::IngestStream(v1::Normd::Stub* stub, std::string dataset)
+    : dataset_(std::move(dataset)), writer_(stub->Ingest(&context_, &response_)) {}
+
+absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
+  v1::IngestRequest request;
+  if (first_) request.set_dataset(dataset_);
+  first_ = false;
+  request.set_split(split);
+  *request.mutable_batch() = std::move(batch);
+  if (!writer_->Write(request)) {
+    return absl::UnavailableError("the Ingest stream closed; Finish() gives the server's status");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::IngestResponse> IngestStream::Finish() {
+  writer_->WritesDone();
+  const grpc::Status status = writer_->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response_;
+}
+
+std::unique_ptr<NormdClient> NormdClient::Connect(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // Normalize replies can be 4x their uint8 requests
+  args.SetMaxSendMessageSize(-1);
+  return std::make_unique<NormdClient>(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+}
+
+NormdClient::NormdClient(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)),
+      stub_(v1::Normd::NewStub(channel_)),
+      health_(grpc::health::v1::Health::NewStub(channel_)) {}
+
+std::unique_ptr<grpc::ClientContext> NormdClient::NewContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  return context;
+}
+
+absl::StatusOr<v1::DatasetInfo> NormdClient::CreateDataset(const v1::DatasetSpec& spec) {
+  v1::CreateDatasetRequest request;
+  *request.mutable_spec() = spec;
+  v1::DatasetInfo response;
+  const grpc::Status status = stub_->CreateDataset(NewContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::DatasetInfo> NormdClient::GetDataset(absl::string_view name) {
+  v1::GetDatasetRequest request;
+  request.set_name(std::string(name));
+  v1::DatasetInfo response;
+  const grpc::Status status = stub_->GetDataset(NewContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::DatasetInfo>> NormdClient::ListDatasets() {
+  std::vector<v1::DatasetInfo> all;
+  v1::ListDatasetsRequest request;
+  do {
+    v1::ListDatasetsResponse response;
+    const grpc::Status status = stub_->ListDatasets(NewContext().get(), request, &response);
+    if (!status.ok()) return FromGrpcStatus(status);
+    for (v1::DatasetInfo& info : *response.mutable_datasets()) all.push_back(std::move(info));
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return all;
+}
+
+absl::Status NormdClient::DeleteDataset(absl::string_view name) {
+  v1::DeleteDatasetRequest request;
+  request.set_name(std::string(name));
+  v1::DeleteDatasetResponse response;
+  return FromGrpcStatus(stub_->DeleteDataset(NewContext().get(), request, &response));
+}
+
+std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset) {
+  return std::make_unique<IngestStream>(stub_.get(), std::string(dataset));
+}
+
+absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset) {
+  v1::FreezeRequest request;
+  request.set_dataset(std::string(dataset));
+  v1::FreezeResponse response;
+  const grpc::Status status = stub_->Freeze(NewContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dataset,
+                                                           uint64_t version, v1::Split split) {
+  v1::GetStatsRequest request;
+  request.set_dataset(std::string(dataset));
+  request.set_version(version);
+  request.set_split(split);
+  v1::GetStatsResponse response;
+  const grpc::Status status = stub_->GetStats(NewContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(
+    const v1::NormalizeRequest& request) {
+  v1::NormalizeResponse response;
+  const grpc::Status status = stub_->Normalize(NewContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> NormdClient::CheckHealth() {
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = health_->Check(NewContext().get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response.status();
+}
+
+}  // namespace normd

@@ -1,0 +1,73 @@
+// A small C++ client for normd: one method per RPC, errors as absl::Status with
+// the server's code and message.
+#ifndef NORMD_CLIENT_CPP_NORMD_CLIENT_H_
+#define NORMD_CLIENT_CPP_NORMD_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "normd/v1/normd.grpc.pb.h"
+
+namespace normd {
+
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// One open Ingest stream: a transaction the server applies when Finish() is called.
+class IngestStream {
+ public:
+  IngestStream(v1::Normd::Stub* stub, std::string dataset);
+
+  // Sends one batch. An error means the stream broke; Finish() says why.
+  absl::Status Write(v1::Split split, v1::Tensor batch);
+  // Closes the stream; OK means every batch is applied and durable.
+  absl::StatusOr<v1::IngestResponse> Finish();
+
+ private:
+  std::string dataset_;
+  bool first_ = true;
+  grpc::ClientContext context_;
+  v1::IngestResponse response_;
+  std::unique_ptr<grpc::ClientWriter<v1::IngestRequest>> writer_;
+};
+
+class NormdClient {
+ public:
+  // `target` is HOST:PORT; plaintext.
+  static std::unique_ptr<NormdClient> Connect(const std::string& target);
+  explicit NormdClient(std::shared_ptr<grpc::Channel> channel);
+
+  // Deadline for unary calls.
+  void set_timeout(absl::Duration timeout) { timeout_ = timeout; }
+
+  absl::StatusOr<v1::DatasetInfo> CreateDataset(const v1::DatasetSpec& spec);
+  absl::StatusOr<v1::DatasetInfo> GetDataset(absl::string_view name);
+  // Every dataset, following pages.
+  absl::StatusOr<std::vector<v1::DatasetInfo>> ListDatasets();
+  absl::Status DeleteDataset(absl::string_view name);
+  std::unique_ptr<IngestStream> StartIngest(absl::string_view dataset);
+  absl::StatusOr<v1::FreezeResponse> Freeze(absl::string_view dataset);
+  absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
+                                                v1::Split split);
+  absl::StatusOr<v1::NormalizeResponse> Normalize(const v1::NormalizeRequest& request);
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth();
+
+ private:
+  std::unique_ptr<grpc::ClientContext> NewContext() const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Normd::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+  absl::Duration timeout_ = absl::Seconds(120);
+};
+
+}  // namespace normd
+
+#endif  // NORMD_CLIENT_CPP_NORMD_CLIENT_H_

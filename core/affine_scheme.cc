@@ -1,0 +1,138 @@
+#include "absl/strings/string_view.h"
+#include "core/affine_scheme.h"
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace normd {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+absl::Status CheckFinite(absl::string_view what, double value) {
+  if (std::isfinite(value)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(what, " must be finite, got ", value));
+}
+
+absl::Status CheckEps(double eps) {
+  if (std::isfinite(eps) && eps >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("eps must be finite and >= 0, got ", eps));
+}
+
+absl::Status CheckChannelsFitted(const ReferenceStatistics& stats) {
+  for (size_t c = 0; c < stats.count.size(); ++c) {
+    if (stats.count[c] == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "channel ", c, " has no training values in this version; it cannot be normalised"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPerChannel(absl::string_view what, const std::vector<double>& values,
+                             int64_t channels) {
+  if (!values.empty() && values.size() != static_cast<size_t>(channels)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " has ", values.size(),
+                                                   " values, expected ", channels,
+                                                   " (one per channel) or none"));
+  }
+  for (size_t c = 0; c < values.size(); ++c) {
+    if (!std::isfinite(values[c])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, "[", c, "] must be finite, got ", values[c]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
+absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, double eps,
+                                           const std::vector<double>& gamma,
+                                           const std::vector<double>& beta) {
+  if (absl::Status s = CheckEps(eps); !s.ok()) return s;
+  if (absl::Status s = CheckChannelsFitted(stats); !s.ok()) return s;
+  ScaleShift folded;
+  const size_t channels = stats.mean.size();
+  folded.scale.resize(channels);
+  folded.shift.resize(channels);
+  for (size_t c = 0; c < channels; ++c) {
+    const double denominator = std::sqrt(stats.variance[c] + eps);
+    if (!(denominator > 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "channel ", c, " has variance ", stats.variance[c], " and eps is ", eps,
+          "; var + eps must be positive (use eps > 0 for constant channels)"));
+    }
+    const double g = gamma.empty() ? 1.0 : gamma[c];
+    const double b = beta.empty() ? 0.0 : beta[c];
+    folded.scale[c] = g / denominator;
+    folded.shift[c] = b - stats.mean[c] * folded.scale[c];
+  }
+  return folded;
+}
+
+}  // namespace
+
+absl::string_view SchemeName(const AffineScheme& scheme) {
+  return std::visit(Overloaded{[](const ZScoreScheme&) { return "zscore"; },
+                               [](const MinMaxScheme&) { return "minmax"; },
+                               [](const FixedScaleScheme&) { return "scale"; },
+                               [](const BatchNormScheme&) { return "batchnorm"; }},
+                    scheme);
+}
+
+bool NeedsStatistics(const AffineScheme& scheme) {
+  return !std::holds_alternative<FixedScaleScheme>(scheme);
+}
+
+absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
+                                          const ReferenceStatistics& stats, int64_t channels) {
+  if (NeedsStatistics(scheme) && stats.mean.size() != static_cast<size_t>(channels)) {
+    return absl::InternalError(absl::StrCat("statistics hold ", stats.mean.size(),
+                                            " channels, expected ", channels));
+  }
+  return std::visit(
+      Overloaded{
+          [&](const ZScoreScheme& z) -> absl::StatusOr<ScaleShift> {
+            return FoldStandardize(stats, z.eps, {}, {});
+          },
+          [&](const BatchNormScheme& bn) -> absl::StatusOr<ScaleShift> {
+            if (absl::Status s = CheckPerChannel("gamma", bn.gamma, channels); !s.ok()) return s;
+            if (absl::Status s = CheckPerChannel("beta", bn.beta, channels); !s.ok()) return s;
+            return FoldStandardize(stats, bn.eps, bn.gamma, bn.beta);
+          },
+          [&](const MinMaxScheme& mm) -> absl::StatusOr<ScaleShift> {
+            if (absl::Status s = CheckFinite("minmax low", mm.low); !s.ok()) return s;
+            if (absl::Status s = CheckFinite("minmax high", mm.high); !s.ok()) return s;
+            if (mm.low > mm.high) {
+              return absl::InvalidArgumentError(absl::StrCat(
+                  "minmax low must be <= high, got low ", mm.low, " and high ", mm.high));
+            }
+            if (absl::Status s = CheckChannelsFitted(stats); !s.ok()) return s;
+            ScaleShift folded;
+            for (int64_t c = 0; c < channels; ++c) {
+              const double range = stats.max[c] - stats.min[c];
+              // A constant channel maps to `low`, as scikit-learn's MinMaxScaler does.
+              const double scale = range > 0 ? (mm.high - mm.low) / range : 0.0;
+              folded.scale.push_back(scale);
+              folded.shift.push_back(mm.low - stats.min[c] * scale);
+            }
+            return folded;
+          },
+          [&](const FixedScaleScheme& fs) -> absl::StatusOr<ScaleShift> {
+            if (absl::Status s = CheckFinite("scale factor", fs.factor); !s.ok()) return s;
+            if (absl::Status s = CheckFinite("scale offset", fs.offset); !s.ok()) return s;
+            ScaleShift folded;
+            folded.scale.assign(static_cast<size_t>(channels), fs.factor);
+            folded.shift.assign(static_cast<size_t>(channels), fs.offset);
+            return folded;
+          },
+      },
+      scheme);
+}
+
+}  // namespace normd

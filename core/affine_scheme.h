@@ -1,0 +1,59 @@
+// Normalisation schemes that map each channel affinely, y = x * scale[c] + shift[c],
+// and the folding of a scheme and frozen statistics into those factors.
+#ifndef NORMD_CORE_AFFINE_SCHEME_H_
+#define NORMD_CORE_AFFINE_SCHEME_H_
+
+#include <cstdint>
+#include "absl/strings/string_view.h"
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/dataset_statistics.h"
+
+namespace normd {
+
+inline constexpr double kDefaultEps = 1e-5;  // torch.nn.BatchNorm's default
+
+// (x - mean) / sqrt(var + eps)
+struct ZScoreScheme {
+  double eps = kDefaultEps;
+};
+// low + (x - min) / (max - min) * (high - low); a constant channel maps to low.
+struct MinMaxScheme {
+  double low = 0.0;
+  double high = 1.0;
+};
+// x * factor + offset; uses no statistics.
+struct FixedScaleScheme {
+  double factor = 1.0;
+  double offset = 0.0;
+};
+// (x - mean) / sqrt(var + eps) * gamma + beta; empty gamma/beta mean 1/0.
+struct BatchNormScheme {
+  std::vector<double> gamma;
+  std::vector<double> beta;
+  double eps = kDefaultEps;
+};
+
+using AffineScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, BatchNormScheme>;
+
+absl::string_view SchemeName(const AffineScheme& scheme);
+bool NeedsStatistics(const AffineScheme& scheme);
+
+// Per-channel factors in float64.
+struct ScaleShift {
+  std::vector<double> scale;
+  std::vector<double> shift;
+};
+
+// Folds `scheme` with `stats` (ignored, may be empty, for FixedScaleScheme, which
+// yields `channels` copies of its factor). Errors: INVALID_ARGUMENT for bad scheme
+// parameters (negative or non-finite eps, gamma of the wrong length, low > high,
+// var + eps == 0); FAILED_PRECONDITION for a channel with no training values.
+absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
+                                          const ReferenceStatistics& stats, int64_t channels);
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_AFFINE_SCHEME_H_

@@ -1,0 +1,46 @@
+// What a dataset is: its name, layout, channel count and how it accumulates.
+#ifndef NORMD_CORE_DATASET_SPEC_H_
+#define NORMD_CORE_DATASET_SPEC_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "core/layout.h"
+#include "core/nonfinite_policy.h"
+
+namespace normd {
+
+inline constexpr size_t kMaxDatasetNameLength = 128;
+inline constexpr int64_t kMaxChannels = int64_t{1} << 20;
+
+enum class AccumulatorKind {
+  kExact,           // Chan-merged exact moments
+  kRunningAverage,  // exact moments plus a batch-norm style running average
+};
+
+enum class Split { kTrain = 0, kValidation = 1, kTest = 2 };
+inline constexpr std::array<Split, 3> kAllSplits = {Split::kTrain, Split::kValidation,
+                                                    Split::kTest};
+absl::string_view SplitName(Split split);
+
+struct DatasetSpec {
+  std::string name;
+  Layout layout = Layout::kNC;
+  int64_t channels = 0;
+  AccumulatorKind accumulator = AccumulatorKind::kExact;
+  std::optional<double> momentum;  // kRunningAverage only; unset: cumulative average
+  NonFinitePolicy nonfinite = NonFinitePolicy::kReject;
+};
+
+// Names are 1..kMaxDatasetNameLength characters of [A-Za-z0-9._-] and do not start
+// with '.', so they can never be paths, hidden files or carry separators.
+absl::Status ValidateDatasetName(absl::string_view name);
+absl::Status ValidateDatasetSpec(const DatasetSpec& spec);
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_DATASET_SPEC_H_

@@ -1,0 +1,33 @@
+#include "core/dataset_statistics.h"
+
+namespace normd {
+
+DatasetStatistics DatasetStatistics::Empty(const DatasetSpec& spec) {
+  DatasetStatistics stats;
+  for (SplitStatistics& split : stats.splits) {
+    split.moments.assign(static_cast<size_t>(spec.channels), ChannelMoments{});
+  }
+  if (spec.accumulator == AccumulatorKind::kRunningAverage) {
+    stats.running = RunningAverage::Initial(spec.channels);
+  }
+  return stats;
+}
+
+ReferenceStatistics ReferenceStatisticsOf(const DatasetStatistics& stats) {
+  const std::vector<ChannelMoments>& train = stats.split(Split::kTrain).moments;
+  ReferenceStatistics ref;
+  for (const ChannelMoments& m : train) {
+    ref.count.push_back(m.count);
+    ref.mean.push_back(m.Mean());
+    ref.variance.push_back(m.PopulationVariance());
+    ref.min.push_back(m.Min());
+    ref.max.push_back(m.Max());
+  }
+  if (stats.running.has_value()) {
+    ref.mean = stats.running->mean;
+    ref.variance = stats.running->var;
+  }
+  return ref;
+}
+
+}  // namespace normd

@@ -1,0 +1,48 @@
+// Everything a dataset has accumulated: exact moments per split and, for
+// running-average datasets, the running statistics of the train split.
+#ifndef NORMD_CORE_DATASET_STATISTICS_H_
+#define NORMD_CORE_DATASET_STATISTICS_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/channel_moments.h"
+#include "core/dataset_spec.h"
+#include "core/running_average.h"
+
+namespace normd {
+
+struct SplitStatistics {
+  uint64_t batches = 0;
+  uint64_t samples = 0;  // rows along N
+  std::vector<ChannelMoments> moments;
+};
+
+struct DatasetStatistics {
+  std::array<SplitStatistics, kAllSplits.size()> splits;
+  std::optional<RunningAverage> running;
+
+  static DatasetStatistics Empty(const DatasetSpec& spec);
+
+  SplitStatistics& split(Split s) { return splits[static_cast<size_t>(s)]; }
+  const SplitStatistics& split(Split s) const { return splits[static_cast<size_t>(s)]; }
+};
+
+// The per-channel statistics that normalisation uses: for exact datasets the train
+// mean and population variance, for running-average datasets the running mean and
+// variance (as batch norm in eval mode); min and max are always exact.
+struct ReferenceStatistics {
+  std::vector<uint64_t> count;
+  std::vector<double> mean;
+  std::vector<double> variance;
+  std::vector<double> min;
+  std::vector<double> max;
+};
+
+ReferenceStatistics ReferenceStatisticsOf(const DatasetStatistics& stats);
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_DATASET_STATISTICS_H_

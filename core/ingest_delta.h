@@ -1,0 +1,49 @@
+// The statistics of an ingest transaction, kept apart from the dataset until the
+// transaction commits: O(channels) memory however many batches it holds.
+#ifndef NORMD_CORE_INGEST_DELTA_H_
+#define NORMD_CORE_INGEST_DELTA_H_
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/dataset_spec.h"
+#include "core/dataset_statistics.h"
+#include "core/running_average.h"
+#include "core/tensor_view.h"
+
+namespace normd {
+
+struct BatchSummary {
+  uint64_t samples = 0;
+  uint64_t values = 0;
+  uint64_t skipped_nonfinite = 0;
+};
+
+class IngestDelta {
+ public:
+  explicit IngestDelta(const DatasetSpec& spec);
+
+  // Validates `batch` against the dataset's layout and channels, reduces it to
+  // per-channel moments and merges them into this delta. On error nothing changes.
+  absl::StatusOr<BatchSummary> AddBatch(Split split, const TensorView& batch);
+
+  // Merges everything added into `stats` (which must belong to the same spec).
+  void ApplyTo(DatasetStatistics& stats) const;
+
+  const BatchSummary& totals() const { return totals_; }
+  uint64_t batches() const { return batches_; }
+
+ private:
+  DatasetSpec spec_;
+  DatasetStatistics delta_;
+  std::optional<RunningAverageDelta> running_;
+  std::vector<ChannelMoments> scratch_;  // one batch's moments, reused
+  BatchSummary totals_;
+  uint64_t batches_ = 0;
+};
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_INGEST_DELTA_H_

@@ -1,0 +1,270 @@
+#include "absl/strings/string_view.h"
+#include "server/engine/dataset_engine.h"
+
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/dataset_statistics.h"
+
+namespace normd {
+
+// A dataset's state. `record` is exactly what the store holds; `spec` is a copy of
+// its spec, which never changes after creation and so needs no lock.
+struct DatasetEntry {
+  explicit DatasetEntry(StoredDataset stored) : spec(stored.spec), record(std::move(stored)) {}
+
+  const DatasetSpec spec;
+  absl::Mutex mu;
+  StoredDataset record ABSL_GUARDED_BY(mu);
+  bool deleted ABSL_GUARDED_BY(mu) = false;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const FrozenSnapshot>> snapshots
+      ABSL_GUARDED_BY(mu);
+};
+
+namespace {
+
+DatasetInfo InfoOf(const StoredDataset& record) {
+  DatasetInfo info;
+  info.spec = record.spec;
+  info.create_time = record.create_time;
+  for (Split split : kAllSplits) {
+    const SplitStatistics& s = record.live.split(split);
+    info.totals[static_cast<size_t>(split)] = {split, s.batches, s.samples};
+  }
+  info.versions = record.versions;
+  info.latest_version = record.versions.empty() ? 0 : record.versions.back().version;
+  return info;
+}
+
+std::array<SplitTotals, kAllSplits.size()> TotalsOf(const StoredDataset& record) {
+  return InfoOf(record).totals;
+}
+
+absl::Status DeletedError(absl::string_view name) {
+  return absl::NotFoundError(
+      absl::StrCat("dataset \"", name, "\" was deleted while the request was in flight"));
+}
+
+}  // namespace
+
+// ---- IngestTransaction ----------------------------------------------------
+
+IngestTransaction::IngestTransaction(DatasetEngine* engine, std::shared_ptr<DatasetEntry> entry)
+    : engine_(engine), entry_(std::move(entry)), delta_(entry_->spec) {}
+
+const std::string& IngestTransaction::dataset() const { return entry_->spec.name; }
+
+absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const TensorView& batch) {
+  return delta_.AddBatch(split, batch);
+}
+
+absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> IngestTransaction::Commit() {
+  absl::MutexLock lock(&entry_->mu);
+  if (entry_->deleted) return DeletedError(entry_->spec.name);
+  StoredDataset updated = entry_->record;
+  delta_.ApplyTo(updated.live);
+  if (absl::Status status = engine_->store_->PutDataset(updated); !status.ok()) return status;
+  entry_->record = std::move(updated);
+  return TotalsOf(entry_->record);
+}
+
+// ---- DatasetEngine --------------------------------------------------------
+
+DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store) : store_(std::move(store)) {}
+DatasetEngine::~DatasetEngine() = default;
+
+absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
+    std::unique_ptr<DatasetStore> store) {
+  absl::StatusOr<std::vector<StoredDataset>> stored = store->LoadAllDatasets();
+  if (!stored.ok()) return stored.status();
+  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(std::move(store)));
+  absl::MutexLock lock(&engine->mu_);
+  for (StoredDataset& dataset : *stored) {
+    std::string name = dataset.spec.name;
+    engine->datasets_.emplace(std::move(name),
+                              std::make_shared<DatasetEntry>(std::move(dataset)));
+  }
+  return engine;
+}
+
+absl::StatusOr<std::shared_ptr<DatasetEntry>> DatasetEngine::Find(absl::string_view name) const {
+  if (absl::Status status = ValidateDatasetName(name); !status.ok()) return status;
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = datasets_.find(name);
+  if (it == datasets_.end()) {
+    return absl::NotFoundError(absl::StrCat("dataset \"", name, "\" does not exist"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<DatasetInfo> DatasetEngine::Create(const DatasetSpec& spec) {
+  if (absl::Status status = ValidateDatasetSpec(spec); !status.ok()) return status;
+  StoredDataset record;
+  record.spec = spec;
+  record.create_time = absl::Now();
+  record.live = DatasetStatistics::Empty(spec);
+  absl::MutexLock lock(&mu_);
+  if (datasets_.contains(spec.name)) {
+    return absl::AlreadyExistsError(absl::StrCat("dataset \"", spec.name, "\" already exists"));
+  }
+  if (absl::Status status = store_->PutDataset(record); !status.ok()) return status;
+  DatasetInfo info = InfoOf(record);
+  datasets_.emplace(spec.name, std::make_shared<DatasetEntry>(std::move(record)));
+  return info;
+}
+
+absl::StatusOr<DatasetInfo> DatasetEngine::Get(absl::string_view name) const {
+  absl::StatusOr<std::shared_ptr<DatasetEntry>> entry = Find(name);
+  if (!entry.ok()) return entry.status();
+  absl::MutexLock lock(&(*entry)->mu);
+  return InfoOf((*entry)->record);
+}
+
+std::vector<DatasetInfo> DatasetEngine::List(absl::string_view after, size_t limit) const {
+  std::vector<std::shared_ptr<DatasetEntry>> entries;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (auto it = datasets_.upper_bound(after); it != datasets_.end() && entries.size() < limit;
+         ++it) {
+      entries.push_back(it->second);
+    }
+  }
+  std::vector<DatasetInfo> infos;
+  for (const std::shared_ptr<DatasetEntry>& entry : entries) {
+    absl::MutexLock lock(&entry->mu);
+    if (!entry->deleted) infos.push_back(InfoOf(entry->record));
+  }
+  return infos;
+}
+
+absl::Status DatasetEngine::Delete(absl::string_view name) {
+  if (absl::Status status = ValidateDatasetName(name); !status.ok()) return status;
+  absl::MutexLock lock(&mu_);
+  auto it = datasets_.find(name);
+  if (it == datasets_.end()) {
+    return absl::NotFoundError(absl::StrCat("dataset \"", name, "\" does not exist"));
+  }
+  DatasetEntry& entry = *it->second;
+  absl::MutexLock entry_lock(&entry.mu);
+  if (absl::Status status = store_->DeleteDataset(name); !status.ok()) return status;
+  entry.deleted = true;
+  datasets_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IngestTransaction> DatasetEngine::BeginIngest(absl::string_view name) {
+  absl::StatusOr<std::shared_ptr<DatasetEntry>> entry = Find(name);
+  if (!entry.ok()) return entry.status();
+  return IngestTransaction(this, *std::move(entry));
+}
+
+absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name) {
+  absl::StatusOr<std::shared_ptr<DatasetEntry>> found = Find(name);
+  if (!found.ok()) return found.status();
+  DatasetEntry& entry = **found;
+  absl::MutexLock lock(&entry.mu);
+  if (entry.deleted) return DeletedError(name);
+  const SplitStatistics& train = entry.record.live.split(Split::kTrain);
+  if (train.samples == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset \"", name, "\" has no training data yet; ingest train batches before Freeze"));
+  }
+  auto snapshot = std::make_shared<FrozenSnapshot>();
+  snapshot->version = entry.record.next_version;
+  snapshot->freeze_time = absl::Now();
+  snapshot->stats = entry.record.live;
+  const VersionSummary summary{snapshot->version, snapshot->freeze_time, train.samples};
+
+  StoredDataset updated = entry.record;
+  updated.next_version = snapshot->version + 1;
+  updated.versions.push_back(summary);
+  if (absl::Status status = store_->PutDatasetAndSnapshot(updated, *snapshot); !status.ok()) {
+    return status;
+  }
+  entry.record = std::move(updated);
+  entry.snapshots.emplace(summary.version, std::move(snapshot));
+  return summary;
+}
+
+absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> DatasetEngine::Snapshot(
+    DatasetEntry& entry, uint64_t version) const {
+  absl::MutexLock lock(&entry.mu);
+  const StoredDataset& record = entry.record;
+  if (entry.deleted) return DeletedError(record.spec.name);
+  if (record.versions.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset \"", record.spec.name, "\" has no frozen version; call Freeze first"));
+  }
+  const uint64_t latest = record.versions.back().version;
+  if (version == 0) version = latest;
+  if (auto cached = entry.snapshots.find(version); cached != entry.snapshots.end()) {
+    return cached->second;
+  }
+  bool known = false;
+  for (const VersionSummary& v : record.versions) known = known || v.version == version;
+  if (!known) {
+    return absl::NotFoundError(absl::StrCat("dataset \"", record.spec.name, "\" has no version ",
+                                            version, "; the latest is ", latest));
+  }
+  absl::StatusOr<FrozenSnapshot> loaded = store_->LoadSnapshot(record.spec, version);
+  if (!loaded.ok()) return loaded.status();
+  auto snapshot = std::make_shared<const FrozenSnapshot>(*std::move(loaded));
+  entry.snapshots.emplace(version, snapshot);
+  return snapshot;
+}
+
+absl::StatusOr<StatisticsResult> DatasetEngine::GetStatistics(absl::string_view name,
+                                                              uint64_t version) const {
+  absl::StatusOr<std::shared_ptr<DatasetEntry>> entry = Find(name);
+  if (!entry.ok()) return entry.status();
+  if (version == 0) {
+    absl::MutexLock lock(&(*entry)->mu);
+    return StatisticsResult{0, std::make_shared<const DatasetStatistics>((*entry)->record.live)};
+  }
+  absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> snapshot = Snapshot(**entry, version);
+  if (!snapshot.ok()) return snapshot.status();
+  // Aliasing constructor: the statistics live as long as the snapshot.
+  return StatisticsResult{version, std::shared_ptr<const DatasetStatistics>(
+                                       *snapshot, &(*snapshot)->stats)};
+}
+
+absl::StatusOr<NormalizePlan> DatasetEngine::PlanNormalize(absl::string_view name,
+                                                           uint64_t version,
+                                                           const AffineScheme& scheme,
+                                                           const TensorView& input) const {
+  absl::StatusOr<int64_t> elements = ValidateTensor(input);
+  if (!elements.ok()) return elements.status();
+  NormalizePlan plan;
+  if (name.empty()) {
+    if (NeedsStatistics(scheme)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "scheme ", SchemeName(scheme), " needs a dataset's statistics; dataset is empty"));
+    }
+    plan.geometry = {input.shape[0], 1, 1, *elements};
+    absl::StatusOr<ScaleShift> factors = FoldScaleShift(scheme, {}, 1);
+    if (!factors.ok()) return factors.status();
+    plan.factors = *std::move(factors);
+    return plan;
+  }
+  absl::StatusOr<std::shared_ptr<DatasetEntry>> entry = Find(name);
+  if (!entry.ok()) return entry.status();
+  const DatasetSpec& spec = (*entry)->spec;
+  absl::StatusOr<ChannelGeometry> geometry = ResolveGeometry(spec.layout, spec.channels, input.shape);
+  if (!geometry.ok()) return geometry.status();
+  plan.geometry = *geometry;
+  ReferenceStatistics reference;
+  if (NeedsStatistics(scheme)) {
+    absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> snapshot = Snapshot(**entry, version);
+    if (!snapshot.ok()) return snapshot.status();
+    plan.version = (*snapshot)->version;
+    reference = ReferenceStatisticsOf((*snapshot)->stats);
+  }
+  absl::StatusOr<ScaleShift> factors = FoldScaleShift(scheme, reference, spec.channels);
+  if (!factors.ok()) return factors.status();
+  plan.factors = *std::move(factors);
+  return plan;
+}
+
+}  // namespace normd

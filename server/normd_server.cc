@@ -1,0 +1,71 @@
+#include "server/normd_server.h"
+
+#include <filesystem>
+#include <system_error>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+
+namespace normd {
+namespace {
+
+// "host:port" -> host; tolerates bracketed IPv6 hosts.
+std::string HostOf(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  return colon == std::string::npos ? listen : listen.substr(0, colon);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOptions& options) {
+  std::error_code error;
+  std::filesystem::create_directories(options.data_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot create data directory ", options.data_dir, ": ", error.message()));
+  }
+  absl::StatusOr<std::unique_ptr<DatasetStore>> store =
+      DatasetStore::Open((std::filesystem::path(options.data_dir) / "db").string());
+  if (!store.ok()) return store.status();
+  absl::StatusOr<std::unique_ptr<DatasetEngine>> engine = DatasetEngine::Open(*std::move(store));
+  if (!engine.ok()) return engine.status();
+
+  std::unique_ptr<NormdServer> server(new NormdServer());
+  server->engine_ = *std::move(engine);
+  server->service_ = std::make_unique<NormdService>(server->engine_.get());
+  server->host_ = HostOf(options.listen);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  return server;
+}
+
+NormdServer::~NormdServer() {
+  if (server_ != nullptr) {
+    server_->Shutdown();
+    server_->Wait();
+  }
+}
+
+std::string NormdServer::address() const { return absl::StrCat(host_, ":", port_); }
+
+void NormdServer::Shutdown(absl::Duration grace) {
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+void NormdServer::Wait() { server_->Wait(); }
+
+}  // namespace normd

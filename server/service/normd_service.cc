@@ -1,0 +1,243 @@
+#include "server/service/normd_service.h"
+
+#include <algorithm>
+#include <span>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/apply_scale_shift.h"
+#include "server/service/grpc_status.h"
+#include "server/wire/core_proto.h"
+
+namespace normd {
+namespace {
+
+constexpr int32_t kDefaultPageSize = 100;
+constexpr int32_t kMaxPageSize = 1000;
+
+void FillTotals(const std::array<SplitTotals, kAllSplits.size()>& totals,
+                google::protobuf::RepeatedPtrField<v1::SplitTotals>* out) {
+  for (const SplitTotals& t : totals) {
+    v1::SplitTotals* proto = out->Add();
+    proto->set_split(SplitToProto(t.split));
+    proto->set_batches(t.batches);
+    proto->set_samples(t.samples);
+  }
+}
+
+void FillDatasetInfo(const DatasetInfo& info, v1::DatasetInfo* out) {
+  *out->mutable_spec() = DatasetSpecToProto(info.spec);
+  TimeToProto(info.create_time, out->mutable_create_time());
+  FillTotals(info.totals, out->mutable_totals());
+  for (const VersionSummary& v : info.versions) {
+    v1::VersionInfo* proto = out->add_versions();
+    proto->set_version(v.version);
+    TimeToProto(v.freeze_time, proto->mutable_freeze_time());
+    proto->set_train_samples(v.train_samples);
+  }
+  out->set_latest_version(info.latest_version);
+}
+
+void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics* out) {
+  const SplitStatistics& s = stats.split(split);
+  for (const ChannelMoments& m : s.moments) {
+    out->add_count(m.count);
+    out->add_mean(m.Mean());
+    out->add_variance(m.PopulationVariance());
+    out->add_sample_variance(m.SampleVariance());
+    out->add_min(m.Min());
+    out->add_max(m.Max());
+  }
+  out->set_batches(s.batches);
+  out->set_samples(s.samples);
+  if (split == Split::kTrain && stats.running.has_value()) {
+    out->mutable_running_mean()->Add(stats.running->mean.begin(), stats.running->mean.end());
+    out->mutable_running_var()->Add(stats.running->var.begin(), stats.running->var.end());
+    out->set_num_batches_tracked(stats.running->num_batches_tracked);
+  }
+}
+
+absl::StatusOr<AffineScheme> SchemeFromProto(const v1::NormalizeRequest& request) {
+  switch (request.scheme_case()) {
+    case v1::NormalizeRequest::kZscore: {
+      ZScoreScheme z;
+      if (request.zscore().has_eps()) z.eps = request.zscore().eps();
+      return z;
+    }
+    case v1::NormalizeRequest::kMinmax: {
+      MinMaxScheme mm;
+      if (request.minmax().has_low()) mm.low = request.minmax().low();
+      if (request.minmax().has_high()) mm.high = request.minmax().high();
+      return mm;
+    }
+    case v1::NormalizeRequest::kScale: {
+      FixedScaleScheme fs;
+      if (request.scale().has_factor()) fs.factor = request.scale().factor();
+      fs.offset = request.scale().offset();
+      return fs;
+    }
+    case v1::NormalizeRequest::kBatchnorm: {
+      BatchNormScheme bn;
+      bn.gamma.assign(request.batchnorm().gamma().begin(), request.batchnorm().gamma().end());
+      bn.beta.assign(request.batchnorm().beta().begin(), request.batchnorm().beta().end());
+      if (request.batchnorm().has_eps()) bn.eps = request.batchnorm().eps();
+      return bn;
+    }
+    case v1::NormalizeRequest::SCHEME_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "scheme is not set; expected one of zscore, minmax, scale, batchnorm");
+}
+
+}  // namespace
+
+grpc::Status NormdService::CreateDataset(grpc::ServerContext*,
+                                         const v1::CreateDatasetRequest* request,
+                                         v1::DatasetInfo* response) {
+  absl::StatusOr<DatasetSpec> spec = DatasetSpecFromProto(request->spec());
+  if (!spec.ok()) return ToGrpcStatus(spec.status());
+  absl::StatusOr<DatasetInfo> info = engine_->Create(*spec);
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  FillDatasetInfo(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status NormdService::GetDataset(grpc::ServerContext*, const v1::GetDatasetRequest* request,
+                                      v1::DatasetInfo* response) {
+  absl::StatusOr<DatasetInfo> info = engine_->Get(request->name());
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  FillDatasetInfo(*info, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status NormdService::ListDatasets(grpc::ServerContext*,
+                                        const v1::ListDatasetsRequest* request,
+                                        v1::ListDatasetsResponse* response) {
+  if (request->page_size() < 0 || request->page_size() > kMaxPageSize) {
+    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+        "page_size must be in [0, ", kMaxPageSize, "], got ", request->page_size())));
+  }
+  const size_t limit = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+  // One extra tells whether another page follows.
+  std::vector<DatasetInfo> infos = engine_->List(request->page_token(), limit + 1);
+  const bool more = infos.size() > limit;
+  if (more) infos.resize(limit);
+  for (const DatasetInfo& info : infos) FillDatasetInfo(info, response->add_datasets());
+  if (more) response->set_next_page_token(infos.back().spec.name);
+  return grpc::Status::OK;
+}
+
+grpc::Status NormdService::DeleteDataset(grpc::ServerContext*,
+                                         const v1::DeleteDatasetRequest* request,
+                                         v1::DeleteDatasetResponse*) {
+  return ToGrpcStatus(engine_->Delete(request->name()));
+}
+
+grpc::Status NormdService::Ingest(grpc::ServerContext* context,
+                                  grpc::ServerReader<v1::IngestRequest>* reader,
+                                  v1::IngestResponse* response) {
+  v1::IngestRequest request;
+  if (!reader->Read(&request)) {
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        "the Ingest stream held no batch; expected at least one IngestRequest"));
+  }
+  absl::StatusOr<IngestTransaction> transaction = engine_->BeginIngest(request.dataset());
+  if (!transaction.ok()) return ToGrpcStatus(transaction.status());
+  uint64_t index = 0;
+  do {
+    if (context->IsCancelled()) {
+      return ToGrpcStatus(absl::CancelledError("the client cancelled the Ingest stream"));
+    }
+    const auto reject = [&](const absl::Status& status) {
+      return ToGrpcStatus(absl::Status(
+          status.code(), absl::StrCat("batch ", index, " rejected, nothing from this stream was "
+                                      "applied: ", status.message())));
+    };
+    if (!request.dataset().empty() && request.dataset() != transaction->dataset()) {
+      return reject(absl::InvalidArgumentError(absl::StrCat(
+          "the stream began with dataset \"", transaction->dataset(), "\" but this batch names \"",
+          request.dataset(), "\"; one stream feeds one dataset")));
+    }
+    absl::StatusOr<Split> split = SplitFromProto(request.split(), false);
+    if (!split.ok()) return reject(split.status());
+    absl::StatusOr<TensorView> batch = TensorViewOf(request.batch(), "batch");
+    if (!batch.ok()) return reject(batch.status());
+    if (absl::StatusOr<BatchSummary> added = transaction->Add(*split, *batch); !added.ok()) {
+      return reject(added.status());
+    }
+    ++index;
+  } while (reader->Read(&request));
+
+  absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> totals = transaction->Commit();
+  if (!totals.ok()) return ToGrpcStatus(totals.status());
+  const BatchSummary& sent = transaction->delta().totals();
+  response->set_dataset(transaction->dataset());
+  response->set_batches(transaction->delta().batches());
+  response->set_samples(sent.samples);
+  response->set_values(sent.values);
+  response->set_skipped_nonfinite(sent.skipped_nonfinite);
+  FillTotals(*totals, response->mutable_totals());
+  return grpc::Status::OK;
+}
+
+grpc::Status NormdService::Freeze(grpc::ServerContext*, const v1::FreezeRequest* request,
+                                  v1::FreezeResponse* response) {
+  absl::StatusOr<VersionSummary> version = engine_->Freeze(request->dataset());
+  if (!version.ok()) return ToGrpcStatus(version.status());
+  response->set_version(version->version);
+  TimeToProto(version->freeze_time, response->mutable_freeze_time());
+  return grpc::Status::OK;
+}
+
+grpc::Status NormdService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* request,
+                                    v1::GetStatsResponse* response) {
+  absl::StatusOr<Split> split = SplitFromProto(request->split(), true);
+  if (!split.ok()) return ToGrpcStatus(split.status());
+  absl::StatusOr<StatisticsResult> result =
+      engine_->GetStatistics(request->dataset(), request->version());
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_dataset(request->dataset());
+  response->set_version(result->version);
+  response->set_split(SplitToProto(*split));
+  FillStatistics(*result->stats, *split, response->mutable_stats());
+  return grpc::Status::OK;
+}
+
+grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRequest* request,
+                                     v1::NormalizeResponse* response) {
+  absl::StatusOr<AffineScheme> scheme = SchemeFromProto(*request);
+  if (!scheme.ok()) return ToGrpcStatus(scheme.status());
+  DType output_dtype = DType::kFloat32;
+  if (request->output_dtype() != v1::DTYPE_UNSPECIFIED) {
+    absl::StatusOr<DType> parsed = DTypeFromProto(request->output_dtype(), "output_dtype");
+    if (!parsed.ok()) return ToGrpcStatus(parsed.status());
+    if (!IsSupportedOutputDType(*parsed)) {
+      return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
+          "output_dtype must be FLOAT32 or FLOAT64, got ", DTypeName(*parsed))));
+    }
+    output_dtype = *parsed;
+  }
+  absl::StatusOr<TensorView> input = TensorViewOf(request->input(), "input");
+  if (!input.ok()) return ToGrpcStatus(input.status());
+  absl::StatusOr<NormalizePlan> plan =
+      engine_->PlanNormalize(request->dataset(), request->version(), *scheme, *input);
+  if (!plan.ok()) return ToGrpcStatus(plan.status());
+
+  v1::Tensor* output = response->mutable_output();
+  output->mutable_shape()->CopyFrom(request->input().shape());
+  output->set_dtype(DTypeToProto(output_dtype));
+  std::string* bytes = output->mutable_data();
+  bytes->resize(static_cast<size_t>(plan->geometry.elements()) * ElementSize(output_dtype));
+  if (absl::Status status =
+          ApplyScaleShift(*input, plan->geometry, plan->factors, output_dtype,
+                          std::as_writable_bytes(std::span<char>(bytes->data(), bytes->size())));
+      !status.ok()) {
+    return ToGrpcStatus(status);
+  }
+  response->set_version(plan->version);
+  return grpc::Status::OK;
+}
+
+}  // namespace normd

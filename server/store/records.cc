@@ -1,0 +1,158 @@
+#include "absl/strings/string_view.h"
+#include "server/store/records.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "normd/storage/v1/storage.pb.h"
+#include "server/wire/core_proto.h"
+
+namespace normd {
+namespace {
+namespace pb = ::normd::storage::v1;
+
+void MomentsToRecord(const std::vector<ChannelMoments>& moments, pb::MomentsRecord* out) {
+  for (const ChannelMoments& m : moments) {
+    out->add_count(m.count);
+    out->add_mean_hi(m.mean.hi);
+    out->add_mean_lo(m.mean.lo);
+    out->add_m2_hi(m.m2.hi);
+    out->add_m2_lo(m.m2.lo);
+    out->add_min(m.min);
+    out->add_max(m.max);
+  }
+}
+
+absl::Status MomentsFromRecord(const pb::MomentsRecord& record, size_t channels,
+                               std::vector<ChannelMoments>& out) {
+  const auto n = static_cast<int>(channels);
+  if (record.count_size() != n || record.mean_hi_size() != n || record.mean_lo_size() != n ||
+      record.m2_hi_size() != n || record.m2_lo_size() != n || record.min_size() != n ||
+      record.max_size() != n) {
+    return absl::DataLossError(
+        absl::StrCat("stored moments do not hold ", channels, " channels in every field"));
+  }
+  out.resize(channels);
+  for (int c = 0; c < n; ++c) {
+    out[c].count = record.count(c);
+    out[c].mean = {record.mean_hi(c), record.mean_lo(c)};
+    out[c].m2 = {record.m2_hi(c), record.m2_lo(c)};
+    out[c].min = record.min(c);
+    out[c].max = record.max(c);
+  }
+  return absl::OkStatus();
+}
+
+void StatisticsToRecord(const DatasetStatistics& stats, pb::StatisticsRecord* out) {
+  for (Split split : kAllSplits) {
+    pb::SplitRecord* record = out->add_splits();
+    const SplitStatistics& s = stats.split(split);
+    record->set_split(SplitToProto(split));
+    record->set_batches(s.batches);
+    record->set_samples(s.samples);
+    MomentsToRecord(s.moments, record->mutable_moments());
+  }
+  if (stats.running.has_value()) {
+    pb::RunningRecord* running = out->mutable_running();
+    running->mutable_mean()->Add(stats.running->mean.begin(), stats.running->mean.end());
+    running->mutable_var()->Add(stats.running->var.begin(), stats.running->var.end());
+    running->set_num_batches_tracked(stats.running->num_batches_tracked);
+  }
+}
+
+absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecord& record,
+                                                       const DatasetSpec& spec) {
+  DatasetStatistics stats = DatasetStatistics::Empty(spec);
+  const auto channels = static_cast<size_t>(spec.channels);
+  if (record.splits_size() != static_cast<int>(kAllSplits.size())) {
+    return absl::DataLossError(absl::StrCat("stored statistics hold ", record.splits_size(),
+                                            " splits, expected ", kAllSplits.size()));
+  }
+  for (const pb::SplitRecord& split_record : record.splits()) {
+    absl::StatusOr<Split> split = SplitFromProto(split_record.split(), false);
+    if (!split.ok()) return absl::DataLossError(split.status().message());
+    SplitStatistics& s = stats.split(*split);
+    s.batches = split_record.batches();
+    s.samples = split_record.samples();
+    if (absl::Status st = MomentsFromRecord(split_record.moments(), channels, s.moments);
+        !st.ok()) {
+      return st;
+    }
+  }
+  if (stats.running.has_value()) {
+    const pb::RunningRecord& running = record.running();
+    if (running.mean_size() != static_cast<int>(channels) ||
+        running.var_size() != static_cast<int>(channels)) {
+      return absl::DataLossError(
+          absl::StrCat("stored running average does not hold ", channels, " channels"));
+    }
+    stats.running->mean.assign(running.mean().begin(), running.mean().end());
+    stats.running->var.assign(running.var().begin(), running.var().end());
+    stats.running->num_batches_tracked = running.num_batches_tracked();
+  }
+  return stats;
+}
+
+}  // namespace
+
+std::string EncodeDatasetRecord(const StoredDataset& dataset) {
+  pb::DatasetRecord record;
+  *record.mutable_spec() = DatasetSpecToProto(dataset.spec);
+  TimeToProto(dataset.create_time, record.mutable_create_time());
+  record.set_next_version(dataset.next_version);
+  StatisticsToRecord(dataset.live, record.mutable_live());
+  for (const VersionSummary& v : dataset.versions) {
+    v1::VersionInfo* info = record.add_versions();
+    info->set_version(v.version);
+    TimeToProto(v.freeze_time, info->mutable_freeze_time());
+    info->set_train_samples(v.train_samples);
+  }
+  return record.SerializeAsString();
+}
+
+absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes) {
+  pb::DatasetRecord record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("dataset record does not parse");
+  }
+  absl::StatusOr<DatasetSpec> spec = DatasetSpecFromProto(record.spec());
+  if (!spec.ok()) {
+    return absl::DataLossError(absl::StrCat("stored spec is invalid: ", spec.status().message()));
+  }
+  StoredDataset dataset;
+  dataset.spec = *std::move(spec);
+  dataset.create_time = TimeFromProto(record.create_time());
+  dataset.next_version = record.next_version();
+  absl::StatusOr<DatasetStatistics> live = StatisticsFromRecord(record.live(), dataset.spec);
+  if (!live.ok()) return live.status();
+  dataset.live = *std::move(live);
+  for (const v1::VersionInfo& info : record.versions()) {
+    dataset.versions.push_back(
+        {info.version(), TimeFromProto(info.freeze_time()), info.train_samples()});
+  }
+  return dataset;
+}
+
+std::string EncodeSnapshotRecord(const FrozenSnapshot& snapshot) {
+  pb::SnapshotRecord record;
+  record.set_version(snapshot.version);
+  TimeToProto(snapshot.freeze_time, record.mutable_freeze_time());
+  StatisticsToRecord(snapshot.stats, record.mutable_stats());
+  return record.SerializeAsString();
+}
+
+absl::StatusOr<FrozenSnapshot> DecodeSnapshotRecord(absl::string_view bytes,
+                                                    const DatasetSpec& spec) {
+  pb::SnapshotRecord record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("snapshot record does not parse");
+  }
+  absl::StatusOr<DatasetStatistics> stats = StatisticsFromRecord(record.stats(), spec);
+  if (!stats.ok()) return stats.status();
+  FrozenSnapshot snapshot;
+  snapshot.version = record.version();
+  snapshot.freeze_time = TimeFromProto(record.freeze_time());
+  snapshot.stats = *std::move(stats);
+  return snapshot;
+}
+
+}  // namespace normd

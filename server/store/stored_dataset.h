@@ -1,0 +1,37 @@
+// The domain records the store keeps: a dataset with its live statistics, and
+// immutable frozen snapshots.
+#ifndef NORMD_SERVER_STORE_STORED_DATASET_H_
+#define NORMD_SERVER_STORE_STORED_DATASET_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "core/dataset_spec.h"
+#include "core/dataset_statistics.h"
+
+namespace normd {
+
+struct VersionSummary {
+  uint64_t version = 0;
+  absl::Time freeze_time;
+  uint64_t train_samples = 0;
+};
+
+struct StoredDataset {
+  DatasetSpec spec;
+  absl::Time create_time;
+  uint64_t next_version = 1;
+  DatasetStatistics live;
+  std::vector<VersionSummary> versions;  // ascending
+};
+
+struct FrozenSnapshot {
+  uint64_t version = 0;
+  absl::Time freeze_time;
+  DatasetStatistics stats;
+};
+
+}  // namespace normd
+
+#endif  // NORMD_SERVER_STORE_STORED_DATASET_H_

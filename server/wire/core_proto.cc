@@ -1,0 +1,183 @@
+#include "absl/strings/string_view.h"
+#include "server/wire/core_proto.h"
+
+#include <cstddef>
+#include <span>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace normd {
+namespace {
+
+template <typename Enum>
+absl::Status UnknownEnum(absl::string_view field, Enum value, absl::string_view expected) {
+  return absl::InvalidArgumentError(absl::StrCat(field, " must be one of ", expected, ", got ",
+                                                 static_cast<int>(value)));
+}
+
+}  // namespace
+
+absl::StatusOr<DType> DTypeFromProto(v1::DType dtype, absl::string_view field) {
+  switch (dtype) {
+    case v1::DTYPE_FLOAT32:
+      return DType::kFloat32;
+    case v1::DTYPE_FLOAT64:
+      return DType::kFloat64;
+    case v1::DTYPE_FLOAT16:
+      return DType::kFloat16;
+    case v1::DTYPE_BFLOAT16:
+      return DType::kBFloat16;
+    case v1::DTYPE_UINT8:
+      return DType::kUInt8;
+    default:
+      return UnknownEnum(field, dtype,
+                         "FLOAT32, FLOAT64, FLOAT16, BFLOAT16, UINT8 (1..5)");
+  }
+}
+
+v1::DType DTypeToProto(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return v1::DTYPE_FLOAT32;
+    case DType::kFloat64:
+      return v1::DTYPE_FLOAT64;
+    case DType::kFloat16:
+      return v1::DTYPE_FLOAT16;
+    case DType::kBFloat16:
+      return v1::DTYPE_BFLOAT16;
+    case DType::kUInt8:
+      return v1::DTYPE_UINT8;
+  }
+  return v1::DTYPE_UNSPECIFIED;
+}
+
+absl::StatusOr<Layout> LayoutFromProto(v1::Layout layout) {
+  switch (layout) {
+    case v1::LAYOUT_NC:
+      return Layout::kNC;
+    case v1::LAYOUT_NCHW:
+      return Layout::kNCHW;
+    case v1::LAYOUT_NHWC:
+      return Layout::kNHWC;
+    default:
+      return UnknownEnum("spec.layout", layout, "NC, NCHW, NHWC (1..3)");
+  }
+}
+
+v1::Layout LayoutToProto(Layout layout) {
+  switch (layout) {
+    case Layout::kNC:
+      return v1::LAYOUT_NC;
+    case Layout::kNCHW:
+      return v1::LAYOUT_NCHW;
+    case Layout::kNHWC:
+      return v1::LAYOUT_NHWC;
+  }
+  return v1::LAYOUT_UNSPECIFIED;
+}
+
+absl::StatusOr<Split> SplitFromProto(v1::Split split, bool unspecified_means_train) {
+  switch (split) {
+    case v1::SPLIT_TRAIN:
+      return Split::kTrain;
+    case v1::SPLIT_VALIDATION:
+      return Split::kValidation;
+    case v1::SPLIT_TEST:
+      return Split::kTest;
+    case v1::SPLIT_UNSPECIFIED:
+      if (unspecified_means_train) return Split::kTrain;
+      return absl::InvalidArgumentError(
+          "split is unspecified; every batch must say TRAIN, VALIDATION or TEST, so that "
+          "only training data can change the fitted statistics");
+    default:
+      return UnknownEnum("split", split, "TRAIN, VALIDATION, TEST (1..3)");
+  }
+}
+
+v1::Split SplitToProto(Split split) {
+  switch (split) {
+    case Split::kTrain:
+      return v1::SPLIT_TRAIN;
+    case Split::kValidation:
+      return v1::SPLIT_VALIDATION;
+    case Split::kTest:
+      return v1::SPLIT_TEST;
+  }
+  return v1::SPLIT_UNSPECIFIED;
+}
+
+absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto) {
+  DatasetSpec spec;
+  spec.name = proto.name();
+  absl::StatusOr<Layout> layout = LayoutFromProto(proto.layout());
+  if (!layout.ok()) return layout.status();
+  spec.layout = *layout;
+  spec.channels = proto.channels();
+  switch (proto.accumulator_case()) {
+    case v1::DatasetSpec::kRunningAverage:
+      spec.accumulator = AccumulatorKind::kRunningAverage;
+      if (proto.running_average().has_momentum()) {
+        spec.momentum = proto.running_average().momentum();
+      }
+      break;
+    case v1::DatasetSpec::kExact:
+    case v1::DatasetSpec::ACCUMULATOR_NOT_SET:
+      spec.accumulator = AccumulatorKind::kExact;
+      break;
+  }
+  switch (proto.nonfinite_policy()) {
+    case v1::NONFINITE_POLICY_UNSPECIFIED:
+    case v1::NONFINITE_POLICY_REJECT:
+      spec.nonfinite = NonFinitePolicy::kReject;
+      break;
+    case v1::NONFINITE_POLICY_SKIP:
+      spec.nonfinite = NonFinitePolicy::kSkip;
+      break;
+    default:
+      return UnknownEnum("spec.nonfinite_policy", proto.nonfinite_policy(),
+                         "REJECT, SKIP (1..2)");
+  }
+  if (absl::Status status = ValidateDatasetSpec(spec); !status.ok()) return status;
+  return spec;
+}
+
+v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec) {
+  v1::DatasetSpec proto;
+  proto.set_name(spec.name);
+  proto.set_layout(LayoutToProto(spec.layout));
+  proto.set_channels(spec.channels);
+  if (spec.accumulator == AccumulatorKind::kRunningAverage) {
+    v1::RunningAverageAccumulator* running = proto.mutable_running_average();
+    if (spec.momentum.has_value()) running->set_momentum(*spec.momentum);
+  } else {
+    proto.mutable_exact();
+  }
+  proto.set_nonfinite_policy(spec.nonfinite == NonFinitePolicy::kSkip
+                                 ? v1::NONFINITE_POLICY_SKIP
+                                 : v1::NONFINITE_POLICY_REJECT);
+  return proto;
+}
+
+absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field) {
+  absl::StatusOr<DType> dtype = DTypeFromProto(tensor.dtype(), absl::StrCat(field, ".dtype"));
+  if (!dtype.ok()) return dtype.status();
+  TensorView view;
+  view.dtype = *dtype;
+  view.shape = std::span<const int64_t>(tensor.shape().data(),
+                                        static_cast<size_t>(tensor.shape_size()));
+  view.bytes = std::as_bytes(std::span<const char>(tensor.data()));
+  return view;
+}
+
+void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(time);
+  out->set_seconds(micros / 1000000);
+  out->set_nanos(static_cast<int32_t>((micros % 1000000) * 1000));
+}
+
+absl::Time TimeFromProto(const google::protobuf::Timestamp& proto) {
+  return absl::FromUnixSeconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
+}
+
+}  // namespace normd

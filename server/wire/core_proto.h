@@ -1,0 +1,41 @@
+// Conversions between normd.v1 protobuf messages and core types. The one place
+// where wire enums are interpreted; unknown or unspecified values are
+// INVALID_ARGUMENT naming the field and the value received.
+#ifndef NORMD_SERVER_WIRE_CORE_PROTO_H_
+#define NORMD_SERVER_WIRE_CORE_PROTO_H_
+
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/dataset_spec.h"
+#include "core/dtype.h"
+#include "core/layout.h"
+#include "core/tensor_view.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "normd/v1/normd.pb.h"
+
+namespace normd {
+
+absl::StatusOr<DType> DTypeFromProto(v1::DType dtype, absl::string_view field);
+v1::DType DTypeToProto(DType dtype);
+
+absl::StatusOr<Layout> LayoutFromProto(v1::Layout layout);
+v1::Layout LayoutToProto(Layout layout);
+
+// SPLIT_UNSPECIFIED is an error unless `unspecified_means_train`.
+absl::StatusOr<Split> SplitFromProto(v1::Split split, bool unspecified_means_train);
+v1::Split SplitToProto(Split split);
+
+absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto);
+v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec);
+
+// A view of the message's bytes: valid while `tensor` lives and is unchanged.
+absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field);
+
+void TimeToProto(absl::Time time, google::protobuf::Timestamp* out);
+absl::Time TimeFromProto(const google::protobuf::Timestamp& proto);
+
+}  // namespace normd
+
+#endif  // NORMD_SERVER_WIRE_CORE_PROTO_H_
