@@ -50,7 +50,7 @@ absl::Status CheckPerChannel(absl::string_view what, const std::vector<double>& 
   return absl::OkStatus();
 }
 
-// scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
+// center = mean, scale = gamma / sqrt(var + eps), shift = beta.
 absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, double eps,
                                            const std::vector<double>& gamma,
                                            const std::vector<double>& beta) {
@@ -58,6 +58,7 @@ absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, dou
   if (absl::Status s = CheckChannelsFitted(stats); !s.ok()) return s;
   ScaleShift folded;
   const size_t channels = stats.mean.size();
+  folded.center = stats.mean;
   folded.scale.resize(channels);
   folded.shift.resize(channels);
   for (size_t c = 0; c < channels; ++c) {
@@ -70,7 +71,7 @@ absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, dou
     const double g = gamma.empty() ? 1.0 : gamma[c];
     const double b = beta.empty() ? 0.0 : beta[c];
     folded.scale[c] = g / denominator;
-    folded.shift[c] = b - stats.mean[c] * folded.scale[c];
+    folded.shift[c] = b;
   }
   return folded;
 }
@@ -118,8 +119,9 @@ absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
               const double range = stats.max[c] - stats.min[c];
               // A constant channel maps to `low`, as scikit-learn's MinMaxScaler does.
               const double scale = range > 0 ? (mm.high - mm.low) / range : 0.0;
+              folded.center.push_back(stats.min[c]);
               folded.scale.push_back(scale);
-              folded.shift.push_back(mm.low - stats.min[c] * scale);
+              folded.shift.push_back(mm.low);
             }
             return folded;
           },
@@ -127,6 +129,7 @@ absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
             if (absl::Status s = CheckFinite("scale factor", fs.factor); !s.ok()) return s;
             if (absl::Status s = CheckFinite("scale offset", fs.offset); !s.ok()) return s;
             ScaleShift folded;
+            folded.center.assign(static_cast<size_t>(channels), 0.0);
             folded.scale.assign(static_cast<size_t>(channels), fs.factor);
             folded.shift.assign(static_cast<size_t>(channels), fs.offset);
             return folded;

@@ -1,5 +1,6 @@
-// Normalisation schemes that map each channel affinely, y = x * scale[c] + shift[c],
-// and the folding of a scheme and frozen statistics into those factors.
+// Normalisation schemes that map each channel affinely,
+// y = (x - center[c]) * scale[c] + shift[c], and the folding of a scheme and frozen
+// statistics into those factors.
 #ifndef NORMD_CORE_AFFINE_SCHEME_H_
 #define NORMD_CORE_AFFINE_SCHEME_H_
 
@@ -41,8 +42,12 @@ using AffineScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, 
 absl::string_view SchemeName(const AffineScheme& scheme);
 bool NeedsStatistics(const AffineScheme& scheme);
 
-// Per-channel factors in float64.
+// Per-channel factors in float64. The center is kept apart rather than folded into
+// shift = -center * scale: for data such as 1e8 + noise, |mean| / std reaches 1e10
+// and the folded shift would carry a rounding error of ~1e-6 in the output, while
+// x - center is exact for x near the center (Sterbenz) and costs one subtraction.
 struct ScaleShift {
+  std::vector<double> center;
   std::vector<double> scale;
   std::vector<double> shift;
 };

@@ -15,11 +15,12 @@ void Apply(const std::byte* x, const ChannelGeometry& g, const ScaleShift& f, st
   size_t index = 0;
   for (size_t o = 0; o < outer; ++o) {
     for (size_t c = 0; c < channels; ++c) {
+      const double center = f.center[c];
       const double scale = f.scale[c];
       const double shift = f.shift[c];
       for (size_t i = 0; i < inner; ++i, ++index) {
         const double v = ToDouble(LoadElement<In>(x, index));
-        StoreElement<Out>(y, index, static_cast<Out>(std::fma(v, scale, shift)));
+        StoreElement<Out>(y, index, static_cast<Out>(std::fma(v - center, scale, shift)));
       }
     }
   }
@@ -40,6 +41,7 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
   }
   const auto elements = static_cast<size_t>(geometry.elements());
   if (output.size() != elements * ElementSize(output_dtype) ||
+      factors.center.size() != static_cast<size_t>(geometry.channels) ||
       factors.scale.size() != static_cast<size_t>(geometry.channels) ||
       factors.shift.size() != static_cast<size_t>(geometry.channels)) {
     return absl::InternalError("ApplyScaleShift: buffer or factor sizes disagree with geometry");

@@ -16,9 +16,9 @@ namespace normd {
 // Output element types Normalize can produce.
 bool IsSupportedOutputDType(DType dtype);
 
-// y[o, c, i] = OutT(fma(double(x[o, c, i]), scale[c], shift[c])): the affine map is
-// evaluated in float64 and rounded once to the output type, so cancellation in
-// shift = -mean * scale costs nothing even when |mean| >> std. `input` must be
+// y[o, c, i] = OutT(fma(double(x[o, c, i]) - center[c], scale[c], shift[c])): the
+// affine map is evaluated in float64 around the channel's center and rounded once to
+// the output type, so the output keeps full precision even when |mean| >> std. `input` must be
 // validated and `geometry` resolved from its shape; `output` must hold exactly
 // geometry.elements() elements of `output_dtype`.
 absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geometry,

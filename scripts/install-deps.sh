@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages normd needs that are missing; a no-op when
+# everything is present. Usage: scripts/install-deps.sh [build|test]
+#   build: what building and running normd needs (default)
+#   test:  build + what the test suites need
+set -euo pipefail
+
+build_packages=(
+  cmake ninja-build g++ pkg-config
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  libabsl-dev librocksdb-dev
+)
+test_packages=(
+  libgtest-dev libgmock-dev libgmp-dev
+  python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
+)
+
+packages=("${build_packages[@]}")
+if [[ "${1:-build}" == "test" ]]; then
+  packages+=("${test_packages[@]}")
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+  sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

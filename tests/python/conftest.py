@@ -1,0 +1,56 @@
+"""Fixtures that run the real normd binary on an ephemeral loopback port."""
+import os
+import re
+import signal
+import subprocess
+
+import pytest
+
+NORMD_BIN = os.environ.get("NORMD_BIN", "build/normd")
+NORMCTL_BIN = os.environ.get("NORMCTL_BIN", "build/normctl")
+
+
+class NormdProcess:
+    """A normd process; its address is read from the line it prints once it serves."""
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.proc = None
+        self.address = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [NORMD_BIN, "--listen=127.0.0.1:0", f"--data_dir={self.data_dir}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()  # blocks until the server is listening
+        match = re.search(r"listening on (\S+)", line)
+        if not match:
+            self.proc.kill()
+            raise RuntimeError(f"normd did not start: {line!r} {self.proc.stderr.read()}")
+        self.address = match.group(1)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(timeout=30) == 0
+        self.proc = None
+
+
+@pytest.fixture
+def normd(tmp_path):
+    server = NormdProcess(tmp_path / "data").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def normctl(normd):
+    """Runs normctl against the fixture's server; returns the CompletedProcess."""
+    def run(*args, check=True):
+        result = subprocess.run([NORMCTL_BIN, f"--server={normd.address}", *map(str, args)],
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"normctl {args} failed: {result.stderr}")
+        return result
+    return run

@@ -1,0 +1,163 @@
+"""normctl round trips against a real normd, with independent oracles: exact
+rational arithmetic (fractions) for statistics, numpy and torch for normalisation."""
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+
+def exact_moments(values):
+    """Mean, population and sample variance of float64 values, exactly."""
+    xs = [Fraction(float(v)) for v in values]
+    n = len(xs)
+    mean = sum(xs) / n
+    m2 = sum((x - mean) ** 2 for x in xs)
+    return mean, m2 / n, (m2 / (n - 1) if n > 1 else None)
+
+
+def assert_rel(actual, expected, tol):
+    expected = float(expected)
+    assert abs(actual - expected) <= tol * max(abs(expected), 1e-300), (actual, expected)
+
+
+def stats_json(normctl, name, *flags):
+    return json.loads(normctl("stats", name, "--json", *flags).stdout)
+
+
+def test_tabular_round_trip(normctl, tmp_path):
+    rng = np.random.default_rng(7)
+    # Hostile columns: a 1e8 offset with tiny noise, a constant, a wide spread.
+    a = np.stack([1e8 + rng.normal(0, 1e-3, 500), np.full(500, 0.5),
+                  rng.normal(-3, 1e4, 500)], axis=1)
+    b = np.stack([1e8 + rng.normal(0, 1e-3, 77), np.full(77, 0.5),
+                  rng.normal(-3, 1e4, 77)], axis=1)
+    np.save(tmp_path / "a.npy", a)
+    np.save(tmp_path / "b.npy", b.astype(np.float32))
+    np.save(tmp_path / "val.npy", a[:10] * 2)
+
+    normctl("create", "tab", "--layout=NC", "--channels=3")
+    out = normctl("ingest", "tab", tmp_path / "a.npy", tmp_path / "b.npy", "--chunk_bytes=1000")
+    assert "577 samples" in out.stdout
+    normctl("ingest", "tab", tmp_path / "val.npy", "--split=validation")
+    assert "version 1" in normctl("freeze", "tab").stdout
+
+    stats = stats_json(normctl, "tab", "--version=latest")
+    assert stats["version"] == 1 and stats["samples"] == 577
+    fitted = np.concatenate([a, b.astype(np.float32).astype(np.float64)])
+    for c in range(3):
+        mean, var, sample_var = exact_moments(fitted[:, c])
+        assert stats["count"][c] == 577
+        assert_rel(stats["mean"][c], mean, 1e-12)
+        assert stats["min"][c] == fitted[:, c].min() and stats["max"][c] == fitted[:, c].max()
+        if var:
+            assert_rel(stats["variance"][c], var, 1e-12)
+            assert_rel(stats["sample_variance"][c], sample_var, 1e-12)
+    assert stats["variance"][1] == 0.0 and stats["mean"][1] == 0.5  # the constant column
+
+    validation = stats_json(normctl, "tab", "--split=validation")
+    assert validation["count"] == [10, 10, 10]
+    assert_rel(validation["mean"][2], exact_moments(a[:10, 2] * 2)[0], 1e-12)
+
+    x = rng.normal(0, 1, (64, 3)) * [1e-3, 1, 1e4] + [1e8, 0.5, -3]
+    np.save(tmp_path / "x.npy", x)
+    normctl("normalize", "tab", tmp_path / "x.npy", tmp_path / "y.npy", "--chunk_bytes=256",
+            "--output_dtype=float64")
+    y = np.load(tmp_path / "y.npy")
+    assert y.dtype == np.float64 and y.shape == x.shape
+    mean = np.array(stats["mean"])
+    var = np.array(stats["variance"])
+    np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_images_batchnorm_matches_torch(normctl, tmp_path, layout):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(6, 3, 5, 7), dtype=np.uint8)
+    stored = images if layout == "NCHW" else np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+    np.save(tmp_path / "train.npy", stored)
+    normctl("create", "img", f"--layout={layout}", "--channels=3")
+    normctl("ingest", "img", tmp_path / "train.npy")
+    normctl("freeze", "img")
+    stats = stats_json(normctl, "img", "--version=1")
+    for c in range(3):
+        mean, var, _ = exact_moments(images[:, c].ravel())
+        assert_rel(stats["mean"][c], mean, 1e-12)
+        assert_rel(stats["variance"][c], var, 1e-12)
+
+    normctl("normalize", "img", tmp_path / "train.npy", tmp_path / "out.npy", "--scheme=batchnorm",
+            "--gamma=1.5,0.5,2", "--beta=0,-1,0.25", "--eps=0.001")
+    out = np.load(tmp_path / "out.npy")
+    assert out.dtype == np.float32
+    expected = F.batch_norm(torch.from_numpy(images.astype(np.float64)),
+                            torch.tensor(stats["mean"], dtype=torch.float64),
+                            torch.tensor(stats["variance"], dtype=torch.float64),
+                            weight=torch.tensor([1.5, 0.5, 2.0], dtype=torch.float64),
+                            bias=torch.tensor([0.0, -1.0, 0.25], dtype=torch.float64),
+                            training=False, eps=0.001).numpy()
+    if layout == "NHWC":
+        expected = expected.transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_minmax_and_scale(normctl, tmp_path):
+    x = np.array([[0.0, 10.0], [4.0, 10.0], [2.0, 10.0]])
+    np.save(tmp_path / "x.npy", x)
+    normctl("create", "mm", "--channels=2")
+    normctl("ingest", "mm", tmp_path / "x.npy")
+    normctl("freeze", "mm")
+    normctl("normalize", "mm", tmp_path / "x.npy", tmp_path / "y.npy", "--scheme=minmax",
+            "--low=-1", "--high=1")
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), [[-1, -1], [1, -1], [0, -1]])
+    pixels = np.arange(0, 256, dtype=np.uint8).reshape(16, 16)
+    np.save(tmp_path / "p.npy", pixels)
+    normctl("create", "pix", "--channels=16")
+    normctl("normalize", "pix", tmp_path / "p.npy", tmp_path / "q.npy", "--scheme=scale",
+            f"--factor={1 / 255}")
+    np.testing.assert_array_equal(np.load(tmp_path / "q.npy"),
+                                  (pixels.astype(np.float64) / 255).astype(np.float32))
+
+
+def test_restart_keeps_statistics_and_versions(normd, normctl, tmp_path):
+    rng = np.random.default_rng(11)
+    np.save(tmp_path / "x.npy", rng.normal(5, 2, (1000, 4)).astype(np.float16))
+    normctl("create", "keep", "--channels=4")
+    normctl("ingest", "keep", tmp_path / "x.npy")
+    normctl("freeze", "keep")
+    normctl("ingest", "keep", tmp_path / "x.npy")
+    before_live = normctl("stats", "keep", "--json").stdout
+    before_v1 = normctl("stats", "keep", "--json", "--version=1").stdout
+    normd.stop()
+    normd.start()
+    # The restarted server picked a new port; normctl follows the fixture's address.
+    assert normctl("stats", "keep", "--json").stdout == before_live
+    assert normctl("stats", "keep", "--json", "--version=1").stdout == before_v1
+    assert "keep" in normctl("list").stdout
+
+
+def test_cli_errors(normctl, tmp_path):
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(np.ones((3, 2), np.float32)))
+    np.save(tmp_path / "ints.npy", np.ones((3, 2), np.int64))
+    np.save(tmp_path / "ok.npy", np.ones((3, 2), np.float32))
+    normctl("create", "e", "--channels=2")
+
+    result = normctl("ingest", "e", tmp_path / "fortran.npy", check=False)
+    assert result.returncode == 1 and "Fortran-ordered" in result.stderr
+    result = normctl("ingest", "e", tmp_path / "ints.npy", check=False)
+    assert result.returncode == 1 and "unsupported .npy dtype '<i8'" in result.stderr
+    result = normctl("ingest", "nope", tmp_path / "ok.npy", check=False)
+    assert result.returncode == 1 and "NOT_FOUND" in result.stderr
+    result = normctl("normalize", "e", tmp_path / "ok.npy", tmp_path / "o.npy", check=False)
+    assert result.returncode == 1 and "FAILED_PRECONDITION" in result.stderr
+    result = normctl("create", "e", "--channels=2", check=False)
+    assert result.returncode == 1 and "ALREADY_EXISTS" in result.stderr
+    result = normctl("create", "../etc", "--channels=2", check=False)
+    assert result.returncode == 1 and "INVALID_ARGUMENT" in result.stderr
+    result = normctl("frobnicate", check=False)
+    assert result.returncode == 2
+    # Nothing above changed the dataset.
+    assert stats_json(normctl, "e")["count"] == [0, 0]
+    assert "deleted e" in normctl("delete", "e").stdout
+    assert "SERVING" in normctl("health").stdout

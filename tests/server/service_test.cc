@@ -1,0 +1,470 @@
+// The Normd service through a real gRPC server on an ephemeral loopback port,
+// backed by a real RocksDB in a temporary directory.
+#include <cmath>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "client/cpp/normd_client.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "server/normd_server.h"
+#include "tests/support/exact_moments.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/tensors.h"
+
+namespace normd {
+namespace {
+
+using testing::ComputeExactMoments;
+using testing::Float32Tensor;
+using testing::Float64Tensor;
+using testing::GaussianValues;
+using testing::RelativeError;
+
+constexpr int kMaxMessageBytes = 4 << 20;
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(); }
+
+  void StartServer() {
+    ServerOptions options;
+    options.listen = "127.0.0.1:0";
+    options.data_dir = dir_.path();
+    options.max_message_bytes = kMaxMessageBytes;
+    absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    client_ = NormdClient::Connect(server_->address());
+  }
+
+  void RestartServer() {
+    client_.reset();
+    server_->Shutdown(absl::Seconds(5));
+    server_->Wait();
+    server_.reset();
+    StartServer();
+  }
+
+  void Create(const std::string& name, v1::Layout layout, int64_t channels) {
+    v1::DatasetSpec spec;
+    spec.set_name(name);
+    spec.set_layout(layout);
+    spec.set_channels(channels);
+    ASSERT_TRUE(client_->CreateDataset(spec).ok());
+  }
+
+  absl::StatusOr<v1::IngestResponse> Ingest(const std::string& name, v1::Split split,
+                                            std::vector<v1::Tensor> batches) {
+    std::unique_ptr<IngestStream> stream = client_->StartIngest(name);
+    for (v1::Tensor& batch : batches) {
+      if (!stream->Write(split, std::move(batch)).ok()) break;
+    }
+    return stream->Finish();
+  }
+
+  std::string StatsBytes(const std::string& name, uint64_t version,
+                         v1::Split split = v1::SPLIT_TRAIN) {
+    absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats(name, version, split);
+    EXPECT_TRUE(stats.ok()) << stats.status();
+    return stats.ok() ? stats->SerializeAsString() : "";
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<NormdServer> server_;
+  std::unique_ptr<NormdClient> client_;
+};
+
+void ExpectCode(const absl::Status& status, absl::StatusCode code, absl::string_view fragment) {
+  EXPECT_EQ(status.code(), code) << status;
+  EXPECT_NE(status.message().find(fragment), absl::string_view::npos)
+      << "message \"" << status.message() << "\" lacks \"" << fragment << "\"";
+}
+
+// NCHW [n, 3, 4, 4] float32 values; channel c ~ N(10c, c + 1).
+std::vector<float> ImageBatch(int n, uint64_t seed) {
+  std::vector<float> values(n * 3 * 16);
+  const std::vector<double> noise = GaussianValues(values.size(), 0.0, 1.0, seed);
+  for (size_t i = 0; i < values.size(); ++i) {
+    const size_t c = (i / 16) % 3;
+    values[i] = static_cast<float>(10.0 * c + (c + 1) * noise[i]);
+  }
+  return values;
+}
+
+TEST_F(ServiceTest, FitFreezeNormalizeMatchesReference) {
+  Create("images", v1::LAYOUT_NCHW, 3);
+  std::vector<std::vector<double>> per_channel(3);
+  for (int stream = 0; stream < 3; ++stream) {
+    std::vector<v1::Tensor> batches;
+    for (int b = 0; b < 4; ++b) {
+      const int n = 1 + b + stream;
+      const std::vector<float> values = ImageBatch(n, 100 * stream + b);
+      for (size_t i = 0; i < values.size(); ++i) per_channel[(i / 16) % 3].push_back(values[i]);
+      batches.push_back(Float32Tensor({n, 3, 4, 4}, values));
+    }
+    absl::StatusOr<v1::IngestResponse> response =
+        Ingest("images", v1::SPLIT_TRAIN, std::move(batches));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->batches(), 4u);
+  }
+  absl::StatusOr<v1::FreezeResponse> frozen = client_->Freeze("images");
+  ASSERT_TRUE(frozen.ok()) << frozen.status();
+  EXPECT_EQ(frozen->version(), 1u);
+
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("images", 1, v1::SPLIT_TRAIN);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  for (int c = 0; c < 3; ++c) {
+    const auto exact = ComputeExactMoments(per_channel[c]);
+    EXPECT_EQ(stats->stats().count(c), exact.count);
+    EXPECT_LE(RelativeError(stats->stats().mean(c), exact.Mean()), 1e-12);
+    EXPECT_LE(RelativeError(stats->stats().variance(c), exact.PopulationVariance()), 1e-12);
+    EXPECT_LE(RelativeError(stats->stats().sample_variance(c), exact.SampleVariance()), 1e-12);
+    EXPECT_EQ(stats->stats().min(c), *std::min_element(per_channel[c].begin(), per_channel[c].end()));
+  }
+
+  const std::vector<float> fresh = ImageBatch(2, 999);
+  v1::NormalizeRequest request;
+  request.set_dataset("images");
+  *request.mutable_input() = Float32Tensor({2, 3, 4, 4}, fresh);
+  request.mutable_zscore()->set_eps(1e-5);
+  absl::StatusOr<v1::NormalizeResponse> normalized = client_->Normalize(request);
+  ASSERT_TRUE(normalized.ok()) << normalized.status();
+  EXPECT_EQ(normalized->version(), 1u);
+  EXPECT_EQ(normalized->output().dtype(), v1::DTYPE_FLOAT32);
+  const std::vector<float> out = testing::DecodeTensor<float>(normalized->output());
+  ASSERT_EQ(out.size(), fresh.size());
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    const int c = (i / 16) % 3;
+    const auto exact = ComputeExactMoments(per_channel[c]);
+    const long double expected = (fresh[i] - static_cast<long double>(exact.Mean())) /
+                                 std::sqrt(static_cast<long double>(exact.PopulationVariance()) + 1e-5L);
+    EXPECT_NEAR(out[i], static_cast<double>(expected), 2e-6 * std::max(1.0L, std::fabs(expected)));
+  }
+}
+
+TEST_F(ServiceTest, OnlyTrainSplitChangesFittedStatistics) {
+  Create("tab", v1::LAYOUT_NC, 2);
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN,
+                     {Float64Tensor({3, 2}, {1, 10, 2, 20, 3, 30})}).ok());
+  const std::string before = StatsBytes("tab", 0);
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TEST, {Float64Tensor({1, 2}, {1e6, -1e6})}).ok());
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_VALIDATION, {Float64Tensor({2, 2}, {5, 6, 7, 8})}).ok());
+  EXPECT_EQ(StatsBytes("tab", 0), before);
+  absl::StatusOr<v1::GetStatsResponse> test = client_->GetStats("tab", 0, v1::SPLIT_TEST);
+  ASSERT_TRUE(test.ok());
+  EXPECT_EQ(test->stats().mean(0), 1e6);
+  absl::StatusOr<v1::GetStatsResponse> validation =
+      client_->GetStats("tab", 0, v1::SPLIT_VALIDATION);
+  ASSERT_TRUE(validation.ok());
+  EXPECT_EQ(validation->stats().mean(1), 7.0);
+  EXPECT_EQ(validation->stats().samples(), 2u);
+}
+
+TEST_F(ServiceTest, FrozenVersionsNeverChange) {
+  Create("tab", v1::LAYOUT_NC, 1);
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({2, 1}, {1, 3})}).ok());
+  ASSERT_EQ(client_->Freeze("tab")->version(), 1u);
+  const std::string v1_bytes = StatsBytes("tab", 1);
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({2, 1}, {100, 300})}).ok());
+  ASSERT_EQ(client_->Freeze("tab")->version(), 2u);
+  EXPECT_EQ(StatsBytes("tab", 1), v1_bytes);
+
+  v1::NormalizeRequest request;
+  request.set_dataset("tab");
+  request.set_version(1);
+  request.set_output_dtype(v1::DTYPE_FLOAT64);
+  request.mutable_zscore()->set_eps(0);
+  *request.mutable_input() = Float64Tensor({1, 1}, {3.0});
+  absl::StatusOr<v1::NormalizeResponse> old_version = client_->Normalize(request);
+  ASSERT_TRUE(old_version.ok()) << old_version.status();
+  EXPECT_EQ(testing::DecodeTensor<double>(old_version->output())[0], 1.0);  // (3 - 2) / 1
+  request.set_version(0);  // latest: mean 101, variance (1 + 9 + 1e4 + 9e4) / 4 - 101^2
+  absl::StatusOr<v1::NormalizeResponse> latest = client_->Normalize(request);
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->version(), 2u);
+  const auto exact = ComputeExactMoments(std::vector<double>{1, 3, 100, 300});
+  EXPECT_NEAR(testing::DecodeTensor<double>(latest->output())[0],
+              (3.0 - exact.Mean()) / std::sqrt(exact.PopulationVariance()), 1e-15);
+}
+
+TEST_F(ServiceTest, AStreamIsAppliedWholeOrNotAtAll) {
+  Create("tab", v1::LAYOUT_NC, 2);
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({1, 2}, {1, 2})}).ok());
+  const std::string before = StatsBytes("tab", 0);
+  absl::StatusOr<v1::IngestResponse> response =
+      Ingest("tab", v1::SPLIT_TRAIN,
+             {Float64Tensor({2, 2}, {1, 2, 3, 4}), Float64Tensor({1, 2}, {5, 6}),
+              Float64Tensor({1, 3}, {7, 8, 9})});
+  ExpectCode(response.status(), absl::StatusCode::kInvalidArgument,
+             "batch 2 rejected, nothing from this stream was applied");
+  ExpectCode(response.status(), absl::StatusCode::kInvalidArgument, "expects 2 channels at axis 1, got 3");
+  EXPECT_EQ(StatsBytes("tab", 0), before);
+
+  response = Ingest("tab", v1::SPLIT_TRAIN,
+                    {Float64Tensor({1, 2}, {1, 2}), Float64Tensor({1, 2}, {NAN, 2})});
+  ExpectCode(response.status(), absl::StatusCode::kInvalidArgument, "non-finite value");
+  EXPECT_EQ(StatsBytes("tab", 0), before);
+}
+
+TEST_F(ServiceTest, RestartKeepsEveryAcknowledgedBatchAndVersion) {
+  Create("tab", v1::LAYOUT_NC, 3);
+  Create("img", v1::LAYOUT_NHWC, 3);
+  const std::vector<double> values = GaussianValues(300, 1e8, 1e-2, 5);
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({100, 3}, values)}).ok());
+  ASSERT_TRUE(client_->Freeze("tab").ok());
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({50, 3}, GaussianValues(150, 5, 1, 6))}).ok());
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_VALIDATION, {Float64Tensor({2, 3}, {1, 2, 3, 4, 5, 6})}).ok());
+  ASSERT_TRUE(Ingest("img", v1::SPLIT_TRAIN, {Float32Tensor({1, 2, 2, 3}, std::vector<float>(12, 0.5f))}).ok());
+  const std::string live = StatsBytes("tab", 0);
+  const std::string validation = StatsBytes("tab", 0, v1::SPLIT_VALIDATION);
+  const std::string frozen = StatsBytes("tab", 1);
+  const std::string img = StatsBytes("img", 0);
+  const std::string info = client_->GetDataset("tab")->SerializeAsString();
+
+  RestartServer();
+
+  EXPECT_EQ(StatsBytes("tab", 0), live);
+  EXPECT_EQ(StatsBytes("tab", 0, v1::SPLIT_VALIDATION), validation);
+  EXPECT_EQ(StatsBytes("tab", 1), frozen);
+  EXPECT_EQ(StatsBytes("img", 0), img);
+  EXPECT_EQ(client_->GetDataset("tab")->SerializeAsString(), info);
+  EXPECT_EQ(client_->Freeze("tab")->version(), 2u);  // numbering continues
+}
+
+TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
+  Create("tab", v1::LAYOUT_NC, 3);
+  const v1::Tensor good = Float64Tensor({1, 3}, {1, 2, 3});
+
+  ExpectCode(Ingest("missing", v1::SPLIT_TRAIN, {good}).status(), absl::StatusCode::kNotFound,
+             "dataset \"missing\" does not exist");
+  ExpectCode(client_->GetStats("missing", 0, v1::SPLIT_TRAIN).status(), absl::StatusCode::kNotFound,
+             "missing");
+  ExpectCode(client_->Freeze("tab").status(), absl::StatusCode::kFailedPrecondition,
+             "no training data");
+
+  v1::Tensor wrong_bytes = good;
+  wrong_bytes.mutable_data()->pop_back();
+  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {wrong_bytes}).status(),
+             absl::StatusCode::kInvalidArgument, "23 bytes, expected 24");
+  v1::Tensor no_dtype = good;
+  no_dtype.set_dtype(v1::DTYPE_UNSPECIFIED);
+  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {no_dtype}).status(),
+             absl::StatusCode::kInvalidArgument, "batch.dtype must be one of");
+  v1::Tensor unknown_dtype = good;
+  unknown_dtype.set_dtype(static_cast<v1::DType>(77));
+  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {unknown_dtype}).status(),
+             absl::StatusCode::kInvalidArgument, "got 77");
+  ExpectCode(Ingest("tab", v1::SPLIT_UNSPECIFIED, {good}).status(),
+             absl::StatusCode::kInvalidArgument, "split is unspecified");
+  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({1, 4}, {1, 2, 3, 4})}).status(),
+             absl::StatusCode::kInvalidArgument, "expects 3 channels at axis 1, got 4");
+  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({0, 3}, {})}).status(),
+             absl::StatusCode::kInvalidArgument, "got 0 at axis 0");
+  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {}).status(), absl::StatusCode::kInvalidArgument,
+             "held no batch");
+
+  const std::vector<double> big((kMaxMessageBytes / 8 / 3 + 1) * 3, 1.0);
+  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({int64_t(big.size() / 3), 3}, big)}).status(),
+             absl::StatusCode::kResourceExhausted, "");
+
+  {  // a raw stream that switches dataset halfway (IngestStream names the dataset once)
+    Create("other", v1::LAYOUT_NC, 3);
+    v1::Normd::Stub stub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::IngestResponse response;
+    auto writer = stub.Ingest(&context, &response);
+    v1::IngestRequest request;
+    request.set_dataset("tab");
+    request.set_split(v1::SPLIT_TRAIN);
+    *request.mutable_batch() = good;
+    writer->Write(request);
+    request.set_dataset("other");
+    writer->Write(request);
+    writer->WritesDone();
+    ExpectCode(FromGrpcStatus(writer->Finish()), absl::StatusCode::kInvalidArgument,
+               "one stream feeds one dataset");
+  }
+  EXPECT_EQ(client_->GetStats("tab", 0, v1::SPLIT_TRAIN)->stats().count(0), 0u);
+
+  v1::DatasetSpec spec;
+  spec.set_layout(v1::LAYOUT_NC);
+  spec.set_channels(3);
+  spec.set_name("tab");
+  ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kAlreadyExists, "already exists");
+  for (const std::string& name : {std::string(), std::string(129, 'n'), std::string("a/b"),
+                                  std::string(".."), std::string("x\0y", 3)}) {
+    spec.set_name(name);
+    ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kInvalidArgument,
+               "dataset name");
+    ExpectCode(client_->GetStats(name, 0, v1::SPLIT_TRAIN).status(),
+               absl::StatusCode::kInvalidArgument, "dataset name");
+  }
+  spec.set_name("fine");
+  spec.set_layout(static_cast<v1::Layout>(42));
+  ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kInvalidArgument,
+             "spec.layout must be one of NC, NCHW, NHWC (1..3), got 42");
+  spec.set_layout(v1::LAYOUT_NC);
+  spec.set_channels(1 << 30);
+  ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kInvalidArgument,
+             "channels must be in [1, 1048576], got 1073741824");
+
+  v1::NormalizeRequest normalize;
+  normalize.set_dataset("tab");
+  *normalize.mutable_input() = good;
+  ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kInvalidArgument,
+             "scheme is not set");
+  normalize.mutable_zscore();
+  ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kFailedPrecondition,
+             "no frozen version");
+  normalize.set_dataset("missing");
+  ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kNotFound, "missing");
+  normalize.set_dataset("tab");
+  normalize.set_output_dtype(v1::DTYPE_FLOAT16);
+  ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kInvalidArgument,
+             "output_dtype must be FLOAT32 or FLOAT64, got float16");
+  normalize.set_output_dtype(v1::DTYPE_FLOAT32);
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {good, good}).ok());
+  ASSERT_TRUE(client_->Freeze("tab").ok());
+  normalize.set_version(9);
+  ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kNotFound,
+             "no version 9; the latest is 1");
+  normalize.set_version(0);
+  *normalize.mutable_input() = Float64Tensor({1, 2}, {1, 2});
+  ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kInvalidArgument,
+             "expects 3 channels at axis 1, got 2");
+  // Constant channels (all batches were [1, 2, 3]) with eps = 0.
+  *normalize.mutable_input() = good;
+  normalize.mutable_zscore()->set_eps(0);
+  ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kInvalidArgument,
+             "var + eps must be positive");
+  normalize.mutable_zscore()->clear_eps();
+  EXPECT_TRUE(client_->Normalize(normalize).ok());
+  EXPECT_EQ(client_->GetStats("tab", 0, v1::SPLIT_TRAIN)->stats().count(0), 2u);
+}
+
+TEST_F(ServiceTest, ScaleNeedsNoDataset) {
+  v1::NormalizeRequest request;
+  request.mutable_scale()->set_factor(1.0 / 255);
+  std::vector<uint8_t> pixels = {0, 51, 102, 255};
+  *request.mutable_input() = testing::MakeTensor(v1::DTYPE_UINT8, {1, 2, 2}, pixels);
+  absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  const std::vector<float> out = testing::DecodeTensor<float>(response->output());
+  for (size_t i = 0; i < pixels.size(); ++i) EXPECT_EQ(out[i], static_cast<float>(pixels[i] / 255.0));
+  EXPECT_EQ(response->version(), 0u);
+  request.mutable_zscore();
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+             "needs a dataset");
+}
+
+TEST_F(ServiceTest, RunningAverageDatasetServesRunningStatistics) {
+  v1::DatasetSpec spec;
+  spec.set_name("bn");
+  spec.set_layout(v1::LAYOUT_NC);
+  spec.set_channels(1);
+  spec.mutable_running_average()->set_momentum(0.5);
+  ASSERT_TRUE(client_->CreateDataset(spec).ok());
+  // Batch means 2 and 6, unbiased variances 2 and 8.
+  ASSERT_TRUE(Ingest("bn", v1::SPLIT_TRAIN,
+                     {Float64Tensor({2, 1}, {1, 3}), Float64Tensor({2, 1}, {4, 8})}).ok());
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("bn", 0, v1::SPLIT_TRAIN);
+  ASSERT_TRUE(stats.ok());
+  // mean: 0 -> 1 -> 3.5; var: 1 -> 1.5 -> 4.75.
+  EXPECT_DOUBLE_EQ(stats->stats().running_mean(0), 3.5);
+  EXPECT_DOUBLE_EQ(stats->stats().running_var(0), 4.75);
+  EXPECT_EQ(stats->stats().num_batches_tracked(), 2u);
+  EXPECT_EQ(stats->stats().mean(0), 4.0);  // exact moments are kept too
+  ASSERT_TRUE(client_->Freeze("bn").ok());
+  v1::NormalizeRequest request;
+  request.set_dataset("bn");
+  request.set_output_dtype(v1::DTYPE_FLOAT64);
+  request.mutable_batchnorm()->add_gamma(2.0);
+  request.mutable_batchnorm()->add_beta(1.0);
+  request.mutable_batchnorm()->set_eps(0.25);
+  *request.mutable_input() = Float64Tensor({1, 1}, {5.5});
+  absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_DOUBLE_EQ(testing::DecodeTensor<double>(response->output())[0],
+                   (5.5 - 3.5) / std::sqrt(4.75 + 0.25) * 2.0 + 1.0);
+}
+
+TEST_F(ServiceTest, DeleteRemovesDatasetAndVersions) {
+  Create("gone", v1::LAYOUT_NC, 1);
+  ASSERT_TRUE(Ingest("gone", v1::SPLIT_TRAIN, {Float64Tensor({2, 1}, {1, 2})}).ok());
+  ASSERT_TRUE(client_->Freeze("gone").ok());
+  ASSERT_TRUE(client_->DeleteDataset("gone").ok());
+  ExpectCode(client_->GetDataset("gone").status(), absl::StatusCode::kNotFound, "gone");
+  ExpectCode(client_->DeleteDataset("gone"), absl::StatusCode::kNotFound, "gone");
+  Create("gone", v1::LAYOUT_NC, 1);
+  absl::StatusOr<v1::DatasetInfo> info = client_->GetDataset("gone");
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->latest_version(), 0u);
+  ExpectCode(client_->GetStats("gone", 1, v1::SPLIT_TRAIN).status(), absl::StatusCode::kFailedPrecondition,
+             "no frozen version");
+  RestartServer();
+  EXPECT_EQ(client_->GetDataset("gone")->latest_version(), 0u);
+}
+
+TEST_F(ServiceTest, ListPagesThroughDatasetsInNameOrder) {
+  for (const char* name : {"e", "b", "d", "a", "c"}) Create(name, v1::LAYOUT_NC, 1);
+  v1::Normd::Stub stub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  v1::ListDatasetsRequest request;
+  request.set_page_size(2);
+  std::vector<std::string> names;
+  int pages = 0;
+  do {
+    grpc::ClientContext context;
+    v1::ListDatasetsResponse response;
+    ASSERT_TRUE(stub.ListDatasets(&context, request, &response).ok());
+    for (const auto& info : response.datasets()) names.push_back(info.spec().name());
+    request.set_page_token(response.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+  EXPECT_EQ(client_->ListDatasets()->size(), 5u);
+}
+
+TEST_F(ServiceTest, ConcurrentStreamsAreEachCountedOnce) {
+  Create("shared", v1::LAYOUT_NC, 2);
+  constexpr int kThreads = 4;
+  constexpr int kStreamsPerThread = 5;
+  std::vector<std::vector<double>> sent(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int s = 0; s < kStreamsPerThread; ++s) {
+        const std::vector<double> values = GaussianValues(2 * 64, 1e4 * t, 1.0 + s, t * 100 + s);
+        absl::StatusOr<v1::IngestResponse> response =
+            Ingest("shared", v1::SPLIT_TRAIN, {Float64Tensor({64, 2}, values)});
+        EXPECT_TRUE(response.ok()) << response.status();
+        sent[t].insert(sent[t].end(), values.begin(), values.end());
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::vector<double> channel0;
+  for (const auto& values : sent) {
+    for (size_t i = 0; i < values.size(); i += 2) channel0.push_back(values[i]);
+  }
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("shared", 0, v1::SPLIT_TRAIN);
+  ASSERT_TRUE(stats.ok());
+  const auto exact = ComputeExactMoments(channel0);
+  EXPECT_EQ(stats->stats().count(0), exact.count);
+  EXPECT_EQ(stats->stats().batches(), uint64_t{kThreads * kStreamsPerThread});
+  EXPECT_LE(RelativeError(stats->stats().mean(0), exact.Mean()), 1e-12);
+  EXPECT_LE(RelativeError(stats->stats().variance(0), exact.PopulationVariance()), 1e-12);
+}
+
+TEST_F(ServiceTest, HealthServiceReportsServing) {
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> status =
+      client_->CheckHealth();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace normd

@@ -1,0 +1,45 @@
+// The statistics oracle: exact rational arithmetic (GMP) over the doubles a test
+// feeds in. Every double is a dyadic rational, so these sums are exact.
+#ifndef NORMD_TESTS_SUPPORT_EXACT_MOMENTS_H_
+#define NORMD_TESTS_SUPPORT_EXACT_MOMENTS_H_
+
+#include <gmpxx.h>
+
+#include <cmath>
+#include <span>
+
+namespace normd::testing {
+
+struct ExactMoments {
+  size_t count = 0;
+  mpq_class mean;
+  mpq_class m2;  // sum of squared deviations from the exact mean
+
+  double Mean() const { return mean.get_d(); }
+  double PopulationVariance() const { return mpq_class(m2 / count).get_d(); }
+  double SampleVariance() const { return mpq_class(m2 / (count - 1)).get_d(); }
+};
+
+inline ExactMoments ComputeExactMoments(std::span<const double> values) {
+  ExactMoments exact;
+  exact.count = values.size();
+  mpq_class sum = 0, sum_squares = 0;
+  for (double v : values) {
+    const mpq_class q(v);
+    sum += q;
+    sum_squares += q * q;
+  }
+  exact.mean = sum / static_cast<unsigned long>(values.size());
+  exact.m2 = sum_squares - sum * exact.mean;
+  return exact;
+}
+
+// |actual - expected| / |expected| (absolute when expected is 0).
+inline double RelativeError(double actual, double expected) {
+  const double diff = std::fabs(actual - expected);
+  return expected == 0 ? diff : diff / std::fabs(expected);
+}
+
+}  // namespace normd::testing
+
+#endif  // NORMD_TESTS_SUPPORT_EXACT_MOMENTS_H_
