@@ -296,9 +296,9 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
                                        : absl::StrCat("version ", response->version()).c_str(),
               absl::GetFlag(FLAGS_split).c_str(), static_cast<unsigned long long>(s.batches()),
               static_cast<unsigned long long>(s.samples()));
-  std::printf("%8s %12s %14s %14s %14s %14s\n", "channel", "count", "mean", "std", "min", "max");
+  std::printf("%8s %12s %20s %14s %20s %20s\n", "channel", "count", "mean", "std", "min", "max");
   for (int c = 0; c < s.count_size(); ++c) {
-    std::printf("%8d %12llu %14.6g %14.6g %14.6g %14.6g\n", c,
+    std::printf("%8d %12llu %20.12g %14.6g %20.12g %20.12g\n", c,
                 static_cast<unsigned long long>(s.count(c)), s.mean(c), std::sqrt(s.variance(c)),
                 s.min(c), s.max(c));
   }
