@@ -4,7 +4,7 @@ WORKDIR /src
 COPY scripts/install-deps.sh scripts/
 RUN scripts/install-deps.sh build
 COPY . .
-RUN rm -rf build && scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=Release
+RUN rm -rf build && scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=Release
 
 FROM debian:bookworm-slim
 RUN apt-get update -qq \

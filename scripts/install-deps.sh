@@ -11,7 +11,7 @@ build_packages=(
   libabsl-dev librocksdb-dev
 )
 test_packages=(
-  libgtest-dev libgmock-dev libgmp-dev
+  libgtest-dev libgmock-dev libgmp-dev libbenchmark-dev
   python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
 )
 

@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build
-scripts/build.sh -DNORMD_BUILD_TESTS=OFF
+scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF
 exec build/normd --listen="${NORMD_LISTEN:-127.0.0.1:50051}" \
   --data_dir="${NORMD_DATA_DIR:-./data}" "$@"

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
-scripts/build.sh -DNORMD_BUILD_TESTS=ON
+scripts/build.sh -DNORMD_BUILD_TESTS=ON -DNORMD_BUILD_BENCHMARKS=ON
 ctest --test-dir build --output-on-failure --timeout 600
