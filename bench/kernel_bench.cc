@@ -4,6 +4,7 @@
 //
 //   build/bench/kernel_bench --benchmark_format=json > bench.json
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -74,38 +75,49 @@ ScaleShift Factors(int64_t channels) {
   return *FoldScaleShift(ZScoreScheme{}, ref, channels);
 }
 
-// Input dtype `dtype`, float32 output; shape [N, F] sized to `state.range(0)` input bytes
-// when `dims` is empty, else the fixed shape.
+// A kernel input of `dtype`: the fixed `shape`, or, when shape.dims has one element,
+// [N, channels] with N chosen so the input holds state.range(0) bytes.
+struct KernelInput {
+  KernelInput(benchmark::State& state, DType dtype, Shape shape, uint64_t seed) : dims(shape.dims) {
+    const auto item = static_cast<int64_t>(ElementSize(dtype));
+    if (dims.size() == 1) {
+      dims = {std::max<int64_t>(1, state.range(0) / item / shape.channels), shape.channels};
+    }
+    elements = std::accumulate(dims.begin(), dims.end(), int64_t{1}, std::multiplies<>());
+    bytes = FilledBuffer(static_cast<size_t>(elements * item), seed);
+    view = {dtype, dims, bytes};
+    geometry = *ResolveGeometry(shape.layout, shape.channels, dims);
+  }
+
+  std::vector<int64_t> dims;
+  int64_t elements = 0;
+  std::vector<std::byte> bytes;
+  TensorView view;
+  ChannelGeometry geometry;
+};
+
+// Float32 output; bytes processed count input and output.
 void NormalizeScalar(benchmark::State& state, DType dtype, Shape shape) {
-  const int64_t item = static_cast<int64_t>(ElementSize(dtype));
-  if (shape.dims.size() == 1) shape.dims = {std::max<int64_t>(1, state.range(0) / item / shape.channels), shape.channels};
-  int64_t elements = 1;
-  for (int64_t d : shape.dims) elements *= d;
-  const std::vector<std::byte> in = FilledBuffer(elements * item, 3);
-  std::vector<std::byte> out(elements * 4, std::byte{1});
-  const TensorView view{dtype, shape.dims, in};
-  const ChannelGeometry geometry = *ResolveGeometry(shape.layout, shape.channels, shape.dims);
+  const KernelInput input(state, dtype, shape, 3);
+  std::vector<std::byte> out(static_cast<size_t>(input.elements) * 4, std::byte{1});
   const ScaleShift factors = Factors(shape.channels);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(ApplyScaleShift(view, geometry, factors, DType::kFloat32, out));
+    benchmark::DoNotOptimize(
+        ApplyScaleShift(input.view, input.geometry, factors, DType::kFloat32, out));
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(state.iterations() * elements * (item + 4));
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<int64_t>(input.bytes.size() + out.size()));
 }
 
 void FitScalar(benchmark::State& state, DType dtype, Shape shape) {
-  const int64_t item = static_cast<int64_t>(ElementSize(dtype));
-  if (shape.dims.size() == 1) shape.dims = {std::max<int64_t>(1, state.range(0) / item / shape.channels), shape.channels};
-  int64_t elements = 1;
-  for (int64_t d : shape.dims) elements *= d;
-  const std::vector<std::byte> in = FilledBuffer(elements * item, 4);
-  const TensorView view{dtype, shape.dims, in};
-  const ChannelGeometry geometry = *ResolveGeometry(shape.layout, shape.channels, shape.dims);
-  std::vector<ChannelMoments> moments(shape.channels);
+  const KernelInput input(state, dtype, shape, 4);
+  std::vector<ChannelMoments> moments(static_cast<size_t>(shape.channels));
   for (auto _ : state) {
-    benchmark::DoNotOptimize(ComputeBatchMoments(view, geometry, NonFinitePolicy::kReject, moments));
+    benchmark::DoNotOptimize(
+        ComputeBatchMoments(input.view, input.geometry, NonFinitePolicy::kReject, moments));
   }
-  state.SetBytesProcessed(state.iterations() * elements * item);
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(input.bytes.size()));
 }
 
 void Sizes(benchmark::internal::Benchmark* b) {

@@ -25,21 +25,23 @@ struct DatasetEntry {
 
 namespace {
 
+std::array<SplitTotals, kAllSplits.size()> TotalsOf(const StoredDataset& record) {
+  std::array<SplitTotals, kAllSplits.size()> totals;
+  for (Split split : kAllSplits) {
+    const SplitStatistics& s = record.live.split(split);
+    totals[static_cast<size_t>(split)] = {split, s.batches, s.samples};
+  }
+  return totals;
+}
+
 DatasetInfo InfoOf(const StoredDataset& record) {
   DatasetInfo info;
   info.spec = record.spec;
   info.create_time = record.create_time;
-  for (Split split : kAllSplits) {
-    const SplitStatistics& s = record.live.split(split);
-    info.totals[static_cast<size_t>(split)] = {split, s.batches, s.samples};
-  }
+  info.totals = TotalsOf(record);
   info.versions = record.versions;
   info.latest_version = record.versions.empty() ? 0 : record.versions.back().version;
   return info;
-}
-
-std::array<SplitTotals, kAllSplits.size()> TotalsOf(const StoredDataset& record) {
-  return InfoOf(record).totals;
 }
 
 absl::Status DeletedError(absl::string_view name) {
