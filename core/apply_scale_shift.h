@@ -18,9 +18,9 @@ bool IsSupportedOutputDType(DType dtype);
 
 // y[o, c, i] = OutT(fma(double(x[o, c, i]) - center[c], scale[c], shift[c])): the
 // affine map is evaluated in float64 around the channel's center and rounded once to
-// the output type, so the output keeps full precision even when |mean| >> std. `input` must be
-// validated and `geometry` resolved from its shape; `output` must hold exactly
-// geometry.elements() elements of `output_dtype`.
+// the output type, so the output keeps full precision even when |mean| >> std.
+// `input` must be validated and `geometry` resolved from its shape; `output` must
+// hold exactly geometry.elements() elements of `output_dtype`.
 absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geometry,
                              const ScaleShift& factors, DType output_dtype,
                              std::span<std::byte> output);
