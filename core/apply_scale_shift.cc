@@ -1,57 +1,96 @@
 #include "core/apply_scale_shift.h"
 
-#include <cmath>
+#include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/kernel_plan.h"
+#include "core/kernels/scale_shift.h"
 
 namespace normd {
 namespace {
 
-template <typename In, typename Out>
-void Apply(const std::byte* x, const ChannelGeometry& g, const ScaleShift& f, std::byte* y) {
-  const auto channels = static_cast<size_t>(g.channels);
-  const auto outer = static_cast<size_t>(g.outer);
-  const auto inner = static_cast<size_t>(g.inner);
-  size_t index = 0;
-  for (size_t o = 0; o < outer; ++o) {
-    for (size_t c = 0; c < channels; ++c) {
-      const double center = f.center[c];
-      const double scale = f.scale[c];
-      const double shift = f.shift[c];
-      for (size_t i = 0; i < inner; ++i, ++index) {
-        const double v = ToDouble(LoadElement<In>(x, index));
-        StoreElement<Out>(y, index, static_cast<Out>(std::fma(v - center, scale, shift)));
-      }
-    }
-  }
-}
+// Work per task when a call is split across the pool (input + output bytes).
+constexpr size_t kTaskBytes = size_t{1} << 20;
+// Outputs at least this large are written with non-temporal stores: they cannot
+// stay in cache anyway, and streaming them saves the read-for-ownership traffic.
+constexpr size_t kStreamingBytes = size_t{32} << 20;
+
+size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
 bool IsSupportedOutputDType(DType dtype) {
-  return dtype == DType::kFloat32 || dtype == DType::kFloat64;
+  return dtype == DType::kFloat32 || dtype == DType::kFloat64 || dtype == DType::kFloat16 ||
+         dtype == DType::kBFloat16;
 }
 
 absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geometry,
                              const ScaleShift& factors, DType output_dtype,
-                             std::span<std::byte> output) {
+                             std::span<std::byte> output, WorkerPool* pool) {
   if (!IsSupportedOutputDType(output_dtype)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "output dtype must be float32 or float64, got ", DTypeName(output_dtype)));
+        "output dtype must be float32, float64, float16 or bfloat16, got ",
+        DTypeName(output_dtype)));
   }
   const auto elements = static_cast<size_t>(geometry.elements());
-  if (output.size() != elements * ElementSize(output_dtype) ||
-      factors.center.size() != static_cast<size_t>(geometry.channels) ||
-      factors.scale.size() != static_cast<size_t>(geometry.channels) ||
-      factors.shift.size() != static_cast<size_t>(geometry.channels)) {
+  const auto channels = static_cast<size_t>(geometry.channels);
+  const size_t in_size = ElementSize(input.dtype);
+  const size_t out_size = ElementSize(output_dtype);
+  if (output.size() != elements * out_size || input.bytes.size() != elements * in_size ||
+      factors.center.size() != channels || factors.scale.size() != channels ||
+      factors.shift.size() != channels) {
     return absl::InternalError("ApplyScaleShift: buffer or factor sizes disagree with geometry");
   }
-  VisitDType(input.dtype, [&](auto in_tag) {
-    using In = decltype(in_tag);
-    if (output_dtype == DType::kFloat64) {
-      Apply<In, double>(input.bytes.data(), geometry, factors, output.data());
+  const std::byte* x = input.bytes.data();
+  std::byte* y = output.data();
+  const bool streaming = output.size() >= kStreamingBytes;
+  const KernelWalk walk = PlanKernelWalk(geometry);
+  const auto run_tasks = [&](size_t tasks, auto&& task) {
+    if (pool != nullptr && tasks > 1) {
+      pool->ParallelFor(tasks, task);
     } else {
-      Apply<In, float>(input.bytes.data(), geometry, factors, output.data());
+      for (size_t t = 0; t < tasks; ++t) task(t);
+    }
+  };
+
+  if (walk.kind == KernelWalk::Kind::kRuns) {
+    const size_t run_bytes = walk.inner * (in_size + out_size);
+    const size_t per_task = std::max<size_t>(1, kTaskBytes / run_bytes);
+    run_tasks(CeilDiv(walk.runs, per_task), [&](size_t t) {
+      const size_t end = std::min(walk.runs, (t + 1) * per_task);
+      for (size_t run = t * per_task; run < end; ++run) {
+        const size_t c = run % channels;
+        const size_t offset = run * walk.inner;
+        ScaleShiftRun(input.dtype, output_dtype, x + offset * in_size, walk.inner,
+                      factors.center[c], factors.scale[c], factors.shift[c],
+                      y + offset * out_size, streaming);
+      }
+    });
+    return absl::OkStatus();
+  }
+
+  std::vector<double> center, scale, shift;
+  ExpandToColumns(walk, factors.center, center);
+  ExpandToColumns(walk, factors.scale, scale);
+  ExpandToColumns(walk, factors.shift, shift);
+  const size_t row_units = walk.rows + (walk.tail > 0 ? 1 : 0);
+  const size_t per_task = std::max<size_t>(1, kTaskBytes / (walk.row_len * (in_size + out_size)));
+  run_tasks(CeilDiv(row_units, per_task), [&](size_t t) {
+    const size_t begin = t * per_task;
+    const size_t end = std::min(row_units, begin + per_task);
+    const size_t full_end = std::min(end, walk.rows);
+    if (full_end > begin) {
+      const size_t offset = begin * walk.row_len;
+      ScaleShiftRows(input.dtype, output_dtype, x + offset * in_size, full_end - begin,
+                     walk.row_len, center.data(), scale.data(), shift.data(),
+                     y + offset * out_size, streaming);
+    }
+    if (end > walk.rows) {  // the partial last row
+      const size_t offset = walk.rows * walk.row_len;
+      ScaleShiftRows(input.dtype, output_dtype, x + offset * in_size, 1, walk.tail,
+                     center.data(), scale.data(), shift.data(), y + offset * out_size,
+                     streaming);
     }
   });
   return absl::OkStatus();

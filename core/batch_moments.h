@@ -5,24 +5,39 @@
 #include <cstdint>
 #include <span>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/channel_moments.h"
 #include "core/layout.h"
 #include "core/nonfinite_policy.h"
 #include "core/tensor_view.h"
+#include "core/worker_pool.h"
 
 namespace normd {
 
 // Computes the moments of each channel of `batch` (already validated, with
 // `geometry` resolved from its shape) into `out` (size geometry.channels),
-// replacing what was there. Corrected two-pass algorithm with compensated sums:
-// pass 1 gives count, sum, min and max; pass 2 sums d = x - mean and d^2, and
-// M2 = sum(d^2) - sum(d)^2 / n. Returns the number of non-finite values skipped;
-// under kReject, the first non-finite value is an INVALID_ARGUMENT naming it.
+// replacing what was there, using the SIMD moment kernels (see batch_moments.cc for
+// the error bound). Returns the number of non-finite values skipped; under kReject,
+// the first non-finite value in flat order is an INVALID_ARGUMENT naming it. Large
+// batches are split across `pool` when one is given; the result does not depend on
+// the pool's size.
 absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
                                              const ChannelGeometry& geometry,
                                              NonFinitePolicy policy,
-                                             std::span<ChannelMoments> out);
+                                             std::span<ChannelMoments> out,
+                                             WorkerPool* pool = nullptr);
+
+// The scalar reference, same contract: a corrected two-pass algorithm with
+// compensated sums. Pass 1 gives count, sum, min and max; pass 2 sums d = x - mean
+// and d^2, and M2 = sum(d^2) - sum(d)^2 / n.
+absl::StatusOr<uint64_t> ComputeBatchMomentsReference(const TensorView& batch,
+                                                      const ChannelGeometry& geometry,
+                                                      NonFinitePolicy policy,
+                                                      std::span<ChannelMoments> out);
+
+// The INVALID_ARGUMENT both report for a non-finite value under kReject.
+absl::Status NonFiniteValueError(double value, uint64_t flat_index, uint64_t channel);
 
 }  // namespace normd
 

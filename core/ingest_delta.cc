@@ -15,14 +15,15 @@ IngestDelta::IngestDelta(const DatasetSpec& spec)
   }
 }
 
-absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const TensorView& batch) {
+absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const TensorView& batch,
+                                                   WorkerPool* pool) {
   absl::StatusOr<int64_t> elements = ValidateTensor(batch);
   if (!elements.ok()) return elements.status();
   absl::StatusOr<ChannelGeometry> geometry =
       ResolveGeometry(spec_.layout, spec_.channels, batch.shape);
   if (!geometry.ok()) return geometry.status();
   absl::StatusOr<uint64_t> skipped =
-      ComputeBatchMoments(batch, *geometry, spec_.nonfinite, scratch_);
+      ComputeBatchMoments(batch, *geometry, spec_.nonfinite, scratch_, pool);
   if (!skipped.ok()) return skipped.status();
   const bool tracks_running = running_.has_value() && split == Split::kTrain;
   if (tracks_running) {

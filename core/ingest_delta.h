@@ -12,6 +12,7 @@
 #include "core/dataset_statistics.h"
 #include "core/running_average.h"
 #include "core/tensor_view.h"
+#include "core/worker_pool.h"
 
 namespace normd {
 
@@ -26,8 +27,10 @@ class IngestDelta {
   explicit IngestDelta(const DatasetSpec& spec);
 
   // Validates `batch` against the dataset's layout and channels, reduces it to
-  // per-channel moments and merges them into this delta. On error nothing changes.
-  absl::StatusOr<BatchSummary> AddBatch(Split split, const TensorView& batch);
+  // per-channel moments (on `pool` when given) and merges them into this delta. On
+  // error nothing changes.
+  absl::StatusOr<BatchSummary> AddBatch(Split split, const TensorView& batch,
+                                        WorkerPool* pool = nullptr);
 
   // Merges everything added into `stats` (which must belong to the same spec).
   void ApplyTo(DatasetStatistics& stats) const;

@@ -5,6 +5,7 @@
 
 #include <gmpxx.h>
 
+#include <algorithm>
 #include <cmath>
 #include <span>
 
@@ -32,6 +33,15 @@ inline ExactMoments ComputeExactMoments(std::span<const double> values) {
   exact.mean = sum / static_cast<unsigned long>(values.size());
   exact.m2 = sum_squares - sum * exact.mean;
   return exact;
+}
+
+// Error of a mean on the data's own scale: |actual - exact| / max(|exact mean|,
+// standard deviation). A mean that is zero up to noise cannot be held to a purely
+// relative bar, and what matters downstream (a z-score) is the error against the spread.
+inline double MeanError(double actual, const ExactMoments& exact) {
+  const double scale = std::max(std::fabs(exact.Mean()), std::sqrt(exact.PopulationVariance()));
+  const double diff = std::fabs(actual - exact.Mean());
+  return scale == 0 ? diff : diff / scale;
 }
 
 // |actual - expected| / |expected| (absolute when expected is 0).

@@ -1,0 +1,48 @@
+// How the kernels walk a [outer, channels, inner] tensor: as runs of one channel,
+// or as rows whose columns each belong to one channel. Shared by Normalize and
+// the fit so both see the same shapes the same way.
+#ifndef NORMD_CORE_KERNEL_PLAN_H_
+#define NORMD_CORE_KERNEL_PLAN_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/layout.h"
+
+namespace normd {
+
+struct KernelWalk {
+  enum class Kind {
+    // outer * channels runs of `inner` contiguous values; run u is channel u % channels.
+    kRuns,
+    // `rows` full rows of `row_len` values and a final partial row of `tail` values;
+    // column j is channel ColumnChannel(j). row_len is a multiple of
+    // channels * inner, so every row starts at channel 0.
+    kRows,
+  };
+  Kind kind = Kind::kRows;
+  size_t channels = 0;
+  size_t inner = 0;
+  size_t runs = 0;
+  size_t row_len = 0;
+  size_t rows = 0;
+  size_t tail = 0;
+
+  size_t ColumnChannel(size_t column) const { return column / inner % channels; }
+};
+
+// NCHW images (inner >= 64) become runs. Short periods (NC, NHWC, small images) become
+// rows of a whole number of periods that is a multiple of 16 values and at least 256
+// long, so that no vector straddles a row end on any SIMD target and the per-row
+// overhead is amortised. Long periods with inner == 1 are rows of one period.
+KernelWalk PlanKernelWalk(const ChannelGeometry& geometry);
+
+// out[j] = per_channel[walk.ColumnChannel(j)] for j < walk.row_len.
+void ExpandToColumns(const KernelWalk& walk, std::span<const double> per_channel,
+                     std::vector<double>& out);
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_KERNEL_PLAN_H_

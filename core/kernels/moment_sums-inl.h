@@ -1,0 +1,144 @@
+// Highway body of the MomentSums kernels (see moment_sums.h), compiled once per
+// target by moment_sums.cc.
+#if defined(NORMD_CORE_KERNELS_MOMENT_SUMS_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef NORMD_CORE_KERNELS_MOMENT_SUMS_INL_H_
+#undef NORMD_CORE_KERNELS_MOMENT_SUMS_INL_H_
+#else
+#define NORMD_CORE_KERNELS_MOMENT_SUMS_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstddef>
+
+#include "core/kernels/convert-inl.h"
+#include "core/kernels/moment_sums.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace normd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Running sums of one group of lanes.
+template <class D>
+struct LaneSums {
+  explicit LaneSums(D d)
+      : sum(hn::Zero(d)),
+        sum_squares(hn::Zero(d)),
+        min(hn::Set(d, std::numeric_limits<double>::infinity())),
+        max(hn::Set(d, -std::numeric_limits<double>::infinity())) {}
+
+  HWY_INLINE void Add(hn::Vec<D> x, hn::Vec<D> shift) {
+    const auto deviation = hn::Sub(x, shift);
+    sum = hn::Add(sum, deviation);
+    sum_squares = hn::MulAdd(deviation, deviation, sum_squares);
+    min = hn::Min(min, x);
+    max = hn::Max(max, x);
+  }
+
+  HWY_INLINE void Merge(const LaneSums& other) {
+    sum = hn::Add(sum, other.sum);
+    sum_squares = hn::Add(sum_squares, other.sum_squares);
+    min = hn::Min(min, other.min);
+    max = hn::Max(max, other.max);
+  }
+
+  hn::Vec<D> sum, sum_squares, min, max;
+};
+
+template <typename In>
+MomentSums MomentSumsRunTyped(const In* HWY_RESTRICT x, size_t n, double shift) {
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto vshift = hn::Set(d, shift);
+  // Four independent groups hide the add latency.
+  LaneSums<decltype(d)> a(d), b(d), c(d), e(d);
+  size_t i = 0;
+  for (; i + 4 * lanes <= n; i += 4 * lanes) {
+    a.Add(LoadAsDouble(d, x + i), vshift);
+    b.Add(LoadAsDouble(d, x + i + lanes), vshift);
+    c.Add(LoadAsDouble(d, x + i + 2 * lanes), vshift);
+    e.Add(LoadAsDouble(d, x + i + 3 * lanes), vshift);
+  }
+  for (; i + lanes <= n; i += lanes) a.Add(LoadAsDouble(d, x + i), vshift);
+  a.Merge(b);
+  c.Merge(e);
+  a.Merge(c);
+  MomentSums sums;
+  sums.sum = hn::GetLane(hn::SumOfLanes(d, a.sum));
+  sums.sum_squares = hn::GetLane(hn::SumOfLanes(d, a.sum_squares));
+  sums.min = hn::GetLane(hn::MinOfLanes(d, a.min));
+  sums.max = hn::GetLane(hn::MaxOfLanes(d, a.max));
+  for (; i < n; ++i) {
+    const double v = ToDouble(x[i]);
+    const double deviation = v - shift;
+    sums.sum += deviation;
+    sums.sum_squares += deviation * deviation;
+    sums.min = std::min(sums.min, v);
+    sums.max = std::max(sums.max, v);
+  }
+  return sums;
+}
+
+// Columns of `lanes` accumulators, kept in registers down a block of four rows, so
+// the accumulator arrays are loaded and stored once per four input vectors while
+// the input is still read as four sequential streams.
+template <typename In>
+void MomentSumsRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
+                         const double* HWY_RESTRICT shift, double* HWY_RESTRICT sum,
+                         double* HWY_RESTRICT sum_squares, double* HWY_RESTRICT min,
+                         double* HWY_RESTRICT max) {
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  constexpr size_t kRowBlock = 4;
+  const size_t vector_end = row_len - row_len % lanes;
+  size_t r = 0;
+  for (; r < rows; r += kRowBlock) {
+    const size_t block = std::min(kRowBlock, rows - r);
+    const In* HWY_RESTRICT xr = x + r * row_len;
+    for (size_t j = 0; j < vector_end; j += lanes) {
+      LaneSums<decltype(d)> acc(d);
+      acc.sum = hn::LoadU(d, sum + j);
+      acc.sum_squares = hn::LoadU(d, sum_squares + j);
+      acc.min = hn::LoadU(d, min + j);
+      acc.max = hn::LoadU(d, max + j);
+      const auto vshift = hn::LoadU(d, shift + j);
+      for (size_t k = 0; k < block; ++k) acc.Add(LoadAsDouble(d, xr + k * row_len + j), vshift);
+      hn::StoreU(acc.sum, d, sum + j);
+      hn::StoreU(acc.sum_squares, d, sum_squares + j);
+      hn::StoreU(acc.min, d, min + j);
+      hn::StoreU(acc.max, d, max + j);
+    }
+    for (size_t k = 0; k < block; ++k) {
+      for (size_t j = vector_end; j < row_len; ++j) {
+        const double v = ToDouble(xr[k * row_len + j]);
+        const double deviation = v - shift[j];
+        sum[j] += deviation;
+        sum_squares[j] += deviation * deviation;
+        min[j] = std::min(min[j], v);
+        max[j] = std::max(max[j], v);
+      }
+    }
+  }
+}
+
+MomentSums MomentSumsRunImpl(DType in, const std::byte* x, size_t n, double shift) {
+  return VisitDType(in, [&](auto tag) {
+    return MomentSumsRunTyped(reinterpret_cast<const decltype(tag)*>(x), n, shift);
+  });
+}
+
+void MomentSumsRowsImpl(DType in, const std::byte* x, size_t rows, size_t row_len,
+                        const double* shift, double* sum, double* sum_squares, double* min,
+                        double* max) {
+  VisitDType(in, [&](auto tag) {
+    MomentSumsRowsTyped(reinterpret_cast<const decltype(tag)*>(x), rows, row_len, shift, sum,
+                        sum_squares, min, max);
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace normd
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

@@ -1,0 +1,42 @@
+#include <algorithm>
+
+#include "core/kernels/moment_sums.h"
+
+namespace normd {
+namespace {
+
+template <typename In>
+void RowsReference(const std::byte* x, size_t rows, size_t row_len, const double* shift,
+                   double* sum, double* sum_squares, double* min, double* max) {
+  for (size_t r = 0, index = 0; r < rows; ++r) {
+    for (size_t j = 0; j < row_len; ++j, ++index) {
+      const double v = ToDouble(LoadElement<In>(x, index));
+      const double d = v - shift[j];
+      sum[j] += d;
+      sum_squares[j] += d * d;
+      min[j] = std::min(min[j], v);
+      max[j] = std::max(max[j], v);
+    }
+  }
+}
+
+}  // namespace
+
+MomentSums MomentSumsRunReference(DType in, const std::byte* x, size_t n, double shift) {
+  MomentSums sums;
+  VisitDType(in, [&](auto tag) {
+    RowsReference<decltype(tag)>(x, n, 1, &shift, &sums.sum, &sums.sum_squares, &sums.min,
+                                 &sums.max);
+  });
+  return sums;
+}
+
+void MomentSumsRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
+                             const double* shift, double* sum, double* sum_squares,
+                             double* min, double* max) {
+  VisitDType(in, [&](auto tag) {
+    RowsReference<decltype(tag)>(x, rows, row_len, shift, sum, sum_squares, min, max);
+  });
+}
+
+}  // namespace normd
