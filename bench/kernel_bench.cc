@@ -1,8 +1,11 @@
 // Throughput of normd's hot loops against yardsticks measured in the same run:
-// memcpy of the same bytes and a read-only sum over the same input. Reports
-// bytes/second (input + output bytes for normalise, input bytes for fit and sum).
+// memcpy of the same bytes, a read-only sum over the same input, a uint8 -> float32
+// widening copy, and the kernels' scalar references. Reports bytes/second (input +
+// output bytes for normalise and copies, input bytes for fit and sum). The SIMD
+// kernels run single-threaded (no pool) unless the name says `pool2`.
 //
-//   build/bench/kernel_bench --benchmark_format=json > bench.json
+//   build/bench/kernel_bench --benchmark_format=json --benchmark_min_time=0.3 > bench.json
+//   bench/ratios.py bench.json
 #include <cstring>
 #include <functional>
 #include <numeric>
@@ -13,6 +16,7 @@
 #include "core/affine_scheme.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
+#include "core/kernels/scale_shift.h"
 
 namespace normd {
 namespace {
@@ -59,6 +63,21 @@ void BM_ReadOnlySum(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes));
 }
 
+// What reading uint8 and writing float32 costs when nothing else is done: the
+// bound for the uint8 normalise path. Compiled at -O3, so it is vectorised.
+void BM_WidenU8ToF32(benchmark::State& state) {
+  const auto elements = static_cast<size_t>(state.range(0));
+  const std::vector<std::byte> in = FilledBuffer(elements, 5);
+  std::vector<float> out(elements, 1.0f);
+  const auto* bytes = reinterpret_cast<const uint8_t*>(in.data());
+  for (auto _ : state) {
+    for (size_t i = 0; i < elements; ++i) out[i] = static_cast<float>(bytes[i]);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(elements * 5));
+}
+
 struct Shape {
   Layout layout;
   std::vector<int64_t> dims;
@@ -96,51 +115,108 @@ struct KernelInput {
   ChannelGeometry geometry;
 };
 
+// The scalar reference kernels, walked the simple way: a row of factors for [N, F],
+// one run per (sample, channel) for NCHW.
+void ReferenceNormalize(const KernelInput& input, const Shape& shape, const ScaleShift& f,
+                        std::vector<std::byte>& out) {
+  const auto& g = input.geometry;
+  if (shape.layout == Layout::kNC) {
+    ScaleShiftRowsReference(input.view.dtype, DType::kFloat32, input.bytes.data(),
+                            static_cast<size_t>(g.outer), static_cast<size_t>(g.channels),
+                            f.center.data(), f.scale.data(), f.shift.data(), out.data());
+    return;
+  }
+  const size_t in_size = ElementSize(input.view.dtype);
+  const auto inner = static_cast<size_t>(g.inner);
+  for (size_t run = 0; run < static_cast<size_t>(g.outer * g.channels); ++run) {
+    const size_t c = run % static_cast<size_t>(g.channels);
+    ScaleShiftRunReference(input.view.dtype, DType::kFloat32,
+                           input.bytes.data() + run * inner * in_size, inner, f.center[c],
+                           f.scale[c], f.shift[c], out.data() + run * inner * 4);
+  }
+}
+
 // Float32 output; bytes processed count input and output.
-void NormalizeScalar(benchmark::State& state, DType dtype, Shape shape) {
+void Normalize(benchmark::State& state, DType dtype, Shape shape, int kernel) {
+  enum { kSimd = 0, kScalar = 1, kSimdPool2 = 2 };
   const KernelInput input(state, dtype, shape, 3);
   std::vector<std::byte> out(static_cast<size_t>(input.elements) * 4, std::byte{1});
   const ScaleShift factors = Factors(shape.channels);
+  WorkerPool pool(kernel == kSimdPool2 ? 1 : 0);  // one worker + the calling thread
   for (auto _ : state) {
-    benchmark::DoNotOptimize(
-        ApplyScaleShift(input.view, input.geometry, factors, DType::kFloat32, out));
+    if (kernel == kScalar) {
+      ReferenceNormalize(input, shape, factors, out);
+    } else {
+      benchmark::DoNotOptimize(
+          ApplyScaleShift(input.view, input.geometry, factors, DType::kFloat32, out, &pool));
+    }
     benchmark::ClobberMemory();
   }
   state.SetBytesProcessed(state.iterations() *
                           static_cast<int64_t>(input.bytes.size() + out.size()));
+  state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
 }
 
-void FitScalar(benchmark::State& state, DType dtype, Shape shape) {
+void Fit(benchmark::State& state, DType dtype, Shape shape, int kernel) {
+  enum { kSimd = 0, kScalar = 1, kSimdPool2 = 2 };
   const KernelInput input(state, dtype, shape, 4);
   std::vector<ChannelMoments> moments(static_cast<size_t>(shape.channels));
+  WorkerPool pool(kernel == kSimdPool2 ? 1 : 0);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(
-        ComputeBatchMoments(input.view, input.geometry, NonFinitePolicy::kReject, moments));
+    if (kernel == kScalar) {
+      benchmark::DoNotOptimize(ComputeBatchMomentsReference(input.view, input.geometry,
+                                                            NonFinitePolicy::kReject, moments));
+    } else {
+      benchmark::DoNotOptimize(ComputeBatchMoments(input.view, input.geometry,
+                                                   NonFinitePolicy::kReject, moments, &pool));
+    }
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(input.bytes.size()));
+  state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
 }
 
 void Sizes(benchmark::internal::Benchmark* b) {
   b->Arg(256 * kKiB)->Arg(8 * kMiB)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
 }
 
+void ImageShape(benchmark::internal::Benchmark* b) {
+  b->Arg(0)->Unit(benchmark::kMicrosecond);
+}
+
+const Shape kImageRgb{Layout::kNCHW, {64, 3, 224, 224}, 3};
+constexpr int kSimd = 0, kScalar = 1, kSimdPool2 = 2;
+
 BENCHMARK(BM_Memcpy)->Apply(Sizes);
 BENCHMARK(BM_ReadOnlySum)->Apply(Sizes);
+BENCHMARK(BM_WidenU8ToF32)->Apply(Sizes);
 // [N, F] sized by bytes: a one-element dims vector means "derive N".
-BENCHMARK_CAPTURE(NormalizeScalar, f32_NC_F3, DType::kFloat32, Shape{Layout::kNC, {0}, 3})->Apply(Sizes);
-BENCHMARK_CAPTURE(NormalizeScalar, f32_NC_F64, DType::kFloat32, Shape{Layout::kNC, {0}, 64})->Apply(Sizes);
-BENCHMARK_CAPTURE(NormalizeScalar, f32_NC_F1000, DType::kFloat32, Shape{Layout::kNC, {0}, 1000})->Apply(Sizes);
-BENCHMARK_CAPTURE(NormalizeScalar, u8_NC_F3, DType::kUInt8, Shape{Layout::kNC, {0}, 3})->Apply(Sizes);
-BENCHMARK_CAPTURE(NormalizeScalar, f32_NCHW_64x3x224x224, DType::kFloat32,
-                  Shape{Layout::kNCHW, {64, 3, 224, 224}, 3})->Arg(0)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(NormalizeScalar, u8_NCHW_64x3x224x224, DType::kUInt8,
-                  Shape{Layout::kNCHW, {64, 3, 224, 224}, 3})->Arg(0)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(NormalizeScalar, f32_NCHW_256x64x28x28, DType::kFloat32,
-                  Shape{Layout::kNCHW, {256, 64, 28, 28}, 64})->Arg(0)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(FitScalar, f32_NC_F3, DType::kFloat32, Shape{Layout::kNC, {0}, 3})->Apply(Sizes);
-BENCHMARK_CAPTURE(FitScalar, f32_NC_F1000, DType::kFloat32, Shape{Layout::kNC, {0}, 1000})->Apply(Sizes);
-BENCHMARK_CAPTURE(FitScalar, f32_NCHW_64x3x224x224, DType::kFloat32,
-                  Shape{Layout::kNCHW, {64, 3, 224, 224}, 3})->Arg(0)->Unit(benchmark::kMicrosecond);
+#define NORMD_NORMALIZE_BENCH(name, dtype, shape, apply)                        \
+  BENCHMARK_CAPTURE(Normalize, name##_simd, dtype, shape, kSimd)->apply;       \
+  BENCHMARK_CAPTURE(Normalize, name##_scalar, dtype, shape, kScalar)->apply
+#define NORMD_FIT_BENCH(name, dtype, shape, apply)                        \
+  BENCHMARK_CAPTURE(Fit, name##_simd, dtype, shape, kSimd)->apply;       \
+  BENCHMARK_CAPTURE(Fit, name##_scalar, dtype, shape, kScalar)->apply
+
+NORMD_NORMALIZE_BENCH(f32_NC_F3, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}), Apply(Sizes));
+NORMD_NORMALIZE_BENCH(f32_NC_F64, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), Apply(Sizes));
+NORMD_NORMALIZE_BENCH(f32_NC_F1000, DType::kFloat32, (Shape{Layout::kNC, {0}, 1000}), Apply(Sizes));
+NORMD_NORMALIZE_BENCH(u8_NC_F3, DType::kUInt8, (Shape{Layout::kNC, {0}, 3}), Apply(Sizes));
+NORMD_NORMALIZE_BENCH(f32_NCHW_64x3x224x224, DType::kFloat32, kImageRgb, Apply(ImageShape));
+NORMD_NORMALIZE_BENCH(u8_NCHW_64x3x224x224, DType::kUInt8, kImageRgb, Apply(ImageShape));
+NORMD_NORMALIZE_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
+                      (Shape{Layout::kNCHW, {256, 64, 28, 28}, 64}), Apply(ImageShape));
+BENCHMARK_CAPTURE(Normalize, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}),
+                  kSimdPool2)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
+
+NORMD_FIT_BENCH(f32_NC_F3, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}), Apply(Sizes));
+NORMD_FIT_BENCH(f32_NC_F64, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), Apply(Sizes));
+NORMD_FIT_BENCH(f32_NC_F1000, DType::kFloat32, (Shape{Layout::kNC, {0}, 1000}), Apply(Sizes));
+NORMD_FIT_BENCH(f32_NCHW_64x3x224x224, DType::kFloat32, kImageRgb, Apply(ImageShape));
+NORMD_FIT_BENCH(u8_NCHW_64x3x224x224, DType::kUInt8, kImageRgb, Apply(ImageShape));
+NORMD_FIT_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
+                (Shape{Layout::kNCHW, {256, 64, 28, 28}, 64}), Apply(ImageShape));
+BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}),
+                  kSimdPool2)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace normd

@@ -16,6 +16,9 @@ ABSL_FLAG(std::string, data_dir, "./data",
           "Directory for the RocksDB store; created if missing.");
 ABSL_FLAG(int, max_message_bytes, 64 << 20,
           "Largest request or reply message in bytes; larger requests get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, kernel_threads, -1,
+          "threads, besides gRPC's, that split one large Normalize or Ingest batch across "
+          "cores (a pool shared by all requests); -1: one fewer than the CPUs, 0: none");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGTERM or SIGINT, how long in-flight RPCs may run before they are cancelled.");
 
@@ -36,6 +39,7 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.kernel_threads = absl::GetFlag(FLAGS_kernel_threads);
   absl::StatusOr<std::unique_ptr<normd::NormdServer>> server = normd::NormdServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "normd: %s\n", server.status().ToString().c_str());

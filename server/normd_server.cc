@@ -1,6 +1,8 @@
 #include "server/normd_server.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 #include <system_error>
 
 #include "absl/status/status.h"
@@ -30,12 +32,15 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   absl::StatusOr<std::unique_ptr<DatasetStore>> store =
       DatasetStore::Open((std::filesystem::path(options.data_dir) / "db").string());
   if (!store.ok()) return store.status();
-  absl::StatusOr<std::unique_ptr<DatasetEngine>> engine = DatasetEngine::Open(*std::move(store));
-  if (!engine.ok()) return engine.status();
-
   std::unique_ptr<NormdServer> server(new NormdServer());
+  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  const int threads = options.kernel_threads >= 0 ? options.kernel_threads : std::max(0, cpus - 1);
+  server->pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(threads));
+  absl::StatusOr<std::unique_ptr<DatasetEngine>> engine =
+      DatasetEngine::Open(*std::move(store), server->pool_.get());
+  if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);
-  server->service_ = std::make_unique<NormdService>(server->engine_.get());
+  server->service_ = std::make_unique<NormdService>(server->engine_.get(), server->pool_.get());
   server->host_ = HostOf(options.listen);
 
   grpc::EnableDefaultHealthCheckService(true);

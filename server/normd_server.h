@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "core/worker_pool.h"
 #include "server/engine/dataset_engine.h"
 #include "server/service/normd_service.h"
 
@@ -18,6 +19,9 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port
   std::string data_dir = "./data";         // created if missing; RocksDB lives in data_dir/db
   int max_message_bytes = 64 << 20;        // largest request or reply message
+  // Threads, besides the gRPC ones, that split one large Normalize or Ingest batch;
+  // -1: one fewer than the CPUs. The pool is shared by all requests.
+  int kernel_threads = -1;
 };
 
 class NormdServer {
@@ -39,6 +43,7 @@ class NormdServer {
 
   std::string host_;
   int port_ = 0;
+  std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<DatasetEngine> engine_;
   std::unique_ptr<NormdService> service_;
   std::unique_ptr<grpc::Server> server_;

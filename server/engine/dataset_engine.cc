@@ -59,7 +59,7 @@ IngestTransaction::IngestTransaction(DatasetEngine* engine, std::shared_ptr<Data
 const std::string& IngestTransaction::dataset() const { return entry_->spec.name; }
 
 absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const TensorView& batch) {
-  return delta_.AddBatch(split, batch);
+  return delta_.AddBatch(split, batch, engine_->pool_);
 }
 
 absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> IngestTransaction::Commit() {
@@ -74,14 +74,15 @@ absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> IngestTransaction::Co
 
 // ---- DatasetEngine --------------------------------------------------------
 
-DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store) : store_(std::move(store)) {}
+DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store, WorkerPool* pool)
+    : store_(std::move(store)), pool_(pool) {}
 DatasetEngine::~DatasetEngine() = default;
 
 absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
-    std::unique_ptr<DatasetStore> store) {
+    std::unique_ptr<DatasetStore> store, WorkerPool* pool) {
   absl::StatusOr<std::vector<StoredDataset>> stored = store->LoadAllDatasets();
   if (!stored.ok()) return stored.status();
-  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(std::move(store)));
+  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(std::move(store), pool));
   absl::MutexLock lock(&engine->mu_);
   for (StoredDataset& dataset : *stored) {
     std::string name = dataset.spec.name;

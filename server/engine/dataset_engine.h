@@ -23,6 +23,7 @@
 #include "core/ingest_delta.h"
 #include "core/layout.h"
 #include "core/tensor_view.h"
+#include "core/worker_pool.h"
 #include "server/store/dataset_store.h"
 
 namespace normd {
@@ -78,8 +79,10 @@ class IngestTransaction {
 
 class DatasetEngine {
  public:
-  // Loads every dataset from `store`.
-  static absl::StatusOr<std::unique_ptr<DatasetEngine>> Open(std::unique_ptr<DatasetStore> store);
+  // Loads every dataset from `store`. Ingest batches are reduced on `pool` (may be
+  // null), which must outlive the engine.
+  static absl::StatusOr<std::unique_ptr<DatasetEngine>> Open(std::unique_ptr<DatasetStore> store,
+                                                             WorkerPool* pool = nullptr);
   ~DatasetEngine();
 
   absl::StatusOr<DatasetInfo> Create(const DatasetSpec& spec);
@@ -104,7 +107,7 @@ class DatasetEngine {
 
  private:
   friend class IngestTransaction;
-  explicit DatasetEngine(std::unique_ptr<DatasetStore> store);
+  DatasetEngine(std::unique_ptr<DatasetStore> store, WorkerPool* pool);
 
   absl::StatusOr<std::shared_ptr<DatasetEntry>> Find(absl::string_view name) const;
   // Resolves `version` (0: latest frozen) of `entry`, loading it from the store once.
@@ -112,6 +115,7 @@ class DatasetEngine {
                                                                  uint64_t version) const;
 
   std::unique_ptr<DatasetStore> store_;
+  WorkerPool* const pool_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<DatasetEntry>, std::less<>> datasets_ ABSL_GUARDED_BY(mu_);
 };

@@ -215,7 +215,8 @@ grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRe
     if (!parsed.ok()) return ToGrpcStatus(parsed.status());
     if (!IsSupportedOutputDType(*parsed)) {
       return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-          "output_dtype must be FLOAT32 or FLOAT64, got ", DTypeName(*parsed))));
+          "output_dtype must be FLOAT32, FLOAT64, FLOAT16 or BFLOAT16, got ",
+          DTypeName(*parsed))));
     }
     output_dtype = *parsed;
   }
@@ -228,14 +229,16 @@ grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRe
   v1::Tensor* output = response->mutable_output();
   output->mutable_shape()->CopyFrom(request->input().shape());
   output->set_dtype(DTypeToProto(output_dtype));
-  std::string* bytes = output->mutable_data();
-  bytes->resize(static_cast<size_t>(plan->geometry.elements()) * ElementSize(output_dtype));
-  if (absl::Status status =
-          ApplyScaleShift(*input, plan->geometry, plan->factors, output_dtype,
-                          std::as_writable_bytes(std::span<char>(bytes->data(), bytes->size())));
-      !status.ok()) {
-    return ToGrpcStatus(status);
-  }
+  // The kernel writes straight into the reply's bytes, which are not zero-filled first.
+  // (libstdc++ 12 passes the capacity, not the requested size, as the second argument.)
+  absl::Status status;
+  const size_t size = static_cast<size_t>(plan->geometry.elements()) * ElementSize(output_dtype);
+  output->mutable_data()->resize_and_overwrite(size, [&](char* data, size_t) {
+    status = ApplyScaleShift(*input, plan->geometry, plan->factors, output_dtype,
+                             std::as_writable_bytes(std::span<char>(data, size)), pool_);
+    return status.ok() ? size : 0;
+  });
+  if (!status.ok()) return ToGrpcStatus(status);
   response->set_version(plan->version);
   return grpc::Status::OK;
 }

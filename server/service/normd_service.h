@@ -10,7 +10,8 @@ namespace normd {
 
 class NormdService final : public v1::Normd::Service {
  public:
-  explicit NormdService(DatasetEngine* engine) : engine_(engine) {}
+  // `pool` (may be null) splits large Normalize requests; it must outlive the service.
+  NormdService(DatasetEngine* engine, WorkerPool* pool) : engine_(engine), pool_(pool) {}
 
   grpc::Status CreateDataset(grpc::ServerContext* context, const v1::CreateDatasetRequest* request,
                              v1::DatasetInfo* response) override;
@@ -32,6 +33,7 @@ class NormdService final : public v1::Normd::Service {
 
  private:
   DatasetEngine* engine_;
+  WorkerPool* pool_;
 };
 
 }  // namespace normd

@@ -8,6 +8,7 @@
 #include "client/cpp/normd_client.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "core/kernels/narrow_float.h"
 #include "gtest/gtest.h"
 #include "server/normd_server.h"
 #include "tests/support/exact_moments.h"
@@ -322,9 +323,9 @@ TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
   normalize.set_dataset("missing");
   ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kNotFound, "missing");
   normalize.set_dataset("tab");
-  normalize.set_output_dtype(v1::DTYPE_FLOAT16);
+  normalize.set_output_dtype(v1::DTYPE_UINT8);
   ExpectCode(client_->Normalize(normalize).status(), absl::StatusCode::kInvalidArgument,
-             "output_dtype must be FLOAT32 or FLOAT64, got float16");
+             "output_dtype must be FLOAT32, FLOAT64, FLOAT16 or BFLOAT16, got uint8");
   normalize.set_output_dtype(v1::DTYPE_FLOAT32);
   ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {good, good}).ok());
   ASSERT_TRUE(client_->Freeze("tab").ok());
@@ -343,6 +344,27 @@ TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
   normalize.mutable_zscore()->clear_eps();
   EXPECT_TRUE(client_->Normalize(normalize).ok());
   EXPECT_EQ(client_->GetStats("tab", 0, v1::SPLIT_TRAIN)->stats().count(0), 2u);
+}
+
+// Narrow outputs are the float64 result rounded once (the rounding itself is checked
+// against GCC's _Float16 and a brute-force search in narrow_float_test).
+TEST_F(ServiceTest, Float16AndBFloat16Outputs) {
+  v1::NormalizeRequest request;
+  request.mutable_scale()->set_factor(1.0 / 3);
+  request.mutable_scale()->set_offset(-7.0);
+  const std::vector<double> x = testing::GaussianValues(1000, 5.0, 1000.0, 3);
+  *request.mutable_input() = testing::Float64Tensor({1000}, x);
+  for (const auto& [dtype, round] :
+       std::vector<std::pair<v1::DType, uint16_t (*)(double)>>{
+           {v1::DTYPE_FLOAT16, DoubleToFloat16Bits}, {v1::DTYPE_BFLOAT16, DoubleToBFloat16Bits}}) {
+    request.set_output_dtype(dtype);
+    absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->output().dtype(), dtype);
+    const std::vector<uint16_t> out = testing::DecodeTensor<uint16_t>(response->output());
+    ASSERT_EQ(out.size(), x.size());
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(out[i], round(x[i] * (1.0 / 3) + -7.0)) << i;
+  }
 }
 
 TEST_F(ServiceTest, ScaleNeedsNoDataset) {
