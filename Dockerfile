@@ -9,7 +9,7 @@ RUN rm -rf build && scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCH
 FROM debian:bookworm-slim
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-      libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libabsl20220623 \
+      libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libabsl20220623 libhwy1 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data normd \
  && mkdir -p /data && chown normd /data

@@ -7,9 +7,10 @@
 // with Chan's formula into the committed moments, after which K becomes the new
 // mean, as soon as the segment holds as many values as the committed part. With K
 // the committed part's mean, a segment's rounding error relative to the final M2 is
-// at most (1 + n_segment / n_committed) = 2 times the tile sums' relative error: it
+// at most (1 + n_segment / n_committed) times the tile sums' relative error: it
 // stays small however far the data drift from K (sorted data, a level shift), with
-// only log2(N) merges. The first tile's K is that tile's own mean from a quick
+// only logarithmically many merges (the segment may grow to kRecentreRatio times the
+// committed part). The first tile's K is that tile's own mean from a quick
 // pre-pass. The tests hold this to 1e-12 relative against exact rational arithmetic.
 //
 // Non-finite values make a tile's sum of squares non-finite; that tile is redone by
@@ -31,6 +32,10 @@ namespace {
 constexpr size_t kRunChunk = 4096;   // values per run tile
 constexpr size_t kTileRows = 256;    // rows per row tile
 constexpr size_t kPartBytes = size_t{4} << 20;  // input per parallel part
+// A segment is committed once it holds this many times the committed count: the
+// error bound grows to (1 + kRecentreRatio) times the tile sums' error, and the
+// number of (costly, double-double) commits per channel falls to log_(1+ratio)(N).
+constexpr uint64_t kRecentreRatio = 4;
 
 // One channel's shifted sums, committed geometrically (see the file comment).
 class ShiftedChannelSums {
@@ -51,7 +56,7 @@ class ShiftedChannelSums {
     segment_squares_ = segment_squares_ + DoubleDouble{sums.sum_squares, 0.0};
     segment_min_ = std::min(segment_min_, sums.min);
     segment_max_ = std::max(segment_max_, sums.max);
-    if (segment_count_ < committed_.count) return false;
+    if (segment_count_ < kRecentreRatio * committed_.count) return false;
     Commit();
     return true;
   }
@@ -192,6 +197,12 @@ absl::Status FitRows(const FitContext& ctx, size_t begin, size_t end,
   std::vector<double> shift(columns), sum(columns), squares(columns), min(columns), max(columns);
   std::vector<MomentSums> sums(walk.channels);
   std::vector<uint64_t> counts(walk.channels);
+  std::vector<double> channel_index(walk.channels);
+  for (size_t c = 0; c < walk.channels; ++c) channel_index[c] = static_cast<double>(c);
+  std::vector<double> column_channel_value;
+  ExpandToColumns(walk, channel_index, column_channel_value);
+  std::vector<uint32_t> column_channel(columns);
+  for (size_t j = 0; j < columns; ++j) column_channel[j] = static_cast<uint32_t>(column_channel_value[j]);
   const auto reset_columns = [&] {
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(squares.begin(), squares.end(), 0.0);
@@ -204,7 +215,7 @@ absl::Status FitRows(const FitContext& ctx, size_t begin, size_t end,
     std::fill(counts.begin(), counts.end(), 0);
     bool finite = true;
     for (size_t j = 0; j < width; ++j) {
-      const size_t c = walk.ColumnChannel(j);
+      const size_t c = column_channel[j];
       finite = finite && std::isfinite(squares[j]);
       sums[c].sum += sum[j];
       sums[c].sum_squares += squares[j];
@@ -244,7 +255,7 @@ absl::Status FitRows(const FitContext& ctx, size_t begin, size_t end,
     bool done = false;
     if (shifts_known()) {
       if (shifts_changed) {
-        for (size_t j = 0; j < columns; ++j) shift[j] = channels[walk.ColumnChannel(j)].shift();
+        for (size_t j = 0; j < columns; ++j) shift[j] = channels[column_channel[j]].shift();
         shifts_changed = false;
       }
       reset_columns();
@@ -254,7 +265,7 @@ absl::Status FitRows(const FitContext& ctx, size_t begin, size_t end,
     }
     if (!done) {
       if (absl::Status status = ScalarTile(
-              ctx, first, rows * width, [&](size_t k) { return walk.ColumnChannel(k % width); },
+              ctx, first, rows * width, [&](size_t k) { return column_channel[k % width]; },
               channels, sums, counts, skipped);
           !status.ok()) {
         return status;

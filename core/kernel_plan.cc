@@ -37,7 +37,16 @@ KernelWalk PlanKernelWalk(const ChannelGeometry& geometry) {
 void ExpandToColumns(const KernelWalk& walk, std::span<const double> per_channel,
                      std::vector<double>& out) {
   out.resize(walk.row_len);
-  for (size_t j = 0; j < walk.row_len; ++j) out[j] = per_channel[walk.ColumnChannel(j)];
+  // Counters rather than ColumnChannel's two divisions per column, which cost more
+  // than the kernel itself on a small batch with many channels.
+  size_t c = 0, i = 0;
+  for (size_t j = 0; j < walk.row_len; ++j) {
+    out[j] = per_channel[c];
+    if (++i == walk.inner) {
+      i = 0;
+      if (++c == walk.channels) c = 0;
+    }
+  }
 }
 
 }  // namespace normd

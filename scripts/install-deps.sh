@@ -8,7 +8,7 @@ set -euo pipefail
 build_packages=(
   cmake ninja-build g++ pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
-  libabsl-dev librocksdb-dev
+  libabsl-dev librocksdb-dev libhwy-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev libgmp-dev libbenchmark-dev

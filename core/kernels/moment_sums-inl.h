@@ -12,6 +12,7 @@
 
 #include "core/kernels/convert-inl.h"
 #include "core/kernels/moment_sums.h"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -80,9 +81,8 @@ MomentSums MomentSumsRunTyped(const In* HWY_RESTRICT x, size_t n, double shift) 
   return sums;
 }
 
-// Columns of `lanes` accumulators, kept in registers down a block of four rows, so
-// the accumulator arrays are loaded and stored once per four input vectors while
-// the input is still read as four sequential streams.
+// Columns of `lanes` accumulators, kept in registers down a block of eight rows, so
+// the accumulator arrays are loaded and stored once per eight input vectors.
 template <typename In>
 void MomentSumsRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
                          const double* HWY_RESTRICT shift, double* HWY_RESTRICT sum,
@@ -90,7 +90,7 @@ void MomentSumsRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
                          double* HWY_RESTRICT max) {
   const hn::ScalableTag<double> d;
   const size_t lanes = hn::Lanes(d);
-  constexpr size_t kRowBlock = 4;
+  constexpr size_t kRowBlock = 8;
   const size_t vector_end = row_len - row_len % lanes;
   size_t r = 0;
   for (; r < rows; r += kRowBlock) {
@@ -103,7 +103,12 @@ void MomentSumsRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
       acc.min = hn::LoadU(d, min + j);
       acc.max = hn::LoadU(d, max + j);
       const auto vshift = hn::LoadU(d, shift + j);
-      for (size_t k = 0; k < block; ++k) acc.Add(LoadAsDouble(d, xr + k * row_len + j), vshift);
+      for (size_t k = 0; k < block; ++k) {
+        // The walk goes down columns, which hardware prefetchers follow poorly: fetch
+        // the same column of the next block now. (Prefetching past the end is harmless.)
+        hwy::Prefetch(xr + (k + kRowBlock) * row_len + j);
+        acc.Add(LoadAsDouble(d, xr + k * row_len + j), vshift);
+      }
       hn::StoreU(acc.sum, d, sum + j);
       hn::StoreU(acc.sum_squares, d, sum_squares + j);
       hn::StoreU(acc.min, d, min + j);
