@@ -70,10 +70,11 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
     return absl::OkStatus();
   }
 
+  const std::vector<uint32_t> column_channels = ColumnChannels(walk);
   std::vector<double> center, scale, shift;
-  ExpandToColumns(walk, factors.center, center);
-  ExpandToColumns(walk, factors.scale, scale);
-  ExpandToColumns(walk, factors.shift, shift);
+  ExpandToColumns(column_channels, factors.center, center);
+  ExpandToColumns(column_channels, factors.scale, scale);
+  ExpandToColumns(column_channels, factors.shift, shift);
   const size_t row_units = walk.rows + (walk.tail > 0 ? 1 : 0);
   const size_t per_task = std::max<size_t>(1, kTaskBytes / (walk.row_len * (in_size + out_size)));
   run_tasks(CeilDiv(row_units, per_task), [&](size_t t) {

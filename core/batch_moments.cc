@@ -197,12 +197,7 @@ absl::Status FitRows(const FitContext& ctx, size_t begin, size_t end,
   std::vector<double> shift(columns), sum(columns), squares(columns), min(columns), max(columns);
   std::vector<MomentSums> sums(walk.channels);
   std::vector<uint64_t> counts(walk.channels);
-  std::vector<double> channel_index(walk.channels);
-  for (size_t c = 0; c < walk.channels; ++c) channel_index[c] = static_cast<double>(c);
-  std::vector<double> column_channel_value;
-  ExpandToColumns(walk, channel_index, column_channel_value);
-  std::vector<uint32_t> column_channel(columns);
-  for (size_t j = 0; j < columns; ++j) column_channel[j] = static_cast<uint32_t>(column_channel_value[j]);
+  const std::vector<uint32_t> column_channel = ColumnChannels(walk);
   const auto reset_columns = [&] {
     std::fill(sum.begin(), sum.end(), 0.0);
     std::fill(squares.begin(), squares.end(), 0.0);

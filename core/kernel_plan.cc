@@ -34,19 +34,26 @@ KernelWalk PlanKernelWalk(const ChannelGeometry& geometry) {
   return walk;
 }
 
-void ExpandToColumns(const KernelWalk& walk, std::span<const double> per_channel,
-                     std::vector<double>& out) {
-  out.resize(walk.row_len);
-  // Counters rather than ColumnChannel's two divisions per column, which cost more
-  // than the kernel itself on a small batch with many channels.
-  size_t c = 0, i = 0;
+std::vector<uint32_t> ColumnChannels(const KernelWalk& walk) {
+  // Counters rather than two divisions per column, which cost more than the kernel
+  // itself on a small batch with many channels.
+  std::vector<uint32_t> channel_of(walk.row_len);
+  uint32_t c = 0;
+  size_t i = 0;
   for (size_t j = 0; j < walk.row_len; ++j) {
-    out[j] = per_channel[c];
+    channel_of[j] = c;
     if (++i == walk.inner) {
       i = 0;
       if (++c == walk.channels) c = 0;
     }
   }
+  return channel_of;
+}
+
+void ExpandToColumns(std::span<const uint32_t> column_channels,
+                     std::span<const double> per_channel, std::vector<double>& out) {
+  out.resize(column_channels.size());
+  for (size_t j = 0; j < out.size(); ++j) out[j] = per_channel[column_channels[j]];
 }
 
 }  // namespace normd

@@ -18,8 +18,8 @@ struct KernelWalk {
     // outer * channels runs of `inner` contiguous values; run u is channel u % channels.
     kRuns,
     // `rows` full rows of `row_len` values and a final partial row of `tail` values;
-    // column j is channel ColumnChannel(j). row_len is a multiple of
-    // channels * inner, so every row starts at channel 0.
+    // column j is channel j / inner % channels (see ColumnChannels). row_len is a
+    // multiple of channels * inner, so every row starts at channel 0.
     kRows,
   };
   Kind kind = Kind::kRows;
@@ -30,7 +30,6 @@ struct KernelWalk {
   size_t rows = 0;
   size_t tail = 0;
 
-  size_t ColumnChannel(size_t column) const { return column / inner % channels; }
 };
 
 // NCHW images (inner >= 64) become runs. Short periods (NC, NHWC, small images) become
@@ -39,9 +38,12 @@ struct KernelWalk {
 // overhead is amortised. Long periods with inner == 1 are rows of one period.
 KernelWalk PlanKernelWalk(const ChannelGeometry& geometry);
 
-// out[j] = per_channel[walk.ColumnChannel(j)] for j < walk.row_len.
-void ExpandToColumns(const KernelWalk& walk, std::span<const double> per_channel,
-                     std::vector<double>& out);
+// The channel of each column of a kRows walk, row_len entries.
+std::vector<uint32_t> ColumnChannels(const KernelWalk& walk);
+
+// out[j] = per_channel[column_channels[j]].
+void ExpandToColumns(std::span<const uint32_t> column_channels,
+                     std::span<const double> per_channel, std::vector<double>& out);
 
 }  // namespace normd
 

@@ -78,10 +78,13 @@ HWY_INLINE hn::Vec<D> LoadAsDouble(D d, const Float16* p) {
 // lane): the significand is rounded to nearest-even by integer addition on the
 // float64 bits (a carry correctly bumps the exponent), subnormal results are
 // rounded by the 2^52 addition trick, overflow saturates to infinity.
-template <int kMantissaBits, int kExponentBits, int kMinNormalExponent, class D>
+template <NarrowFloatFormat kFormat, class D>
 HWY_INLINE hn::Vec<hn::RebindToUnsigned<D>> NarrowFloatBits(D d, hn::Vec<D> v) {
   const hn::RebindToUnsigned<D> du;
   const hn::RebindToSigned<D> di;
+  constexpr int kMantissaBits = kFormat.mantissa_bits;
+  constexpr int kExponentBits = kFormat.exponent_bits;
+  constexpr int kMinNormalExponent = kFormat.min_normal_exponent;
   constexpr int kShift = 52 - kMantissaBits;
   constexpr uint64_t kInfinity = ((uint64_t{1} << kExponentBits) - 1) << kMantissaBits;
   constexpr uint64_t kQuietNaN = kInfinity | (uint64_t{1} << (kMantissaBits - 1));
@@ -146,20 +149,21 @@ HWY_INLINE void StoreFromDouble(D d, hn::Vec<D> v, float* p) {
   hn::StoreU(DemoteToFloat(d, v), df, p);
 }
 
+template <NarrowFloatFormat kFormat, class D>
+HWY_INLINE void StoreNarrowFromDouble(D d, hn::Vec<D> v, void* p) {
+  const hn::Rebind<uint16_t, D> du16;
+  hn::StoreU(hn::TruncateTo(du16, NarrowFloatBits<kFormat>(d, v)), du16,
+             static_cast<uint16_t*>(p));
+}
+
 template <class D>
 HWY_INLINE void StoreFromDouble(D d, hn::Vec<D> v, Float16* p) {
-  const hn::Rebind<uint16_t, D> du16;
-  const auto bits = NarrowFloatBits<kFloat16Format.mantissa_bits, kFloat16Format.exponent_bits,
-                                    kFloat16Format.min_normal_exponent>(d, v);
-  hn::StoreU(hn::TruncateTo(du16, bits), du16, reinterpret_cast<uint16_t*>(p));
+  StoreNarrowFromDouble<kFloat16Format>(d, v, p);
 }
 
 template <class D>
 HWY_INLINE void StoreFromDouble(D d, hn::Vec<D> v, BFloat16* p) {
-  const hn::Rebind<uint16_t, D> du16;
-  const auto bits = NarrowFloatBits<kBFloat16Format.mantissa_bits, kBFloat16Format.exponent_bits,
-                                    kBFloat16Format.min_normal_exponent>(d, v);
-  hn::StoreU(hn::TruncateTo(du16, bits), du16, reinterpret_cast<uint16_t*>(p));
+  StoreNarrowFromDouble<kBFloat16Format>(d, v, p);
 }
 
 // Non-temporal stores of two vectors, a then b (2 * Lanes(d) elements), for
