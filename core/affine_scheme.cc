@@ -19,11 +19,6 @@ absl::Status CheckFinite(absl::string_view what, double value) {
   return absl::InvalidArgumentError(absl::StrCat(what, " must be finite, got ", value));
 }
 
-absl::Status CheckEps(double eps) {
-  if (std::isfinite(eps) && eps >= 0) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("eps must be finite and >= 0, got ", eps));
-}
-
 absl::Status CheckChannelsFitted(const ReferenceStatistics& stats) {
   for (size_t c = 0; c < stats.count.size(); ++c) {
     if (stats.count[c] == 0) {
@@ -34,27 +29,11 @@ absl::Status CheckChannelsFitted(const ReferenceStatistics& stats) {
   return absl::OkStatus();
 }
 
-absl::Status CheckPerChannel(absl::string_view what, const std::vector<double>& values,
-                             int64_t channels) {
-  if (!values.empty() && values.size() != static_cast<size_t>(channels)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " has ", values.size(),
-                                                   " values, expected ", channels,
-                                                   " (one per channel) or none"));
-  }
-  for (size_t c = 0; c < values.size(); ++c) {
-    if (!std::isfinite(values[c])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, "[", c, "] must be finite, got ", values[c]));
-    }
-  }
-  return absl::OkStatus();
-}
-
 // center = mean, scale = gamma / sqrt(var + eps), shift = beta.
 absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, double eps,
                                            const std::vector<double>& gamma,
                                            const std::vector<double>& beta) {
-  if (absl::Status s = CheckEps(eps); !s.ok()) return s;
+  if (absl::Status s = ValidateEps(eps); !s.ok()) return s;
   if (absl::Status s = CheckChannelsFitted(stats); !s.ok()) return s;
   ScaleShift folded;
   const size_t channels = stats.mean.size();
@@ -77,6 +56,29 @@ absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, dou
 }
 
 }  // namespace
+
+absl::Status ValidateEps(double eps) {
+  if (std::isfinite(eps) && eps >= 0) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("eps must be finite and >= 0, got ", eps));
+}
+
+absl::Status ValidateAffineParameters(std::span<const double> gamma, std::span<const double> beta,
+                                      int64_t expected, absl::string_view per) {
+  for (const auto& [what, values] : {std::pair{"gamma", gamma}, std::pair{"beta", beta}}) {
+    if (!values.empty() && values.size() != static_cast<size_t>(expected)) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " has ", values.size(),
+                                                     " values, expected ", expected, " (one per ",
+                                                     per, ") or none"));
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      if (!std::isfinite(values[i])) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(what, "[", i, "] must be finite, got ", values[i]));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 absl::string_view SchemeName(const AffineScheme& scheme) {
   return std::visit(Overloaded{[](const ZScoreScheme&) { return "zscore"; },
@@ -102,8 +104,10 @@ absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
             return FoldStandardize(stats, z.eps, {}, {});
           },
           [&](const BatchNormScheme& bn) -> absl::StatusOr<ScaleShift> {
-            if (absl::Status s = CheckPerChannel("gamma", bn.gamma, channels); !s.ok()) return s;
-            if (absl::Status s = CheckPerChannel("beta", bn.beta, channels); !s.ok()) return s;
+            if (absl::Status s = ValidateAffineParameters(bn.gamma, bn.beta, channels, "channel");
+                !s.ok()) {
+              return s;
+            }
             return FoldStandardize(stats, bn.eps, bn.gamma, bn.beta);
           },
           [&](const MinMaxScheme& mm) -> absl::StatusOr<ScaleShift> {

@@ -5,11 +5,12 @@
 #define NORMD_CORE_AFFINE_SCHEME_H_
 
 #include <cstdint>
-#include "absl/strings/string_view.h"
+#include <span>
 #include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/dataset_statistics.h"
 
 namespace normd {
@@ -40,6 +41,14 @@ struct BatchNormScheme {
 using AffineScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, BatchNormScheme>;
 
 absl::string_view SchemeName(const AffineScheme& scheme);
+
+// INVALID_ARGUMENT unless eps is finite and >= 0.
+absl::Status ValidateEps(double eps);
+
+// INVALID_ARGUMENT unless gamma and beta are each empty or hold `expected` finite
+// values; `per` names what each value belongs to ("channel", "element").
+absl::Status ValidateAffineParameters(std::span<const double> gamma, std::span<const double> beta,
+                                      int64_t expected, absl::string_view per);
 bool NeedsStatistics(const AffineScheme& scheme);
 
 // Per-channel factors in float64. The center is kept apart rather than folded into

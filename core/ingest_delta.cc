@@ -25,21 +25,27 @@ absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const TensorView
   absl::StatusOr<uint64_t> skipped =
       ComputeBatchMoments(batch, *geometry, spec_.nonfinite, scratch_, pool);
   if (!skipped.ok()) return skipped.status();
+  return AddMoments(split, *geometry, scratch_, *skipped);
+}
+
+absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ChannelGeometry& geometry,
+                                                     std::span<const ChannelMoments> moments,
+                                                     uint64_t skipped) {
   const bool tracks_running = running_.has_value() && split == Split::kTrain;
   if (tracks_running) {
-    if (absl::Status status = CheckRunningAverageBatch(scratch_); !status.ok()) return status;
+    if (absl::Status status = CheckRunningAverageBatch(moments); !status.ok()) return status;
   }
 
   SplitStatistics& target = delta_.split(split);
-  MergeMoments(scratch_, target.moments);
+  MergeMoments(moments, target.moments);
   ++target.batches;
-  target.samples += static_cast<uint64_t>(geometry->samples);
-  if (tracks_running) running_->AddBatch(scratch_);
+  target.samples += static_cast<uint64_t>(geometry.samples);
+  if (tracks_running) running_->AddBatch(moments);
 
   BatchSummary summary;
-  summary.samples = static_cast<uint64_t>(geometry->samples);
-  summary.skipped_nonfinite = *skipped;
-  summary.values = static_cast<uint64_t>(*elements) - *skipped;
+  summary.samples = static_cast<uint64_t>(geometry.samples);
+  summary.skipped_nonfinite = skipped;
+  summary.values = static_cast<uint64_t>(geometry.elements()) - skipped;
   totals_.samples += summary.samples;
   totals_.values += summary.values;
   totals_.skipped_nonfinite += summary.skipped_nonfinite;

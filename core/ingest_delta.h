@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,13 @@ class IngestDelta {
   // error nothing changes.
   absl::StatusOr<BatchSummary> AddBatch(Split split, const TensorView& batch,
                                         WorkerPool* pool = nullptr);
+
+  // Merges one batch's moments (geometry.channels of them, computed under the
+  // dataset's non-finite policy, `skipped` values left out) into this delta, as
+  // AddBatch does after reducing a batch. On error nothing changes.
+  absl::StatusOr<BatchSummary> AddMoments(Split split, const ChannelGeometry& geometry,
+                                          std::span<const ChannelMoments> moments,
+                                          uint64_t skipped);
 
   // Merges everything added into `stats` (which must belong to the same spec).
   void ApplyTo(DatasetStatistics& stats) const;

@@ -19,8 +19,7 @@ absl::string_view LayoutName(Layout layout) {
   return "unknown";
 }
 
-absl::StatusOr<ChannelGeometry> ResolveGeometry(Layout layout, int64_t channels,
-                                                std::span<const int64_t> shape) {
+absl::StatusOr<int64_t> ChannelCountOf(Layout layout, std::span<const int64_t> shape) {
   const size_t rank = shape.size();
   const bool rank_ok = layout == Layout::kNC ? rank == 2 : rank >= 3;
   if (!rank_ok) {
@@ -30,11 +29,19 @@ absl::StatusOr<ChannelGeometry> ResolveGeometry(Layout layout, int64_t channels,
                               : "a shape of rank >= 3 (batch, channels and at least one spatial dim)",
         ", got shape ", FormatShape(shape)));
   }
+  return shape[layout == Layout::kNHWC ? rank - 1 : 1];
+}
+
+absl::StatusOr<ChannelGeometry> ResolveGeometry(Layout layout, int64_t channels,
+                                                std::span<const int64_t> shape) {
+  absl::StatusOr<int64_t> found = ChannelCountOf(layout, shape);
+  if (!found.ok()) return found.status();
+  const size_t rank = shape.size();
   const size_t channel_axis = layout == Layout::kNHWC ? rank - 1 : 1;
-  if (shape[channel_axis] != channels) {
+  if (*found != channels) {
     return absl::InvalidArgumentError(absl::StrCat(
         "layout ", LayoutName(layout), " expects ", channels, " channels at axis ",
-        channel_axis, ", got ", shape[channel_axis], " in shape ", FormatShape(shape)));
+        channel_axis, ", got ", *found, " in shape ", FormatShape(shape)));
   }
   int64_t spatial = 1;
   for (size_t axis = 1; axis < rank; ++axis) {

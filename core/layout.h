@@ -31,6 +31,9 @@ struct ChannelGeometry {
   int64_t values_per_channel() const { return outer * inner; }
 };
 
+// The size of `shape`'s channel axis under `layout`, after checking its rank.
+absl::StatusOr<int64_t> ChannelCountOf(Layout layout, std::span<const int64_t> shape);
+
 // Checks `shape` against `layout` and the expected channel count, and returns its
 // geometry. Assumes the shape's product has already been checked for overflow.
 absl::StatusOr<ChannelGeometry> ResolveGeometry(Layout layout, int64_t channels,

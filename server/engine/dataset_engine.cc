@@ -1,28 +1,14 @@
-#include "absl/strings/string_view.h"
 #include "server/engine/dataset_engine.h"
 
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "core/dataset_statistics.h"
+#include "server/engine/dataset_entry.h"
 
 namespace normd {
-
-// A dataset's state. `record` is exactly what the store holds; `spec` is a copy of
-// its spec, which never changes after creation and so needs no lock.
-struct DatasetEntry {
-  explicit DatasetEntry(StoredDataset stored) : spec(stored.spec), record(std::move(stored)) {}
-
-  const DatasetSpec spec;
-  absl::Mutex mu;
-  StoredDataset record ABSL_GUARDED_BY(mu);
-  bool deleted ABSL_GUARDED_BY(mu) = false;
-  absl::flat_hash_map<uint64_t, std::shared_ptr<const FrozenSnapshot>> snapshots
-      ABSL_GUARDED_BY(mu);
-};
-
 namespace {
 
 std::array<SplitTotals, kAllSplits.size()> TotalsOf(const StoredDataset& record) {
@@ -231,43 +217,6 @@ absl::StatusOr<StatisticsResult> DatasetEngine::GetStatistics(absl::string_view 
   // Aliasing constructor: the statistics live as long as the snapshot.
   return StatisticsResult{version, std::shared_ptr<const DatasetStatistics>(
                                        *snapshot, &(*snapshot)->stats)};
-}
-
-absl::StatusOr<NormalizePlan> DatasetEngine::PlanNormalize(absl::string_view name,
-                                                           uint64_t version,
-                                                           const AffineScheme& scheme,
-                                                           const TensorView& input) const {
-  absl::StatusOr<int64_t> elements = ValidateTensor(input);
-  if (!elements.ok()) return elements.status();
-  NormalizePlan plan;
-  if (name.empty()) {
-    if (NeedsStatistics(scheme)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "scheme ", SchemeName(scheme), " needs a dataset's statistics; dataset is empty"));
-    }
-    plan.geometry = {input.shape[0], 1, 1, *elements};
-    absl::StatusOr<ScaleShift> factors = FoldScaleShift(scheme, {}, 1);
-    if (!factors.ok()) return factors.status();
-    plan.factors = *std::move(factors);
-    return plan;
-  }
-  absl::StatusOr<std::shared_ptr<DatasetEntry>> entry = Find(name);
-  if (!entry.ok()) return entry.status();
-  const DatasetSpec& spec = (*entry)->spec;
-  absl::StatusOr<ChannelGeometry> geometry = ResolveGeometry(spec.layout, spec.channels, input.shape);
-  if (!geometry.ok()) return geometry.status();
-  plan.geometry = *geometry;
-  ReferenceStatistics reference;
-  if (NeedsStatistics(scheme)) {
-    absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> snapshot = Snapshot(**entry, version);
-    if (!snapshot.ok()) return snapshot.status();
-    plan.version = (*snapshot)->version;
-    reference = ReferenceStatisticsOf((*snapshot)->stats);
-  }
-  absl::StatusOr<ScaleShift> factors = FoldScaleShift(scheme, reference, spec.channels);
-  if (!factors.ok()) return factors.status();
-  plan.factors = *std::move(factors);
-  return plan;
 }
 
 }  // namespace normd

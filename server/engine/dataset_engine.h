@@ -12,16 +12,21 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
-#include "absl/strings/string_view.h"
+#include <variant>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "core/affine_scheme.h"
+#include "core/batch_norm_training.h"
 #include "core/ingest_delta.h"
 #include "core/layout.h"
+#include "core/per_sample_norm.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
 #include "server/store/dataset_store.h"
@@ -47,11 +52,24 @@ struct StatisticsResult {
   std::shared_ptr<const DatasetStatistics> stats;
 };
 
-// What Normalize needs to run the kernel: the input's geometry and folded factors.
-struct NormalizePlan {
-  uint64_t version = 0;  // 0 when no statistics were used
-  ChannelGeometry geometry;
-  ScaleShift factors;
+// Batch norm in training mode, and whether the batch also updates the dataset.
+struct BatchNormTrainingCall {
+  BatchNormTrainingScheme scheme;
+  bool update_statistics = false;
+  std::optional<Split> split;  // the batch's split, when the caller named one
+};
+
+using NormalizeScheme = std::variant<AffineScheme, BatchNormTrainingCall, PerSampleScheme>;
+
+struct NormalizeCall {
+  // Frozen-statistics schemes (but FixedScaleScheme) and updating batch norm need a
+  // dataset; the other schemes may leave it empty.
+  std::string dataset;
+  uint64_t version = 0;          // 0: the latest frozen version
+  std::optional<Layout> layout;  // the input's layout when no dataset gives it
+  NormalizeScheme scheme;
+  TensorView input;
+  DType output_dtype = DType::kFloat32;
 };
 
 class DatasetEngine;
@@ -98,18 +116,27 @@ class DatasetEngine {
   // version 0: the live statistics.
   absl::StatusOr<StatisticsResult> GetStatistics(absl::string_view name, uint64_t version) const;
 
-  // Validates `input` against the dataset and folds `scheme` with the statistics of
-  // `version` (0: the latest frozen). A FixedScaleScheme needs no dataset: `name`
-  // may be empty and the input is then treated as a single channel.
-  absl::StatusOr<NormalizePlan> PlanNormalize(absl::string_view name, uint64_t version,
-                                              const AffineScheme& scheme,
-                                              const TensorView& input) const;
+  // Normalises call.input into `output` (exactly elements * ElementSize(
+  // call.output_dtype) bytes) and returns the version whose statistics were used (0
+  // when none). Frozen-statistics schemes fold the statistics of call.version;
+  // batch-statistics schemes compute their own from the input, and batch norm with
+  // update_statistics then commits the batch to the dataset as one durable train
+  // batch before returning. The input must match the dataset's layout and channels
+  // when a dataset is named.
+  absl::StatusOr<uint64_t> Normalize(const NormalizeCall& call, std::span<std::byte> output);
 
  private:
   friend class IngestTransaction;
   DatasetEngine(std::unique_ptr<DatasetStore> store, WorkerPool* pool);
 
   absl::StatusOr<std::shared_ptr<DatasetEntry>> Find(absl::string_view name) const;
+  // `entry` is null when the call names no dataset.
+  absl::StatusOr<uint64_t> NormalizeFrozen(DatasetEntry* entry, const NormalizeCall& call,
+                                           const AffineScheme& scheme, int64_t elements,
+                                           std::span<std::byte> output);
+  absl::Status NormalizeTraining(const std::shared_ptr<DatasetEntry>& entry,
+                                 const NormalizeCall& call, const BatchNormTrainingCall& training,
+                                 const ChannelGeometry& geometry, std::span<std::byte> output);
   // Resolves `version` (0: latest frozen) of `entry`, loading it from the store once.
   absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> Snapshot(DatasetEntry& entry,
                                                                  uint64_t version) const;

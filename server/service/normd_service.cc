@@ -58,37 +58,69 @@ void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics*
   }
 }
 
-absl::StatusOr<AffineScheme> SchemeFromProto(const v1::NormalizeRequest& request) {
+template <typename Message>
+std::vector<double> Values(const Message& repeated) {
+  return std::vector<double>(repeated.begin(), repeated.end());
+}
+
+template <typename Message>
+double EpsOf(const Message& message) {
+  return message.has_eps() ? message.eps() : kDefaultEps;
+}
+
+absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& request) {
   switch (request.scheme_case()) {
-    case v1::NormalizeRequest::kZscore: {
-      ZScoreScheme z;
-      if (request.zscore().has_eps()) z.eps = request.zscore().eps();
-      return z;
-    }
+    case v1::NormalizeRequest::kZscore:
+      return AffineScheme(ZScoreScheme{EpsOf(request.zscore())});
     case v1::NormalizeRequest::kMinmax: {
       MinMaxScheme mm;
       if (request.minmax().has_low()) mm.low = request.minmax().low();
       if (request.minmax().has_high()) mm.high = request.minmax().high();
-      return mm;
+      return AffineScheme(mm);
     }
     case v1::NormalizeRequest::kScale: {
       FixedScaleScheme fs;
       if (request.scale().has_factor()) fs.factor = request.scale().factor();
       fs.offset = request.scale().offset();
-      return fs;
+      return AffineScheme(fs);
     }
     case v1::NormalizeRequest::kBatchnorm: {
-      BatchNormScheme bn;
-      bn.gamma.assign(request.batchnorm().gamma().begin(), request.batchnorm().gamma().end());
-      bn.beta.assign(request.batchnorm().beta().begin(), request.batchnorm().beta().end());
-      if (request.batchnorm().has_eps()) bn.eps = request.batchnorm().eps();
-      return bn;
+      const v1::BatchNorm& bn = request.batchnorm();
+      return AffineScheme(BatchNormScheme{Values(bn.gamma()), Values(bn.beta()), EpsOf(bn)});
+    }
+    case v1::NormalizeRequest::kBatchnormTraining: {
+      const v1::BatchNormTraining& bn = request.batchnorm_training();
+      BatchNormTrainingCall call;
+      call.scheme = {Values(bn.gamma()), Values(bn.beta()), EpsOf(bn)};
+      call.update_statistics = bn.update_statistics();
+      if (bn.split() != v1::SPLIT_UNSPECIFIED) {
+        absl::StatusOr<Split> split = SplitFromProto(bn.split(), false);
+        if (!split.ok()) return split.status();
+        call.split = *split;
+      }
+      return call;
+    }
+    case v1::NormalizeRequest::kLayernorm: {
+      const v1::LayerNorm& ln = request.layernorm();
+      return PerSampleScheme(LayerNormScheme{
+          std::vector<int64_t>(ln.normalized_shape().begin(), ln.normalized_shape().end()),
+          Values(ln.gamma()), Values(ln.beta()), EpsOf(ln)});
+    }
+    case v1::NormalizeRequest::kInstancenorm: {
+      const v1::InstanceNorm& in = request.instancenorm();
+      return PerSampleScheme(InstanceNormScheme{Values(in.gamma()), Values(in.beta()), EpsOf(in)});
+    }
+    case v1::NormalizeRequest::kGroupnorm: {
+      const v1::GroupNorm& gn = request.groupnorm();
+      return PerSampleScheme(
+          GroupNormScheme{gn.num_groups(), Values(gn.gamma()), Values(gn.beta()), EpsOf(gn)});
     }
     case v1::NormalizeRequest::SCHEME_NOT_SET:
       break;
   }
   return absl::InvalidArgumentError(
-      "scheme is not set; expected one of zscore, minmax, scale, batchnorm");
+      "scheme is not set; expected one of zscore, minmax, scale, batchnorm, batchnorm_training, "
+      "layernorm, instancenorm, groupnorm");
 }
 
 }  // namespace
@@ -207,9 +239,11 @@ grpc::Status NormdService::GetStats(grpc::ServerContext*, const v1::GetStatsRequ
 
 grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRequest* request,
                                      v1::NormalizeResponse* response) {
-  absl::StatusOr<AffineScheme> scheme = SchemeFromProto(*request);
+  absl::StatusOr<NormalizeScheme> scheme = SchemeFromProto(*request);
   if (!scheme.ok()) return ToGrpcStatus(scheme.status());
-  DType output_dtype = DType::kFloat32;
+  NormalizeCall call{.dataset = request->dataset(),
+                     .version = request->version(),
+                     .scheme = *std::move(scheme)};
   if (request->output_dtype() != v1::DTYPE_UNSPECIFIED) {
     absl::StatusOr<DType> parsed = DTypeFromProto(request->output_dtype(), "output_dtype");
     if (!parsed.ok()) return ToGrpcStatus(parsed.status());
@@ -218,28 +252,33 @@ grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRe
           "output_dtype must be FLOAT32, FLOAT64, FLOAT16 or BFLOAT16, got ",
           DTypeName(*parsed))));
     }
-    output_dtype = *parsed;
+    call.output_dtype = *parsed;
+  }
+  if (request->layout() != v1::LAYOUT_UNSPECIFIED) {
+    absl::StatusOr<Layout> layout = LayoutFromProto(request->layout(), "layout");
+    if (!layout.ok()) return ToGrpcStatus(layout.status());
+    call.layout = *layout;
   }
   absl::StatusOr<TensorView> input = TensorViewOf(request->input(), "input");
   if (!input.ok()) return ToGrpcStatus(input.status());
-  absl::StatusOr<NormalizePlan> plan =
-      engine_->PlanNormalize(request->dataset(), request->version(), *scheme, *input);
-  if (!plan.ok()) return ToGrpcStatus(plan.status());
+  call.input = *input;
+  absl::StatusOr<int64_t> elements = ValidateTensor(call.input);
+  if (!elements.ok()) return ToGrpcStatus(elements.status());
 
   v1::Tensor* output = response->mutable_output();
   output->mutable_shape()->CopyFrom(request->input().shape());
-  output->set_dtype(DTypeToProto(output_dtype));
-  // The kernel writes straight into the reply's bytes, which are not zero-filled first.
-  // (libstdc++ 12 passes the capacity, not the requested size, as the second argument.)
-  absl::Status status;
-  const size_t size = static_cast<size_t>(plan->geometry.elements()) * ElementSize(output_dtype);
+  output->set_dtype(DTypeToProto(call.output_dtype));
+  // The kernels write straight into the reply's bytes, which are not zero-filled
+  // first. (libstdc++ 12 passes the capacity, not the requested size, as the second
+  // argument.)
+  absl::StatusOr<uint64_t> version;
+  const size_t size = static_cast<size_t>(*elements) * ElementSize(call.output_dtype);
   output->mutable_data()->resize_and_overwrite(size, [&](char* data, size_t) {
-    status = ApplyScaleShift(*input, plan->geometry, plan->factors, output_dtype,
-                             std::as_writable_bytes(std::span<char>(data, size)), pool_);
-    return status.ok() ? size : 0;
+    version = engine_->Normalize(call, std::as_writable_bytes(std::span<char>(data, size)));
+    return version.ok() ? size : 0;
   });
-  if (!status.ok()) return ToGrpcStatus(status);
-  response->set_version(plan->version);
+  if (!version.ok()) return ToGrpcStatus(version.status());
+  response->set_version(*version);
   return grpc::Status::OK;
 }
 

@@ -52,7 +52,7 @@ v1::DType DTypeToProto(DType dtype) {
   return v1::DTYPE_UNSPECIFIED;
 }
 
-absl::StatusOr<Layout> LayoutFromProto(v1::Layout layout) {
+absl::StatusOr<Layout> LayoutFromProto(v1::Layout layout, absl::string_view field) {
   switch (layout) {
     case v1::LAYOUT_NC:
       return Layout::kNC;
@@ -61,7 +61,7 @@ absl::StatusOr<Layout> LayoutFromProto(v1::Layout layout) {
     case v1::LAYOUT_NHWC:
       return Layout::kNHWC;
     default:
-      return UnknownEnum("spec.layout", layout, "NC, NCHW, NHWC (1..3)");
+      return UnknownEnum(field, layout, "NC, NCHW, NHWC (1..3)");
   }
 }
 
@@ -110,7 +110,7 @@ v1::Split SplitToProto(Split split) {
 absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto) {
   DatasetSpec spec;
   spec.name = proto.name();
-  absl::StatusOr<Layout> layout = LayoutFromProto(proto.layout());
+  absl::StatusOr<Layout> layout = LayoutFromProto(proto.layout(), "spec.layout");
   if (!layout.ok()) return layout.status();
   spec.layout = *layout;
   spec.channels = proto.channels();

@@ -20,7 +20,7 @@ namespace normd {
 absl::StatusOr<DType> DTypeFromProto(v1::DType dtype, absl::string_view field);
 v1::DType DTypeToProto(DType dtype);
 
-absl::StatusOr<Layout> LayoutFromProto(v1::Layout layout);
+absl::StatusOr<Layout> LayoutFromProto(v1::Layout layout, absl::string_view field);
 v1::Layout LayoutToProto(Layout layout);
 
 // SPLIT_UNSPECIFIED is an error unless `unspecified_means_train`.

@@ -1,0 +1,33 @@
+// The statistics a batch-statistics normalisation uses for one channel or group:
+// the mean and sqrt(biased variance + eps), as torch.nn.functional computes them.
+#ifndef NORMD_CORE_BATCH_STANDARDIZATION_H_
+#define NORMD_CORE_BATCH_STANDARDIZATION_H_
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "core/channel_moments.h"
+
+namespace normd {
+
+struct BatchStandardization {
+  double mean = 0.0;
+  double denominator = 1.0;  // sqrt(var + eps); scale = gamma / denominator
+
+  // `moments` were computed skipping non-finite values: fewer than `expected`
+  // counted values means the group held NaN or +-Inf, and then every output of the
+  // group is NaN, as PyTorch's would be. With eps = 0 a constant group gives 0 / 0,
+  // NaN, as in PyTorch.
+  static BatchStandardization Of(const ChannelMoments& moments, uint64_t expected, double eps) {
+    if (moments.count != expected) {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      return {nan, nan};
+    }
+    return {moments.Mean(), std::sqrt(moments.PopulationVariance() + eps)};
+  }
+};
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_BATCH_STANDARDIZATION_H_

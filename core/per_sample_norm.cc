@@ -1,0 +1,280 @@
+#include "core/per_sample_norm.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "core/apply_scale_shift.h"
+#include "core/batch_moments.h"
+#include "core/batch_standardization.h"
+#include "core/kernels/scale_shift.h"
+#include "core/shape_format.h"
+
+namespace normd {
+namespace {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+// Work per task (input + output bytes), as ApplyScaleShift splits its work.
+constexpr size_t kTaskBytes = size_t{1} << 20;
+constexpr size_t kStreamingBytes = size_t{32} << 20;
+// Channels-first runs at least this long get one kernel call each; shorter ones are
+// expanded into per-column factors and done as one row.
+constexpr int64_t kMinRunLength = 16;
+
+struct AffineParameters {
+  const std::vector<double>& gamma;
+  const std::vector<double>& beta;
+  double eps;
+};
+
+AffineParameters ParametersOf(const PerSampleScheme& scheme) {
+  return std::visit([](const auto& s) { return AffineParameters{s.gamma, s.beta, s.eps}; },
+                    scheme);
+}
+
+absl::StatusOr<GroupedGeometry> LayerNormGeometry(const LayerNormScheme& scheme,
+                                                  std::span<const int64_t> shape) {
+  std::span<const int64_t> normalized = scheme.normalized_shape;
+  if (normalized.empty()) {
+    if (shape.size() < 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "layer norm without normalized_shape normalises every dim after the first, so the "
+          "input needs rank >= 2, got shape ", FormatShape(shape)));
+    }
+    normalized = shape.subspan(1);
+  }
+  if (normalized.size() > shape.size() ||
+      !std::equal(normalized.begin(), normalized.end(), shape.end() - normalized.size())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "layer norm normalized_shape ", FormatShape(normalized),
+        " must equal the input's trailing dims, got input shape ", FormatShape(shape)));
+  }
+  GroupedGeometry geometry;
+  geometry.rows = geometry.inner = geometry.groups = 1;
+  geometry.channels = 1;
+  for (int64_t dim : normalized) geometry.channels *= dim;
+  geometry.units = 1;
+  for (size_t axis = 0; axis < shape.size() - normalized.size(); ++axis) geometry.units *= shape[axis];
+  return geometry;
+}
+
+absl::StatusOr<GroupedGeometry> GroupGeometry(absl::string_view family, int64_t groups,
+                                              const ChannelGeometry* channel_geometry) {
+  if (channel_geometry == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        family, " needs the input's layout: name a dataset or set layout (NC, NCHW or NHWC)"));
+  }
+  const ChannelGeometry& g = *channel_geometry;
+  if (groups <= 0 || g.channels % groups != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        family, " needs a group count that divides the ", g.channels, " channels, got ",
+        groups));
+  }
+  GroupedGeometry geometry;
+  geometry.units = g.samples;
+  geometry.rows = g.samples > 0 ? g.outer / g.samples : 0;
+  geometry.channels = g.channels;
+  geometry.inner = g.inner;
+  geometry.groups = groups;
+  return geometry;
+}
+
+// One unit's per-channel factors from its groups' moments.
+void UnitFactors(const GroupedGeometry& g, std::span<const ChannelMoments> group_moments,
+                 const AffineParameters& params, ScaleShift& factors) {
+  const auto channels = static_cast<size_t>(g.channels);
+  const auto per_group = static_cast<size_t>(g.channels_per_group());
+  const auto expected = static_cast<uint64_t>(g.group_values());
+  factors.center.resize(channels);
+  factors.scale.resize(channels);
+  factors.shift.resize(channels);
+  for (size_t group = 0; group < group_moments.size(); ++group) {
+    const BatchStandardization s =
+        BatchStandardization::Of(group_moments[group], expected, params.eps);
+    for (size_t c = group * per_group; c < (group + 1) * per_group; ++c) {
+      factors.center[c] = s.mean;
+      factors.scale[c] = (params.gamma.empty() ? 1.0 : params.gamma[c]) / s.denominator;
+      factors.shift[c] = params.beta.empty() ? 0.0 : params.beta[c];
+    }
+  }
+}
+
+// Normalises one unit with its per-channel factors, single-threaded.
+class UnitNormalizer {
+ public:
+  UnitNormalizer(const GroupedGeometry& geometry, DType in, DType out, bool uniform_groups,
+                 bool streaming)
+      : g_(geometry), in_(in), out_(out), uniform_groups_(uniform_groups), streaming_(streaming) {}
+
+  absl::Status Run(const std::byte* x, std::byte* y, const ScaleShift& f) {
+    const size_t in_size = ElementSize(in_);
+    const size_t out_size = ElementSize(out_);
+    const auto inner = static_cast<size_t>(g_.inner);
+    if (g_.rows == 1 && uniform_groups_) {
+      // Without gamma and beta a whole group shares its factors, and with one row a
+      // group is one contiguous run.
+      const size_t run = static_cast<size_t>(g_.channels_per_group()) * inner;
+      for (size_t c = 0, offset = 0; c < static_cast<size_t>(g_.channels);
+           c += static_cast<size_t>(g_.channels_per_group()), offset += run) {
+        ScaleShiftRun(in_, out_, x + offset * in_size, run, f.center[c], f.scale[c], f.shift[c],
+                      y + offset * out_size, streaming_);
+      }
+    } else if (g_.rows == 1 && g_.inner >= kMinRunLength) {
+      for (size_t c = 0; c < static_cast<size_t>(g_.channels); ++c) {
+        const size_t offset = c * inner;
+        ScaleShiftRun(in_, out_, x + offset * in_size, inner, f.center[c], f.scale[c],
+                      f.shift[c], y + offset * out_size, streaming_);
+      }
+    } else if (g_.rows == 1) {
+      const size_t columns = static_cast<size_t>(g_.channels) * inner;
+      center_.resize(columns);
+      scale_.resize(columns);
+      shift_.resize(columns);
+      for (size_t j = 0; j < columns; ++j) {
+        center_[j] = f.center[j / inner];
+        scale_[j] = f.scale[j / inner];
+        shift_[j] = f.shift[j / inner];
+      }
+      ScaleShiftRows(in_, out_, x, 1, columns, center_.data(), scale_.data(), shift_.data(), y,
+                     streaming_);
+    } else {
+      const ChannelGeometry unit{1, g_.rows, g_.channels, g_.inner};
+      const size_t elements = static_cast<size_t>(g_.unit_elements());
+      // ApplyScaleShift's row planning handles short channels-last rows.
+      const TensorView view{in_, {}, std::span<const std::byte>(x, elements * in_size)};
+      return ApplyScaleShift(view, unit, f, out_, std::span<std::byte>(y, elements * out_size));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const GroupedGeometry& g_;
+  DType in_, out_;
+  bool uniform_groups_;
+  bool streaming_;
+  std::vector<double> center_, scale_, shift_;
+};
+
+}  // namespace
+
+absl::string_view SchemeName(const PerSampleScheme& scheme) {
+  return std::visit(Overloaded{[](const LayerNormScheme&) { return "layernorm"; },
+                               [](const InstanceNormScheme&) { return "instancenorm"; },
+                               [](const GroupNormScheme&) { return "groupnorm"; }},
+                    scheme);
+}
+
+absl::StatusOr<GroupedGeometry> ResolvePerSampleGeometry(const PerSampleScheme& scheme,
+                                                         std::span<const int64_t> shape,
+                                                         const ChannelGeometry* channel_geometry) {
+  return std::visit(
+      Overloaded{
+          [&](const LayerNormScheme& s) { return LayerNormGeometry(s, shape); },
+          [&](const InstanceNormScheme&) -> absl::StatusOr<GroupedGeometry> {
+            absl::StatusOr<GroupedGeometry> g = GroupGeometry(
+                "instance norm", channel_geometry ? channel_geometry->channels : 1,
+                channel_geometry);
+            if (g.ok() && g->rows * g->inner < 2) {
+              return absl::InvalidArgumentError(absl::StrCat(
+                  "instance norm needs more than 1 spatial position per channel (as PyTorch), "
+                  "got input shape ", FormatShape(shape)));
+            }
+            return g;
+          },
+          [&](const GroupNormScheme& s) {
+            return GroupGeometry("group norm", s.groups, channel_geometry);
+          },
+      },
+      scheme);
+}
+
+absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView& input,
+                                const GroupedGeometry& g, DType output_dtype,
+                                std::span<std::byte> output, WorkerPool* pool) {
+  const AffineParameters params = ParametersOf(scheme);
+  if (absl::Status s = ValidateEps(params.eps); !s.ok()) return s;
+  if (absl::Status s = ValidateAffineParameters(
+          params.gamma, params.beta, g.channels,
+          std::holds_alternative<LayerNormScheme>(scheme) ? "element of normalized_shape"
+                                                          : "channel");
+      !s.ok()) {
+    return s;
+  }
+  if (!IsSupportedOutputDType(output_dtype)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output dtype must be float32, float64, float16 or bfloat16, got ",
+        DTypeName(output_dtype)));
+  }
+  const auto units = static_cast<size_t>(g.units);
+  const auto unit_elements = static_cast<size_t>(g.unit_elements());
+  const size_t in_size = ElementSize(input.dtype);
+  const size_t out_size = ElementSize(output_dtype);
+  if (input.bytes.size() != units * unit_elements * in_size ||
+      output.size() != units * unit_elements * out_size) {
+    return absl::InternalError("ApplyPerSampleNorm: buffer sizes disagree with the geometry");
+  }
+  if (units == 0 || unit_elements == 0) return absl::OkStatus();
+
+  const bool uniform_groups = params.gamma.empty() && params.beta.empty();
+  const bool streaming = output.size() >= kStreamingBytes;
+  const size_t per_task =
+      std::max<size_t>(1, kTaskBytes / (unit_elements * (in_size + out_size)));
+  const size_t tasks = (units + per_task - 1) / per_task;
+  const auto groups = static_cast<size_t>(g.groups);
+  // A single task runs here and may itself spread its reductions over the pool.
+  WorkerPool* inner_pool = tasks == 1 ? pool : nullptr;
+
+  const auto normalize_units = [&](size_t t) -> absl::Status {
+    const size_t first = t * per_task;
+    const size_t count = std::min(units, first + per_task) - first;
+    const std::byte* x = input.bytes.data() + first * unit_elements * in_size;
+    std::byte* y = output.data() + first * unit_elements * out_size;
+    std::vector<ChannelMoments> moments(count * groups);
+    if (g.rows == 1) {
+      // With one row every group is contiguous: the chunk is [units * groups, values].
+      const TensorView chunk{input.dtype, {},
+                             std::span<const std::byte>(x, count * unit_elements * in_size)};
+      const ChannelGeometry as_channels{1, 1, static_cast<int64_t>(count * groups),
+                                        g.channels_per_group() * g.inner};
+      absl::StatusOr<uint64_t> skipped = ComputeBatchMoments(
+          chunk, as_channels, NonFinitePolicy::kSkip, moments, inner_pool);
+      if (!skipped.ok()) return skipped.status();
+    } else {
+      for (size_t u = 0; u < count; ++u) {
+        const TensorView unit{
+            input.dtype, {},
+            std::span<const std::byte>(x + u * unit_elements * in_size, unit_elements * in_size)};
+        const ChannelGeometry as_channels{1, g.rows, g.groups, g.channels_per_group() * g.inner};
+        absl::StatusOr<uint64_t> skipped =
+            ComputeBatchMoments(unit, as_channels, NonFinitePolicy::kSkip,
+                                std::span(moments).subspan(u * groups, groups), inner_pool);
+        if (!skipped.ok()) return skipped.status();
+      }
+    }
+    UnitNormalizer normalizer(g, input.dtype, output_dtype, uniform_groups, streaming);
+    ScaleShift factors;
+    for (size_t u = 0; u < count; ++u) {
+      UnitFactors(g, std::span(moments).subspan(u * groups, groups), params, factors);
+      absl::Status status = normalizer.Run(x + u * unit_elements * in_size,
+                                           y + u * unit_elements * out_size, factors);
+      if (!status.ok()) return status;
+    }
+    return absl::OkStatus();
+  };
+  std::vector<absl::Status> task_status(tasks);
+  const auto task = [&](size_t t) { task_status[t] = normalize_units(t); };
+  if (pool != nullptr && tasks > 1) {
+    pool->ParallelFor(tasks, task);
+  } else {
+    for (size_t t = 0; t < tasks; ++t) task(t);
+  }
+  for (const absl::Status& status : task_status) {
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace normd

@@ -1,0 +1,31 @@
+// The engine's in-memory state of one dataset; private to server/engine.
+#ifndef NORMD_SERVER_ENGINE_DATASET_ENTRY_H_
+#define NORMD_SERVER_ENGINE_DATASET_ENTRY_H_
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "server/store/stored_dataset.h"
+
+namespace normd {
+
+// A dataset's state. `record` is exactly what the store holds; `spec` is a copy of
+// its spec, which never changes after creation and so needs no lock.
+struct DatasetEntry {
+  explicit DatasetEntry(StoredDataset stored) : spec(stored.spec), record(std::move(stored)) {}
+
+  const DatasetSpec spec;
+  absl::Mutex mu;
+  StoredDataset record ABSL_GUARDED_BY(mu);
+  bool deleted ABSL_GUARDED_BY(mu) = false;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const FrozenSnapshot>> snapshots
+      ABSL_GUARDED_BY(mu);
+};
+
+}  // namespace normd
+
+#endif  // NORMD_SERVER_ENGINE_DATASET_ENTRY_H_
