@@ -201,6 +201,12 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
     }
     ++index;
   } while (reader->Read(&request));
+  // A stream the client cancelled (its batch iterator failed, it gave up) also ends
+  // the reads; only a stream closed normally is committed.
+  if (context->IsCancelled()) {
+    return ToGrpcStatus(absl::CancelledError(
+        "the client cancelled the Ingest stream; nothing from it was applied"));
+  }
 
   absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> totals = transaction->Commit();
   if (!totals.ok()) return ToGrpcStatus(totals.status());

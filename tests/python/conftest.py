@@ -3,11 +3,15 @@ import os
 import re
 import signal
 import subprocess
+import sys
 
 import pytest
 
 NORMD_BIN = os.environ.get("NORMD_BIN", "build/normd")
 NORMCTL_BIN = os.environ.get("NORMCTL_BIN", "build/normctl")
+# The Python client and its generated stubs, as the build lays them out.
+PYTHON_PACKAGE_DIR = os.path.abspath(os.environ.get("NORMD_PYTHON_STUBS", "build/python"))
+sys.path.insert(0, PYTHON_PACKAGE_DIR)
 
 
 class NormdProcess:
@@ -54,3 +58,11 @@ def normctl(normd):
             raise AssertionError(f"normctl {args} failed: {result.stderr}")
         return result
     return run
+
+
+@pytest.fixture
+def client(normd):
+    """The Python client (client/python/normd) connected to the fixture's server."""
+    import normd as normd_client
+    with normd_client.Client(normd.address, timeout=120) as connected:
+        yield connected

@@ -1,0 +1,271 @@
+"""A client for normd: fit statistics from training batches, freeze them, and
+normalise numpy arrays or torch tensors with any scheme."""
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+import grpc
+import numpy as np
+
+from normd import errors, tensors
+from normd.v1 import normd_pb2 as pb
+from normd.v1 import normd_pb2_grpc
+
+_LAYOUTS = {"NC": pb.LAYOUT_NC, "NCHW": pb.LAYOUT_NCHW, "NHWC": pb.LAYOUT_NHWC}
+_SPLITS = {"train": pb.SPLIT_TRAIN, "validation": pb.SPLIT_VALIDATION, "test": pb.SPLIT_TEST}
+_NONFINITE = {"reject": pb.NONFINITE_POLICY_REJECT, "skip": pb.NONFINITE_POLICY_SKIP}
+
+
+def _choice(table, value, what):
+    if value not in table:
+        raise ValueError(f"{what} must be one of {sorted(table)}, got {value!r}")
+    return table[value]
+
+
+def _floats(values) -> list:
+    """gamma/beta from a sequence, numpy array or torch tensor (None: not sent)."""
+    if values is None:
+        return []
+    if tensors.is_torch(values):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=np.float64).ravel().tolist()
+
+
+@dataclass
+class Statistics:
+    """Per-channel statistics, float64 (count uint64), one entry per channel."""
+    count: np.ndarray
+    mean: np.ndarray
+    variance: np.ndarray          # population: M2 / count
+    sample_variance: np.ndarray   # M2 / (count - 1)
+    min: np.ndarray
+    max: np.ndarray
+    batches: int
+    samples: int
+    version: int                  # 0: live statistics
+    running_mean: Optional[np.ndarray] = None  # running-average datasets, train split
+    running_var: Optional[np.ndarray] = None
+    num_batches_tracked: int = 0
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(self.variance)
+
+
+class Client:
+    """One connection to a normd server. Every method raises a normd.NormdError
+    subclass carrying the gRPC status code and the server's message on failure.
+
+    Normalize methods take a numpy array or a torch tensor (float32, float64,
+    float16, uint8; bfloat16 for torch) and return the same kind: a read-only numpy
+    view of the reply, or a new torch tensor. `output_dtype` is "float32" (default),
+    "float64", "float16" or "bfloat16" (torch only).
+    """
+
+    def __init__(self, target: str = "127.0.0.1:50051", *, timeout: Optional[float] = None,
+                 max_message_bytes: int = 64 << 20, channel: Optional[grpc.Channel] = None):
+        self._channel = channel or grpc.insecure_channel(target, options=[
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ])
+        self._stub = normd_pb2_grpc.NormdStub(self._channel)
+        self._timeout = timeout
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _call(self, method, request):
+        try:
+            return method(request, timeout=self._timeout)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+
+    # ---- datasets -------------------------------------------------------------
+
+    def create_dataset(self, name: str, *, layout: str, channels: int,
+                       running_average: bool = False, momentum: Optional[float] = 0.1,
+                       nonfinite: str = "reject") -> pb.DatasetInfo:
+        """Creates a dataset. running_average=True also keeps batch-norm running
+        statistics with `momentum` (None: a cumulative average, as momentum=None in
+        torch.nn.BatchNorm)."""
+        spec = pb.DatasetSpec(name=name, layout=_choice(_LAYOUTS, layout, "layout"),
+                              channels=channels,
+                              nonfinite_policy=_choice(_NONFINITE, nonfinite, "nonfinite"))
+        if running_average:
+            spec.running_average.SetInParent()
+            if momentum is not None:
+                spec.running_average.momentum = momentum
+        else:
+            spec.exact.SetInParent()
+        return self._call(self._stub.CreateDataset, pb.CreateDatasetRequest(spec=spec))
+
+    def get_dataset(self, name: str) -> pb.DatasetInfo:
+        return self._call(self._stub.GetDataset, pb.GetDatasetRequest(name=name))
+
+    def list_datasets(self) -> list:
+        infos, token = [], ""
+        while True:
+            page = self._call(self._stub.ListDatasets, pb.ListDatasetsRequest(page_token=token))
+            infos.extend(page.datasets)
+            token = page.next_page_token
+            if not token:
+                return infos
+
+    def delete_dataset(self, name: str) -> None:
+        self._call(self._stub.DeleteDataset, pb.DeleteDatasetRequest(name=name))
+
+    # ---- fit ------------------------------------------------------------------
+
+    def fit(self, name: str, batches: Iterable, split: str = "train") -> pb.IngestResponse:
+        """Streams `batches` (any iterable of arrays or tensors, consumed lazily) into
+        dataset `name` as one Ingest stream. gRPC's flow control paces the
+        iterable, so a generator over a large dataset holds only a few batches in
+        memory. The stream is one transaction: when any batch is refused, or the
+        iterable raises, nothing from it is applied and the error is raised here."""
+        split_value = _choice(_SPLITS, split, "split")
+        failure = []
+
+        def requests():
+            try:
+                for batch in batches:
+                    request = pb.IngestRequest(dataset=name, split=split_value)
+                    tensors.to_wire(batch, request.batch)
+                    yield request
+            except BaseException as error:  # re-raised below, after gRPC cancels the stream
+                failure.append(error)
+                raise
+
+        try:
+            return self._stub.Ingest(requests(), timeout=self._timeout)
+        except grpc.RpcError as error:
+            if failure:
+                raise failure[0]
+            raise errors.from_rpc_error(error) from None
+
+    def freeze(self, name: str) -> int:
+        """Freezes the live training statistics into a new version; returns its number."""
+        return self._call(self._stub.Freeze, pb.FreezeRequest(dataset=name)).version
+
+    def stats(self, name: str, version: int = 0, split: str = "train") -> Statistics:
+        """Statistics of a frozen `version` (0: the live accumulators) and split."""
+        reply = self._call(self._stub.GetStats, pb.GetStatsRequest(
+            dataset=name, version=version, split=_choice(_SPLITS, split, "split")))
+        s = reply.stats
+        stats = Statistics(
+            count=np.array(s.count, dtype=np.uint64), mean=np.array(s.mean),
+            variance=np.array(s.variance), sample_variance=np.array(s.sample_variance),
+            min=np.array(s.min), max=np.array(s.max), batches=s.batches, samples=s.samples,
+            version=reply.version, num_batches_tracked=s.num_batches_tracked)
+        if len(s.running_mean):
+            stats.running_mean = np.array(s.running_mean)
+            stats.running_var = np.array(s.running_var)
+        return stats
+
+    # ---- normalise --------------------------------------------------------------
+
+    def normalize(self, x, request: pb.NormalizeRequest, output_dtype=None):
+        """Sends `x` with a prepared NormalizeRequest (scheme, dataset, layout set);
+        the scheme methods below build it for you."""
+        like_torch = tensors.is_torch(x)
+        request.output_dtype = tensors.output_dtype(output_dtype)
+        if request.output_dtype == pb.DTYPE_BFLOAT16 and not like_torch:
+            raise TypeError("numpy has no bfloat16: pass a torch tensor to get bfloat16 back")
+        tensors.to_wire(x, request.input)
+        reply = self._call(self._stub.Normalize, request)
+        return tensors.from_wire(reply.output, like_torch)
+
+    def zscore(self, x, dataset: str, *, version: int = 0, eps: Optional[float] = None,
+               output_dtype=None):
+        """(x - mean) / sqrt(var + eps) with a frozen version's statistics."""
+        request = pb.NormalizeRequest(dataset=dataset, version=version)
+        request.zscore.SetInParent()
+        if eps is not None:
+            request.zscore.eps = eps
+        return self.normalize(x, request, output_dtype)
+
+    def minmax(self, x, dataset: str, *, version: int = 0, low: float = 0.0, high: float = 1.0,
+               output_dtype=None):
+        request = pb.NormalizeRequest(dataset=dataset, version=version)
+        request.minmax.low, request.minmax.high = low, high
+        return self.normalize(x, request, output_dtype)
+
+    def scale(self, x, factor: float, offset: float = 0.0, *, output_dtype=None):
+        """x * factor + offset, e.g. factor=1/255 for 8-bit images; needs no dataset."""
+        request = pb.NormalizeRequest()
+        request.scale.factor, request.scale.offset = factor, offset
+        return self.normalize(x, request, output_dtype)
+
+    def batch_norm(self, x, dataset: str, *, version: int = 0, gamma=None, beta=None,
+                   eps: Optional[float] = None, output_dtype=None):
+        """Batch norm in eval mode with a frozen version's statistics (running
+        statistics for running-average datasets), as F.batch_norm(training=False)."""
+        request = pb.NormalizeRequest(dataset=dataset, version=version)
+        request.batchnorm.gamma[:] = _floats(gamma)
+        request.batchnorm.beta[:] = _floats(beta)
+        if eps is not None:
+            request.batchnorm.eps = eps
+        return self.normalize(x, request, output_dtype)
+
+    def batch_norm_train(self, x, *, dataset: str = "", layout: Optional[str] = None,
+                         gamma=None, beta=None, eps: Optional[float] = None,
+                         update: bool = False, split: str = "train", output_dtype=None):
+        """Batch norm in training mode, as F.batch_norm(training=True): normalises
+        with x's own batch statistics. update=True also folds the batch into
+        `dataset` (train split only), updating its running statistics as
+        torch.nn.BatchNorm updates its buffers, durably before returning."""
+        request = self._per_sample_request(dataset, layout, default_layout="NCHW")
+        bn = request.batchnorm_training
+        bn.gamma[:], bn.beta[:] = _floats(gamma), _floats(beta)
+        if eps is not None:
+            bn.eps = eps
+        bn.update_statistics = update
+        bn.split = _choice(_SPLITS, split, "split")
+        return self.normalize(x, request, output_dtype)
+
+    def layer_norm(self, x, normalized_shape: Optional[Sequence[int]] = None, *, gamma=None,
+                   beta=None, eps: Optional[float] = None, output_dtype=None):
+        """As F.layer_norm over the trailing `normalized_shape` dims (None: every dim
+        after the first); gamma/beta have shape normalized_shape."""
+        request = pb.NormalizeRequest()
+        ln = request.layernorm
+        ln.normalized_shape[:] = list(normalized_shape or [])
+        ln.gamma[:], ln.beta[:] = _floats(gamma), _floats(beta)
+        if eps is not None:
+            ln.eps = eps
+        return self.normalize(x, request, output_dtype)
+
+    def instance_norm(self, x, *, dataset: str = "", layout: Optional[str] = None, gamma=None,
+                      beta=None, eps: Optional[float] = None, output_dtype=None):
+        """As F.instance_norm; layout "NCHW" (default without a dataset) or "NHWC"."""
+        request = self._per_sample_request(dataset, layout, default_layout="NCHW")
+        request.instancenorm.gamma[:] = _floats(gamma)
+        request.instancenorm.beta[:] = _floats(beta)
+        if eps is not None:
+            request.instancenorm.eps = eps
+        return self.normalize(x, request, output_dtype)
+
+    def group_norm(self, x, num_groups: int, *, dataset: str = "", layout: Optional[str] = None,
+                   gamma=None, beta=None, eps: Optional[float] = None, output_dtype=None):
+        """As F.group_norm; layout "NCHW" (default without a dataset), "NHWC" or "NC"."""
+        request = self._per_sample_request(dataset, layout, default_layout="NCHW")
+        gn = request.groupnorm
+        gn.num_groups = num_groups
+        gn.gamma[:], gn.beta[:] = _floats(gamma), _floats(beta)
+        if eps is not None:
+            gn.eps = eps
+        return self.normalize(x, request, output_dtype)
+
+    @staticmethod
+    def _per_sample_request(dataset: str, layout: Optional[str], default_layout: str):
+        # With a dataset the server takes its layout; without one, PyTorch's NCHW.
+        if layout is None and not dataset:
+            layout = default_layout
+        request = pb.NormalizeRequest(dataset=dataset)
+        if layout is not None:
+            request.layout = _choice(_LAYOUTS, layout, "layout")
+        return request

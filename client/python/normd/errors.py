@@ -1,0 +1,51 @@
+"""Exceptions for failed calls: each carries the gRPC status code and message."""
+import grpc
+
+
+class NormdError(Exception):
+    """A call normd refused or could not serve. `code` is a grpc.StatusCode and
+    `details` the server's message, which names what was expected and what came."""
+
+    def __init__(self, code: grpc.StatusCode, details: str):
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+
+
+class InvalidArgument(NormdError):
+    pass
+
+
+class NotFound(NormdError):
+    pass
+
+
+class AlreadyExists(NormdError):
+    pass
+
+
+class FailedPrecondition(NormdError):
+    pass
+
+
+class ResourceExhausted(NormdError):
+    pass
+
+
+class Unavailable(NormdError):
+    pass
+
+
+_BY_CODE = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+}
+
+
+def from_rpc_error(error: grpc.RpcError) -> NormdError:
+    code = error.code()
+    return _BY_CODE.get(code, NormdError)(code, error.details() or "")

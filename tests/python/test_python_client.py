@@ -1,0 +1,122 @@
+"""The Python client (client/python/normd) against a real normd: datasets, fit with
+backpressure, statistics against numpy float64, errors, and the README's example."""
+import os
+import re
+import subprocess
+import sys
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import normd
+from conftest import PYTHON_PACKAGE_DIR
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_fit_freeze_and_zscore_against_numpy(client):
+    client.create_dataset("cifar", layout="NCHW", channels=3)
+    rng = np.random.default_rng(0)
+    batches = [rng.integers(0, 256, (n, 3, 8, 8), dtype=np.uint8) for n in (16, 5, 32)]
+    reply = client.fit("cifar", iter(batches))  # any iterable, consumed lazily
+    assert (reply.batches, reply.samples) == (3, 53)
+    version = client.freeze("cifar")
+    stats = client.stats("cifar", version=version)
+    pooled = np.concatenate(batches).astype(np.float64).transpose(1, 0, 2, 3).reshape(3, -1)
+    np.testing.assert_array_equal(stats.count, [pooled.shape[1]] * 3)
+    np.testing.assert_allclose(stats.mean, pooled.mean(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(stats.variance, pooled.var(axis=1), rtol=1e-13)
+    np.testing.assert_allclose(stats.sample_variance, pooled.var(axis=1, ddof=1), rtol=1e-13)
+    info = client.get_dataset("cifar")
+    assert info.latest_version == version
+    assert [d.spec.name for d in client.list_datasets()] == ["cifar"]
+
+    x = rng.integers(0, 256, (4, 3, 8, 8), dtype=np.uint8)
+    got = client.zscore(x, "cifar", eps=0.0, output_dtype="float64")
+    expected = (x - stats.mean[:, None, None]) / np.sqrt(stats.variance[:, None, None])
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    scaled = client.scale(torch.from_numpy(x), 1 / 255)
+    assert isinstance(scaled, torch.Tensor) and scaled.dtype == torch.float32
+    torch.testing.assert_close(scaled, torch.from_numpy(x).float() / 255, rtol=1e-7, atol=0)
+    low_high = client.minmax(x, "cifar", low=-1, high=1, output_dtype=np.float64)
+    lo, hi = stats.min[:, None, None], stats.max[:, None, None]
+    np.testing.assert_allclose(low_high, -1 + (x - lo) / (hi - lo) * 2, rtol=1e-12, atol=1e-15)
+    client.delete_dataset("cifar")
+    assert client.list_datasets() == []
+
+
+def test_fit_is_paced_by_flow_control(client):
+    """A generator over 256 MiB of batches is pulled only as the server takes them:
+    the client side never holds more than a few batches."""
+    client.create_dataset("big", layout="NC", channels=64)
+    batch_rows, batches = 8192, 128  # 2 MiB per float32 batch
+
+    def epoch():
+        rng = np.random.default_rng(1)
+        for _ in range(batches):
+            yield rng.standard_normal((batch_rows, 64), dtype=np.float32)
+
+    tracemalloc.start()
+    try:
+        reply = client.fit("big", epoch())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert reply.samples == batch_rows * batches
+    total = batch_rows * batches * 64 * 4
+    assert peak < total / 8, f"client held {peak >> 20} MiB of a {total >> 20} MiB stream"
+
+
+def test_a_refused_batch_rejects_the_whole_stream(client):
+    client.create_dataset("tabular", layout="NC", channels=3)
+    good = np.ones((4, 3), dtype=np.float32)
+    with pytest.raises(normd.InvalidArgument) as error:
+        client.fit("tabular", [good, np.ones((4, 5), dtype=np.float32)])
+    assert error.value.code.name == "INVALID_ARGUMENT"
+    assert "batch 1 rejected" in error.value.details and "expects 3 channels" in error.value.details
+    stats = client.stats("tabular")
+    assert stats.batches == 0 and list(stats.count) == [0, 0, 0]
+
+
+def test_a_failing_iterable_raises_its_own_error_and_applies_nothing(client):
+    client.create_dataset("tabular", layout="NC", channels=3)
+
+    def broken():
+        yield np.ones((4, 3), dtype=np.float32)
+        raise RuntimeError("the data loader failed")
+
+    with pytest.raises(RuntimeError, match="the data loader failed"):
+        client.fit("tabular", broken())
+    assert client.stats("tabular").batches == 0
+
+
+def test_errors_carry_the_status_code(client):
+    with pytest.raises(normd.NotFound) as error:
+        client.stats("missing")
+    assert error.value.code.name == "NOT_FOUND" and '"missing" does not exist' in error.value.details
+    client.create_dataset("once", layout="NC", channels=1)
+    with pytest.raises(normd.AlreadyExists):
+        client.create_dataset("once", layout="NC", channels=1)
+    with pytest.raises(normd.FailedPrecondition, match="no training data"):
+        client.freeze("once")
+    with pytest.raises(normd.FailedPrecondition, match="call Freeze first"):
+        client.zscore(np.zeros((2, 1), np.float32), "once")
+    with pytest.raises(TypeError, match="got int64"):
+        client.layer_norm(np.zeros((2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="layout must be one of"):
+        client.create_dataset("x", layout="HWC", channels=1)
+
+
+def test_readme_pytorch_example_runs(normd):
+    """The README's PyTorch example, run as written against a real server."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    example = next(b for b in blocks if "import torch" in b and "normd.Client" in b)
+    env = dict(os.environ, NORMD_SERVER=normd.address,
+               PYTHONPATH=os.pathsep.join([PYTHON_PACKAGE_DIR, os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-c", example], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "match the local computation" in result.stdout
