@@ -29,6 +29,9 @@ class IngestStream {
   absl::Status Write(v1::Split split, v1::Tensor batch);
   // Closes the stream; OK means every batch is applied and durable.
   absl::StatusOr<v1::IngestResponse> Finish();
+  // Abandons the stream: the server applies nothing from it. Finish() then reports
+  // CANCELLED.
+  void Cancel() { context_.TryCancel(); }
 
  private:
   std::string dataset_;

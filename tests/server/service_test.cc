@@ -57,6 +57,16 @@ class ServiceTest : public ::testing::Test {
     ASSERT_TRUE(client_->CreateDataset(spec).ok());
   }
 
+  // A one-channel [N, 1] dataset that keeps a batch-norm running average.
+  void CreateRunningAverage(const std::string& name, double momentum) {
+    v1::DatasetSpec spec;
+    spec.set_name(name);
+    spec.set_layout(v1::LAYOUT_NC);
+    spec.set_channels(1);
+    spec.mutable_running_average()->set_momentum(momentum);
+    ASSERT_TRUE(client_->CreateDataset(spec).ok());
+  }
+
   absl::StatusOr<v1::IngestResponse> Ingest(const std::string& name, v1::Split split,
                                             std::vector<v1::Tensor> batches) {
     std::unique_ptr<IngestStream> stream = client_->StartIngest(name);
@@ -383,12 +393,7 @@ TEST_F(ServiceTest, ScaleNeedsNoDataset) {
 }
 
 TEST_F(ServiceTest, RunningAverageDatasetServesRunningStatistics) {
-  v1::DatasetSpec spec;
-  spec.set_name("bn");
-  spec.set_layout(v1::LAYOUT_NC);
-  spec.set_channels(1);
-  spec.mutable_running_average()->set_momentum(0.5);
-  ASSERT_TRUE(client_->CreateDataset(spec).ok());
+  CreateRunningAverage("bn", 0.5);
   // Batch means 2 and 6, unbiased variances 2 and 8.
   ASSERT_TRUE(Ingest("bn", v1::SPLIT_TRAIN,
                      {Float64Tensor({2, 1}, {1, 3}), Float64Tensor({2, 1}, {4, 8})}).ok());
@@ -411,6 +416,104 @@ TEST_F(ServiceTest, RunningAverageDatasetServesRunningStatistics) {
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_DOUBLE_EQ(testing::DecodeTensor<double>(response->output())[0],
                    (5.5 - 3.5) / std::sqrt(4.75 + 0.25) * 2.0 + 1.0);
+}
+
+TEST_F(ServiceTest, ACancelledStreamAppliesNothing) {
+  Create("tabular", v1::LAYOUT_NC, 2);
+  std::unique_ptr<IngestStream> stream = client_->StartIngest("tabular");
+  ASSERT_TRUE(stream->Write(v1::SPLIT_TRAIN, Float64Tensor({2, 2}, {1, 2, 3, 4})).ok());
+  stream->Cancel();
+  EXPECT_EQ(stream->Finish().status().code(), absl::StatusCode::kCancelled);
+  // A later stream is the only one counted.
+  ASSERT_TRUE(Ingest("tabular", v1::SPLIT_TRAIN, {Float64Tensor({1, 2}, {5, 6})}).ok());
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("tabular", 0, v1::SPLIT_TRAIN);
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->stats().batches(), 1u);
+  EXPECT_EQ(stats->stats().mean(0), 5.0);
+}
+
+// A Normalize request for the batch-statistics schemes, without a dataset.
+v1::NormalizeRequest BatchStatisticsRequest(v1::Layout layout, v1::Tensor input) {
+  v1::NormalizeRequest request;
+  request.set_layout(layout);
+  request.set_output_dtype(v1::DTYPE_FLOAT64);
+  *request.mutable_input() = std::move(input);
+  return request;
+}
+
+TEST_F(ServiceTest, PerSampleFamiliesNeedNoDataset) {
+  // Two samples [2, 2, 2] NCHW; group norm with one group standardises each sample.
+  const std::vector<double> x = {1, 2, 3, 4, 10, 10, 10, 30};
+  v1::NormalizeRequest request = BatchStatisticsRequest(v1::LAYOUT_NCHW, Float64Tensor({2, 2, 2}, x));
+  request.mutable_groupnorm()->set_num_groups(1);
+  request.mutable_groupnorm()->set_eps(0.0);
+  absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->version(), 0u);
+  const std::vector<double> y = testing::DecodeTensor<double>(response->output());
+  // Sample 0: mean 2.5, variance 1.25. Sample 1: mean 15, variance 75.
+  const std::vector<double> expected = {
+      -1.5 / std::sqrt(1.25), -0.5 / std::sqrt(1.25), 0.5 / std::sqrt(1.25),
+      1.5 / std::sqrt(1.25), -5 / std::sqrt(75.0), -5 / std::sqrt(75.0), -5 / std::sqrt(75.0),
+      15 / std::sqrt(75.0)};
+  ASSERT_EQ(y.size(), expected.size());
+  for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], expected[i], 1e-15) << i;
+
+  request.mutable_groupnorm()->set_num_groups(3);
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+             "divides the 2 channels, got 3");
+  request.set_layout(v1::LAYOUT_UNSPECIFIED);
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+             "needs the input's layout");
+  request.set_layout(static_cast<v1::Layout>(17));
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+             "layout must be one of NC, NCHW, NHWC (1..3), got 17");
+
+  v1::NormalizeRequest layer = BatchStatisticsRequest(v1::LAYOUT_UNSPECIFIED,
+                                                      Float64Tensor({2, 4}, x));
+  layer.mutable_layernorm()->add_normalized_shape(4);
+  layer.mutable_layernorm()->set_eps(0.0);
+  response = client_->Normalize(layer);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(testing::DecodeTensor<double>(response->output()), y);
+
+  Create("images", v1::LAYOUT_NHWC, 2);
+  request.set_dataset("images");
+  request.set_layout(v1::LAYOUT_NCHW);
+  request.mutable_groupnorm()->set_num_groups(1);
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+             "does not match dataset \"images\", whose layout is NHWC");
+}
+
+TEST_F(ServiceTest, BatchNormTrainingUpdatesAreDurableAndTrainOnly) {
+  CreateRunningAverage("bn", 0.5);
+  v1::NormalizeRequest request =
+      BatchStatisticsRequest(v1::LAYOUT_UNSPECIFIED, Float64Tensor({2, 1}, {1, 3}));
+  request.set_dataset("bn");
+  request.mutable_batchnorm_training()->set_update_statistics(true);
+  request.mutable_batchnorm_training()->set_eps(0.0);
+
+  request.mutable_batchnorm_training()->set_split(v1::SPLIT_VALIDATION);
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+             "only training data may change a fit: split must be TRAIN, got validation");
+  request.mutable_batchnorm_training()->set_split(v1::SPLIT_UNSPECIFIED);
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+             "got none");
+
+  request.mutable_batchnorm_training()->set_split(v1::SPLIT_TRAIN);
+  absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  // Batch mean 2, biased variance 1: outputs -1 and 1.
+  EXPECT_EQ(testing::DecodeTensor<double>(response->output()), (std::vector<double>{-1, 1}));
+
+  RestartServer();
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("bn", 0, v1::SPLIT_TRAIN);
+  ASSERT_TRUE(stats.ok());
+  // Unbiased batch variance 2: mean 0 -> 1, var 1 -> 1.5, as torch.nn.BatchNorm1d.
+  EXPECT_EQ(stats->stats().num_batches_tracked(), 1u);
+  EXPECT_EQ(stats->stats().running_mean(0), 1.0);
+  EXPECT_EQ(stats->stats().running_var(0), 1.5);
+  EXPECT_EQ(stats->stats().count(0), 2u);
 }
 
 TEST_F(ServiceTest, DeleteRemovesDatasetAndVersions) {
