@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -16,7 +17,9 @@
 #include "core/affine_scheme.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
+#include "core/batch_norm_training.h"
 #include "core/kernels/scale_shift.h"
+#include "core/per_sample_norm.h"
 
 namespace normd {
 namespace {
@@ -175,6 +178,35 @@ void Fit(benchmark::State& state, DType dtype, Shape shape, int kernel) {
   state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
 }
 
+// The batch-statistics families: one call reduces and normalises (float32 out), so
+// the input is read twice, the second time from cache, and the output written once;
+// bytes processed count input and output, as for Normalize. `scheme` empty means
+// batch norm in training mode.
+void NormalizeBatchStatistics(benchmark::State& state, Shape shape,
+                              std::optional<PerSampleScheme> scheme, int kernel) {
+  const KernelInput input(state, DType::kFloat32, shape, 5);
+  std::vector<std::byte> out(static_cast<size_t>(input.elements) * 4, std::byte{1});
+  std::vector<ChannelMoments> moments(static_cast<size_t>(shape.channels));
+  WorkerPool pool(kernel == 2 ? 1 : 0);
+  std::optional<GroupedGeometry> grouped;
+  if (scheme.has_value()) {
+    grouped = *ResolvePerSampleGeometry(*scheme, input.dims, &input.geometry);
+  }
+  for (auto _ : state) {
+    if (scheme.has_value()) {
+      benchmark::DoNotOptimize(
+          ApplyPerSampleNorm(*scheme, input.view, *grouped, DType::kFloat32, out, &pool));
+    } else {
+      benchmark::DoNotOptimize(ApplyBatchNormTraining({}, input.view, input.geometry,
+                                                      DType::kFloat32, out, moments, &pool));
+    }
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<int64_t>(input.bytes.size() + out.size()));
+  state.SetLabel(KernelTargetName());
+}
+
 void Sizes(benchmark::internal::Benchmark* b) {
   b->Arg(256 * kKiB)->Arg(8 * kMiB)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
 }
@@ -217,6 +249,30 @@ NORMD_FIT_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
                 (Shape{Layout::kNCHW, {256, 64, 28, 28}, 64}), Apply(ImageShape));
 BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}),
                   kSimdPool2)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
+
+// Layer norm over transformer rows; group and instance norm on ResNet-sized maps;
+// batch norm in training mode on an RGB batch.
+const Shape kTokens{Layout::kNC, {0}, 768};
+const Shape kFeatureMaps{Layout::kNCHW, {32, 64, 56, 56}, 64};
+const Shape kFeatureMapsLast{Layout::kNHWC, {32, 56, 56, 64}, 64};
+BENCHMARK_CAPTURE(NormalizeBatchStatistics, layer_f32_F768_simd, kTokens,
+                  PerSampleScheme(LayerNormScheme{{768}, {}, {}, kDefaultEps}), kSimd)
+    ->Apply(Sizes);
+BENCHMARK_CAPTURE(NormalizeBatchStatistics, group32_f32_NCHW_32x64x56x56_simd, kFeatureMaps,
+                  PerSampleScheme(GroupNormScheme{32, {}, {}, kDefaultEps}), kSimd)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(NormalizeBatchStatistics, group32_f32_NHWC_32x56x56x64_simd, kFeatureMapsLast,
+                  PerSampleScheme(GroupNormScheme{32, {}, {}, kDefaultEps}), kSimd)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(NormalizeBatchStatistics, instance_f32_NCHW_32x64x56x56_simd, kFeatureMaps,
+                  PerSampleScheme(InstanceNormScheme{}), kSimd)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(NormalizeBatchStatistics, batchtrain_f32_NCHW_64x3x224x224_simd, kImageRgb,
+                  std::nullopt, kSimd)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(NormalizeBatchStatistics, group32_f32_NCHW_32x64x56x56_pool2, kFeatureMaps,
+                  PerSampleScheme(GroupNormScheme{32, {}, {}, kDefaultEps}), kSimdPool2)
+    ->Apply(ImageShape);
 
 }  // namespace
 }  // namespace normd

@@ -35,7 +35,7 @@ absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& s
   for (size_t c = 0; c < moments.size(); ++c) {
     const BatchStandardization s = BatchStandardization::Of(moments[c], expected, scheme.eps);
     factors.center.push_back(s.mean);
-    factors.scale.push_back((scheme.gamma.empty() ? 1.0 : scheme.gamma[c]) / s.denominator);
+    factors.scale.push_back((scheme.gamma.empty() ? 1.0 : scheme.gamma[c]) * s.inverse_std);
     factors.shift.push_back(scheme.beta.empty() ? 0.0 : scheme.beta[c]);
   }
   if (absl::Status s = ApplyScaleShift(input, geometry, factors, output_dtype, output, pool);

@@ -82,79 +82,94 @@ absl::StatusOr<GroupedGeometry> GroupGeometry(absl::string_view family, int64_t 
   return geometry;
 }
 
-// One unit's per-channel factors from its groups' moments.
-void UnitFactors(const GroupedGeometry& g, std::span<const ChannelMoments> group_moments,
-                 const AffineParameters& params, ScaleShift& factors) {
-  const auto channels = static_cast<size_t>(g.channels);
-  const auto per_group = static_cast<size_t>(g.channels_per_group());
-  const auto expected = static_cast<uint64_t>(g.group_values());
-  factors.center.resize(channels);
-  factors.scale.resize(channels);
-  factors.shift.resize(channels);
-  for (size_t group = 0; group < group_moments.size(); ++group) {
-    const BatchStandardization s =
-        BatchStandardization::Of(group_moments[group], expected, params.eps);
-    for (size_t c = group * per_group; c < (group + 1) * per_group; ++c) {
-      factors.center[c] = s.mean;
-      factors.scale[c] = (params.gamma.empty() ? 1.0 : params.gamma[c]) / s.denominator;
-      factors.shift[c] = params.beta.empty() ? 0.0 : params.beta[c];
-    }
-  }
-}
-
-// Normalises one unit with its per-channel factors, single-threaded.
+// Normalises one unit at a time, single-threaded, reusing its buffers.
 class UnitNormalizer {
  public:
-  UnitNormalizer(const GroupedGeometry& geometry, DType in, DType out, bool uniform_groups,
-                 bool streaming)
-      : g_(geometry), in_(in), out_(out), uniform_groups_(uniform_groups), streaming_(streaming) {}
+  UnitNormalizer(const GroupedGeometry& geometry, const AffineParameters& params, DType in,
+                 DType out, bool streaming)
+      : g_(geometry), params_(params), in_(in), out_(out), streaming_(streaming) {}
 
-  absl::Status Run(const std::byte* x, std::byte* y, const ScaleShift& f) {
+  // x and y are the unit's input and output; group_moments its groups' moments.
+  absl::Status Run(const std::byte* x, std::byte* y, std::span<const ChannelMoments> group_moments) {
+    const auto per_group = static_cast<size_t>(g_.channels_per_group());
+    const auto expected = static_cast<uint64_t>(g_.group_values());
+    groups_.clear();
+    for (const ChannelMoments& m : group_moments) {
+      groups_.push_back(BatchStandardization::Of(m, expected, params_.eps));
+    }
     const size_t in_size = ElementSize(in_);
     const size_t out_size = ElementSize(out_);
     const auto inner = static_cast<size_t>(g_.inner);
-    if (g_.rows == 1 && uniform_groups_) {
+    if (g_.rows == 1 && params_.gamma.empty() && params_.beta.empty()) {
       // Without gamma and beta a whole group shares its factors, and with one row a
       // group is one contiguous run.
-      const size_t run = static_cast<size_t>(g_.channels_per_group()) * inner;
-      for (size_t c = 0, offset = 0; c < static_cast<size_t>(g_.channels);
-           c += static_cast<size_t>(g_.channels_per_group()), offset += run) {
-        ScaleShiftRun(in_, out_, x + offset * in_size, run, f.center[c], f.scale[c], f.shift[c],
-                      y + offset * out_size, streaming_);
+      const size_t run = per_group * inner;
+      for (size_t group = 0; group < groups_.size(); ++group) {
+        const size_t offset = group * run;
+        ScaleShiftRun(in_, out_, x + offset * in_size, run, groups_[group].mean,
+                      groups_[group].inverse_std, 0.0, y + offset * out_size, streaming_);
       }
-    } else if (g_.rows == 1 && g_.inner >= kMinRunLength) {
+      return absl::OkStatus();
+    }
+    ChannelFactors();
+    if (g_.rows == 1 && g_.inner >= kMinRunLength) {
       for (size_t c = 0; c < static_cast<size_t>(g_.channels); ++c) {
         const size_t offset = c * inner;
-        ScaleShiftRun(in_, out_, x + offset * in_size, inner, f.center[c], f.scale[c],
-                      f.shift[c], y + offset * out_size, streaming_);
+        ScaleShiftRun(in_, out_, x + offset * in_size, inner, factors_.center[c],
+                      factors_.scale[c], factors_.shift[c], y + offset * out_size, streaming_);
       }
     } else if (g_.rows == 1) {
-      const size_t columns = static_cast<size_t>(g_.channels) * inner;
-      center_.resize(columns);
-      scale_.resize(columns);
-      shift_.resize(columns);
-      for (size_t j = 0; j < columns; ++j) {
-        center_[j] = f.center[j / inner];
-        scale_[j] = f.scale[j / inner];
-        shift_[j] = f.shift[j / inner];
+      // Short channel runs (layer norm's single elements among them): one row of
+      // per-column factors.
+      if (inner > 1) {
+        Expand(factors_.center, center_);
+        Expand(factors_.scale, scale_);
+        Expand(factors_.shift, shift_);
       }
-      ScaleShiftRows(in_, out_, x, 1, columns, center_.data(), scale_.data(), shift_.data(), y,
-                     streaming_);
+      const bool expanded = inner > 1;
+      ScaleShiftRows(in_, out_, x, 1, static_cast<size_t>(g_.channels) * inner,
+                     (expanded ? center_ : factors_.center).data(),
+                     (expanded ? scale_ : factors_.scale).data(),
+                     (expanded ? shift_ : factors_.shift).data(), y, streaming_);
     } else {
       const ChannelGeometry unit{1, g_.rows, g_.channels, g_.inner};
       const size_t elements = static_cast<size_t>(g_.unit_elements());
       // ApplyScaleShift's row planning handles short channels-last rows.
       const TensorView view{in_, {}, std::span<const std::byte>(x, elements * in_size)};
-      return ApplyScaleShift(view, unit, f, out_, std::span<std::byte>(y, elements * out_size));
+      return ApplyScaleShift(view, unit, factors_, out_,
+                             std::span<std::byte>(y, elements * out_size));
     }
     return absl::OkStatus();
   }
 
  private:
+  // Per-channel center, scale and shift from the groups' standardisations.
+  void ChannelFactors() {
+    const auto channels = static_cast<size_t>(g_.channels);
+    const auto per_group = static_cast<size_t>(g_.channels_per_group());
+    factors_.center.resize(channels);
+    factors_.scale.resize(channels);
+    factors_.shift.resize(channels);
+    for (size_t c = 0; c < channels; ++c) {
+      const BatchStandardization& s = groups_[c / per_group];
+      factors_.center[c] = s.mean;
+      factors_.scale[c] = (params_.gamma.empty() ? 1.0 : params_.gamma[c]) * s.inverse_std;
+      factors_.shift[c] = params_.beta.empty() ? 0.0 : params_.beta[c];
+    }
+  }
+
+  // One value per column: each channel's value repeated over its `inner` positions.
+  void Expand(const std::vector<double>& per_channel, std::vector<double>& out) const {
+    out.clear();
+    for (double value : per_channel) out.insert(out.end(), static_cast<size_t>(g_.inner), value);
+  }
+
   const GroupedGeometry& g_;
+  const AffineParameters& params_;
   DType in_, out_;
-  bool uniform_groups_;
   bool streaming_;
+  std::vector<BatchStandardization> groups_;
+  ScaleShift factors_;
   std::vector<double> center_, scale_, shift_;
 };
 
@@ -218,7 +233,6 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
   }
   if (units == 0 || unit_elements == 0) return absl::OkStatus();
 
-  const bool uniform_groups = params.gamma.empty() && params.beta.empty();
   const bool streaming = output.size() >= kStreamingBytes;
   const size_t per_task =
       std::max<size_t>(1, kTaskBytes / (unit_elements * (in_size + out_size)));
@@ -254,12 +268,11 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
         if (!skipped.ok()) return skipped.status();
       }
     }
-    UnitNormalizer normalizer(g, input.dtype, output_dtype, uniform_groups, streaming);
-    ScaleShift factors;
+    UnitNormalizer normalizer(g, params, input.dtype, output_dtype, streaming);
     for (size_t u = 0; u < count; ++u) {
-      UnitFactors(g, std::span(moments).subspan(u * groups, groups), params, factors);
-      absl::Status status = normalizer.Run(x + u * unit_elements * in_size,
-                                           y + u * unit_elements * out_size, factors);
+      absl::Status status =
+          normalizer.Run(x + u * unit_elements * in_size, y + u * unit_elements * out_size,
+                         std::span(moments).subspan(u * groups, groups));
       if (!status.ok()) return status;
     }
     return absl::OkStatus();
