@@ -23,7 +23,9 @@
 ABSL_FLAG(std::string, server, "",
           "normd address HOST:PORT (default: $NORMD_SERVER, else 127.0.0.1:50051)");
 // create
-ABSL_FLAG(std::string, layout, "NC", "create: NC, NCHW or NHWC");
+ABSL_FLAG(std::string, layout, "NC",
+          "create: NC, NCHW or NHWC; normalize: the input's layout for instancenorm and "
+          "groupnorm when NAME is - (no dataset)");
 ABSL_FLAG(int64_t, channels, 0, "create: number of channels (features)");
 ABSL_FLAG(std::string, accumulator, "exact", "create: exact or running");
 ABSL_FLAG(std::string, momentum, "",
@@ -36,14 +38,21 @@ ABSL_FLAG(std::string, version, "",
           "stats: version, 'latest', or empty for live; normalize: version, empty for latest");
 ABSL_FLAG(bool, json, false, "stats: print one JSON object");
 // normalize
-ABSL_FLAG(std::string, scheme, "zscore", "normalize: zscore, minmax, scale or batchnorm");
+ABSL_FLAG(std::string, scheme, "zscore",
+          "normalize: zscore, minmax, scale, batchnorm (frozen statistics), or layernorm, "
+          "instancenorm, groupnorm (each sample's own statistics)");
+ABSL_FLAG(int64_t, groups, 0, "normalize: groupnorm's group count, dividing the channels");
+ABSL_FLAG(std::string, normalized_shape, "",
+          "normalize: layernorm's trailing dims, comma-separated (default: all but the first)");
 ABSL_FLAG(std::string, eps, "", "normalize: eps for zscore and batchnorm (default 1e-5)");
 ABSL_FLAG(double, low, 0.0, "normalize: minmax lower bound");
 ABSL_FLAG(double, high, 1.0, "normalize: minmax upper bound");
 ABSL_FLAG(double, factor, 1.0, "normalize: scale factor, e.g. 0.00392156862745098 for 1/255");
 ABSL_FLAG(double, offset, 0.0, "normalize: scale offset");
-ABSL_FLAG(std::string, gamma, "", "normalize: batchnorm gamma, comma-separated, one per channel");
-ABSL_FLAG(std::string, beta, "", "normalize: batchnorm beta, comma-separated, one per channel");
+ABSL_FLAG(std::string, gamma, "",
+          "normalize: gamma, comma-separated, one per channel (layernorm: per normalized element)");
+ABSL_FLAG(std::string, beta, "",
+          "normalize: beta, comma-separated, one per channel (layernorm: per normalized element)");
 ABSL_FLAG(std::string, output_dtype, "float32", "normalize: float32 or float64");
 
 namespace normd {
@@ -60,6 +69,9 @@ Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
   normalize NAME IN.npy OUT.npy [--scheme=zscore|minmax|scale|batchnorm] [--version=V]
               [--eps=E] [--low=L --high=H] [--factor=F --offset=O] [--gamma=.. --beta=..]
               [--output_dtype=float32|float64]
+  normalize NAME|- IN.npy OUT.npy --scheme=layernorm|instancenorm|groupnorm [--groups=G]
+              [--normalized_shape=D,..] [--layout=NC|NCHW|NHWC, with -: no dataset]
+              [--eps --gamma --beta --output_dtype]
   info NAME | list | delete NAME | health
 All files of one `ingest` travel in one stream: the server applies all or none.)";
 
@@ -94,6 +106,15 @@ absl::StatusOr<v1::Split> ParseSplitFlag() {
   if (split == "test") return v1::SPLIT_TEST;
   return absl::InvalidArgumentError(
       absl::StrCat("--split must be train, validation or test, got '", split, "'"));
+}
+
+absl::StatusOr<v1::Layout> ParseLayoutFlag() {
+  const std::string layout = absl::GetFlag(FLAGS_layout);
+  if (layout == "NC") return v1::LAYOUT_NC;
+  if (layout == "NCHW") return v1::LAYOUT_NCHW;
+  if (layout == "NHWC") return v1::LAYOUT_NHWC;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--layout must be NC, NCHW or NHWC, got '", layout, "'"));
 }
 
 absl::StatusOr<std::vector<double>> ParseDoubles(const std::string& flag, const std::string& text) {
@@ -178,16 +199,9 @@ int Create(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("create takes one dataset name");
   v1::DatasetSpec spec;
   spec.set_name(args[0]);
-  const std::string layout = absl::GetFlag(FLAGS_layout);
-  if (layout == "NC") {
-    spec.set_layout(v1::LAYOUT_NC);
-  } else if (layout == "NCHW") {
-    spec.set_layout(v1::LAYOUT_NCHW);
-  } else if (layout == "NHWC") {
-    spec.set_layout(v1::LAYOUT_NHWC);
-  } else {
-    return Usage(absl::StrCat("--layout must be NC, NCHW or NHWC, got '", layout, "'"));
-  }
+  absl::StatusOr<v1::Layout> layout = ParseLayoutFlag();
+  if (!layout.ok()) return Usage(std::string(layout.status().message()));
+  spec.set_layout(*layout);
   spec.set_channels(absl::GetFlag(FLAGS_channels));
   const std::string accumulator = absl::GetFlag(FLAGS_accumulator);
   if (accumulator == "running") {
@@ -305,9 +319,22 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
   return 0;
 }
 
+// Sets gamma, beta and eps on any scheme message that has them.
+template <typename Scheme>
+absl::Status SetAffine(Scheme* scheme, std::optional<double> eps) {
+  absl::StatusOr<std::vector<double>> gamma = ParseDoubles("gamma", absl::GetFlag(FLAGS_gamma));
+  if (!gamma.ok()) return gamma.status();
+  absl::StatusOr<std::vector<double>> beta = ParseDoubles("beta", absl::GetFlag(FLAGS_beta));
+  if (!beta.ok()) return beta.status();
+  scheme->mutable_gamma()->Add(gamma->begin(), gamma->end());
+  scheme->mutable_beta()->Add(beta->begin(), beta->end());
+  if (eps) scheme->set_eps(*eps);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) {
   v1::NormalizeRequest request;
-  request.set_dataset(name);
+  if (name != "-") request.set_dataset(name);
   const std::string scheme = absl::GetFlag(FLAGS_scheme);
   std::optional<double> eps;
   if (!absl::GetFlag(FLAGS_eps).empty()) {
@@ -315,6 +342,7 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     if (!parsed.ok()) return parsed.status();
     eps = *parsed;
   }
+  absl::Status status;
   if (scheme == "zscore") {
     v1::ZScore* z = request.mutable_zscore();
     if (eps) z->set_eps(*eps);
@@ -325,17 +353,28 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     request.mutable_scale()->set_factor(absl::GetFlag(FLAGS_factor));
     request.mutable_scale()->set_offset(absl::GetFlag(FLAGS_offset));
   } else if (scheme == "batchnorm") {
-    v1::BatchNorm* bn = request.mutable_batchnorm();
-    absl::StatusOr<std::vector<double>> gamma = ParseDoubles("gamma", absl::GetFlag(FLAGS_gamma));
-    if (!gamma.ok()) return gamma.status();
-    absl::StatusOr<std::vector<double>> beta = ParseDoubles("beta", absl::GetFlag(FLAGS_beta));
-    if (!beta.ok()) return beta.status();
-    bn->mutable_gamma()->Add(gamma->begin(), gamma->end());
-    bn->mutable_beta()->Add(beta->begin(), beta->end());
-    if (eps) bn->set_eps(*eps);
+    status = SetAffine(request.mutable_batchnorm(), eps);
+  } else if (scheme == "layernorm") {
+    absl::StatusOr<std::vector<double>> dims =
+        ParseDoubles("normalized_shape", absl::GetFlag(FLAGS_normalized_shape));
+    if (!dims.ok()) return dims.status();
+    for (double dim : *dims) request.mutable_layernorm()->add_normalized_shape(static_cast<int64_t>(dim));
+    status = SetAffine(request.mutable_layernorm(), eps);
+  } else if (scheme == "instancenorm") {
+    status = SetAffine(request.mutable_instancenorm(), eps);
+  } else if (scheme == "groupnorm") {
+    request.mutable_groupnorm()->set_num_groups(absl::GetFlag(FLAGS_groups));
+    status = SetAffine(request.mutable_groupnorm(), eps);
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--scheme must be zscore, minmax, scale or batchnorm, got '", scheme, "'"));
+        "--scheme must be zscore, minmax, scale, batchnorm, layernorm, instancenorm or "
+        "groupnorm, got '", scheme, "'"));
+  }
+  if (!status.ok()) return status;
+  if (name == "-" && (scheme == "instancenorm" || scheme == "groupnorm")) {
+    absl::StatusOr<v1::Layout> layout = ParseLayoutFlag();
+    if (!layout.ok()) return layout.status();
+    request.set_layout(*layout);
   }
   const std::string output = absl::GetFlag(FLAGS_output_dtype);
   if (output == "float32") {

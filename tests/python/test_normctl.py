@@ -161,3 +161,26 @@ def test_cli_errors(normctl, tmp_path):
     assert stats_json(normctl, "e")["count"] == [0, 0]
     assert "deleted e" in normctl("delete", "e").stdout
     assert "SERVING" in normctl("health").stdout
+
+
+def test_per_sample_schemes_chunk_by_sample(normctl, tmp_path):
+    """Group and layer norm from .npy files, many samples per chunk and none split."""
+    rng = np.random.default_rng(12)
+    x = rng.normal(4, 3, (40, 6, 5, 5)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    normctl("normalize", "-", tmp_path / "x.npy", tmp_path / "g.npy", "--scheme=groupnorm",
+            "--groups=3", "--layout=NCHW", "--gamma=1,2,3,4,5,6", "--chunk_bytes=4000",
+            "--output_dtype=float64")
+    gamma = torch.arange(1, 7, dtype=torch.float64)
+    expected = F.group_norm(torch.from_numpy(x).double(), 3, gamma)
+    np.testing.assert_allclose(np.load(tmp_path / "g.npy"), expected.numpy(), rtol=1e-12,
+                               atol=1e-12)
+    normctl("normalize", "-", tmp_path / "x.npy", tmp_path / "l.npy", "--scheme=layernorm",
+            "--normalized_shape=5,5", "--eps=1e-3")
+    expected = F.layer_norm(torch.from_numpy(x).double(), [5, 5], eps=1e-3)
+    np.testing.assert_allclose(np.load(tmp_path / "l.npy"), expected.numpy(), rtol=1e-6,
+                               atol=1e-9)
+    result = normctl("normalize", "-", tmp_path / "x.npy", tmp_path / "bad.npy",
+                     "--scheme=groupnorm", "--groups=4", "--layout=NCHW", check=False)
+    assert result.returncode != 0
+    assert "INVALID_ARGUMENT" in result.stderr and "divides the 6 channels" in result.stderr
