@@ -5,14 +5,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/overloaded.h"
 
 namespace normd {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
 
 absl::Status CheckFinite(absl::string_view what, double value) {
   if (std::isfinite(value)) return absl::OkStatus();

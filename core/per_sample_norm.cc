@@ -7,15 +7,11 @@
 #include "core/batch_moments.h"
 #include "core/batch_standardization.h"
 #include "core/kernels/scale_shift.h"
+#include "core/overloaded.h"
 #include "core/shape_format.h"
 
 namespace normd {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
 
 // Work per task (input + output bytes), as ApplyScaleShift splits its work.
 constexpr size_t kTaskBytes = size_t{1} << 20;
@@ -85,9 +81,10 @@ absl::StatusOr<GroupedGeometry> GroupGeometry(absl::string_view family, int64_t 
 // Normalises one unit at a time, single-threaded, reusing its buffers.
 class UnitNormalizer {
  public:
+  // `pool` (may be null) splits a channels-last unit's normalisation.
   UnitNormalizer(const GroupedGeometry& geometry, const AffineParameters& params, DType in,
-                 DType out, bool streaming)
-      : g_(geometry), params_(params), in_(in), out_(out), streaming_(streaming) {}
+                 DType out, bool streaming, WorkerPool* pool)
+      : g_(geometry), params_(params), in_(in), out_(out), streaming_(streaming), pool_(pool) {}
 
   // x and y are the unit's input and output; group_moments its groups' moments.
   absl::Status Run(const std::byte* x, std::byte* y, std::span<const ChannelMoments> group_moments) {
@@ -137,7 +134,7 @@ class UnitNormalizer {
       // ApplyScaleShift's row planning handles short channels-last rows.
       const TensorView view{in_, {}, std::span<const std::byte>(x, elements * in_size)};
       return ApplyScaleShift(view, unit, factors_, out_,
-                             std::span<std::byte>(y, elements * out_size));
+                             std::span<std::byte>(y, elements * out_size), pool_);
     }
     return absl::OkStatus();
   }
@@ -168,6 +165,7 @@ class UnitNormalizer {
   const AffineParameters& params_;
   DType in_, out_;
   bool streaming_;
+  WorkerPool* pool_;
   std::vector<BatchStandardization> groups_;
   ScaleShift factors_;
   std::vector<double> center_, scale_, shift_;
@@ -238,7 +236,7 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
       std::max<size_t>(1, kTaskBytes / (unit_elements * (in_size + out_size)));
   const size_t tasks = (units + per_task - 1) / per_task;
   const auto groups = static_cast<size_t>(g.groups);
-  // A single task runs here and may itself spread its reductions over the pool.
+  // A single task runs here and may itself spread its work over the pool.
   WorkerPool* inner_pool = tasks == 1 ? pool : nullptr;
 
   const auto normalize_units = [&](size_t t) -> absl::Status {
@@ -268,7 +266,7 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
         if (!skipped.ok()) return skipped.status();
       }
     }
-    UnitNormalizer normalizer(g, params, input.dtype, output_dtype, streaming);
+    UnitNormalizer normalizer(g, params, input.dtype, output_dtype, streaming, inner_pool);
     for (size_t u = 0; u < count; ++u) {
       absl::Status status =
           normalizer.Run(x + u * unit_elements * in_size, y + u * unit_elements * out_size,

@@ -11,16 +11,12 @@
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/dataset_statistics.h"
+#include "core/overloaded.h"
 #include "server/engine/dataset_engine.h"
 #include "server/engine/dataset_entry.h"
 
 namespace normd {
 namespace {
-
-template <class... Ts>
-struct Overloaded : Ts... {
-  using Ts::operator()...;
-};
 
 absl::string_view SchemeName(const NormalizeScheme& scheme) {
   return std::visit(Overloaded{[](const AffineScheme& s) { return normd::SchemeName(s); },

@@ -185,7 +185,10 @@ INSTANTIATE_TEST_SUITE_P(
         PerSampleCase{"group_nc", {7, 12}, Layout::kNC, Group(4), true},
         PerSampleCase{"group_nhwc_pooled", {8, 64, 64, 16}, Layout::kNHWC, Group(4), true},
         PerSampleCase{"group_nchw_pooled", {8, 16, 64, 64}, Layout::kNCHW, Group(4), false},
-        PerSampleCase{"layer_pooled", {4096, 96}, Layout::kNC, Layer({96}), true}),
+        PerSampleCase{"layer_pooled", {4096, 96}, Layout::kNC, Layer({96}), true},
+        // One large sample: a single task that spreads its own work over the pool.
+        PerSampleCase{"group_nhwc_one_sample", {1, 256, 256, 8}, Layout::kNHWC, Group(2), true},
+        PerSampleCase{"layer_one_sample", {1, 3, 256, 256}, Layout::kNC, Layer({}), false}),
     [](const ::testing::TestParamInfo<PerSampleCase>& info) { return info.param.name; });
 
 TEST(PerSampleNormTest, NonFiniteValuesPoisonOnlyTheirGroup) {

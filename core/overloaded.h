@@ -1,0 +1,14 @@
+// The overload set for std::visit over a variant: Overloaded{[](A) {...}, [](B) {...}}.
+#ifndef NORMD_CORE_OVERLOADED_H_
+#define NORMD_CORE_OVERLOADED_H_
+
+namespace normd {
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_OVERLOADED_H_
