@@ -21,13 +21,13 @@ absl::string_view SplitName(Split split) {
   return "unknown";
 }
 
-absl::Status ValidateDatasetName(absl::string_view name) {
+absl::Status ValidateName(absl::string_view what, absl::string_view name) {
   if (name.empty()) {
-    return absl::InvalidArgumentError("dataset name is empty; expected 1 to 128 characters "
-                                      "of [A-Za-z0-9._-]");
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is empty; expected 1 to 128 characters of [A-Za-z0-9._-]"));
   }
   if (name.size() > kMaxDatasetNameLength) {
-    return absl::InvalidArgumentError(absl::StrCat("dataset name has ", name.size(),
+    return absl::InvalidArgumentError(absl::StrCat(what, " has ", name.size(),
                                                    " characters; at most ",
                                                    kMaxDatasetNameLength, " are allowed"));
   }
@@ -36,16 +36,20 @@ absl::Status ValidateDatasetName(absl::string_view name) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' &&
         ch != '-') {
       return absl::InvalidArgumentError(
-          absl::StrCat("dataset name \"", absl::CHexEscape(name),
+          absl::StrCat(what, " \"", absl::CHexEscape(name),
                        "\" has a disallowed character at position ", i,
                        "; expected only [A-Za-z0-9._-]"));
     }
   }
   if (name.front() == '.') {
     return absl::InvalidArgumentError(
-        absl::StrCat("dataset name \"", name, "\" starts with '.'; names may not"));
+        absl::StrCat(what, " \"", name, "\" starts with '.'; names may not"));
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidateDatasetName(absl::string_view name) {
+  return ValidateName("dataset name", name);
 }
 
 absl::Status ValidateDatasetSpec(const DatasetSpec& spec) {

@@ -39,6 +39,8 @@ struct DatasetSpec {
 // Names are 1..kMaxDatasetNameLength characters of [A-Za-z0-9._-] and do not start
 // with '.', so they can never be paths, hidden files or carry separators.
 absl::Status ValidateDatasetName(absl::string_view name);
+// The same rule for any name; `what` starts the error message ("writer_id").
+absl::Status ValidateName(absl::string_view what, absl::string_view name);
 absl::Status ValidateDatasetSpec(const DatasetSpec& spec);
 
 }  // namespace normd

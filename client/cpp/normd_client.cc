@@ -16,24 +16,31 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
-IngestStream::IngestStream(v1::Normd::Stub* stub, std::string dataset)
-    : dataset_(std::move(dataset)), writer_(stub->Ingest(&context_, &response_)) {}
+IngestStream::IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer)
+    : dataset_(std::move(dataset)),
+      writer_(std::move(writer)),
+      next_sequence_(writer_.first_sequence),
+      stream_(stub->Ingest(&context_, &response_)) {}
 
 absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
   v1::IngestRequest request;
-  if (first_) request.set_dataset(dataset_);
+  if (first_) {
+    request.set_dataset(dataset_);
+    request.set_writer_id(writer_.writer_id);
+  }
   first_ = false;
+  if (!writer_.writer_id.empty()) request.set_sequence(next_sequence_++);
   request.set_split(split);
   *request.mutable_batch() = std::move(batch);
-  if (!writer_->Write(request)) {
+  if (!stream_->Write(request)) {
     return absl::UnavailableError("the Ingest stream closed; Finish() gives the server's status");
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<v1::IngestResponse> IngestStream::Finish() {
-  writer_->WritesDone();
-  const grpc::Status status = writer_->Finish();
+  stream_->WritesDone();
+  const grpc::Status status = stream_->Finish();
   if (!status.ok()) return FromGrpcStatus(status);
   return response_;
 }
@@ -95,8 +102,9 @@ absl::Status NormdClient::DeleteDataset(absl::string_view name) {
   return FromGrpcStatus(stub_->DeleteDataset(NewContext().get(), request, &response));
 }
 
-std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset) {
-  return std::make_unique<IngestStream>(stub_.get(), std::string(dataset));
+std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset,
+                                                      WriterPosition writer) {
+  return std::make_unique<IngestStream>(stub_.get(), std::string(dataset), std::move(writer));
 }
 
 absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset) {

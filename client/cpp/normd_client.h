@@ -20,10 +20,17 @@ namespace normd {
 
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// Exactly-once identity of a stream: the writer and the sequence of its first batch
+// (later batches count up from it). An empty writer sends no identity.
+struct WriterPosition {
+  std::string writer_id;
+  uint64_t first_sequence = 1;
+};
+
 // One open Ingest stream: a transaction the server applies when Finish() is called.
 class IngestStream {
  public:
-  IngestStream(v1::Normd::Stub* stub, std::string dataset);
+  IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer = {});
 
   // Sends one batch. An error means the stream broke; Finish() says why.
   absl::Status Write(v1::Split split, v1::Tensor batch);
@@ -35,10 +42,12 @@ class IngestStream {
 
  private:
   std::string dataset_;
+  WriterPosition writer_;
+  uint64_t next_sequence_;
   bool first_ = true;
   grpc::ClientContext context_;
   v1::IngestResponse response_;
-  std::unique_ptr<grpc::ClientWriter<v1::IngestRequest>> writer_;
+  std::unique_ptr<grpc::ClientWriter<v1::IngestRequest>> stream_;
 };
 
 class NormdClient {
@@ -55,7 +64,7 @@ class NormdClient {
   // Every dataset, following pages.
   absl::StatusOr<std::vector<v1::DatasetInfo>> ListDatasets();
   absl::Status DeleteDataset(absl::string_view name);
-  std::unique_ptr<IngestStream> StartIngest(absl::string_view dataset);
+  std::unique_ptr<IngestStream> StartIngest(absl::string_view dataset, WriterPosition writer = {});
   absl::StatusOr<v1::FreezeResponse> Freeze(absl::string_view dataset);
   absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
                                                 v1::Split split);

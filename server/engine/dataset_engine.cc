@@ -30,6 +30,21 @@ DatasetInfo InfoOf(const StoredDataset& record) {
   return info;
 }
 
+// The writers a dataset remembers; beyond this the least recently committed are
+// forgotten. A forgotten writer that resends is refused (its sequence no longer
+// starts at 1), never counted twice.
+constexpr size_t kMaxWritersPerDataset = 10000;
+
+void EvictOldestWriters(std::map<std::string, WriterMark, std::less<>>& writers) {
+  while (writers.size() > kMaxWritersPerDataset) {
+    auto oldest = writers.begin();
+    for (auto it = writers.begin(); it != writers.end(); ++it) {
+      if (it->second.commit_time < oldest->second.commit_time) oldest = it;
+    }
+    writers.erase(oldest);
+  }
+}
+
 absl::Status DeletedError(absl::string_view name) {
   return absl::NotFoundError(
       absl::StrCat("dataset \"", name, "\" was deleted while the request was in flight"));
@@ -44,14 +59,91 @@ IngestTransaction::IngestTransaction(DatasetEngine* engine, std::shared_ptr<Data
 
 const std::string& IngestTransaction::dataset() const { return entry_->spec.name; }
 
-absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const TensorView& batch) {
-  return delta_.AddBatch(split, batch, engine_->pool_);
+absl::StatusOr<bool> IngestTransaction::CheckIdentity(BatchIdentity identity) {
+  const bool first = batches_seen_ == 0;
+  if (first && !identity.writer.empty()) {
+    if (absl::Status status = ValidateName("writer_id", identity.writer); !status.ok()) {
+      return status;
+    }
+    writer_ = std::string(identity.writer);
+    absl::MutexLock lock(&entry_->mu);
+    auto mark = entry_->record.writers.find(writer_);
+    committed_at_start_ = mark == entry_->record.writers.end() ? 0 : mark->second.sequence;
+  } else if (!identity.writer.empty() && identity.writer != writer_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "writer_id \"", identity.writer, "\" differs from the stream's first batch, which named \"",
+        writer_, "\"; one stream carries one writer"));
+  }
+  if (writer_.empty()) {
+    if (identity.sequence != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", identity.sequence, " without a writer_id; name the writer in the first "
+          "batch of the stream"));
+    }
+    return false;
+  }
+  if (identity.sequence == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("writer \"", writer_, "\" sent sequence 0; sequences start at 1"));
+  }
+  if (!first && identity.sequence != last_sequence_ + 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sequence must rise by one within a stream: expected ", last_sequence_ + 1, ", got ",
+        identity.sequence));
+  }
+  if (identity.sequence <= committed_at_start_) return true;
+  if (first_new_sequence_ == 0 && identity.sequence != committed_at_start_ + 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "writer \"", writer_, "\" has committed up to sequence ", committed_at_start_,
+        " in dataset \"", entry_->spec.name, "\"; the next batch must be ",
+        committed_at_start_ + 1, ", got ", identity.sequence));
+  }
+  return false;
+}
+
+absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const TensorView& batch,
+                                                    BatchIdentity identity) {
+  absl::StatusOr<bool> duplicate = CheckIdentity(identity);
+  if (!duplicate.ok()) return duplicate.status();
+  BatchSummary summary;
+  if (*duplicate) {
+    ++duplicates_;
+  } else {
+    absl::StatusOr<BatchSummary> added = delta_.AddBatch(split, batch, engine_->pool_);
+    if (!added.ok()) return added.status();
+    summary = *added;
+    if (!writer_.empty() && first_new_sequence_ == 0) first_new_sequence_ = identity.sequence;
+  }
+  ++batches_seen_;
+  last_sequence_ = identity.sequence;
+  return summary;
 }
 
 absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> IngestTransaction::Commit() {
   absl::MutexLock lock(&entry_->mu);
   if (entry_->deleted) return DeletedError(entry_->spec.name);
   StoredDataset updated = entry_->record;
+  if (!writer_.empty()) {
+    const auto mark = updated.writers.find(writer_);
+    const uint64_t committed = mark == updated.writers.end() ? 0 : mark->second.sequence;
+    writer_sequence_ = committed;
+    if (first_new_sequence_ == 0) return TotalsOf(entry_->record);  // nothing new
+    if (committed >= last_sequence_) {
+      // A concurrent stream of the same writer committed these batches meanwhile.
+      duplicates_ += delta_.batches();
+      delta_ = IngestDelta(entry_->spec);
+      return TotalsOf(entry_->record);
+    }
+    if (committed + 1 != first_new_sequence_) {
+      return absl::AbortedError(absl::StrCat(
+          "writer \"", writer_, "\" committed up to sequence ", committed,
+          " while this stream ran; resend from sequence ", committed + 1,
+          " (already committed batches are acknowledged as duplicates)"));
+    }
+    updated.writers[writer_] = {last_sequence_, absl::Now()};
+    EvictOldestWriters(updated.writers);
+    writer_sequence_ = last_sequence_;
+  }
   delta_.ApplyTo(updated.live);
   if (absl::Status status = engine_->store_->PutDataset(updated); !status.ok()) return status;
   entry_->record = std::move(updated);

@@ -75,24 +75,50 @@ struct NormalizeCall {
 class DatasetEngine;
 struct DatasetEntry;
 
+// A batch's exactly-once identity; an empty writer means none.
+struct BatchIdentity {
+  absl::string_view writer;
+  uint64_t sequence = 0;
+};
+
 // One Ingest stream. Batches accumulate privately; Commit applies them all at once,
 // durably. Destroying an uncommitted transaction discards it.
+//
+// Exactly-once: the first batch fixes the stream's writer. Batches at or below the
+// writer's last committed sequence (as of the stream's start) are counted as
+// duplicates and not reduced; the first new one must be the next sequence. Commit
+// re-checks the writer's sequence under the dataset's lock, so two streams resending
+// the same batches cannot both apply them.
 class IngestTransaction {
  public:
-  absl::StatusOr<BatchSummary> Add(Split split, const TensorView& batch);
+  absl::StatusOr<BatchSummary> Add(Split split, const TensorView& batch,
+                                   BatchIdentity identity = {});
   // OK means durable. Returns the dataset's totals after the commit.
   absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> Commit();
 
   const std::string& dataset() const;
   const IngestDelta& delta() const { return delta_; }
+  // Batches skipped because their writer had committed them already.
+  uint64_t duplicates() const { return duplicates_; }
+  // The writer's last committed sequence after Commit (0 without a writer).
+  uint64_t writer_sequence() const { return writer_sequence_; }
 
  private:
   friend class DatasetEngine;
   IngestTransaction(DatasetEngine* engine, std::shared_ptr<DatasetEntry> entry);
 
+  absl::StatusOr<bool> CheckIdentity(BatchIdentity identity);  // true: a duplicate
+
   DatasetEngine* engine_;
   std::shared_ptr<DatasetEntry> entry_;
   IngestDelta delta_;
+  uint64_t batches_seen_ = 0;
+  std::string writer_;
+  uint64_t committed_at_start_ = 0;  // the writer's sequence when the stream began
+  uint64_t last_sequence_ = 0;
+  uint64_t first_new_sequence_ = 0;  // 0: every batch so far was a duplicate
+  uint64_t duplicates_ = 0;
+  uint64_t writer_sequence_ = 0;
 };
 
 class DatasetEngine {

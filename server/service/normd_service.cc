@@ -196,7 +196,9 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
     if (!split.ok()) return reject(split.status());
     absl::StatusOr<TensorView> batch = TensorViewOf(request.batch(), "batch");
     if (!batch.ok()) return reject(batch.status());
-    if (absl::StatusOr<BatchSummary> added = transaction->Add(*split, *batch); !added.ok()) {
+    if (absl::StatusOr<BatchSummary> added =
+            transaction->Add(*split, *batch, {request.writer_id(), request.sequence()});
+        !added.ok()) {
       return reject(added.status());
     }
     ++index;
@@ -216,6 +218,8 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
   response->set_samples(sent.samples);
   response->set_values(sent.values);
   response->set_skipped_nonfinite(sent.skipped_nonfinite);
+  response->set_duplicate_batches(transaction->duplicates());
+  response->set_writer_sequence(transaction->writer_sequence());
   FillTotals(*totals, response->mutable_totals());
   return grpc::Status::OK;
 }

@@ -106,6 +106,11 @@ std::string EncodeDatasetRecord(const StoredDataset& dataset) {
     TimeToProto(v.freeze_time, info->mutable_freeze_time());
     info->set_train_samples(v.train_samples);
   }
+  for (const auto& [writer, mark] : dataset.writers) {
+    pb::WriterRecord& out = (*record.mutable_writers())[writer];
+    out.set_sequence(mark.sequence);
+    TimeToProto(mark.commit_time, out.mutable_commit_time());
+  }
   return record.SerializeAsString();
 }
 
@@ -128,6 +133,9 @@ absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes) {
   for (const v1::VersionInfo& info : record.versions()) {
     dataset.versions.push_back(
         {info.version(), TimeFromProto(info.freeze_time()), info.train_samples()});
+  }
+  for (const auto& [writer, mark] : record.writers()) {
+    dataset.writers.emplace(writer, WriterMark{mark.sequence(), TimeFromProto(mark.commit_time())});
   }
   return dataset;
 }

@@ -4,6 +4,8 @@
 #define NORMD_SERVER_STORE_STORED_DATASET_H_
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -18,12 +20,19 @@ struct VersionSummary {
   uint64_t train_samples = 0;
 };
 
+// A writer's place in exactly-once ingest: its last committed batch sequence.
+struct WriterMark {
+  uint64_t sequence = 0;
+  absl::Time commit_time;
+};
+
 struct StoredDataset {
   DatasetSpec spec;
   absl::Time create_time;
   uint64_t next_version = 1;
   DatasetStatistics live;
   std::vector<VersionSummary> versions;  // ascending
+  std::map<std::string, WriterMark, std::less<>> writers;
 };
 
 struct FrozenSnapshot {

@@ -1,5 +1,6 @@
 // The Normd service through a real gRPC server on an ephemeral loopback port,
 // backed by a real RocksDB in a temporary directory.
+#include <atomic>
 #include <cmath>
 #include <memory>
 #include <thread>
@@ -68,8 +69,9 @@ class ServiceTest : public ::testing::Test {
   }
 
   absl::StatusOr<v1::IngestResponse> Ingest(const std::string& name, v1::Split split,
-                                            std::vector<v1::Tensor> batches) {
-    std::unique_ptr<IngestStream> stream = client_->StartIngest(name);
+                                            std::vector<v1::Tensor> batches,
+                                            WriterPosition writer = {}) {
+    std::unique_ptr<IngestStream> stream = client_->StartIngest(name, std::move(writer));
     for (v1::Tensor& batch : batches) {
       if (!stream->Write(split, std::move(batch)).ok()) break;
     }
@@ -416,6 +418,125 @@ TEST_F(ServiceTest, RunningAverageDatasetServesRunningStatistics) {
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_DOUBLE_EQ(testing::DecodeTensor<double>(response->output())[0],
                    (5.5 - 3.5) / std::sqrt(4.75 + 0.25) * 2.0 + 1.0);
+}
+
+// Batch k of a writer's numbered sequence: [2, 2] values that differ per batch.
+v1::Tensor NumberedBatch(uint64_t k) {
+  const auto v = static_cast<double>(k);
+  return Float64Tensor({2, 2}, {v, 2 * v, v * v, 1 / v});
+}
+
+std::vector<v1::Tensor> NumberedBatches(uint64_t first, uint64_t last) {
+  std::vector<v1::Tensor> batches;
+  for (uint64_t k = first; k <= last; ++k) batches.push_back(NumberedBatch(k));
+  return batches;
+}
+
+TEST_F(ServiceTest, AWritersResentBatchesAreCountedOnce) {
+  Create("tabular", v1::LAYOUT_NC, 2);
+  Create("clean", v1::LAYOUT_NC, 2);
+  ASSERT_TRUE(Ingest("clean", v1::SPLIT_TRAIN, NumberedBatches(1, 5)).ok());
+  const std::string clean = StatsBytes("clean", 0);
+
+  absl::StatusOr<v1::IngestResponse> first =
+      Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 2), {"job-7", 1});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->batches(), 2u);
+  EXPECT_EQ(first->writer_sequence(), 2u);
+  // The client lost the reply and resends 1..2 together with 3..5.
+  absl::StatusOr<v1::IngestResponse> resent =
+      Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 5), {"job-7", 1});
+  ASSERT_TRUE(resent.ok()) << resent.status();
+  EXPECT_EQ(resent->duplicate_batches(), 2u);
+  EXPECT_EQ(resent->batches(), 3u);
+  EXPECT_EQ(resent->writer_sequence(), 5u);
+  // And once more, after a restart: nothing new.
+  RestartServer();
+  resent = Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 5), {"job-7", 1});
+  ASSERT_TRUE(resent.ok()) << resent.status();
+  EXPECT_EQ(resent->duplicate_batches(), 5u);
+  EXPECT_EQ(resent->batches(), 0u);
+
+  absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("tabular", 0, v1::SPLIT_TRAIN);
+  absl::StatusOr<v1::GetStatsResponse> expected = client_->GetStats("clean", 0, v1::SPLIT_TRAIN);
+  ASSERT_TRUE(stats.ok() && expected.ok());
+  EXPECT_EQ(stats->stats().SerializeAsString(), expected->stats().SerializeAsString());
+  EXPECT_EQ(StatsBytes("clean", 0), clean);
+}
+
+TEST_F(ServiceTest, ConcurrentResendsOfOneWriterApplyEachBatchOnce) {
+  Create("tabular", v1::LAYOUT_NC, 2);
+  Create("clean", v1::LAYOUT_NC, 2);
+  ASSERT_TRUE(Ingest("clean", v1::SPLIT_TRAIN, NumberedBatches(1, 12)).ok());
+  // Eight clients resend overlapping ranges of one writer at once; an ABORTED stream
+  // (overtaken by another's commit) is resent, as a client would.
+  std::vector<std::thread> threads;
+  std::atomic<int> failures = 0;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      const uint64_t last = 4 + t;  // streams 1..4, 1..5, ..., 1..11
+      for (int attempt = 0; attempt < 100; ++attempt) {
+        absl::StatusOr<v1::IngestResponse> r =
+            Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, last), {"shared", 1});
+        if (r.ok()) return;
+        if (r.status().code() != absl::StatusCode::kAborted) break;
+      }
+      ++failures;
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures, 0);
+  ASSERT_TRUE(Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 12), {"shared", 1}).ok());
+  EXPECT_EQ(client_->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().SerializeAsString(),
+            client_->GetStats("clean", 0, v1::SPLIT_TRAIN)->stats().SerializeAsString());
+}
+
+TEST_F(ServiceTest, SequenceGapsAndBadIdentitiesChangeNothing) {
+  Create("tabular", v1::LAYOUT_NC, 2);
+  ASSERT_TRUE(Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 4), {"w", 1}).ok());
+  const std::string before = StatsBytes("tabular", 0);
+  ExpectCode(Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(6, 7), {"w", 6}).status(),
+             absl::StatusCode::kFailedPrecondition,
+             "writer \"w\" has committed up to sequence 4 in dataset \"tabular\"; the next "
+             "batch must be 5, got 6");
+  ExpectCode(Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 1), {"new-writer", 3}).status(),
+             absl::StatusCode::kFailedPrecondition, "the next batch must be 1, got 3");
+  ExpectCode(Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 1), {"w/../x", 5}).status(),
+             absl::StatusCode::kInvalidArgument, "writer_id \"w/../x\" has a disallowed character");
+  ExpectCode(Ingest("tabular", v1::SPLIT_TRAIN, NumberedBatches(1, 1), {"w", 0}).status(),
+             absl::StatusCode::kInvalidArgument, "sequences start at 1");
+
+  // A sequence that skips within the stream, and a writer that changes mid-stream,
+  // sent message by message.
+  const auto raw_ingest = [&](std::vector<std::pair<std::string, uint64_t>> identities) {
+    auto stub = v1::Normd::NewStub(
+        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::IngestResponse response;
+    auto writer = stub->Ingest(&context, &response);
+    for (const auto& [writer_id, sequence] : identities) {
+      v1::IngestRequest request;
+      request.set_dataset("tabular");
+      request.set_split(v1::SPLIT_TRAIN);
+      request.set_writer_id(writer_id);
+      request.set_sequence(sequence);
+      *request.mutable_batch() = NumberedBatch(sequence);
+      if (!writer->Write(request)) break;
+    }
+    writer->WritesDone();
+    return FromGrpcStatus(writer->Finish());
+  };
+  ExpectCode(raw_ingest({{"w", 5}, {"w", 7}}), absl::StatusCode::kInvalidArgument,
+             "batch 1 rejected, nothing from this stream was applied: sequence must rise by one "
+             "within a stream: expected 6, got 7");
+  ExpectCode(raw_ingest({{"w", 5}, {"v", 6}}), absl::StatusCode::kInvalidArgument,
+             "writer_id \"v\" differs from the stream's first batch, which named \"w\"");
+  ExpectCode(raw_ingest({{"", 5}}), absl::StatusCode::kInvalidArgument,
+             "sequence 5 without a writer_id");
+  EXPECT_EQ(StatsBytes("tabular", 0), before);
+  // Later batches may leave the writer empty; the stream keeps its first one.
+  EXPECT_TRUE(raw_ingest({{"w", 5}, {"", 6}}).ok());
+  EXPECT_EQ(client_->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().batches(), 6u);
 }
 
 TEST_F(ServiceTest, ACancelledStreamAppliesNothing) {
