@@ -23,8 +23,10 @@ class NormdProcess:
         self.address = None
 
     def start(self):
+        """Starts normd on a free port, or again on the same address after a stop."""
+        listen = self.address or "127.0.0.1:0"
         self.proc = subprocess.Popen(
-            [NORMD_BIN, "--listen=127.0.0.1:0", f"--data_dir={self.data_dir}"],
+            [NORMD_BIN, f"--listen={listen}", f"--data_dir={self.data_dir}"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()  # blocks until the server is listening
         match = re.search(r"listening on (\S+)", line)
@@ -33,6 +35,12 @@ class NormdProcess:
             raise RuntimeError(f"normd did not start: {line!r} {self.proc.stderr.read()}")
         self.address = match.group(1)
         return self
+
+    def kill(self):
+        """SIGKILL: no drain, no flush; what was acknowledged must still be on disk."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

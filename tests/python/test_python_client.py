@@ -70,6 +70,30 @@ def test_fit_is_paced_by_flow_control(client):
     assert peak < total / 8, f"client held {peak >> 20} MiB of a {total >> 20} MiB stream"
 
 
+def test_fit_is_exactly_once_per_writer(client):
+    """Resending what was already committed (a job restarted, a reply lost) changes
+    nothing; streams of a few batches give the same statistics as one stream."""
+    client.create_dataset("once", layout="NC", channels=5)
+    client.create_dataset("reference", layout="NC", channels=5)
+    rng = np.random.default_rng(6)
+    batches = [rng.normal(3e3, 7, (int(rng.integers(1, 50)), 5)) for _ in range(30)]
+    first = client.fit("once", batches[:12], writer_id="job-1", stream_bytes=4096)
+    assert (first.batches, first.writer_sequence) == (12, 12) and first.streams > 1
+    # The job restarts and replays its whole epoch under the same writer id.
+    again = client.fit("once", batches, writer_id="job-1", stream_bytes=4096)
+    assert (again.duplicate_batches, again.batches, again.writer_sequence) == (12, 18, 30)
+    client.fit("reference", batches)
+    got, want = client.stats("once"), client.stats("reference")
+    pooled = np.concatenate(batches)
+    np.testing.assert_array_equal(got.count, [len(pooled)] * 5)
+    np.testing.assert_allclose(got.mean, pooled.mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(got.variance, pooled.var(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-15)
+    assert got.batches == want.batches == 30
+    with pytest.raises(normd.FailedPrecondition, match="the next batch must be 31, got 40"):
+        client.fit("once", batches[:1], writer_id="job-1", first_sequence=40)
+
+
 def test_a_refused_batch_rejects_the_whole_stream(client):
     client.create_dataset("tabular", layout="NC", channels=3)
     good = np.ones((4, 3), dtype=np.float32)

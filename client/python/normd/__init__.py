@@ -7,9 +7,9 @@
         client.freeze("cifar")
         z = client.zscore(val_batch, "cifar")
 """
-from normd.client import Client, Statistics
+from normd.client import Client, FitResult, Statistics
 from normd.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NormdError,
                           NotFound, ResourceExhausted, Unavailable)
 
-__all__ = ["Client", "Statistics", "NormdError", "InvalidArgument", "NotFound", "AlreadyExists",
+__all__ = ["Client", "FitResult", "Statistics", "NormdError", "InvalidArgument", "NotFound", "AlreadyExists",
            "FailedPrecondition", "ResourceExhausted", "Unavailable"]

@@ -1,5 +1,7 @@
 """A client for normd: fit statistics from training batches, freeze them, and
 normalise numpy arrays or torch tensors with any scheme."""
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -51,6 +53,83 @@ class Statistics:
         return np.sqrt(self.variance)
 
 
+# Worth resending: the server was unreachable or restarting, a concurrent resend
+# overtook the stream, or the server cancelled it while shutting down (a cancel of
+# our own raises the iterable's exception instead). Exactly-once makes each safe.
+_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
+_END = object()
+
+
+@dataclass
+class FitResult:
+    """What a fit() applied. Counts exclude duplicates: batches the server had
+    already committed for this writer, acknowledged and not applied again."""
+    writer_id: str
+    writer_sequence: int = 0    # the writer's last committed sequence
+    batches: int = 0
+    samples: int = 0
+    values: int = 0
+    skipped_nonfinite: int = 0
+    duplicate_batches: int = 0
+    streams: int = 0
+    retries: int = 0            # streams resent after UNAVAILABLE or ABORTED
+
+    def add(self, reply: pb.IngestResponse) -> None:
+        self.writer_sequence = reply.writer_sequence
+        self.batches += reply.batches
+        self.samples += reply.samples
+        self.values += reply.values
+        self.skipped_nonfinite += reply.skipped_nonfinite
+        self.duplicate_batches += reply.duplicate_batches
+        self.streams += 1
+
+
+class _PendingStream:
+    """The batches of the stream being sent, kept until the server acknowledges them
+    so a failed attempt can be resent; later batches are pulled from the iterable
+    only as gRPC asks for them."""
+
+    def __init__(self, dataset, split, writer, source, stream_bytes, first_sequence):
+        self._dataset, self._split, self._writer = dataset, split, writer
+        self._source, self._stream_bytes = source, stream_bytes
+        self._next_sequence = first_sequence
+        self._sent = []
+        self._bytes = 0
+        self._full = False
+        self.failure = None
+
+    def start(self) -> bool:
+        """Begins the next stream with the iterable's next batch; False when done."""
+        self._sent, self._bytes, self._full = [], 0, False
+        return self._pull()
+
+    def acknowledged(self) -> None:
+        self._sent = []
+
+    def requests(self):
+        yield from list(self._sent)  # a resend: what the failed attempt had pulled
+        while not self._full and self._pull():
+            yield self._sent[-1]
+
+    def _pull(self) -> bool:
+        try:
+            batch = next(self._source, _END)
+            if batch is _END:
+                self._full = True
+                return False
+            request = pb.IngestRequest(dataset=self._dataset, split=self._split,
+                                       writer_id=self._writer, sequence=self._next_sequence)
+            tensors.to_wire(batch, request.batch)
+        except BaseException as error:  # raised again by fit() once gRPC has cancelled
+            self.failure = error
+            raise
+        self._next_sequence += 1
+        self._sent.append(request)
+        self._bytes += len(request.batch.data)
+        self._full = self._bytes >= self._stream_bytes
+        return True
+
+
 class Client:
     """One connection to a normd server. Every method raises a normd.NormdError
     subclass carrying the gRPC status code and the server's message on failure.
@@ -66,6 +145,11 @@ class Client:
         self._channel = channel or grpc.insecure_channel(target, options=[
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            # After a server restart, reconnect within a second or two rather than
+            # gRPC's default backoff of up to two minutes.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2000),
         ])
         self._stub = normd_pb2_grpc.NormdStub(self._channel)
         self._timeout = timeout
@@ -121,31 +205,52 @@ class Client:
 
     # ---- fit ------------------------------------------------------------------
 
-    def fit(self, name: str, batches: Iterable, split: str = "train") -> pb.IngestResponse:
-        """Streams `batches` (any iterable of arrays or tensors, consumed lazily) into
-        dataset `name` as one Ingest stream. gRPC's flow control paces the
-        iterable, so a generator over a large dataset holds only a few batches in
-        memory. The stream is one transaction: when any batch is refused, or the
-        iterable raises, nothing from it is applied and the error is raised here."""
+    def fit(self, name: str, batches: Iterable, split: str = "train", *,
+            writer_id: Optional[str] = None, first_sequence: int = 1,
+            stream_bytes: int = 64 << 20, retry_for: float = 300.0) -> "FitResult":
+        """Streams `batches` (any iterable of arrays or tensors, consumed lazily and
+        paced by gRPC flow control) into dataset `name`, exactly once.
+
+        Batches go in streams of up to `stream_bytes`; each stream is a transaction
+        the server acknowledges before the next begins, so the client holds at most
+        one stream's batches. Every batch carries `writer_id` (default: a new random
+        id) and a sequence number counting from `first_sequence`. When the server is
+        unreachable or restarts (UNAVAILABLE, a broken connection), a concurrent
+        resend overtook a stream (ABORTED), or a shutting-down server cancelled it,
+        the unacknowledged stream is resent, waiting for the server for up to
+        `retry_for` seconds in all; the server drops the batches it had already
+        committed. To resume after your own process
+        restarted, call fit again with the same writer_id over the same batches.
+
+        A refused batch (wrong shape, NaN, ...) rejects its stream; streams
+        acknowledged before it stay applied. If the iterable raises, the open stream
+        is cancelled, nothing of it is applied, and the exception propagates."""
         split_value = _choice(_SPLITS, split, "split")
-        failure = []
-
-        def requests():
-            try:
-                for batch in batches:
-                    request = pb.IngestRequest(dataset=name, split=split_value)
-                    tensors.to_wire(batch, request.batch)
-                    yield request
-            except BaseException as error:  # re-raised below, after gRPC cancels the stream
-                failure.append(error)
-                raise
-
-        try:
-            return self._stub.Ingest(requests(), timeout=self._timeout)
-        except grpc.RpcError as error:
-            if failure:
-                raise failure[0]
-            raise errors.from_rpc_error(error) from None
+        writer = writer_id or f"py-{uuid.uuid4().hex}"
+        result = FitResult(writer_id=writer, writer_sequence=first_sequence - 1)
+        stream = _PendingStream(name, split_value, writer, iter(batches), stream_bytes,
+                                first_sequence)
+        deadline = time.monotonic() + retry_for
+        while stream.start():
+            retrying = False
+            while True:
+                try:
+                    reply = self._stub.Ingest(
+                        stream.requests(), wait_for_ready=retrying,
+                        timeout=max(1.0, deadline - time.monotonic()) if retrying
+                        else self._timeout)
+                    break
+                except grpc.RpcError as error:
+                    if stream.failure is not None:
+                        raise stream.failure
+                    if error.code() in _RETRYABLE and time.monotonic() < deadline:
+                        retrying = True
+                        result.retries += 1
+                        continue
+                    raise errors.from_rpc_error(error) from None
+            result.add(reply)
+            stream.acknowledged()
+        return result
 
     def freeze(self, name: str) -> int:
         """Freezes the live training statistics into a new version; returns its number."""
