@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -34,6 +35,11 @@ ABSL_FLAG(std::string, nonfinite, "reject", "create: reject or skip NaN/Inf valu
 // ingest, stats
 ABSL_FLAG(std::string, split, "train", "ingest, stats: train, validation or test");
 ABSL_FLAG(int64_t, chunk_bytes, 4 << 20, "ingest, normalize: bytes of data per message");
+ABSL_FLAG(std::string, writer_id, "",
+          "ingest: exactly-once writer id (default: a random one per run); run the same ingest "
+          "again with the same id and the batches already committed are skipped");
+ABSL_FLAG(int64_t, retry_seconds, 300,
+          "ingest: how long to keep resending after UNAVAILABLE, ABORTED or CANCELLED");
 ABSL_FLAG(std::string, version, "",
           "stats: version, 'latest', or empty for live; normalize: version, empty for latest");
 ABSL_FLAG(bool, json, false, "stats: print one JSON object");
@@ -63,7 +69,7 @@ constexpr char kUsage[] = R"(normctl: command-line client for normd.
 Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
   create NAME --layout=NC|NCHW|NHWC --channels=C [--accumulator=exact|running]
               [--momentum=M] [--nonfinite=reject|skip]
-  ingest NAME FILE.npy... [--split=train|validation|test]
+  ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID]
   freeze NAME
   stats NAME [--version=V|latest] [--split=...] [--json]
   normalize NAME IN.npy OUT.npy [--scheme=zscore|minmax|scale|batchnorm] [--version=V]
@@ -229,32 +235,41 @@ int Create(NormdClient& client, const std::vector<char*>& args) {
   return 0;
 }
 
-int Ingest(NormdClient& client, const std::vector<char*>& args) {
-  if (args.size() < 2) return Usage("ingest takes a dataset name and at least one .npy file");
-  absl::StatusOr<v1::Split> split = ParseSplitFlag();
-  if (!split.ok()) return Usage(std::string(split.status().message()));
+// The files, opened (again, for a resend) and checked.
+absl::StatusOr<std::vector<NpyReader>> OpenBatchFiles(const std::vector<char*>& files) {
   std::vector<NpyReader> readers;
-  uint64_t total_bytes = 0;
-  for (size_t i = 1; i < args.size(); ++i) {
-    absl::StatusOr<NpyReader> reader = NpyReader::Open(args[i]);
-    if (!reader.ok()) return Fail(reader.status());
+  for (const char* file : files) {
+    absl::StatusOr<NpyReader> reader = NpyReader::Open(file);
+    if (!reader.ok()) return reader.status();
     if (reader->header().shape.size() < 2) {
-      return Fail(absl::InvalidArgumentError(absl::StrCat(
-          args[i], " has shape [", absl::StrJoin(reader->header().shape, ", "),
-          "]; expected at least 2 dims, [N, C, ...]")));
+      return absl::InvalidArgumentError(absl::StrCat(
+          file, " has shape [", absl::StrJoin(reader->header().shape, ", "),
+          "]; expected at least 2 dims, [N, C, ...]"));
     }
-    total_bytes += reader->row_bytes() * static_cast<uint64_t>(reader->rows());
     readers.push_back(*std::move(reader));
   }
-  std::unique_ptr<IngestStream> stream = client.StartIngest(args[0]);
-  ProgressBar progress(absl::StrCat("ingest ", args[0]), total_bytes);
+  return readers;
+}
+
+// One attempt: every file in chunks of rows, as one stream numbered from 1.
+absl::StatusOr<v1::IngestResponse> SendFiles(IngestStream& stream, std::vector<NpyReader>& readers,
+                                             v1::Split split, const std::string& label) {
+  uint64_t total_bytes = 0;
+  for (const NpyReader& reader : readers) {
+    total_bytes += reader.row_bytes() * static_cast<uint64_t>(reader.rows());
+  }
+  ProgressBar progress(label, total_bytes);
   std::string chunk;
   for (NpyReader& reader : readers) {
     const int64_t rows_per_chunk = std::max<int64_t>(
-        1, absl::GetFlag(FLAGS_chunk_bytes) / static_cast<int64_t>(std::max<size_t>(1, reader.row_bytes())));
+        1, absl::GetFlag(FLAGS_chunk_bytes) /
+               static_cast<int64_t>(std::max<size_t>(1, reader.row_bytes())));
     while (reader.rows_left() > 0) {
       const int64_t rows = std::min(rows_per_chunk, reader.rows_left());
-      if (absl::Status status = reader.ReadRows(rows, &chunk); !status.ok()) return Fail(status);
+      if (absl::Status status = reader.ReadRows(rows, &chunk); !status.ok()) {
+        stream.Cancel();
+        return status;
+      }
       v1::Tensor batch;
       batch.set_dtype(reader.header().dtype);
       batch.add_shape(rows);
@@ -264,17 +279,49 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
       const uint64_t bytes = chunk.size();
       batch.set_data(std::move(chunk));
       chunk.clear();
-      if (!stream->Write(*split, std::move(batch)).ok()) break;  // Finish() reports why
+      if (!stream.Write(split, std::move(batch)).ok()) return stream.Finish();  // says why
       progress.Advance(bytes);
     }
   }
-  absl::StatusOr<v1::IngestResponse> response = stream->Finish();
+  absl::StatusOr<v1::IngestResponse> response = stream.Finish();
   progress.Finish();
+  return response;
+}
+
+bool IsWorthResending(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsAborted(status) || absl::IsCancelled(status);
+}
+
+int Ingest(NormdClient& client, const std::vector<char*>& args) {
+  if (args.size() < 2) return Usage("ingest takes a dataset name and at least one .npy file");
+  absl::StatusOr<v1::Split> split = ParseSplitFlag();
+  if (!split.ok()) return Usage(std::string(split.status().message()));
+  const std::vector<char*> files(args.begin() + 1, args.end());
+  std::string writer = absl::GetFlag(FLAGS_writer_id);
+  if (writer.empty()) writer = absl::StrCat("normctl-", absl::Hex(absl::Uniform<uint64_t>(absl::BitGen())));
+  const absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_retry_seconds));
+  absl::StatusOr<v1::IngestResponse> response;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<std::vector<NpyReader>> readers = OpenBatchFiles(files);
+    if (!readers.ok()) return Fail(readers.status());
+    // A resend waits for the server to come back; the server skips what it committed.
+    std::unique_ptr<IngestStream> stream =
+        client.StartIngest(args[0], {writer, 1}, attempt > 0, attempt > 0 ? deadline
+                                                                          : absl::InfiniteFuture());
+    response = SendFiles(*stream, *readers, *split, absl::StrCat("ingest ", args[0]));
+    if (response.ok() || !IsWorthResending(response.status()) || absl::Now() >= deadline) break;
+    std::fprintf(stderr, "normctl: %s; resending as writer %s\n",
+                 response.status().ToString().c_str(), writer.c_str());
+  }
   if (!response.ok()) return Fail(response.status());
   std::printf("ingested %llu batches, %llu samples, %llu values into %s",
               static_cast<unsigned long long>(response->batches()),
               static_cast<unsigned long long>(response->samples()),
               static_cast<unsigned long long>(response->values()), response->dataset().c_str());
+  if (response->duplicate_batches() > 0) {
+    std::printf(" (%llu batches were already committed by writer %s)",
+                static_cast<unsigned long long>(response->duplicate_batches()), writer.c_str());
+  }
   if (response->skipped_nonfinite() > 0) {
     std::printf(" (%llu non-finite values skipped)",
                 static_cast<unsigned long long>(response->skipped_nonfinite()));

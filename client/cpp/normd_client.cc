@@ -16,11 +16,15 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
-IngestStream::IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer)
+IngestStream::IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer,
+                           bool wait_for_ready, absl::Time deadline)
     : dataset_(std::move(dataset)),
       writer_(std::move(writer)),
-      next_sequence_(writer_.first_sequence),
-      stream_(stub->Ingest(&context_, &response_)) {}
+      next_sequence_(writer_.first_sequence) {
+  context_.set_wait_for_ready(wait_for_ready);
+  if (deadline != absl::InfiniteFuture()) context_.set_deadline(absl::ToChronoTime(deadline));
+  stream_ = stub->Ingest(&context_, &response_);
+}
 
 absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
   v1::IngestRequest request;
@@ -103,8 +107,10 @@ absl::Status NormdClient::DeleteDataset(absl::string_view name) {
 }
 
 std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset,
-                                                      WriterPosition writer) {
-  return std::make_unique<IngestStream>(stub_.get(), std::string(dataset), std::move(writer));
+                                                      WriterPosition writer, bool wait_for_ready,
+                                                      absl::Time deadline) {
+  return std::make_unique<IngestStream>(stub_.get(), std::string(dataset), std::move(writer),
+                                        wait_for_ready, deadline);
 }
 
 absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset) {

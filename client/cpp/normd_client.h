@@ -30,7 +30,10 @@ struct WriterPosition {
 // One open Ingest stream: a transaction the server applies when Finish() is called.
 class IngestStream {
  public:
-  IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer = {});
+  // With `wait_for_ready` the stream waits for an unreachable server (until
+  // `deadline`) instead of failing at once, as a resend after a crash should.
+  IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer = {},
+               bool wait_for_ready = false, absl::Time deadline = absl::InfiniteFuture());
 
   // Sends one batch. An error means the stream broke; Finish() says why.
   absl::Status Write(v1::Split split, v1::Tensor batch);
@@ -64,7 +67,9 @@ class NormdClient {
   // Every dataset, following pages.
   absl::StatusOr<std::vector<v1::DatasetInfo>> ListDatasets();
   absl::Status DeleteDataset(absl::string_view name);
-  std::unique_ptr<IngestStream> StartIngest(absl::string_view dataset, WriterPosition writer = {});
+  std::unique_ptr<IngestStream> StartIngest(absl::string_view dataset, WriterPosition writer = {},
+                                            bool wait_for_ready = false,
+                                            absl::Time deadline = absl::InfiniteFuture());
   absl::StatusOr<v1::FreezeResponse> Freeze(absl::string_view dataset);
   absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
                                                 v1::Split split);

@@ -1,12 +1,15 @@
 """normctl round trips against a real normd, with independent oracles: exact
 rational arithmetic (fractions) for statistics, numpy and torch for normalisation."""
 import json
+import subprocess
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
+from conftest import NORMCTL_BIN
 
 
 def exact_moments(values):
@@ -184,3 +187,31 @@ def test_per_sample_schemes_chunk_by_sample(normctl, tmp_path):
                      "--scheme=groupnorm", "--groups=4", "--layout=NCHW", check=False)
     assert result.returncode != 0
     assert "INVALID_ARGUMENT" in result.stderr and "divides the 6 channels" in result.stderr
+
+
+def test_ingest_is_exactly_once_and_waits_for_a_restarting_server(normd, normctl, tmp_path):
+    rng = np.random.default_rng(13)
+    first, second = rng.normal(0, 1, (3000, 3)), rng.normal(5, 2, (2000, 3))
+    np.save(tmp_path / "first.npy", first)
+    np.save(tmp_path / "second.npy", second)
+    normctl("create", "tab", "--channels=3")
+    normctl("ingest", "tab", tmp_path / "first.npy", "--writer_id=nightly", "--chunk_bytes=8192")
+    again = normctl("ingest", "tab", tmp_path / "first.npy", "--writer_id=nightly",
+                    "--chunk_bytes=8192")
+    assert "were already committed by writer nightly" in again.stdout
+
+    # With the server down, normctl reports the failure and waits for it to return.
+    normd.kill()
+    pending = subprocess.Popen(
+        [NORMCTL_BIN, f"--server={normd.address}", "ingest", "tab", str(tmp_path / "second.npy"),
+         "--writer_id=later", "--chunk_bytes=8192"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "resending as writer later" in pending.stderr.readline()
+    normd.start()
+    out, err = pending.communicate(timeout=120)
+    assert pending.returncode == 0, err
+
+    stats = json.loads(normctl("stats", "tab", "--json").stdout)
+    pooled = np.concatenate([first, second])
+    assert stats["count"] == [len(pooled)] * 3
+    np.testing.assert_allclose(stats["mean"], pooled.mean(axis=0), rtol=1e-12, atol=1e-15)
