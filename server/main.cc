@@ -19,6 +19,10 @@ ABSL_FLAG(int, max_message_bytes, 64 << 20,
 ABSL_FLAG(int, kernel_threads, -1,
           "threads, besides gRPC's, that split one large Normalize or Ingest batch across "
           "cores (a pool shared by all requests); -1: one fewer than the CPUs, 0: none");
+ABSL_FLAG(int64_t, max_request_elements, int64_t{1} << 28,
+          "Most values in one Ingest batch or Normalize input; more get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_concurrent_ingests, 64,
+          "Most Ingest streams served at once; more get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGTERM or SIGINT, how long in-flight RPCs may run before they are cancelled.");
 
@@ -40,6 +44,8 @@ int main(int argc, char** argv) {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.kernel_threads = absl::GetFlag(FLAGS_kernel_threads);
+  options.max_request_elements = absl::GetFlag(FLAGS_max_request_elements);
+  options.max_concurrent_ingests = absl::GetFlag(FLAGS_max_concurrent_ingests);
   absl::StatusOr<std::unique_ptr<normd::NormdServer>> server = normd::NormdServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "normd: %s\n", server.status().ToString().c_str());

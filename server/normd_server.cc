@@ -40,7 +40,10 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
       DatasetEngine::Open(*std::move(store), server->pool_.get());
   if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);
-  server->service_ = std::make_unique<NormdService>(server->engine_.get(), server->pool_.get());
+  server->service_ = std::make_unique<NormdService>(
+      server->engine_.get(),
+      RequestLimits{options.max_request_elements, options.max_concurrent_ingests,
+                    options.max_message_bytes});
   server->host_ = HostOf(options.listen);
 
   grpc::EnableDefaultHealthCheckService(true);

@@ -22,6 +22,8 @@ struct ServerOptions {
   // Threads, besides the gRPC ones, that split one large Normalize or Ingest batch;
   // -1: one fewer than the CPUs. The pool is shared by all requests.
   int kernel_threads = -1;
+  int64_t max_request_elements = int64_t{1} << 28;  // values per batch or Normalize input
+  int max_concurrent_ingests = 64;                   // Ingest streams served at once
 };
 
 class NormdServer {
@@ -32,6 +34,7 @@ class NormdServer {
   // The port actually bound (useful with port 0).
   int port() const { return port_; }
   std::string address() const;
+  const NormdService& service() const { return *service_; }
 
   // Stops accepting RPCs, lets in-flight ones finish for up to `grace`, then
   // cancels the rest. Everything acknowledged is already durable.

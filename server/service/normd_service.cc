@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/apply_scale_shift.h"
@@ -167,9 +168,23 @@ grpc::Status NormdService::DeleteDataset(grpc::ServerContext*,
   return ToGrpcStatus(engine_->Delete(request->name()));
 }
 
+absl::Status NormdService::CheckElements(int64_t elements, absl::string_view what) const {
+  if (elements <= limits_.max_request_elements) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      what, " has ", elements, " values; this server takes at most ",
+      limits_.max_request_elements, " per request (--max_request_elements): split it"));
+}
+
 grpc::Status NormdService::Ingest(grpc::ServerContext* context,
                                   grpc::ServerReader<v1::IngestRequest>* reader,
                                   v1::IngestResponse* response) {
+  const int open = active_ingests_.fetch_add(1) + 1;
+  absl::Cleanup release = [this] { active_ingests_.fetch_sub(1); };
+  if (open > limits_.max_concurrent_ingests) {
+    return ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+        "this server already serves ", limits_.max_concurrent_ingests,
+        " Ingest streams (--max_concurrent_ingests); retry when one has finished")));
+  }
   v1::IngestRequest request;
   if (!reader->Read(&request)) {
     return ToGrpcStatus(absl::InvalidArgumentError(
@@ -196,6 +211,11 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
     if (!split.ok()) return reject(split.status());
     absl::StatusOr<TensorView> batch = TensorViewOf(request.batch(), "batch");
     if (!batch.ok()) return reject(batch.status());
+    absl::StatusOr<int64_t> elements = ValidateTensor(*batch);
+    if (!elements.ok()) return reject(elements.status());
+    if (absl::Status status = CheckElements(*elements, "the batch"); !status.ok()) {
+      return reject(status);
+    }
     if (absl::StatusOr<BatchSummary> added =
             transaction->Add(*split, *batch, {request.writer_id(), request.sequence()});
         !added.ok()) {
@@ -203,8 +223,12 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
     }
     ++index;
   } while (reader->Read(&request));
-  // A stream the client cancelled (its batch iterator failed, it gave up) also ends
-  // the reads; only a stream closed normally is committed.
+  // A stream the client cancelled (its batch iterator failed, it gave up) or whose
+  // deadline passed also ends the reads; only a stream closed normally is committed.
+  if (std::chrono::system_clock::now() >= context->deadline()) {
+    return ToGrpcStatus(absl::DeadlineExceededError(
+        "the Ingest stream's deadline passed; nothing from it was applied"));
+  }
   if (context->IsCancelled()) {
     return ToGrpcStatus(absl::CancelledError(
         "the client cancelled the Ingest stream; nothing from it was applied"));
@@ -274,6 +298,19 @@ grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRe
   call.input = *input;
   absl::StatusOr<int64_t> elements = ValidateTensor(call.input);
   if (!elements.ok()) return ToGrpcStatus(elements.status());
+  if (absl::Status status = CheckElements(*elements, "the input"); !status.ok()) {
+    return ToGrpcStatus(status);
+  }
+  const size_t size = static_cast<size_t>(*elements) * ElementSize(call.output_dtype);
+  // The reply's shape and framing take a few bytes besides the values.
+  constexpr size_t kReplyOverhead = 4096;
+  if (size + kReplyOverhead > static_cast<size_t>(limits_.max_message_bytes)) {
+    return ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
+        "the reply would hold ", size, " bytes of values (", *elements, " ",
+        DTypeName(call.output_dtype), "), more than fit in a ", limits_.max_message_bytes,
+        "-byte message (--max_message_bytes): send fewer samples per request or ask for a "
+        "narrower output_dtype")));
+  }
 
   v1::Tensor* output = response->mutable_output();
   output->mutable_shape()->CopyFrom(request->input().shape());
@@ -282,7 +319,6 @@ grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRe
   // first. (libstdc++ 12 passes the capacity, not the requested size, as the second
   // argument.)
   absl::StatusOr<uint64_t> version;
-  const size_t size = static_cast<size_t>(*elements) * ElementSize(call.output_dtype);
   output->mutable_data()->resize_and_overwrite(size, [&](char* data, size_t) {
     version = engine_->Normalize(call, std::as_writable_bytes(std::span<char>(data, size)));
     return version.ok() ? size : 0;

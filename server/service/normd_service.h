@@ -3,15 +3,32 @@
 #ifndef NORMD_SERVER_SERVICE_NORMD_SERVICE_H_
 #define NORMD_SERVER_SERVICE_NORMD_SERVICE_H_
 
+#include <atomic>
+#include <cstdint>
+
 #include "normd/v1/normd.grpc.pb.h"
 #include "server/engine/dataset_engine.h"
 
 namespace normd {
 
+// What one client may ask of the server; beyond these, RESOURCE_EXHAUSTED.
+struct RequestLimits {
+  // Values in one Ingest batch or Normalize input: bounds the work and the reply
+  // memory of a request whatever the message size limit.
+  int64_t max_request_elements = int64_t{1} << 28;
+  // Ingest streams open at once: each holds a message and O(channels) of state.
+  int max_concurrent_ingests = 64;
+  // The largest message: a Normalize reply that could not be sent is refused
+  // before any work is done.
+  int64_t max_message_bytes = 64 << 20;
+};
+
 class NormdService final : public v1::Normd::Service {
  public:
-  // `pool` (may be null) splits large Normalize requests; it must outlive the service.
-  NormdService(DatasetEngine* engine, WorkerPool* pool) : engine_(engine), pool_(pool) {}
+  NormdService(DatasetEngine* engine, RequestLimits limits) : engine_(engine), limits_(limits) {}
+
+  // Ingest streams being served now.
+  int active_ingests() const { return active_ingests_.load(); }
 
   grpc::Status CreateDataset(grpc::ServerContext* context, const v1::CreateDatasetRequest* request,
                              v1::DatasetInfo* response) override;
@@ -32,8 +49,11 @@ class NormdService final : public v1::Normd::Service {
                          v1::NormalizeResponse* response) override;
 
  private:
+  absl::Status CheckElements(int64_t elements, absl::string_view what) const;
+
   DatasetEngine* engine_;
-  WorkerPool* pool_;
+  const RequestLimits limits_;
+  std::atomic<int> active_ingests_ = 0;
 };
 
 }  // namespace normd

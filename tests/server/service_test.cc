@@ -2,6 +2,7 @@
 // backed by a real RocksDB in a temporary directory.
 #include <atomic>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -31,23 +32,25 @@ class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(); }
 
-  void StartServer() {
+  // `adjust` may change the options (limits) before the server starts.
+  void StartServer(const std::function<void(ServerOptions&)>& adjust = {}) {
     ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.data_dir = dir_.path();
     options.max_message_bytes = kMaxMessageBytes;
+    if (adjust) adjust(options);
     absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     client_ = NormdClient::Connect(server_->address());
   }
 
-  void RestartServer() {
+  void RestartServer(const std::function<void(ServerOptions&)>& adjust = {}) {
     client_.reset();
     server_->Shutdown(absl::Seconds(5));
     server_->Wait();
     server_.reset();
-    StartServer();
+    StartServer(adjust);
   }
 
   void Create(const std::string& name, v1::Layout layout, int64_t channels) {
@@ -537,6 +540,70 @@ TEST_F(ServiceTest, SequenceGapsAndBadIdentitiesChangeNothing) {
   // Later batches may leave the writer empty; the stream keeps its first one.
   EXPECT_TRUE(raw_ingest({{"w", 5}, {"", 6}}).ok());
   EXPECT_EQ(client_->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().batches(), 6u);
+}
+
+TEST_F(ServiceTest, OversizedRequestsAreResourceExhaustedBeforeAnyWork) {
+  RestartServer([](ServerOptions& options) { options.max_request_elements = 1000; });
+  Create("tabular", v1::LAYOUT_NC, 10);
+  ASSERT_TRUE(Ingest("tabular", v1::SPLIT_TRAIN, {Float64Tensor({100, 10}, std::vector<double>(1000, 1.0))}).ok());
+  ASSERT_TRUE(client_->Freeze("tabular").ok());
+  const std::string before = StatsBytes("tabular", 0);
+  ExpectCode(Ingest("tabular", v1::SPLIT_TRAIN,
+                    {Float64Tensor({101, 10}, std::vector<double>(1010, 1.0))}).status(),
+             absl::StatusCode::kResourceExhausted,
+             "batch 0 rejected, nothing from this stream was applied: the batch has 1010 values; "
+             "this server takes at most 1000 per request (--max_request_elements)");
+  EXPECT_EQ(StatsBytes("tabular", 0), before);
+  v1::NormalizeRequest request;
+  request.set_dataset("tabular");
+  request.mutable_scale();
+  *request.mutable_input() = Float64Tensor({101, 10}, std::vector<double>(1010, 1.0));
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kResourceExhausted,
+             "the input has 1010 values");
+
+  // A reply that could not be sent (u8 in, float64 out: 8x the request) is refused.
+  RestartServer();
+  Create("pixels", v1::LAYOUT_NC, 1);
+  request.set_dataset("");
+  request.set_output_dtype(v1::DTYPE_FLOAT64);
+  *request.mutable_input() =
+      testing::MakeTensor(v1::DTYPE_UINT8, {1 << 20, 1}, std::vector<uint8_t>(1 << 20, 7));
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kResourceExhausted,
+             "the reply would hold 8388608 bytes of values (1048576 float64), more than fit in "
+             "a 4194304-byte message");
+}
+
+TEST_F(ServiceTest, ConcurrentIngestStreamsAreCapped) {
+  RestartServer([](ServerOptions& options) { options.max_concurrent_ingests = 2; });
+  Create("tabular", v1::LAYOUT_NC, 2);
+  std::unique_ptr<IngestStream> first = client_->StartIngest("tabular");
+  std::unique_ptr<IngestStream> second = client_->StartIngest("tabular");
+  ASSERT_TRUE(first->Write(v1::SPLIT_TRAIN, NumberedBatch(1)).ok());
+  ASSERT_TRUE(second->Write(v1::SPLIT_TRAIN, NumberedBatch(2)).ok());
+  // Both streams hold their slots once their handlers run.
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (server_->service().active_ingests() < 2 && absl::Now() < give_up) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(server_->service().active_ingests(), 2);
+  ExpectCode(Ingest("tabular", v1::SPLIT_TRAIN, {NumberedBatch(3)}).status(),
+             absl::StatusCode::kResourceExhausted,
+             "this server already serves 2 Ingest streams (--max_concurrent_ingests)");
+  EXPECT_TRUE(first->Finish().ok());
+  EXPECT_TRUE(second->Finish().ok());
+  EXPECT_TRUE(Ingest("tabular", v1::SPLIT_TRAIN, {NumberedBatch(3)}).ok());
+  EXPECT_EQ(client_->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().batches(), 3u);
+}
+
+TEST_F(ServiceTest, AnExpiredDeadlineAppliesNothing) {
+  Create("tabular", v1::LAYOUT_NC, 2);
+  std::unique_ptr<IngestStream> stream =
+      client_->StartIngest("tabular", {}, false, absl::Now() + absl::Milliseconds(300));
+  // Keep the stream open, writing, until the deadline ends the call.
+  for (uint64_t k = 1; stream->Write(v1::SPLIT_TRAIN, NumberedBatch(k)).ok(); ++k) {
+  }
+  EXPECT_EQ(stream->Finish().status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(client_->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().batches(), 0u);
 }
 
 TEST_F(ServiceTest, ACancelledStreamAppliesNothing) {
