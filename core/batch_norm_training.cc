@@ -10,8 +10,8 @@ namespace normd {
 
 absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
                                                 const TensorView& input,
-                                                const ChannelGeometry& geometry,
-                                                DType output_dtype, std::span<std::byte> output,
+                                                const ChannelGeometry& geometry, DType output_dtype,
+                                                std::span<std::byte> output,
                                                 std::span<ChannelMoments> moments,
                                                 WorkerPool* pool) {
   if (absl::Status s = ValidateEps(scheme.eps); !s.ok()) return s;
@@ -23,8 +23,8 @@ absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& s
   if (geometry.values_per_channel() < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "batch norm in training mode needs more than 1 value per channel (batch x spatial "
-        "positions), got ", geometry.values_per_channel(), " for input shape ",
-        FormatShape(input.shape)));
+        "positions), got ",
+        geometry.values_per_channel(), " for input shape ", FormatShape(input.shape)));
   }
   absl::StatusOr<uint64_t> skipped =
       ComputeBatchMoments(input, geometry, NonFinitePolicy::kSkip, moments, pool);

@@ -35,8 +35,8 @@ struct BatchNormTrainingScheme {
 // (PyTorch refuses those in training mode too); on error nothing is written.
 absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
                                                 const TensorView& input,
-                                                const ChannelGeometry& geometry,
-                                                DType output_dtype, std::span<std::byte> output,
+                                                const ChannelGeometry& geometry, DType output_dtype,
+                                                std::span<std::byte> output,
                                                 std::span<ChannelMoments> moments,
                                                 WorkerPool* pool = nullptr);
 

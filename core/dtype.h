@@ -66,6 +66,19 @@ inline void StoreElement(std::byte* base, size_t i, T value) {
   std::memcpy(base + i * sizeof(T), &value, sizeof(T));
 }
 
+// The same through typed pointers, which the kernels take straight from wire bytes
+// and which may be unaligned: memcpy, never a plain dereference.
+template <typename T>
+inline T LoadUnaligned(const T* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  return value;
+}
+template <typename T>
+inline void StoreUnaligned(T* p, T value) {
+  std::memcpy(p, &value, sizeof(T));
+}
+
 // The one dtype dispatch: calls fn(T{}) with T the storage type of `dtype`.
 template <typename Fn>
 decltype(auto) VisitDType(DType dtype, Fn&& fn) {

@@ -27,8 +27,7 @@ struct AffineParameters {
 };
 
 AffineParameters ParametersOf(const PerSampleScheme& scheme) {
-  return std::visit([](const auto& s) { return AffineParameters{s.gamma, s.beta, s.eps}; },
-                    scheme);
+  return std::visit([](const auto& s) { return AffineParameters{s.gamma, s.beta, s.eps}; }, scheme);
 }
 
 absl::StatusOr<GroupedGeometry> LayerNormGeometry(const LayerNormScheme& scheme,
@@ -38,7 +37,8 @@ absl::StatusOr<GroupedGeometry> LayerNormGeometry(const LayerNormScheme& scheme,
     if (shape.size() < 2) {
       return absl::InvalidArgumentError(absl::StrCat(
           "layer norm without normalized_shape normalises every dim after the first, so the "
-          "input needs rank >= 2, got shape ", FormatShape(shape)));
+          "input needs rank >= 2, got shape ",
+          FormatShape(shape)));
     }
     normalized = shape.subspan(1);
   }
@@ -53,7 +53,8 @@ absl::StatusOr<GroupedGeometry> LayerNormGeometry(const LayerNormScheme& scheme,
   geometry.channels = 1;
   for (int64_t dim : normalized) geometry.channels *= dim;
   geometry.units = 1;
-  for (size_t axis = 0; axis < shape.size() - normalized.size(); ++axis) geometry.units *= shape[axis];
+  for (size_t axis = 0; axis < shape.size() - normalized.size(); ++axis)
+    geometry.units *= shape[axis];
   return geometry;
 }
 
@@ -65,9 +66,8 @@ absl::StatusOr<GroupedGeometry> GroupGeometry(absl::string_view family, int64_t 
   }
   const ChannelGeometry& g = *channel_geometry;
   if (groups <= 0 || g.channels % groups != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        family, " needs a group count that divides the ", g.channels, " channels, got ",
-        groups));
+    return absl::InvalidArgumentError(absl::StrCat(family, " needs a group count that divides the ",
+                                                   g.channels, " channels, got ", groups));
   }
   GroupedGeometry geometry;
   geometry.units = g.samples;
@@ -87,7 +87,8 @@ class UnitNormalizer {
       : g_(geometry), params_(params), in_(in), out_(out), streaming_(streaming), pool_(pool) {}
 
   // x and y are the unit's input and output; group_moments its groups' moments.
-  absl::Status Run(const std::byte* x, std::byte* y, std::span<const ChannelMoments> group_moments) {
+  absl::Status Run(const std::byte* x, std::byte* y,
+                   std::span<const ChannelMoments> group_moments) {
     const auto per_group = static_cast<size_t>(g_.channels_per_group());
     const auto expected = static_cast<uint64_t>(g_.group_values());
     groups_.clear();
@@ -112,8 +113,8 @@ class UnitNormalizer {
     if (g_.rows == 1 && g_.inner >= kMinRunLength) {
       for (size_t c = 0; c < static_cast<size_t>(g_.channels); ++c) {
         const size_t offset = c * inner;
-        ScaleShiftRun(in_, out_, x + offset * in_size, inner, factors_.center[c],
-                      factors_.scale[c], factors_.shift[c], y + offset * out_size, streaming_);
+        ScaleShiftRun(in_, out_, x + offset * in_size, inner, factors_.center[c], factors_.scale[c],
+                      factors_.shift[c], y + offset * out_size, streaming_);
       }
     } else if (g_.rows == 1) {
       // Short channel runs (layer norm's single elements among them): one row of
@@ -187,13 +188,14 @@ absl::StatusOr<GroupedGeometry> ResolvePerSampleGeometry(const PerSampleScheme& 
       Overloaded{
           [&](const LayerNormScheme& s) { return LayerNormGeometry(s, shape); },
           [&](const InstanceNormScheme&) -> absl::StatusOr<GroupedGeometry> {
-            absl::StatusOr<GroupedGeometry> g = GroupGeometry(
-                "instance norm", channel_geometry ? channel_geometry->channels : 1,
-                channel_geometry);
+            absl::StatusOr<GroupedGeometry> g =
+                GroupGeometry("instance norm", channel_geometry ? channel_geometry->channels : 1,
+                              channel_geometry);
             if (g.ok() && g->rows * g->inner < 2) {
               return absl::InvalidArgumentError(absl::StrCat(
                   "instance norm needs more than 1 spatial position per channel (as PyTorch), "
-                  "got input shape ", FormatShape(shape)));
+                  "got input shape ",
+                  FormatShape(shape)));
             }
             return g;
           },
@@ -209,17 +211,17 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
                                 std::span<std::byte> output, WorkerPool* pool) {
   const AffineParameters params = ParametersOf(scheme);
   if (absl::Status s = ValidateEps(params.eps); !s.ok()) return s;
-  if (absl::Status s = ValidateAffineParameters(
-          params.gamma, params.beta, g.channels,
-          std::holds_alternative<LayerNormScheme>(scheme) ? "element of normalized_shape"
-                                                          : "channel");
+  if (absl::Status s = ValidateAffineParameters(params.gamma, params.beta, g.channels,
+                                                std::holds_alternative<LayerNormScheme>(scheme)
+                                                    ? "element of normalized_shape"
+                                                    : "channel");
       !s.ok()) {
     return s;
   }
   if (!IsSupportedOutputDType(output_dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "output dtype must be float32, float64, float16 or bfloat16, got ",
-        DTypeName(output_dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("output dtype must be float32, float64, float16 or bfloat16, got ",
+                     DTypeName(output_dtype)));
   }
   const auto units = static_cast<size_t>(g.units);
   const auto unit_elements = static_cast<size_t>(g.unit_elements());
@@ -232,8 +234,7 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
   if (units == 0 || unit_elements == 0) return absl::OkStatus();
 
   const bool streaming = output.size() >= kStreamingBytes;
-  const size_t per_task =
-      std::max<size_t>(1, kTaskBytes / (unit_elements * (in_size + out_size)));
+  const size_t per_task = std::max<size_t>(1, kTaskBytes / (unit_elements * (in_size + out_size)));
   const size_t tasks = (units + per_task - 1) / per_task;
   const auto groups = static_cast<size_t>(g.groups);
   // A single task runs here and may itself spread its work over the pool.
@@ -247,17 +248,18 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
     std::vector<ChannelMoments> moments(count * groups);
     if (g.rows == 1) {
       // With one row every group is contiguous: the chunk is [units * groups, values].
-      const TensorView chunk{input.dtype, {},
-                             std::span<const std::byte>(x, count * unit_elements * in_size)};
+      const TensorView chunk{
+          input.dtype, {}, std::span<const std::byte>(x, count * unit_elements * in_size)};
       const ChannelGeometry as_channels{1, 1, static_cast<int64_t>(count * groups),
                                         g.channels_per_group() * g.inner};
-      absl::StatusOr<uint64_t> skipped = ComputeBatchMoments(
-          chunk, as_channels, NonFinitePolicy::kSkip, moments, inner_pool);
+      absl::StatusOr<uint64_t> skipped =
+          ComputeBatchMoments(chunk, as_channels, NonFinitePolicy::kSkip, moments, inner_pool);
       if (!skipped.ok()) return skipped.status();
     } else {
       for (size_t u = 0; u < count; ++u) {
         const TensorView unit{
-            input.dtype, {},
+            input.dtype,
+            {},
             std::span<const std::byte>(x + u * unit_elements * in_size, unit_elements * in_size)};
         const ChannelGeometry as_channels{1, g.rows, g.groups, g.channels_per_group() * g.inner};
         absl::StatusOr<uint64_t> skipped =

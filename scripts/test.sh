@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, and runs every test (C++ and Python).
+# Installs what is missing, builds everything, and runs every test (C++ and Python):
+# first the normal build, then the whole suite again built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (build-asan/), where any report fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 scripts/build.sh -DNORMD_BUILD_TESTS=ON -DNORMD_BUILD_BENCHMARKS=ON
 ctest --test-dir build --output-on-failure --timeout 600
+
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNORMD_BUILD_TESTS=ON \
+  -DNORMD_BUILD_BENCHMARKS=OFF -DNORMD_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan
+ctest --test-dir build-asan --output-on-failure --timeout 900

@@ -71,7 +71,7 @@ MomentSums MomentSumsRunTyped(const In* HWY_RESTRICT x, size_t n, double shift) 
   sums.min = hn::GetLane(hn::MinOfLanes(d, a.min));
   sums.max = hn::GetLane(hn::MaxOfLanes(d, a.max));
   for (; i < n; ++i) {
-    const double v = ToDouble(x[i]);
+    const double v = ToDouble(LoadUnaligned(x + i));
     const double deviation = v - shift;
     sums.sum += deviation;
     sums.sum_squares += deviation * deviation;
@@ -116,7 +116,7 @@ void MomentSumsRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
     }
     for (size_t k = 0; k < block; ++k) {
       for (size_t j = vector_end; j < row_len; ++j) {
-        const double v = ToDouble(xr[k * row_len + j]);
+        const double v = ToDouble(LoadUnaligned(xr + k * row_len + j));
         const double deviation = v - shift[j];
         sum[j] += deviation;
         sum_squares[j] += deviation * deviation;

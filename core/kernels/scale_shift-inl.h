@@ -37,6 +37,13 @@ HWY_INLINE size_t StreamingPeel(D d, const Out* y, size_t n) {
   return peel < n ? peel : n;
 }
 
+// One element of a tail, through unaligned scalar access.
+template <typename In, typename Out>
+HWY_INLINE void ScaleShiftOne(const In* x, double center, double scale, double shift, Out* y) {
+  StoreUnaligned(
+      y, FromDouble<Out>(ScaleShiftValue(ToDouble(LoadUnaligned(x)), center, scale, shift)));
+}
+
 template <typename In, typename Out>
 void ScaleShiftRunTyped(const In* HWY_RESTRICT x, size_t n, double center, double scale,
                         double shift, Out* HWY_RESTRICT y, bool streaming) {
@@ -48,7 +55,7 @@ void ScaleShiftRunTyped(const In* HWY_RESTRICT x, size_t n, double center, doubl
   size_t i = 0;
   if (streaming) {
     for (const size_t peel = StreamingPeel(d, y, n); i < peel; ++i) {
-      y[i] = FromDouble<Out>(ScaleShiftValue(ToDouble(x[i]), center, scale, shift));
+      ScaleShiftOne(x + i, center, scale, shift, y + i);
     }
     for (; i + 2 * lanes <= n; i += 2 * lanes) {
       const auto a = ScaleShiftLanes(LoadAsDouble(d, x + i), vc, vs, vb);
@@ -67,7 +74,7 @@ void ScaleShiftRunTyped(const In* HWY_RESTRICT x, size_t n, double center, doubl
     StoreFromDouble(d, ScaleShiftLanes(LoadAsDouble(d, x + i), vc, vs, vb), y + i);
   }
   for (; i < n; ++i) {
-    y[i] = FromDouble<Out>(ScaleShiftValue(ToDouble(x[i]), center, scale, shift));
+    ScaleShiftOne(x + i, center, scale, shift, y + i);
   }
 }
 
@@ -95,7 +102,7 @@ void ScaleShiftRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
     }
     for (; j + lanes <= row_len; j += lanes) StoreFromDouble(d, lanes_at(xr, j), yr + j);
     for (; j < row_len; ++j) {
-      yr[j] = FromDouble<Out>(ScaleShiftValue(ToDouble(xr[j]), center[j], scale[j], shift[j]));
+      ScaleShiftOne(xr + j, center[j], scale[j], shift[j], yr + j);
     }
   }
   if (stream) hwy::FlushStream();

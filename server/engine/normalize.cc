@@ -47,9 +47,10 @@ absl::StatusOr<std::optional<ChannelGeometry>> InputGeometry(const DatasetEntry*
 }
 
 absl::Status NeedsLayout(absl::string_view scheme) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "scheme ", scheme, " needs the input's layout: name a dataset or set layout "
-      "(NC, NCHW or NHWC)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("scheme ", scheme,
+                   " needs the input's layout: name a dataset or set layout "
+                   "(NC, NCHW or NHWC)"));
 }
 
 }  // namespace
@@ -148,8 +149,8 @@ absl::Status DatasetEngine::NormalizeTraining(const std::shared_ptr<DatasetEntry
   if (*skipped > 0 && entry->spec.nonfinite == NonFinitePolicy::kReject) {
     // The reduction skipped them for the PyTorch-style output; redo it under the
     // dataset's policy for the error that names the first one.
-    absl::StatusOr<uint64_t> rejected = ComputeBatchMoments(
-        call.input, geometry, NonFinitePolicy::kReject, moments, pool_);
+    absl::StatusOr<uint64_t> rejected =
+        ComputeBatchMoments(call.input, geometry, NonFinitePolicy::kReject, moments, pool_);
     if (rejected.ok()) return absl::InternalError("non-finite values vanished on a second pass");
     return absl::Status(rejected.status().code(),
                         absl::StrCat("the batch was not folded into dataset \"", entry->spec.name,

@@ -55,9 +55,11 @@ std::vector<double> OracleNormalize(const std::vector<double>& x,
 std::vector<std::byte> Encode(const std::vector<double>& values, DType dtype) {
   std::vector<std::byte> bytes(values.size() * ElementSize(dtype));
   for (size_t i = 0; i < values.size(); ++i) {
-    if (dtype == DType::kFloat32) StoreElement<float>(bytes.data(), i, static_cast<float>(values[i]));
+    if (dtype == DType::kFloat32)
+      StoreElement<float>(bytes.data(), i, static_cast<float>(values[i]));
     if (dtype == DType::kFloat64) StoreElement<double>(bytes.data(), i, values[i]);
-    if (dtype == DType::kUInt8) StoreElement<uint8_t>(bytes.data(), i, static_cast<uint8_t>(values[i]));
+    if (dtype == DType::kUInt8)
+      StoreElement<uint8_t>(bytes.data(), i, static_cast<uint8_t>(values[i]));
   }
   return bytes;
 }
@@ -93,7 +95,7 @@ void ExpectCloseToOracle(const std::vector<double>& got, const std::vector<doubl
 struct PerSampleCase {
   std::string name;
   std::vector<int64_t> shape;
-  Layout layout;             // of the input (instance / group norm)
+  Layout layout;  // of the input (instance / group norm)
   PerSampleScheme scheme;
   bool affine;
 };
@@ -198,12 +200,12 @@ TEST(PerSampleNormTest, NonFiniteValuesPoisonOnlyTheirGroup) {
   const GroupedGeometry g = *ResolvePerSampleGeometry(scheme, shape, &cg);
   std::vector<double> x = RandomValues(72, DType::kFloat64, 1);
   std::vector<double> clean = x;
-  x[9 * 3 + 4] = NAN;       // sample 0, channel 3: group 1
-  x[36 + 5] = INFINITY;     // sample 1, channel 0: group 0
+  x[9 * 3 + 4] = NAN;    // sample 0, channel 3: group 1
+  x[36 + 5] = INFINITY;  // sample 1, channel 0: group 0
   const std::vector<std::byte> bytes = Encode(x, DType::kFloat64);
   std::vector<std::byte> y(72 * 8);
-  ASSERT_TRUE(ApplyPerSampleNorm(scheme, {DType::kFloat64, shape, bytes}, g, DType::kFloat64, y)
-                  .ok());
+  ASSERT_TRUE(
+      ApplyPerSampleNorm(scheme, {DType::kFloat64, shape, bytes}, g, DType::kFloat64, y).ok());
   const std::vector<double> got = Decode64(y);
   std::vector<ElementRole> roles(72);
   for (int64_t i = 0; i < 72; ++i) roles[i] = {i / 18, (i / 9) % 4};
@@ -239,12 +241,13 @@ TEST(PerSampleNormTest, ShapesAndParametersAreChecked) {
 
   // Bad parameters leave the output untouched.
   const GroupedGeometry g = *ResolvePerSampleGeometry(Group(3), shape, &cg);
-  const std::vector<std::byte> bytes = Encode(RandomValues(192, DType::kFloat32, 2), DType::kFloat32);
+  const std::vector<std::byte> bytes =
+      Encode(RandomValues(192, DType::kFloat32, 2), DType::kFloat32);
   std::vector<std::byte> y(192 * 4, std::byte{0x5a});
   const std::vector<std::byte> before = y;
   const TensorView view{DType::kFloat32, shape, bytes};
-  absl::Status status =
-      ApplyPerSampleNorm(GroupNormScheme{3, {1, 2, 3}, {}, kDefaultEps}, view, g, DType::kFloat32, y);
+  absl::Status status = ApplyPerSampleNorm(GroupNormScheme{3, {1, 2, 3}, {}, kDefaultEps}, view, g,
+                                           DType::kFloat32, y);
   EXPECT_EQ(status.message(), "gamma has 3 values, expected 6 (one per channel) or none");
   status = ApplyPerSampleNorm(GroupNormScheme{3, {}, {}, -1.0}, view, g, DType::kFloat32, y);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
@@ -288,9 +291,9 @@ TEST_P(BatchNormTrainingTest, MatchesOracleAndReturnsTheBatchMoments) {
       ApplyBatchNormTraining(scheme, view, geometry, DType::kFloat64, y, moments);
   ASSERT_TRUE(skipped.ok()) << skipped.status();
   EXPECT_EQ(*skipped, 0u);
-  ASSERT_TRUE(ApplyBatchNormTraining(scheme, view, geometry, DType::kFloat64, pooled,
-                                     pooled_moments, &pool)
-                  .ok());
+  ASSERT_TRUE(
+      ApplyBatchNormTraining(scheme, view, geometry, DType::kFloat64, pooled, pooled_moments, &pool)
+          .ok());
   ExpectCloseToOracle(Decode64(y), OracleNormalize(x, roles, scheme.gamma, scheme.beta, 1e-3));
   EXPECT_EQ(y, pooled);
   for (int64_t c = 0; c < channels; ++c) {
@@ -313,8 +316,8 @@ TEST(BatchNormTrainingTest, NeedsTwoValuesPerChannel) {
   const std::vector<std::byte> bytes = Encode({1, 2, 3}, DType::kFloat32);
   std::vector<std::byte> y(12);
   std::vector<ChannelMoments> moments(3);
-  absl::StatusOr<uint64_t> result = ApplyBatchNormTraining(
-      {}, {DType::kFloat32, shape, bytes}, geometry, DType::kFloat32, y, moments);
+  absl::StatusOr<uint64_t> result = ApplyBatchNormTraining({}, {DType::kFloat32, shape, bytes},
+                                                           geometry, DType::kFloat32, y, moments);
   EXPECT_EQ(result.status().message(),
             "batch norm in training mode needs more than 1 value per channel (batch x spatial "
             "positions), got 1 for input shape [1, 3]");
