@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds everything, and runs every test (C++ and Python):
 # first the normal build, then the whole suite again built with AddressSanitizer and
-# UndefinedBehaviorSanitizer (build-asan/), where any report fails the run.
+# UndefinedBehaviorSanitizer (build-asan/), where any report fails the run, and last
+# the libFuzzer targets built with clang (build-fuzz/), each fuzzing for
+# NORMD_FUZZ_SECONDS (default 60) under ASan and UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
@@ -12,3 +14,9 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNORMD_BUIL
   -DNORMD_BUILD_BENCHMARKS=OFF -DNORMD_SANITIZE=address,undefined >/dev/null
 cmake --build build-asan
 ctest --test-dir build-asan --output-on-failure --timeout 900
+
+CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF -DNORMD_FUZZ=ON \
+  -DNORMD_FUZZ_SECONDS="${NORMD_FUZZ_SECONDS:-60}" -DNORMD_SANITIZE=address,undefined >/dev/null
+cmake --build build-fuzz --target request_fuzzer npy_fuzzer
+ctest --test-dir build-fuzz -L fuzz -j2 --output-on-failure

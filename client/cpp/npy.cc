@@ -1,5 +1,7 @@
 #include "client/cpp/npy.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -115,28 +117,37 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
   reader.path_ = path;
   reader.file_.reset(std::fopen(path.c_str(), "rb"));
   if (reader.file_ == nullptr) return IoError("cannot open", path);
+  // Every length in the file is checked against the file's real size before anything
+  // is allocated from it: a hostile header must not make the reader allocate gigabytes.
+  struct stat file_stat;
+  if (fstat(fileno(reader.file_.get()), &file_stat) != 0) return IoError("cannot stat", path);
+  const uint64_t file_size = static_cast<uint64_t>(file_stat.st_size);
   unsigned char preamble[kMagicSize + 2];
   if (std::fread(preamble, 1, sizeof preamble, reader.file_.get()) != sizeof preamble ||
       std::memcmp(preamble, kMagic, kMagicSize) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is not a .npy file (bad magic)"));
   }
   const int major = preamble[kMagicSize];
-  size_t header_size = 0;
+  uint64_t header_size = 0;
+  size_t length_bytes = 0;
   if (major == 1) {
-    unsigned char len[2];
-    if (std::fread(len, 1, 2, reader.file_.get()) != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": truncated .npy header"));
-    }
-    header_size = len[0] | (len[1] << 8);
+    length_bytes = 2;
   } else if (major == 2 || major == 3) {
-    unsigned char len[4];
-    if (std::fread(len, 1, 4, reader.file_.get()) != 4) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": truncated .npy header"));
-    }
-    header_size = len[0] | (len[1] << 8) | (len[2] << 16) | (static_cast<size_t>(len[3]) << 24);
+    length_bytes = 4;
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": unsupported .npy format version ", major, "; expected 1, 2 or 3"));
+  }
+  unsigned char len[4];
+  if (std::fread(len, 1, length_bytes, reader.file_.get()) != length_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": truncated .npy header"));
+  }
+  for (size_t i = 0; i < length_bytes; ++i) header_size |= static_cast<uint64_t>(len[i]) << (8 * i);
+  const uint64_t data_offset = sizeof preamble + length_bytes + header_size;
+  if (data_offset > file_size) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": truncated .npy header (", header_size,
+                                                   " bytes promised, the file holds ",
+                                                   file_size, " bytes in all)"));
   }
   std::string dict(header_size, '\0');
   if (std::fread(dict.data(), 1, header_size, reader.file_.get()) != header_size) {
@@ -147,9 +158,25 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
     return absl::Status(header.status().code(), absl::StrCat(path, ": ", header.status().message()));
   }
   reader.header_ = *std::move(header);
-  reader.row_bytes_ = NpyItemSize(reader.header_.dtype);
-  for (size_t axis = 1; axis < reader.header_.shape.size(); ++axis) {
-    reader.row_bytes_ *= static_cast<size_t>(reader.header_.shape[axis]);
+  const std::vector<int64_t>& shape = reader.header_.shape;
+  uint64_t row_bytes = NpyItemSize(reader.header_.dtype);
+  bool overflow = false;
+  for (size_t axis = 1; axis < shape.size(); ++axis) {
+    overflow |= __builtin_mul_overflow(row_bytes, static_cast<uint64_t>(shape[axis]), &row_bytes);
+  }
+  uint64_t data_bytes = 0;
+  overflow |= __builtin_mul_overflow(row_bytes, static_cast<uint64_t>(reader.rows()), &data_bytes);
+  if (overflow) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the .npy shape [", absl::StrJoin(shape, ", "),
+        "] overflows a 64-bit byte count"));
+  }
+  reader.row_bytes_ = row_bytes;
+  if (data_bytes != file_size - data_offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the .npy header promises ", data_bytes, " bytes of data (shape [",
+        absl::StrJoin(shape, ", "), "]) but the file holds ",
+        file_size - data_offset));
   }
   return reader;
 }

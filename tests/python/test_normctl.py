@@ -166,6 +166,42 @@ def test_cli_errors(normctl, tmp_path):
     assert "SERVING" in normctl("health").stdout
 
 
+def npy_bytes(header_dict, data=b"", version=1):
+    """A .npy file whose header says what the test wants, whatever the data holds."""
+    text = header_dict.encode("latin1")
+    length = len(text).to_bytes(2 if version == 1 else 4, "little")
+    return b"\x93NUMPY" + bytes([version, 0]) + length + text + data
+
+
+def test_lying_npy_files_are_refused_before_anything_is_sent(normctl, tmp_path):
+    """Every length in a .npy file is checked against the file itself when it is
+    opened: a short or long file, a header length past the end, or a shape whose
+    byte count overflows 64 bits is refused up front, and the dataset is untouched."""
+    normctl("create", "lies", "--channels=2")
+    good = np.arange(6, dtype=np.float32).reshape(3, 2)
+    np.save(tmp_path / "good.npy", good)
+    whole = (tmp_path / "good.npy").read_bytes()
+    files = {
+        "short.npy": (whole[:-4], "promises 24 bytes of data (shape [3, 2]) but the file holds 20"),
+        "long.npy": (whole + b"\0" * 8, "promises 24 bytes of data (shape [3, 2]) but the file holds 32"),
+        # A version-2 header that claims 4 GiB: refused without allocating it.
+        "huge_header.npy": (b"\x93NUMPY\x02\x00\xff\xff\xff\xff{'descr'", "truncated .npy header"),
+        "overflow.npy": (npy_bytes("{'descr': '<f8', 'fortran_order': False, "
+                                   "'shape': (4294967296, 4294967296, 2), }"),
+                         "overflows a 64-bit byte count"),
+        "negative.npy": (npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 2), }"),
+                         "bad dimension '-1'"),
+    }
+    for name, (content, message) in files.items():
+        (tmp_path / name).write_bytes(content)
+        result = normctl("ingest", "lies", tmp_path / name, check=False)
+        assert result.returncode == 1, name
+        assert message in result.stderr, (name, result.stderr)
+    assert stats_json(normctl, "lies")["count"] == [0, 0]
+    normctl("ingest", "lies", tmp_path / "good.npy")
+    assert stats_json(normctl, "lies")["count"] == [3, 3]
+
+
 def test_per_sample_schemes_chunk_by_sample(normctl, tmp_path):
     """Group and layer norm from .npy files, many samples per chunk and none split."""
     rng = np.random.default_rng(12)

@@ -1,4 +1,5 @@
-// A fresh directory under the test temp dir, removed with its contents at scope exit.
+// A fresh directory under $TEST_TMPDIR (as GoogleTest uses it) or /tmp, removed with
+// its contents at scope exit. Free of GoogleTest so that the fuzzers can use it too.
 #ifndef NORMD_TESTS_SUPPORT_TEMP_DIR_H_
 #define NORMD_TESTS_SUPPORT_TEMP_DIR_H_
 
@@ -6,14 +7,14 @@
 #include <filesystem>
 #include <string>
 
-#include "gtest/gtest.h"
-
 namespace normd::testing {
 
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = ::testing::TempDir() + "normd-test-XXXXXX";
+    const char* base = std::getenv("TEST_TMPDIR");
+    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
+                          "/normd-test-XXXXXX";
     path_ = mkdtemp(pattern.data());
   }
   ~TempDir() { std::filesystem::remove_all(path_); }

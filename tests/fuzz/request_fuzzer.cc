@@ -1,0 +1,139 @@
+// libFuzzer: arbitrary bytes as normd requests, through the service in process,
+// against a real engine with a real RocksDB in a temporary directory. The first
+// byte picks the request (CreateDataset, Ingest, Normalize); the rest is parsed as
+// its protobuf. Every request must end in a status, never a crash, a sanitizer
+// report or a reply of the wrong size; datasets with frozen versions are set up
+// once so that Normalize reaches the kernels.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "grpcpp/server_context.h"
+#include "server/engine/dataset_engine.h"
+#include "server/service/normd_service.h"
+#include "server/store/dataset_store.h"
+#include "server/wire/core_proto.h"
+#include "tests/support/temp_dir.h"
+
+namespace normd {
+namespace {
+
+// Small limits keep every input cheap, so the fuzzer explores shapes, not sizes.
+constexpr RequestLimits kLimits{.max_request_elements = 1 << 16,
+                                .max_concurrent_ingests = 4,
+                                .max_message_bytes = 1 << 20};
+
+v1::Tensor Tensor(std::initializer_list<int64_t> shape) {
+  v1::Tensor tensor;
+  tensor.set_dtype(v1::DTYPE_FLOAT32);
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    tensor.add_shape(d);
+    n *= d;
+  }
+  std::string bytes(static_cast<size_t>(n) * 4, '\0');
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = static_cast<float>(i % 17) * 0.5f - 3.0f;
+    std::memcpy(bytes.data() + i * 4, &v, 4);
+  }
+  tensor.set_data(std::move(bytes));
+  return tensor;
+}
+
+class Fixture {
+ public:
+  Fixture() {
+    auto store = DatasetStore::Open(dir_.path() + "/db");
+    if (!store.ok()) std::abort();
+    auto engine = DatasetEngine::Open(*std::move(store), nullptr);
+    if (!engine.ok()) std::abort();
+    engine_ = *std::move(engine);
+    service_ = std::make_unique<NormdService>(engine_.get(), kLimits);
+    Fit("nc", v1::LAYOUT_NC, 3, Tensor({5, 3}), false);
+    Fit("nchw", v1::LAYOUT_NCHW, 3, Tensor({2, 3, 4, 4}), false);
+    Fit("nhwc", v1::LAYOUT_NHWC, 4, Tensor({2, 3, 3, 4}), true);
+  }
+
+  NormdService& service() { return *service_; }
+  DatasetEngine& engine() { return *engine_; }
+
+ private:
+  void Fit(const std::string& name, v1::Layout layout, int64_t channels, v1::Tensor batch,
+           bool running) {
+    v1::DatasetSpec spec;
+    spec.set_name(name);
+    spec.set_layout(layout);
+    spec.set_channels(channels);
+    if (running) spec.mutable_running_average()->set_momentum(0.1);
+    absl::StatusOr<DatasetSpec> parsed = DatasetSpecFromProto(spec);
+    if (!parsed.ok() || !engine_->Create(*parsed).ok()) std::abort();
+    absl::StatusOr<IngestTransaction> transaction = engine_->BeginIngest(name);
+    absl::StatusOr<TensorView> view = TensorViewOf(batch, "batch");
+    if (!transaction.ok() || !view.ok() || !transaction->Add(Split::kTrain, *view).ok() ||
+        !transaction->Commit().ok() || !engine_->Freeze(name).ok()) {
+      std::abort();
+    }
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<DatasetEngine> engine_;
+  std::unique_ptr<NormdService> service_;
+};
+
+void CheckReplySize(const v1::NormalizeRequest& request, const v1::NormalizeResponse& response) {
+  size_t elements = 1;
+  for (int64_t d : request.input().shape()) elements *= static_cast<size_t>(d);
+  const v1::DType dtype = response.output().dtype();
+  const size_t item = dtype == v1::DTYPE_FLOAT64 ? 8 : dtype == v1::DTYPE_FLOAT32 ? 4 : 2;
+  if (response.output().data().size() != elements * item) std::abort();
+}
+
+}  // namespace
+}  // namespace normd
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace normd;
+  static Fixture fixture_storage;
+  Fixture* fixture = &fixture_storage;
+  if (size == 0) return 0;
+  const uint8_t which = data[0] % 3;
+  const void* body = data + 1;
+  const int body_size = static_cast<int>(size - 1);
+  grpc::ServerContext context;
+  if (which == 0) {
+    v1::CreateDatasetRequest request;
+    if (!request.ParseFromArray(body, body_size)) return 0;
+    // Names made by the fuzzer are created and deleted again, so the store stays small.
+    v1::DatasetInfo info;
+    if (fixture->service().CreateDataset(&context, &request, &info).ok()) {
+      v1::DeleteDatasetRequest del;
+      del.set_name(request.spec().name());
+      v1::DeleteDatasetResponse deleted;
+      if (!fixture->service().DeleteDataset(&context, &del, &deleted).ok()) std::abort();
+    }
+  } else if (which == 1) {
+    v1::IngestRequest request;
+    if (!request.ParseFromArray(body, body_size)) return 0;
+    // One batch through a transaction that is never committed (the service's stream
+    // loop needs a live call): validation and the fit kernels, statistics untouched.
+    absl::StatusOr<IngestTransaction> transaction =
+        fixture->engine().BeginIngest(request.dataset());
+    absl::StatusOr<Split> split = SplitFromProto(request.split(), false);
+    absl::StatusOr<TensorView> batch = TensorViewOf(request.batch(), "batch");
+    if (!transaction.ok() || !split.ok() || !batch.ok()) return 0;
+    absl::StatusOr<int64_t> elements = ValidateTensor(*batch);
+    if (!elements.ok() || *elements > kLimits.max_request_elements) return 0;
+    (void)transaction->Add(*split, *batch, {request.writer_id(), request.sequence()});
+  } else {
+    v1::NormalizeRequest request;
+    if (!request.ParseFromArray(body, body_size)) return 0;
+    v1::NormalizeResponse response;
+    if (fixture->service().Normalize(&context, &request, &response).ok()) {
+      CheckReplySize(request, response);
+    }
+  }
+  return 0;
+}
