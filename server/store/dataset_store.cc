@@ -1,14 +1,17 @@
-#include "absl/strings/string_view.h"
 #include "server/store/dataset_store.h"
 
+#include <filesystem>
+#include <memory>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
 #include "server/store/records.h"
+#include "server/store/stderr_logger.h"
 
 namespace normd {
 namespace {
@@ -55,9 +58,29 @@ DatasetStore::~DatasetStore() {
 }
 
 absl::StatusOr<std::unique_ptr<DatasetStore>> DatasetStore::Open(const std::string& path) {
+  // A new store is created only in a missing or empty directory. RocksDB would also
+  // create one where CURRENT alone was lost, beside the old tables: normd would then
+  // start empty and serve as if every dataset had never existed.
+  std::error_code error;
+  const bool fresh = !std::filesystem::exists(path, error) || std::filesystem::is_empty(path, error);
+  if (!fresh && !std::filesystem::exists(std::filesystem::path(path) / "CURRENT", error)) {
+    return absl::DataLossError(absl::StrCat(
+        "opening ", path, ": the directory holds files but no CURRENT file; it is a damaged "
+        "RocksDB store or not one at all, and normd will not create an empty store over it"));
+  }
+  if (fresh && !std::filesystem::create_directories(path, error) && error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the store directory ", path, ": ", error.message()));
+  }
   rocksdb::Options options;
-  options.create_if_missing = true;
+  options.create_if_missing = fresh;
+  options.info_log = std::make_shared<StderrLogger>(rocksdb::InfoLogLevel::WARN_LEVEL);
   options.paranoid_checks = true;
+  // Every acknowledged write was synced, so damage anywhere in the write-ahead log but
+  // a torn tail (a write that never returned) is lost acknowledged data: refuse to open
+  // rather than replay up to the damage and serve statistics missing those batches,
+  // which is what the default point-in-time recovery would do.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   rocksdb::DB* raw = nullptr;
   if (absl::Status status =
           FromRocks(rocksdb::DB::Open(options, path, &raw), absl::StrCat("opening ", path));

@@ -281,6 +281,21 @@ TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
              absl::StatusCode::kInvalidArgument, "got 0 at axis 0");
   ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {}).status(), absl::StatusCode::kInvalidArgument,
              "held no batch");
+  {  // shapes that lie: negative, and a product past 2^63 with no data behind it
+    v1::Tensor negative = good;
+    negative.set_shape(0, -1);
+    ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {negative}).status(),
+               absl::StatusCode::kInvalidArgument, "got -1 at axis 0");
+    v1::Tensor overflowing = good;
+    overflowing.set_shape(0, int64_t{1} << 62);
+    ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {overflowing}).status(),
+               absl::StatusCode::kInvalidArgument, "has more than");
+    v1::NormalizeRequest request;
+    request.mutable_scale()->set_factor(2);
+    *request.mutable_input() = overflowing;
+    ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
+               "has more than");
+  }
 
   const std::vector<double> big((kMaxMessageBytes / 8 / 3 + 1) * 3, 1.0);
   ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({int64_t(big.size() / 3), 3}, big)}).status(),
@@ -310,14 +325,22 @@ TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
   spec.set_channels(3);
   spec.set_name("tab");
   ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kAlreadyExists, "already exists");
-  for (const std::string& name : {std::string(), std::string(129, 'n'), std::string("a/b"),
-                                  std::string(".."), std::string("x\0y", 3)}) {
+  for (const std::string& name :
+       {std::string(), std::string(129, 'n'), std::string(10000, 'n'), std::string("a/b"),
+        std::string(".."), std::string("x\0y", 3), std::string("caf\xc3\xa9")}) {
     spec.set_name(name);
     ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kInvalidArgument,
                "dataset name");
     ExpectCode(client_->GetStats(name, 0, v1::SPLIT_TRAIN).status(),
                absl::StatusCode::kInvalidArgument, "dataset name");
   }
+  // Invalid UTF-8 in a proto3 string never reaches normd: protobuf refuses to parse the
+  // request and gRPC answers INTERNAL with no message. Nothing is created either way.
+  spec.set_name("\xff\xfe");
+  EXPECT_EQ(client_->CreateDataset(spec).status().code(), absl::StatusCode::kInternal);
+  absl::StatusOr<std::vector<v1::DatasetInfo>> datasets = client_->ListDatasets();
+  ASSERT_TRUE(datasets.ok());
+  EXPECT_EQ(datasets->size(), 2u);  // tab and other
   spec.set_name("fine");
   spec.set_layout(static_cast<v1::Layout>(42));
   ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kInvalidArgument,

@@ -1,5 +1,6 @@
 """A client for normd: fit statistics from training batches, freeze them, and
 normalise numpy arrays or torch tensors with any scheme."""
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -57,6 +58,21 @@ class Statistics:
 # overtook the stream, or the server cancelled it while shutting down (a cancel of
 # our own raises the iterable's exception instead). Exactly-once makes each safe.
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
+
+
+class _Backoff:
+    """Exponential backoff with full jitter between resends: a server that is up but
+    refusing writes (a full disk answers UNAVAILABLE) is not hammered, and writers
+    refused together do not come back in lockstep."""
+
+    def __init__(self, first: float = 0.05, cap: float = 2.0):
+        self._ceiling = first
+        self._cap = cap
+
+    def wait(self, deadline: float) -> None:
+        delay = random.uniform(0.0, self._ceiling)
+        self._ceiling = min(self._cap, 2.0 * self._ceiling)
+        time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
 _END = object()
 
 
@@ -215,11 +231,12 @@ class Client:
         the server acknowledges before the next begins, so the client holds at most
         one stream's batches. Every batch carries `writer_id` (default: a new random
         id) and a sequence number counting from `first_sequence`. When the server is
-        unreachable or restarts (UNAVAILABLE, a broken connection), a concurrent
-        resend overtook a stream (ABORTED), or a shutting-down server cancelled it,
-        the unacknowledged stream is resent, waiting for the server for up to
-        `retry_for` seconds in all; the server drops the batches it had already
-        committed. To resume after your own process
+        unreachable, restarts or cannot write (UNAVAILABLE, a broken connection, a
+        full disk), a concurrent resend overtook a stream (ABORTED), or a
+        shutting-down server cancelled it, the unacknowledged stream is resent after
+        a jittered exponential backoff (50 ms doubling to 2 s), waiting for the
+        server for up to `retry_for` seconds in all; the server drops the batches it
+        had already committed. To resume after your own process
         restarted, call fit again with the same writer_id over the same batches.
 
         A refused batch (wrong shape, NaN, ...) rejects its stream; streams
@@ -233,6 +250,7 @@ class Client:
         deadline = time.monotonic() + retry_for
         while stream.start():
             retrying = False
+            backoff = _Backoff()
             while True:
                 try:
                     reply = self._stub.Ingest(
@@ -246,6 +264,7 @@ class Client:
                     if error.code() in _RETRYABLE and time.monotonic() < deadline:
                         retrying = True
                         result.retries += 1
+                        backoff.wait(deadline)
                         continue
                     raise errors.from_rpc_error(error) from None
             result.add(reply)
