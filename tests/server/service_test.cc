@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cmath>
 #include <functional>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -793,6 +794,71 @@ TEST_F(ServiceTest, ConcurrentStreamsAreEachCountedOnce) {
   EXPECT_EQ(stats->stats().batches(), uint64_t{kThreads * kStreamsPerThread});
   EXPECT_LE(RelativeError(stats->stats().mean(0), exact.Mean()), 1e-12);
   EXPECT_LE(RelativeError(stats->stats().variance(0), exact.PopulationVariance()), 1e-12);
+}
+
+// Readers normalise against the latest version while a writer ingests and freezes new
+// ones. Each reply must be exactly the output of the one version it names, computed again
+// afterwards with that version pinned: a half-published version (some channels old, some
+// new) would match none. The writer publishes version k + 1 only after every reader has
+// been served version k, so every version is seen while the next one is being written.
+TEST_F(ServiceTest, NormalizeNeverSeesAHalfUpdatedVersion) {
+  constexpr int kChannels = 256;
+  constexpr uint64_t kVersions = 10;
+  constexpr int kReaders = 2;
+  Create("moving", v1::LAYOUT_NC, kChannels);
+  auto batch = [&](uint64_t k) {
+    return Float64Tensor({4, kChannels}, GaussianValues(4 * kChannels, 100.0 * k, 1.0 + k, k));
+  };
+  ASSERT_TRUE(Ingest("moving", v1::SPLIT_TRAIN, {batch(1)}).ok());
+  ASSERT_TRUE(client_->Freeze("moving").ok());
+
+  v1::NormalizeRequest request;
+  request.set_dataset("moving");
+  request.mutable_zscore();
+  *request.mutable_input() = Float64Tensor({2, kChannels}, GaussianValues(2 * kChannels, 0, 500, 99));
+  std::atomic<uint64_t> newest_possible{1};  // raised before each Freeze is sent
+  std::vector<std::atomic<uint64_t>> served(kReaders);
+  std::vector<std::vector<v1::NormalizeResponse>> replies(kReaders);
+  std::vector<std::thread> readers;
+  for (int r = 0; r < kReaders; ++r) {
+    served[r] = 0;
+    readers.emplace_back([&, r] {
+      while (served[r].load() < kVersions) {
+        absl::StatusOr<v1::NormalizeResponse> reply = client_->Normalize(request);
+        ASSERT_TRUE(reply.ok()) << reply.status();
+        EXPECT_LE(reply->version(), newest_possible.load());
+        served[r] = std::max(served[r].load(), reply->version());
+        replies[r].push_back(*std::move(reply));
+      }
+    });
+  }
+  for (uint64_t k = 2; k <= kVersions; ++k) {
+    for (const std::atomic<uint64_t>& reader : served) {
+      while (reader.load() < k - 1) std::this_thread::yield();
+    }
+    ASSERT_TRUE(Ingest("moving", v1::SPLIT_TRAIN, {batch(k)}).ok());
+    newest_possible = k;
+    ASSERT_TRUE(client_->Freeze("moving").ok());
+  }
+  for (std::thread& reader : readers) reader.join();
+
+  std::map<uint64_t, std::string> pinned;
+  for (uint64_t k = 1; k <= kVersions; ++k) {
+    request.set_version(k);
+    absl::StatusOr<v1::NormalizeResponse> reply = client_->Normalize(request);
+    ASSERT_TRUE(reply.ok()) << reply.status();
+    pinned[k] = reply->output().data();
+  }
+  for (uint64_t k = 2; k <= kVersions; ++k) ASSERT_NE(pinned[k], pinned[k - 1]);
+  size_t checked = 0;
+  for (const auto& reader_replies : replies) {
+    for (const v1::NormalizeResponse& reply : reader_replies) {
+      ASSERT_TRUE(pinned.contains(reply.version())) << reply.version();
+      EXPECT_EQ(reply.output().data(), pinned[reply.version()]) << "version " << reply.version();
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, kReaders * kVersions);
 }
 
 TEST_F(ServiceTest, HealthServiceReportsServing) {
