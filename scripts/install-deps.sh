@@ -13,7 +13,7 @@ build_packages=(
 test_packages=(
   libgtest-dev libgmock-dev libgmp-dev libbenchmark-dev
   python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
-  clang-14 libclang-rt-14-dev
+  clang-14 libclang-rt-14-dev dpkg-dev
 )
 
 packages=("${build_packages[@]}")

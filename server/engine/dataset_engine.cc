@@ -227,10 +227,12 @@ absl::Status DatasetEngine::Delete(absl::string_view name) {
   if (it == datasets_.end()) {
     return absl::NotFoundError(absl::StrCat("dataset \"", name, "\" does not exist"));
   }
-  DatasetEntry& entry = *it->second;
-  absl::MutexLock entry_lock(&entry.mu);
+  // Held past entry_lock: erasing the map's reference must not destroy the entry, and
+  // its mutex, while that mutex is still locked (ThreadSanitizer found this).
+  const std::shared_ptr<DatasetEntry> entry = it->second;
+  absl::MutexLock entry_lock(&entry->mu);
   if (absl::Status status = store_->DeleteDataset(name); !status.ok()) return status;
-  entry.deleted = true;
+  entry->deleted = true;
   datasets_.erase(it);
   return absl::OkStatus();
 }

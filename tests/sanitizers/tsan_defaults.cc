@@ -1,0 +1,29 @@
+// ThreadSanitizer defaults compiled into every binary of a NORMD_SANITIZE=thread build,
+// so that normd started by the Python tests behaves like the GoogleTest binaries
+// without any environment: the first report ends the process with exit code 66.
+//
+// The suppressions cover what is not ours and is not built with TSan, where TSan
+// reports races it cannot judge:
+// - Debian's gRPC and RocksDB. Their threads hand objects to each other through their
+//   own atomics, which TSan cannot see, so memory they allocate, copy and free seems
+//   to race across their threads. Only reports with one of their frames are dropped.
+// - Abseil's thread identities: Abseil (rebuilt with TSan by scripts/tsan-abseil.sh,
+//   and found first through the binaries' RPATH, so that absl::Mutex is seen) maps the
+//   per-thread wait record of a thread that blocks on a mutex and posts to it from the
+//   unlocking thread inside the mutex's own annotated region, where TSan sees no edge.
+// Races in normd's own code, and on anything guarded by absl::Mutex, are still reported.
+extern "C" const char* __tsan_default_options() {
+  return "halt_on_error=1 exitcode=66 second_deadlock_stack=1";
+}
+
+extern "C" const char* __tsan_default_suppressions() {
+  return "called_from_lib:libgrpc.so.29\n"
+         "called_from_lib:libgpr.so.29\n"
+         "called_from_lib:libgrpc++.so.1.51\n"
+         "race:libgrpc.so.29\n"
+         "race:libgpr.so.29\n"
+         "race:libgrpc++.so.1.51\n"
+         "called_from_lib:librocksdb.so.7.8\n"
+         "race:librocksdb.so.7.8\n"
+         "race:absl::*synchronization_internal::CreateThreadIdentity\n";
+}
