@@ -18,6 +18,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/cpp/backoff.h"
+#include "client/cpp/exactly_once_fit.h"
 #include "client/cpp/normd_client.h"
 #include "client/cpp/npy.h"
 #include "client/cpp/progress_bar.h"
@@ -290,10 +292,6 @@ absl::StatusOr<v1::IngestResponse> SendFiles(IngestStream& stream, std::vector<N
   return response;
 }
 
-bool IsWorthResending(const absl::Status& status) {
-  return absl::IsUnavailable(status) || absl::IsAborted(status) || absl::IsCancelled(status);
-}
-
 int Ingest(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() < 2) return Usage("ingest takes a dataset name and at least one .npy file");
   absl::StatusOr<v1::Split> split = ParseSplitFlag();
@@ -303,8 +301,9 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
   if (writer.empty()) writer = absl::StrCat("normctl-", absl::Hex(absl::Uniform<uint64_t>(absl::BitGen())));
   const absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_retry_seconds));
   absl::StatusOr<v1::IngestResponse> response;
-  absl::BitGen jitter;
-  absl::Duration backoff_ceiling = absl::Milliseconds(50);
+  // The files are read again for a resend: the whole ingest is one stream, one
+  // transaction, and the server drops the batches it had already committed.
+  Backoff backoff;
   for (int attempt = 0;; ++attempt) {
     absl::StatusOr<std::vector<NpyReader>> readers = OpenBatchFiles(files);
     if (!readers.ok()) return Fail(readers.status());
@@ -316,11 +315,7 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
     if (response.ok() || !IsWorthResending(response.status()) || absl::Now() >= deadline) break;
     std::fprintf(stderr, "normctl: %s; resending as writer %s\n",
                  response.status().ToString().c_str(), writer.c_str());
-    // Full-jitter exponential backoff: a server that is up but refusing writes (a full
-    // disk answers UNAVAILABLE) is not hammered.
-    absl::SleepFor(std::min(deadline - absl::Now(),
-                            backoff_ceiling * absl::Uniform(jitter, 0.0, 1.0)));
-    backoff_ceiling = std::min(absl::Seconds(2), backoff_ceiling * 2);
+    backoff.Wait(deadline);
   }
   if (!response.ok()) return Fail(response.status());
   std::printf("ingested %llu batches, %llu samples, %llu values into %s",
