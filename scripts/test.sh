@@ -27,4 +27,4 @@ CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebIn
   -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF -DNORMD_FUZZ=ON \
   -DNORMD_FUZZ_SECONDS="${NORMD_FUZZ_SECONDS:-60}" -DNORMD_SANITIZE=address,undefined >/dev/null
 cmake --build build-fuzz --target request_fuzzer npy_fuzzer
-ctest --test-dir build-fuzz -L fuzz -j2 --output-on-failure
+ctest --test-dir build-fuzz -L fuzz -j2 --verbose
