@@ -29,8 +29,8 @@ absl::StatusOr<bool> FillStream(BatchSource next, size_t stream_bytes,
 // for a resend until the server acknowledges them.
 absl::StatusOr<v1::IngestResponse> SendStream(NormdClient& client, absl::string_view dataset,
                                               v1::Split split, WriterPosition position,
-                                              const std::vector<v1::Tensor>& pending,
-                                              bool resend, absl::Time deadline) {
+                                              const std::vector<v1::Tensor>& pending, bool resend,
+                                              absl::Time deadline) {
   std::unique_ptr<IngestStream> stream = client.StartIngest(
       dataset, std::move(position), resend, resend ? deadline : absl::InfiniteFuture());
   for (const v1::Tensor& batch : pending) {

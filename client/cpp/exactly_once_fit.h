@@ -36,8 +36,8 @@ struct FitOptions {
 
 struct FitResult {
   std::string writer_id;
-  uint64_t writer_sequence = 0;  // the writer's last committed sequence
-  uint64_t batches = 0;          // applied by this call
+  uint64_t writer_sequence = 0;    // the writer's last committed sequence
+  uint64_t batches = 0;            // applied by this call
   uint64_t duplicate_batches = 0;  // committed earlier (a lost reply, a resumed job)
   uint64_t samples = 0;
   uint64_t values = 0;

@@ -62,7 +62,8 @@ absl::StatusOr<std::unique_ptr<DatasetStore>> DatasetStore::Open(const std::stri
   // create one where CURRENT alone was lost, beside the old tables: normd would then
   // start empty and serve as if every dataset had never existed.
   std::error_code error;
-  const bool fresh = !std::filesystem::exists(path, error) || std::filesystem::is_empty(path, error);
+  const bool fresh =
+      !std::filesystem::exists(path, error) || std::filesystem::is_empty(path, error);
   if (!fresh && !std::filesystem::exists(std::filesystem::path(path) / "CURRENT", error)) {
     return absl::DataLossError(absl::StrCat(
         "opening ", path, ": the directory holds files but no CURRENT file; it is a damaged "

@@ -11,8 +11,7 @@
 #include "client/cpp/npy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  (void)normd::ParseNpyHeader(
-      absl::string_view(reinterpret_cast<const char*>(data), size));
+  (void)normd::ParseNpyHeader(absl::string_view(reinterpret_cast<const char*>(data), size));
   const int fd = memfd_create("npy", 0);
   if (fd < 0) return 0;
   if (write(fd, data, size) == static_cast<ssize_t>(size)) {

@@ -22,9 +22,8 @@ namespace normd {
 namespace {
 
 // Small limits keep every input cheap, so the fuzzer explores shapes, not sizes.
-constexpr RequestLimits kLimits{.max_request_elements = 1 << 16,
-                                .max_concurrent_ingests = 4,
-                                .max_message_bytes = 1 << 20};
+constexpr RequestLimits kLimits{
+    .max_request_elements = 1 << 16, .max_concurrent_ingests = 4, .max_message_bytes = 1 << 20};
 
 v1::Tensor Tensor(std::initializer_list<int64_t> shape) {
   v1::Tensor tensor;

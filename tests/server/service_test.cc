@@ -816,7 +816,8 @@ TEST_F(ServiceTest, NormalizeNeverSeesAHalfUpdatedVersion) {
   v1::NormalizeRequest request;
   request.set_dataset("moving");
   request.mutable_zscore();
-  *request.mutable_input() = Float64Tensor({2, kChannels}, GaussianValues(2 * kChannels, 0, 500, 99));
+  *request.mutable_input() =
+      Float64Tensor({2, kChannels}, GaussianValues(2 * kChannels, 0, 500, 99));
   std::atomic<uint64_t> newest_possible{1};  // raised before each Freeze is sent
   std::vector<std::atomic<uint64_t>> served(kReaders);
   std::vector<std::vector<v1::NormalizeResponse>> replies(kReaders);
