@@ -23,6 +23,15 @@ ABSL_FLAG(int64_t, max_request_elements, int64_t{1} << 28,
           "Most values in one Ingest batch or Normalize input; more get RESOURCE_EXHAUSTED.");
 ABSL_FLAG(int, max_concurrent_ingests, 64,
           "Most Ingest streams served at once; more get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate (chain) for TLS on the gRPC port; with --tls_key_file.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CA bundle; when set, every client must present a certificate it signed "
+          "(mutual TLS).");
+ABSL_FLAG(std::string, tokens_file, "",
+          "Bearer tokens, one per line as \"ROLE TOKEN [NAME]\" with ROLE reader, writer or "
+          "admin; when set, every RPC but health checks needs a token of a sufficient role.");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGTERM or SIGINT, how long in-flight RPCs may run before they are cancelled.");
 
@@ -46,6 +55,10 @@ int main(int argc, char** argv) {
   options.kernel_threads = absl::GetFlag(FLAGS_kernel_threads);
   options.max_request_elements = absl::GetFlag(FLAGS_max_request_elements);
   options.max_concurrent_ingests = absl::GetFlag(FLAGS_max_concurrent_ingests);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   absl::StatusOr<std::unique_ptr<normd::NormdServer>> server = normd::NormdServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "normd: %s\n", server.status().ToString().c_str());

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <thread>
+#include <fstream>
+#include <sstream>
 #include <system_error>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -20,9 +22,55 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!file || text.str().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read the ", what, " ", path));
+  }
+  return text.str();
+}
+
+// Plaintext, or TLS (optionally mutual) from PEM files named by the options.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "TLS needs both --tls_cert_file and --tls_key_file; only one was given");
+  }
+  if (options.tls_cert_file.empty()) {
+    if (!options.tls_client_ca_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls_client_ca_file needs TLS: give --tls_cert_file and --tls_key_file too");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file, "TLS certificate");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPem(options.tls_key_file, "TLS private key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!options.tls_client_ca_file.empty()) {
+    absl::StatusOr<std::string> ca = ReadPem(options.tls_client_ca_file, "client CA");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOptions& options) {
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
+  if (!credentials.ok()) return credentials.status();
+  std::unique_ptr<AccessPolicy> access;
+  if (!options.tokens_file.empty()) {
+    absl::StatusOr<AccessPolicy> policy = AccessPolicy::FromFile(options.tokens_file);
+    if (!policy.ok()) return policy.status();
+    access = std::make_unique<AccessPolicy>(*std::move(policy));
+  }
   std::error_code error;
   std::filesystem::create_directories(options.data_dir, error);
   if (error) {
@@ -40,15 +88,17 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
       DatasetEngine::Open(*std::move(store), server->pool_.get());
   if (!engine.ok()) return engine.status();
   server->engine_ = *std::move(engine);
+  server->access_ = std::move(access);
   server->service_ = std::make_unique<NormdService>(
       server->engine_.get(),
       RequestLimits{options.max_request_elements, options.max_concurrent_ingests,
-                    options.max_message_bytes});
+                    options.max_message_bytes},
+      server->access_.get());
   server->host_ = HostOf(options.listen);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);

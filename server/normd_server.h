@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
 #include "core/worker_pool.h"
+#include "server/auth/access_policy.h"
 #include "server/engine/dataset_engine.h"
 #include "server/service/normd_service.h"
 
@@ -24,6 +25,13 @@ struct ServerOptions {
   int kernel_threads = -1;
   int64_t max_request_elements = int64_t{1} << 28;  // values per batch or Normalize input
   int max_concurrent_ingests = 64;                   // Ingest streams served at once
+  // TLS on the gRPC port when both are set (PEM files). With a client CA, every client
+  // must present a certificate it signed (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // Bearer tokens and their roles (see server/auth/access_policy.h); empty: no tokens.
+  std::string tokens_file;
 };
 
 class NormdServer {
@@ -48,6 +56,7 @@ class NormdServer {
   int port_ = 0;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<DatasetEngine> engine_;
+  std::unique_ptr<AccessPolicy> access_;
   std::unique_ptr<NormdService> service_;
   std::unique_ptr<grpc::Server> server_;
 };

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@
 
 ABSL_FLAG(std::string, server, "",
           "normd address HOST:PORT (default: $NORMD_SERVER, else 127.0.0.1:50051)");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the bearer token to send (default: the token in $NORMD_TOKEN, if any); "
+          "a file keeps the token out of the process list");
+ABSL_FLAG(std::string, ca_file, "", "TLS: PEM CA that signed the server's certificate");
+ABSL_FLAG(std::string, cert_file, "", "mutual TLS: this client's PEM certificate");
+ABSL_FLAG(std::string, key_file, "", "mutual TLS: the PEM key of --cert_file");
 // create
 ABSL_FLAG(std::string, layout, "NC",
           "create: NC, NCHW or NHWC; normalize: the input's layout for instancenorm and "
@@ -107,6 +114,25 @@ std::string ServerAddress() {
     server = env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
   }
   return server;
+}
+
+absl::StatusOr<ConnectOptions> ConnectOptionsFromFlags() {
+  ConnectOptions options;
+  options.ca_file = absl::GetFlag(FLAGS_ca_file);
+  options.cert_file = absl::GetFlag(FLAGS_cert_file);
+  options.key_file = absl::GetFlag(FLAGS_key_file);
+  const std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (!token_file.empty()) {
+    std::ifstream file(token_file);
+    if (!file || !std::getline(file, options.token) || options.token.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot read a token from the first line of ", token_file));
+    }
+    options.token = std::string(absl::StripAsciiWhitespace(options.token));
+  } else if (const char* env = std::getenv("NORMD_TOKEN"); env != nullptr) {
+    options.token = env;
+  }
+  return options;
 }
 
 absl::StatusOr<v1::Split> ParseSplitFlag() {
@@ -536,7 +562,12 @@ int Run(int argc, char** argv) {
   if (positional.size() < 2) return Usage("no command given");
   const std::string command = positional[1];
   const std::vector<char*> args(positional.begin() + 2, positional.end());
-  std::unique_ptr<NormdClient> client = NormdClient::Connect(ServerAddress());
+  absl::StatusOr<ConnectOptions> options = ConnectOptionsFromFlags();
+  if (!options.ok()) return Usage(std::string(options.status().message()));
+  absl::StatusOr<std::unique_ptr<NormdClient>> connected =
+      NormdClient::Connect(ServerAddress(), *options);
+  if (!connected.ok()) return Fail(connected.status());
+  std::unique_ptr<NormdClient>& client = *connected;
   if (command == "create") return Create(*client, args);
   if (command == "ingest") return Ingest(*client, args);
   if (command == "freeze") return Freeze(*client, args);

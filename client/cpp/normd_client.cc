@@ -1,5 +1,7 @@
 #include "client/cpp/normd_client.h"
 
+#include <fstream>
+#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -16,11 +18,35 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
+namespace {
+
+constexpr char kAuthorization[] = "authorization";
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
+  std::ifstream file(path);
+  std::stringstream text;
+  text << file.rdbuf();
+  if (!file || text.str().empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read the ", what, " ", path));
+  }
+  return text.str();
+}
+
+grpc::ChannelArguments ChannelArguments() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // Normalize replies can be 4x their uint8 requests
+  args.SetMaxSendMessageSize(-1);
+  return args;
+}
+
+}  // namespace
+
 IngestStream::IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer,
-                           bool wait_for_ready, absl::Time deadline)
+                           bool wait_for_ready, absl::Time deadline, const std::string& token)
     : dataset_(std::move(dataset)),
       writer_(std::move(writer)),
       next_sequence_(writer_.first_sequence) {
+  if (!token.empty()) context_.AddMetadata(kAuthorization, absl::StrCat("Bearer ", token));
   context_.set_wait_for_ready(wait_for_ready);
   if (deadline != absl::InfiniteFuture()) context_.set_deadline(absl::ToChronoTime(deadline));
   stream_ = stub->Ingest(&context_, &response_);
@@ -50,21 +76,47 @@ absl::StatusOr<v1::IngestResponse> IngestStream::Finish() {
 }
 
 std::unique_ptr<NormdClient> NormdClient::Connect(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(-1);  // Normalize replies can be 4x their uint8 requests
-  args.SetMaxSendMessageSize(-1);
   return std::make_unique<NormdClient>(
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), ChannelArguments()));
 }
 
-NormdClient::NormdClient(std::shared_ptr<grpc::Channel> channel)
+absl::StatusOr<std::unique_ptr<NormdClient>> NormdClient::Connect(const std::string& target,
+                                                                  const ConnectOptions& options) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!options.ca_file.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    absl::StatusOr<std::string> ca = ReadPem(options.ca_file, "CA file");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    if (options.cert_file.empty() != options.key_file.empty()) {
+      return absl::InvalidArgumentError("a client certificate needs both its file and its key");
+    }
+    if (!options.cert_file.empty()) {
+      absl::StatusOr<std::string> cert = ReadPem(options.cert_file, "client certificate");
+      if (!cert.ok()) return cert.status();
+      absl::StatusOr<std::string> key = ReadPem(options.key_file, "client key");
+      if (!key.ok()) return key.status();
+      ssl.pem_cert_chain = *cert;
+      ssl.pem_private_key = *key;
+    }
+    credentials = grpc::SslCredentials(ssl);
+  } else if (!options.cert_file.empty()) {
+    return absl::InvalidArgumentError("a client certificate needs TLS: give the CA file too");
+  }
+  return std::make_unique<NormdClient>(
+      grpc::CreateCustomChannel(target, credentials, ChannelArguments()), options.token);
+}
+
+NormdClient::NormdClient(std::shared_ptr<grpc::Channel> channel, std::string token)
     : channel_(std::move(channel)),
       stub_(v1::Normd::NewStub(channel_)),
-      health_(grpc::health::v1::Health::NewStub(channel_)) {}
+      health_(grpc::health::v1::Health::NewStub(channel_)),
+      token_(std::move(token)) {}
 
 std::unique_ptr<grpc::ClientContext> NormdClient::NewContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  if (!token_.empty()) context->AddMetadata(kAuthorization, absl::StrCat("Bearer ", token_));
   return context;
 }
 
@@ -110,7 +162,7 @@ std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset
                                                       WriterPosition writer, bool wait_for_ready,
                                                       absl::Time deadline) {
   return std::make_unique<IngestStream>(stub_.get(), std::string(dataset), std::move(writer),
-                                        wait_for_ready, deadline);
+                                        wait_for_ready, deadline, token_);
 }
 
 absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset) {

@@ -32,8 +32,10 @@ class IngestStream {
  public:
   // With `wait_for_ready` the stream waits for an unreachable server (until
   // `deadline`) instead of failing at once, as a resend after a crash should.
+  // A non-empty `token` is sent as "authorization: Bearer TOKEN".
   IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer = {},
-               bool wait_for_ready = false, absl::Time deadline = absl::InfiniteFuture());
+               bool wait_for_ready = false, absl::Time deadline = absl::InfiniteFuture(),
+               const std::string& token = "");
 
   // Sends one batch. An error means the stream broke; Finish() says why.
   absl::Status Write(v1::Split split, v1::Tensor batch);
@@ -53,11 +55,22 @@ class IngestStream {
   std::unique_ptr<grpc::ClientWriter<v1::IngestRequest>> stream_;
 };
 
+// How to reach a server that has TLS or bearer tokens on.
+struct ConnectOptions {
+  std::string token;      // sent as "authorization: Bearer TOKEN" on every call
+  std::string ca_file;    // TLS: PEM CA that signed the server's certificate
+  std::string cert_file;  // mutual TLS: this client's PEM certificate and key
+  std::string key_file;
+};
+
 class NormdClient {
  public:
   // `target` is HOST:PORT; plaintext.
   static std::unique_ptr<NormdClient> Connect(const std::string& target);
-  explicit NormdClient(std::shared_ptr<grpc::Channel> channel);
+  // TLS when `options.ca_file` is set; the token either way.
+  static absl::StatusOr<std::unique_ptr<NormdClient>> Connect(const std::string& target,
+                                                              const ConnectOptions& options);
+  explicit NormdClient(std::shared_ptr<grpc::Channel> channel, std::string token = "");
 
   // Deadline for unary calls.
   void set_timeout(absl::Duration timeout) { timeout_ = timeout; }
@@ -83,6 +96,7 @@ class NormdClient {
   std::unique_ptr<v1::Normd::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
   absl::Duration timeout_ = absl::Seconds(120);
+  std::string token_;
 };
 
 }  // namespace normd

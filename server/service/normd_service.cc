@@ -126,9 +126,23 @@ absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& requ
 
 }  // namespace
 
-grpc::Status NormdService::CreateDataset(grpc::ServerContext*,
+absl::Status NormdService::Admit(const grpc::ServerContext* context, Role needed,
+                                absl::string_view method) const {
+  if (access_ == nullptr) return absl::OkStatus();
+  const auto& metadata = context->client_metadata();
+  const auto header = metadata.find("authorization");
+  const absl::string_view authorization =
+      header == metadata.end() ? absl::string_view()
+                               : absl::string_view(header->second.data(), header->second.size());
+  return access_->Authorize(authorization, needed, method).status();
+}
+
+grpc::Status NormdService::CreateDataset(grpc::ServerContext* context,
                                          const v1::CreateDatasetRequest* request,
                                          v1::DatasetInfo* response) {
+  if (absl::Status admitted = Admit(context, Role::kAdmin, "CreateDataset"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   absl::StatusOr<DatasetSpec> spec = DatasetSpecFromProto(request->spec());
   if (!spec.ok()) return ToGrpcStatus(spec.status());
   absl::StatusOr<DatasetInfo> info = engine_->Create(*spec);
@@ -137,17 +151,24 @@ grpc::Status NormdService::CreateDataset(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status NormdService::GetDataset(grpc::ServerContext*, const v1::GetDatasetRequest* request,
+grpc::Status NormdService::GetDataset(grpc::ServerContext* context,
+                                      const v1::GetDatasetRequest* request,
                                       v1::DatasetInfo* response) {
+  if (absl::Status admitted = Admit(context, Role::kReader, "GetDataset"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   absl::StatusOr<DatasetInfo> info = engine_->Get(request->name());
   if (!info.ok()) return ToGrpcStatus(info.status());
   FillDatasetInfo(*info, response);
   return grpc::Status::OK;
 }
 
-grpc::Status NormdService::ListDatasets(grpc::ServerContext*,
+grpc::Status NormdService::ListDatasets(grpc::ServerContext* context,
                                         const v1::ListDatasetsRequest* request,
                                         v1::ListDatasetsResponse* response) {
+  if (absl::Status admitted = Admit(context, Role::kReader, "ListDatasets"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   if (request->page_size() < 0 || request->page_size() > kMaxPageSize) {
     return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
         "page_size must be in [0, ", kMaxPageSize, "], got ", request->page_size())));
@@ -162,9 +183,12 @@ grpc::Status NormdService::ListDatasets(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status NormdService::DeleteDataset(grpc::ServerContext*,
+grpc::Status NormdService::DeleteDataset(grpc::ServerContext* context,
                                          const v1::DeleteDatasetRequest* request,
                                          v1::DeleteDatasetResponse*) {
+  if (absl::Status admitted = Admit(context, Role::kAdmin, "DeleteDataset"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   return ToGrpcStatus(engine_->Delete(request->name()));
 }
 
@@ -178,6 +202,9 @@ absl::Status NormdService::CheckElements(int64_t elements, absl::string_view wha
 grpc::Status NormdService::Ingest(grpc::ServerContext* context,
                                   grpc::ServerReader<v1::IngestRequest>* reader,
                                   v1::IngestResponse* response) {
+  if (absl::Status admitted = Admit(context, Role::kWriter, "Ingest"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   const int open = active_ingests_.fetch_add(1) + 1;
   absl::Cleanup release = [this] { active_ingests_.fetch_sub(1); };
   if (open > limits_.max_concurrent_ingests) {
@@ -248,8 +275,11 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status NormdService::Freeze(grpc::ServerContext*, const v1::FreezeRequest* request,
+grpc::Status NormdService::Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
                                   v1::FreezeResponse* response) {
+  if (absl::Status admitted = Admit(context, Role::kWriter, "Freeze"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   absl::StatusOr<VersionSummary> version = engine_->Freeze(request->dataset());
   if (!version.ok()) return ToGrpcStatus(version.status());
   response->set_version(version->version);
@@ -257,8 +287,12 @@ grpc::Status NormdService::Freeze(grpc::ServerContext*, const v1::FreezeRequest*
   return grpc::Status::OK;
 }
 
-grpc::Status NormdService::GetStats(grpc::ServerContext*, const v1::GetStatsRequest* request,
+grpc::Status NormdService::GetStats(grpc::ServerContext* context,
+                                    const v1::GetStatsRequest* request,
                                     v1::GetStatsResponse* response) {
+  if (absl::Status admitted = Admit(context, Role::kReader, "GetStats"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   absl::StatusOr<Split> split = SplitFromProto(request->split(), true);
   if (!split.ok()) return ToGrpcStatus(split.status());
   absl::StatusOr<StatisticsResult> result =
@@ -271,8 +305,12 @@ grpc::Status NormdService::GetStats(grpc::ServerContext*, const v1::GetStatsRequ
   return grpc::Status::OK;
 }
 
-grpc::Status NormdService::Normalize(grpc::ServerContext*, const v1::NormalizeRequest* request,
+grpc::Status NormdService::Normalize(grpc::ServerContext* context,
+                                     const v1::NormalizeRequest* request,
                                      v1::NormalizeResponse* response) {
+  if (absl::Status admitted = Admit(context, Role::kReader, "Normalize"); !admitted.ok()) {
+    return ToGrpcStatus(admitted);
+  }
   absl::StatusOr<NormalizeScheme> scheme = SchemeFromProto(*request);
   if (!scheme.ok()) return ToGrpcStatus(scheme.status());
   NormalizeCall call{.dataset = request->dataset(),

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "normd/v1/normd.grpc.pb.h"
+#include "server/auth/access_policy.h"
 #include "server/engine/dataset_engine.h"
 
 namespace normd {
@@ -25,7 +26,10 @@ struct RequestLimits {
 
 class NormdService final : public v1::Normd::Service {
  public:
-  NormdService(DatasetEngine* engine, RequestLimits limits) : engine_(engine), limits_(limits) {}
+  // With `access`, every RPC needs a bearer token of a sufficient role; without it,
+  // the service is open (for a listener that only trusted callers reach).
+  NormdService(DatasetEngine* engine, RequestLimits limits, const AccessPolicy* access = nullptr)
+      : engine_(engine), limits_(limits), access_(access) {}
 
   // Ingest streams being served now.
   int active_ingests() const { return active_ingests_.load(); }
@@ -50,9 +54,13 @@ class NormdService final : public v1::Normd::Service {
 
  private:
   absl::Status CheckElements(int64_t elements, absl::string_view what) const;
+  // OK when the call's bearer token has at least `needed`, or when there is no policy.
+  absl::Status Admit(const grpc::ServerContext* context, Role needed,
+                     absl::string_view method) const;
 
   DatasetEngine* engine_;
   const RequestLimits limits_;
+  const AccessPolicy* access_;
   std::atomic<int> active_ingests_ = 0;
 };
 

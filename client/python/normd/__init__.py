@@ -9,7 +9,9 @@
 """
 from normd.client import Client, FitResult, Statistics
 from normd.errors import (AlreadyExists, FailedPrecondition, InvalidArgument, NormdError,
-                          NotFound, ResourceExhausted, Unavailable)
+                          NotFound, PermissionDenied, ResourceExhausted, Unauthenticated,
+                          Unavailable)
 
-__all__ = ["Client", "FitResult", "Statistics", "NormdError", "InvalidArgument", "NotFound", "AlreadyExists",
-           "FailedPrecondition", "ResourceExhausted", "Unavailable"]
+__all__ = ["Client", "FitResult", "Statistics", "NormdError", "InvalidArgument", "NotFound",
+           "AlreadyExists", "FailedPrecondition", "ResourceExhausted", "Unavailable",
+           "Unauthenticated", "PermissionDenied"]

@@ -157,8 +157,13 @@ class Client:
     """
 
     def __init__(self, target: str = "127.0.0.1:50051", *, timeout: Optional[float] = None,
-                 max_message_bytes: int = 64 << 20, channel: Optional[grpc.Channel] = None):
-        self._channel = channel or grpc.insecure_channel(target, options=[
+                 max_message_bytes: int = 64 << 20, channel: Optional[grpc.Channel] = None,
+                 token: Optional[str] = None, ca_file: Optional[str] = None,
+                 cert_file: Optional[str] = None, key_file: Optional[str] = None):
+        """`token` is sent as "authorization: Bearer TOKEN" on every call. `ca_file`
+        (PEM) turns on TLS and names the CA that signed the server's certificate;
+        `cert_file` and `key_file` add this client's certificate for mutual TLS."""
+        options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             # After a server restart, reconnect within a second or two rather than
@@ -166,9 +171,21 @@ class Client:
             ("grpc.initial_reconnect_backoff_ms", 100),
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2000),
-        ])
+        ]
+        if channel is None and ca_file is not None:
+            if (cert_file is None) != (key_file is None):
+                raise ValueError("mutual TLS needs both cert_file and key_file")
+            read = lambda path: open(path, "rb").read() if path else None  # noqa: E731
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=read(ca_file), private_key=read(key_file),
+                certificate_chain=read(cert_file))
+            channel = grpc.secure_channel(target, credentials, options=options)
+        elif cert_file is not None:
+            raise ValueError("a client certificate needs TLS: give ca_file too")
+        self._channel = channel or grpc.insecure_channel(target, options=options)
         self._stub = normd_pb2_grpc.NormdStub(self._channel)
         self._timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
 
     def close(self) -> None:
         self._channel.close()
@@ -181,7 +198,7 @@ class Client:
 
     def _call(self, method, request):
         try:
-            return method(request, timeout=self._timeout)
+            return method(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise errors.from_rpc_error(error) from None
 
@@ -254,7 +271,7 @@ class Client:
             while True:
                 try:
                     reply = self._stub.Ingest(
-                        stream.requests(), wait_for_ready=retrying,
+                        stream.requests(), wait_for_ready=retrying, metadata=self._metadata,
                         timeout=max(1.0, deadline - time.monotonic()) if retrying
                         else self._timeout)
                     break

@@ -36,6 +36,14 @@ class Unavailable(NormdError):
     pass
 
 
+class Unauthenticated(NormdError):
+    """No bearer token, a malformed one, or one the server does not know."""
+
+
+class PermissionDenied(NormdError):
+    """The token's role does not allow the call."""
+
+
 _BY_CODE = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -43,6 +51,8 @@ _BY_CODE = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
 }
 
 

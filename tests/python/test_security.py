@@ -1,0 +1,86 @@
+"""TLS, mutual TLS and bearer tokens end to end: normd started with certificates made
+for the test (tests/support/make_certs.sh) and a tokens file, driven by the Python
+client and by normctl."""
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import normd
+from conftest import NORMCTL_BIN, NormdProcess
+
+MAKE_CERTS = Path(__file__).resolve().parent.parent / "support" / "make_certs.sh"
+TOKENS = {"reader": "reader-secret-0123456789", "writer": "writer-secret-0123456789",
+          "admin": "admin-secret-0123456789"}
+
+
+@pytest.fixture
+def secured(tmp_path):
+    """normd with mutual TLS and tokens; yields (server, certificate directory)."""
+    certs = tmp_path / "certs"
+    subprocess.run([str(MAKE_CERTS), str(certs)], check=True)
+    tokens = tmp_path / "tokens"
+    tokens.write_text("".join(f"{role} {token} {role}-caller\n" for role, token in TOKENS.items()))
+    server = NormdProcess(tmp_path / "data", flags=[
+        f"--tls_cert_file={certs / 'server.pem'}", f"--tls_key_file={certs / 'server.key'}",
+        f"--tls_client_ca_file={certs / 'ca.pem'}", f"--tokens_file={tokens}"]).start()
+    yield server, certs
+    server.stop()
+
+
+def client(server, certs, role=None, **overrides):
+    options = dict(ca_file=str(certs / "ca.pem"), cert_file=str(certs / "client.pem"),
+                   key_file=str(certs / "client.key"), token=TOKENS.get(role), timeout=30)
+    options.update(overrides)
+    return normd.Client(server.address, **options)
+
+
+def test_python_client_over_mutual_tls_with_each_role(secured):
+    server, certs = secured
+    x = np.random.default_rng(1).normal(5, 2, (100, 3))
+    with client(server, certs, "admin") as admin:
+        admin.create_dataset("t", layout="NC", channels=3)
+    with client(server, certs, "writer") as writer:
+        writer.fit("t", [x])
+        writer.freeze("t")
+        with pytest.raises(normd.PermissionDenied, match="CreateDataset needs the admin role"):
+            writer.create_dataset("u", layout="NC", channels=3)
+    with client(server, certs, "reader") as reader:
+        np.testing.assert_allclose(reader.stats("t").mean, x.mean(axis=0), rtol=1e-12)
+        z = reader.zscore(x.astype(np.float32), "t")
+        np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-5)
+        with pytest.raises(normd.PermissionDenied, match="Ingest needs the writer role"):
+            reader.fit("t", [x], retry_for=0)
+    with client(server, certs, token="not-a-known-token-000") as stranger:
+        with pytest.raises(normd.Unauthenticated, match="unknown bearer token"):
+            stranger.stats("t")
+    with client(server, certs) as anonymous:
+        with pytest.raises(normd.Unauthenticated, match="needs an \"authorization"):
+            anonymous.list_datasets()
+    # Without a client certificate the TLS handshake itself fails.
+    with client(server, certs, "admin", cert_file=None, key_file=None, timeout=5) as no_cert:
+        with pytest.raises(normd.Unavailable):
+            no_cert.list_datasets()
+    with client(server, certs, "admin") as admin:
+        assert admin.stats("t").batches == 1  # nothing above changed the dataset
+
+
+def test_normctl_with_a_token_file_and_certificates(secured, tmp_path):
+    server, certs = secured
+    token_file = tmp_path / "admin.token"
+    token_file.write_text(TOKENS["admin"] + "\n")
+    tls = [f"--server={server.address}", f"--ca_file={certs / 'ca.pem'}",
+           f"--cert_file={certs / 'client.pem'}", f"--key_file={certs / 'client.key'}"]
+
+    def normctl(*args):
+        return subprocess.run([NORMCTL_BIN, *tls, *args], capture_output=True, text=True,
+                              timeout=60)
+
+    assert normctl(f"--token_file={token_file}", "create", "c", "--channels=2").returncode == 0
+    refused = normctl("list")
+    assert refused.returncode == 1 and "UNAUTHENTICATED" in refused.stderr
+    assert TOKENS["admin"] not in refused.stderr
+    listed = normctl(f"--token_file={token_file}", "list")
+    assert listed.returncode == 0 and "c" in listed.stdout
+    assert normctl(f"--token_file={token_file}", "health").returncode == 0
