@@ -8,12 +8,13 @@ set -euo pipefail
 build_packages=(
   cmake ninja-build g++ pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
-  libabsl-dev librocksdb-dev libhwy-dev libssl-dev
+  libabsl-dev librocksdb-dev libhwy-dev libssl-dev libcpp-httplib-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev libgmp-dev libbenchmark-dev
   python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
   clang-14 libclang-rt-14-dev dpkg-dev openssl
+  prometheus yamllint docker-compose python3-kubernetes python3-yaml
 )
 
 packages=("${build_packages[@]}")

@@ -1,44 +1,108 @@
 // normd: the normalisation statistics server.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/normd_server.h"
+#include "server/observability/structured_log.h"
 
+// Each help text ends with the environment variable that sets the flag too; a test
+// checks that every flag names its variable and that the variable works.
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
-          "Address to serve gRPC on, HOST:PORT. Port 0 picks a free port (printed at start).");
+          "Address to serve gRPC on, HOST:PORT; port 0 picks a free port (printed at start). "
+          "[env NORMD_LISTEN]");
 ABSL_FLAG(std::string, data_dir, "./data",
-          "Directory for the RocksDB store; created if missing.");
+          "Directory for the RocksDB store; created if missing. [env NORMD_DATA_DIR]");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Address for the Prometheus endpoint (GET /metrics), HOST:PORT; empty: no endpoint. "
+          "[env NORMD_METRICS_LISTEN]");
+ABSL_FLAG(std::string, health_listen, "",
+          "Address for a plaintext gRPC port that serves only grpc.health.v1, HOST:PORT, for "
+          "probes that cannot speak TLS (Kubernetes gRPC probes); empty: none (the main port "
+          "answers health checks too). [env NORMD_HEALTH_LISTEN]");
+ABSL_FLAG(bool, log_requests, true,
+          "Write one JSON log line to stderr per finished RPC (method, status, duration, peer, "
+          "request id). [env NORMD_LOG_REQUESTS]");
 ABSL_FLAG(int, max_message_bytes, 64 << 20,
-          "Largest request or reply message in bytes; larger requests get RESOURCE_EXHAUSTED.");
+          "Largest request or reply message in bytes; larger requests get RESOURCE_EXHAUSTED. "
+          "[env NORMD_MAX_MESSAGE_BYTES]");
 ABSL_FLAG(int, kernel_threads, -1,
-          "threads, besides gRPC's, that split one large Normalize or Ingest batch across "
-          "cores (a pool shared by all requests); -1: one fewer than the CPUs, 0: none");
+          "Threads, besides gRPC's, that split one large Normalize or Ingest batch across "
+          "cores (a pool shared by all requests); -1: one fewer than the CPUs, 0: none. "
+          "[env NORMD_KERNEL_THREADS]");
 ABSL_FLAG(int64_t, max_request_elements, int64_t{1} << 28,
-          "Most values in one Ingest batch or Normalize input; more get RESOURCE_EXHAUSTED.");
+          "Most values in one Ingest batch or Normalize input; more get RESOURCE_EXHAUSTED. "
+          "[env NORMD_MAX_REQUEST_ELEMENTS]");
 ABSL_FLAG(int, max_concurrent_ingests, 64,
-          "Most Ingest streams served at once; more get RESOURCE_EXHAUSTED.");
+          "Most Ingest streams served at once; more get RESOURCE_EXHAUSTED. "
+          "[env NORMD_MAX_CONCURRENT_INGESTS]");
 ABSL_FLAG(std::string, tls_cert_file, "",
-          "PEM certificate (chain) for TLS on the gRPC port; with --tls_key_file.");
-ABSL_FLAG(std::string, tls_key_file, "", "PEM private key for --tls_cert_file.");
+          "PEM certificate (chain) for TLS on the gRPC port; with --tls_key_file. "
+          "[env NORMD_TLS_CERT_FILE]");
+ABSL_FLAG(std::string, tls_key_file, "",
+          "PEM private key for --tls_cert_file. [env NORMD_TLS_KEY_FILE]");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
           "PEM CA bundle; when set, every client must present a certificate it signed "
-          "(mutual TLS).");
+          "(mutual TLS). [env NORMD_TLS_CLIENT_CA_FILE]");
 ABSL_FLAG(std::string, tokens_file, "",
           "Bearer tokens, one per line as \"ROLE TOKEN [NAME]\" with ROLE reader, writer or "
-          "admin; when set, every RPC but health checks needs a token of a sufficient role.");
+          "admin; when set, every RPC but health checks needs a token of a sufficient role. "
+          "[env NORMD_TOKENS_FILE]");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
-          "On SIGTERM or SIGINT, how long in-flight RPCs may run before they are cancelled.");
+          "On SIGTERM or SIGINT, how long in-flight RPCs may run before they are cancelled. "
+          "[env NORMD_SHUTDOWN_GRACE_SECONDS]");
+
+namespace {
+
+bool IsNormdFlagFile(absl::string_view file) { return absl::EndsWith(file, "server/main.cc"); }
+
+// Sets each of normd's flags from NORMD_<NAME> where that variable exists. Runs
+// before the command line is parsed, so a flag given there wins.
+bool ApplyEnvironment() {
+  bool ok = true;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (!IsNormdFlagFile(flag->Filename())) continue;
+    const std::string variable = absl::StrCat("NORMD_", absl::AsciiStrToUpper(name));
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr) continue;
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      std::fprintf(stderr, "normd: %s=\"%s\": %s\n", variable.c_str(), value, error.c_str());
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Fits and serves normalisation statistics over gRPC.\n"
-      "Usage: normd [--listen=HOST:PORT] [--data_dir=DIR]");
+      "Usage: normd [--listen=HOST:PORT] [--data_dir=DIR] [--flag=value ...]\n"
+      "Every flag can also be set from the environment as NORMD_<FLAG NAME IN CAPITALS>\n"
+      "(NORMD_DATA_DIR=/data); a flag on the command line wins over the environment.");
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = IsNormdFlagFile;
+  usage.contains_helpshort_flags = IsNormdFlagFile;
+  // The help names the file a flag comes from; the build's absolute path says nothing.
+  usage.normalize_filename = [](absl::string_view file) {
+    return std::string(IsNormdFlagFile(file) ? "server/main.cc" : file);
+  };
+  usage.version_string = [] { return std::string("normd " NORMD_VERSION "\n"); };
+  absl::SetFlagsUsageConfig(usage);
+  if (!ApplyEnvironment()) return 2;
   absl::ParseCommandLine(argc, argv);
 
   // Signals are taken synchronously by one thread, so the handler can do real work.
@@ -51,6 +115,9 @@ int main(int argc, char** argv) {
   normd::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.log_requests = absl::GetFlag(FLAGS_log_requests);
+  options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.kernel_threads = absl::GetFlag(FLAGS_kernel_threads);
   options.max_request_elements = absl::GetFlag(FLAGS_max_request_elements);
@@ -61,21 +128,42 @@ int main(int argc, char** argv) {
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   absl::StatusOr<std::unique_ptr<normd::NormdServer>> server = normd::NormdServer::Start(options);
   if (!server.ok()) {
+    // Plain text as well as the log line: a person starting normd by hand reads this.
     std::fprintf(stderr, "normd: %s\n", server.status().ToString().c_str());
+    normd::Log(normd::LogLevel::kError, "start_failed",
+               {{"status", server.status().ToString()}});
     return 1;
   }
+  // Tests and scripts read the address from this first line of stdout.
   std::printf("normd listening on %s (data in %s)\n", (*server)->address().c_str(),
               options.data_dir.c_str());
   std::fflush(stdout);
+  // The addresses actually bound, for a port 0 in a flag.
+  const auto bound = [](const std::string& listen, int port) {
+    return listen.empty() ? std::string()
+                          : absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+  };
+  normd::Log(normd::LogLevel::kInfo, "listening",
+             {{"version", NORMD_VERSION},
+              {"address", (*server)->address()},
+              {"metrics_address", bound(options.metrics_listen, (*server)->metrics_port())},
+              {"health_address", bound(options.health_listen, (*server)->health_port())},
+              {"data_dir", options.data_dir},
+              {"tls", !options.tls_cert_file.empty()},
+              {"mutual_tls", !options.tls_client_ca_file.empty()},
+              {"tokens", !options.tokens_file.empty()}});
 
   std::thread signal_waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
-    std::fprintf(stderr, "normd: signal %d, shutting down\n", received);
+    normd::Log(normd::LogLevel::kInfo, "shutting down",
+               {{"signal", received},
+                {"grace_seconds", absl::GetFlag(FLAGS_shutdown_grace_seconds)}});
     (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
   });
   (*server)->Wait();
   signal_waiter.join();
   server->reset();  // closes RocksDB cleanly
+  normd::Log(normd::LogLevel::kInfo, "stopped");
   return 0;
 }

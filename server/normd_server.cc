@@ -9,9 +9,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/observability/rpc_observer.h"
 
 namespace normd {
 namespace {
@@ -60,6 +63,22 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
+// Every method this server serves, as "/package.Service/Method": each gets its own
+// metric series.
+std::vector<std::string> ServedMethods() {
+  // gRPC serves these two services from its own code.
+  std::vector<std::string> methods = {
+      "/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"};
+  const google::protobuf::ServiceDescriptor* normd =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(
+          v1::Normd::service_full_name());
+  for (int i = 0; normd != nullptr && i < normd->method_count(); ++i) {
+    methods.push_back(absl::StrCat("/", normd->full_name(), "/", normd->method(i)->name()));
+  }
+  return methods;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOptions& options) {
@@ -81,6 +100,7 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
       DatasetStore::Open((std::filesystem::path(options.data_dir) / "db").string());
   if (!store.ok()) return store.status();
   std::unique_ptr<NormdServer> server(new NormdServer());
+  server->metrics_ = std::make_unique<ServerMetrics>(ServedMethods(), NORMD_VERSION);
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = options.kernel_threads >= 0 ? options.kernel_threads : std::max(0, cpus - 1);
   server->pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(threads));
@@ -93,11 +113,17 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
       server->engine_.get(),
       RequestLimits{options.max_request_elements, options.max_concurrent_ingests,
                     options.max_message_bytes},
-      server->access_.get());
+      server->access_.get(), server->metrics_.get());
   server->host_ = HostOf(options.listen);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Server reflection, so that generic gRPC tools can list and call the API.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  observers.push_back(
+      std::make_unique<RpcObserverFactory>(server->metrics_.get(), options.log_requests));
+  builder.experimental().SetInterceptorCreators(std::move(observers));
   builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -106,21 +132,52 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
-  server->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (!options.health_listen.empty()) {
+    grpc::ServerBuilder health;
+    health.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
+                            &server->health_port_);
+    server->health_server_ = health.BuildAndStart();
+    if (server->health_server_ == nullptr || server->health_port_ == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot listen for health checks on ", options.health_listen));
+    }
+  }
+  if (!options.metrics_listen.empty()) {
+    NormdServer* raw = server.get();
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+        MetricsEndpoint::Start(options.metrics_listen, [raw] {
+          const EngineInventory engine = raw->engine_->Inventory();
+          return raw->metrics_->Render({.datasets = engine.datasets,
+                                        .frozen_versions = engine.frozen_versions,
+                                        .active_ingest_streams = raw->service_->active_ingests()});
+        });
+    if (!endpoint.ok()) return endpoint.status();
+    server->metrics_endpoint_ = *std::move(endpoint);
+  }
+  server->SetServing(true);
   return server;
 }
 
 NormdServer::~NormdServer() {
-  if (server_ != nullptr) {
-    server_->Shutdown();
-    server_->Wait();
+  metrics_endpoint_.reset();  // its scrapes read the engine and the service
+  for (grpc::Server* grpc_server : {health_server_.get(), server_.get()}) {
+    if (grpc_server == nullptr) continue;
+    grpc_server->Shutdown();
+    grpc_server->Wait();
+  }
+}
+
+void NormdServer::SetServing(bool serving) {
+  for (grpc::Server* grpc_server : {server_.get(), health_server_.get()}) {
+    if (grpc_server != nullptr) grpc_server->GetHealthCheckService()->SetServingStatus(serving);
   }
 }
 
 std::string NormdServer::address() const { return absl::StrCat(host_, ":", port_); }
 
 void NormdServer::Shutdown(absl::Duration grace) {
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Probes see NOT_SERVING at once; the health port itself closes with the rest.
+  SetServing(false);
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
 }
 

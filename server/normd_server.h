@@ -12,6 +12,8 @@
 #include "core/worker_pool.h"
 #include "server/auth/access_policy.h"
 #include "server/engine/dataset_engine.h"
+#include "server/observability/metrics_endpoint.h"
+#include "server/observability/server_metrics.h"
 #include "server/service/normd_service.h"
 
 namespace normd {
@@ -32,6 +34,12 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   // Bearer tokens and their roles (see server/auth/access_policy.h); empty: no tokens.
   std::string tokens_file;
+  // HOST:PORT for the Prometheus endpoint (GET /metrics); empty: none. Port 0 picks one.
+  std::string metrics_listen;
+  bool log_requests = true;  // one structured log line per finished RPC
+  // HOST:PORT for a plaintext gRPC port that serves only grpc.health.v1, for probes
+  // that cannot speak TLS (Kubernetes' gRPC probes); empty: none. Port 0 picks one.
+  std::string health_listen;
 };
 
 class NormdServer {
@@ -42,6 +50,10 @@ class NormdServer {
   // The port actually bound (useful with port 0).
   int port() const { return port_; }
   std::string address() const;
+  // The metrics port actually bound; 0 without a metrics endpoint.
+  int metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  // The health-only port actually bound; 0 without one.
+  int health_port() const { return health_port_; }
   const NormdService& service() const { return *service_; }
 
   // Stops accepting RPCs, lets in-flight ones finish for up to `grace`, then
@@ -51,14 +63,19 @@ class NormdServer {
 
  private:
   NormdServer() = default;
+  void SetServing(bool serving);  // what both health services answer
 
   std::string host_;
   int port_ = 0;
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<DatasetEngine> engine_;
   std::unique_ptr<AccessPolicy> access_;
   std::unique_ptr<NormdService> service_;
   std::unique_ptr<grpc::Server> server_;
+  int health_port_ = 0;
+  std::unique_ptr<grpc::Server> health_server_;  // plaintext, grpc.health.v1 only
+  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
 };
 
 }  // namespace normd

@@ -220,6 +220,23 @@ std::vector<DatasetInfo> DatasetEngine::List(absl::string_view after, size_t lim
   return infos;
 }
 
+EngineInventory DatasetEngine::Inventory() const {
+  std::vector<std::shared_ptr<DatasetEntry>> entries;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    entries.reserve(datasets_.size());
+    for (const auto& [name, entry] : datasets_) entries.push_back(entry);
+  }
+  EngineInventory inventory;
+  for (const std::shared_ptr<DatasetEntry>& entry : entries) {
+    absl::MutexLock lock(&entry->mu);
+    if (entry->deleted) continue;
+    ++inventory.datasets;
+    inventory.frozen_versions += static_cast<int64_t>(entry->record.versions.size());
+  }
+  return inventory;
+}
+
 absl::Status DatasetEngine::Delete(absl::string_view name) {
   if (absl::Status status = ValidateDatasetName(name); !status.ok()) return status;
   absl::MutexLock lock(&mu_);

@@ -121,6 +121,12 @@ class IngestTransaction {
   uint64_t writer_sequence_ = 0;
 };
 
+// How much the engine holds, for the metrics.
+struct EngineInventory {
+  int64_t datasets = 0;
+  int64_t frozen_versions = 0;  // over all datasets
+};
+
 class DatasetEngine {
  public:
   // Loads every dataset from `store`. Ingest batches are reduced on `pool` (may be
@@ -134,6 +140,7 @@ class DatasetEngine {
   // Datasets with names > `after`, in name order, at most `limit`.
   std::vector<DatasetInfo> List(absl::string_view after, size_t limit) const;
   absl::Status Delete(absl::string_view name);
+  EngineInventory Inventory() const;
 
   absl::StatusOr<IngestTransaction> BeginIngest(absl::string_view name);
 

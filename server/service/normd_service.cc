@@ -220,6 +220,7 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
   absl::StatusOr<IngestTransaction> transaction = engine_->BeginIngest(request.dataset());
   if (!transaction.ok()) return ToGrpcStatus(transaction.status());
   uint64_t index = 0;
+  int64_t bytes = 0;
   do {
     if (context->IsCancelled()) {
       return ToGrpcStatus(absl::CancelledError("the client cancelled the Ingest stream"));
@@ -249,6 +250,7 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
       return reject(added.status());
     }
     ++index;
+    bytes += static_cast<int64_t>(request.batch().data().size());
   } while (reader->Read(&request));
   // A stream the client cancelled (its batch iterator failed, it gave up) or whose
   // deadline passed also ends the reads; only a stream closed normally is committed.
@@ -272,6 +274,11 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
   response->set_duplicate_batches(transaction->duplicates());
   response->set_writer_sequence(transaction->writer_sequence());
   FillTotals(*totals, response->mutable_totals());
+  if (metrics_ != nullptr) {
+    metrics_->Ingested(static_cast<int64_t>(transaction->delta().batches()),
+                       static_cast<int64_t>(transaction->duplicates()),
+                       static_cast<int64_t>(sent.values), bytes);
+  }
   return grpc::Status::OK;
 }
 
@@ -363,6 +370,7 @@ grpc::Status NormdService::Normalize(grpc::ServerContext* context,
   });
   if (!version.ok()) return ToGrpcStatus(version.status());
   response->set_version(*version);
+  if (metrics_ != nullptr) metrics_->Normalized(*elements, static_cast<int64_t>(size));
   return grpc::Status::OK;
 }
 

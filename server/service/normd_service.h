@@ -9,6 +9,7 @@
 #include "normd/v1/normd.grpc.pb.h"
 #include "server/auth/access_policy.h"
 #include "server/engine/dataset_engine.h"
+#include "server/observability/server_metrics.h"
 
 namespace normd {
 
@@ -27,9 +28,11 @@ struct RequestLimits {
 class NormdService final : public v1::Normd::Service {
  public:
   // With `access`, every RPC needs a bearer token of a sufficient role; without it,
-  // the service is open (for a listener that only trusted callers reach).
-  NormdService(DatasetEngine* engine, RequestLimits limits, const AccessPolicy* access = nullptr)
-      : engine_(engine), limits_(limits), access_(access) {}
+  // the service is open (for a listener that only trusted callers reach). With
+  // `metrics`, what is ingested and normalised is counted there.
+  NormdService(DatasetEngine* engine, RequestLimits limits, const AccessPolicy* access = nullptr,
+               ServerMetrics* metrics = nullptr)
+      : engine_(engine), limits_(limits), access_(access), metrics_(metrics) {}
 
   // Ingest streams being served now.
   int active_ingests() const { return active_ingests_.load(); }
@@ -61,6 +64,7 @@ class NormdService final : public v1::Normd::Service {
   DatasetEngine* engine_;
   const RequestLimits limits_;
   const AccessPolicy* access_;
+  ServerMetrics* metrics_;
   std::atomic<int> active_ingests_ = 0;
 };
 

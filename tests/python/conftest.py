@@ -4,6 +4,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -26,6 +27,9 @@ class NormdProcess:
         self.preexec_fn = preexec_fn
         self.proc = None
         self.address = None
+        self._stderr_lines = []
+        self._stderr_changed = threading.Condition()
+        self._stderr_closed = False
 
     def command(self, listen):
         return [*self.wrapper, NORMD_BIN, f"--listen={listen}", f"--data_dir={self.data_dir}",
@@ -43,7 +47,24 @@ class NormdProcess:
             self.proc.kill()
             raise RuntimeError(f"normd did not start: {line!r} {self.proc.stderr.read()}")
         self.address = match.group(1)
+        # normd logs a line per RPC: drain its stderr, or a full pipe would block it.
+        self._stderr_lines, self._stderr_closed = [], False
+        threading.Thread(target=self._drain_stderr, args=(self.proc.stderr,), daemon=True).start()
         return self
+
+    def _drain_stderr(self, stream):
+        for line in stream:
+            with self._stderr_changed:
+                self._stderr_lines.append(line)
+                self._stderr_changed.notify_all()
+        with self._stderr_changed:
+            self._stderr_closed = True
+            self._stderr_changed.notify_all()
+
+    def stderr_lines(self):
+        """What normd has written to stderr so far, a line each."""
+        with self._stderr_changed:
+            return list(self._stderr_lines)
 
     def start_failure(self):
         """Starts normd where it must refuse to start; returns (exit code, stderr)."""
@@ -52,12 +73,16 @@ class NormdProcess:
         assert "listening on" not in result.stdout, "normd started where it must not"
         return result.returncode, result.stderr
 
-    def wait_for_stderr(self, fragment):
-        """Reads normd's stderr up to the first line holding `fragment`."""
-        for line in self.proc.stderr:
-            if fragment in line:
-                return line
-        raise AssertionError(f"normd exited without printing {fragment!r}")
+    def wait_for_stderr(self, fragment, timeout=60):
+        """Waits for the first stderr line holding `fragment` and returns it."""
+        def found():
+            return next((line for line in self._stderr_lines if fragment in line), None)
+        with self._stderr_changed:
+            self._stderr_changed.wait_for(lambda: found() or self._stderr_closed, timeout=timeout)
+            line = found()
+        if line is None:
+            raise AssertionError(f"normd did not print {fragment!r}")
+        return line
 
     def kill(self):
         """SIGKILL: no drain, no flush; what was acknowledged must still be on disk."""

@@ -84,3 +84,50 @@ def test_normctl_with_a_token_file_and_certificates(secured, tmp_path):
     listed = normctl(f"--token_file={token_file}", "list")
     assert listed.returncode == 0 and "c" in listed.stdout
     assert normctl(f"--token_file={token_file}", "health").returncode == 0
+
+
+def test_plaintext_health_port_answers_probes_and_nothing_else(tmp_path):
+    """Kubernetes' gRPC probes cannot speak TLS: --health_listen serves grpc.health.v1
+    alone, in plaintext, while the API stays behind TLS and tokens."""
+    import importlib.util
+    import json
+
+    import grpc
+    from conftest import PYTHON_PACKAGE_DIR
+    from normd.v1 import normd_pb2, normd_pb2_grpc
+
+    # The generated health messages; their package path is shadowed by grpcio's.
+    spec = importlib.util.spec_from_file_location(
+        "health_pb2", Path(PYTHON_PACKAGE_DIR) / "grpc/health/v1/health_pb2.py")
+    health_pb2 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(health_pb2)
+
+    certs = tmp_path / "certs"
+    subprocess.run([str(MAKE_CERTS), str(certs)], check=True)
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"admin {TOKENS['admin']}\n")
+    server = NormdProcess(tmp_path / "data", flags=[
+        f"--tls_cert_file={certs / 'server.pem'}", f"--tls_key_file={certs / 'server.key'}",
+        f"--tokens_file={tokens}", "--health_listen=127.0.0.1:0"]).start()
+    try:
+        listening = json.loads(server.wait_for_stderr('"event":"listening"'))
+        health_address = listening["health_address"]
+        assert health_address and health_address != server.address
+        channel = grpc.insecure_channel(health_address)
+        check = channel.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        reply = check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as error:
+            normd_pb2_grpc.NormdStub(channel).ListDatasets(normd_pb2.ListDatasetsRequest(),
+                                                           timeout=10)
+        assert error.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        channel.close()
+        # The main port still refuses plaintext.
+        with normd.Client(server.address, timeout=5) as plaintext:
+            with pytest.raises(normd.Unavailable):
+                plaintext.list_datasets()
+    finally:
+        server.stop()

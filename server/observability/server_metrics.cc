@@ -1,0 +1,194 @@
+#include "server/observability/server_metrics.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace normd {
+namespace {
+
+// "/normd.v1.Normd/Ingest" -> {"normd.v1.Normd", "Ingest"}.
+std::pair<std::string, std::string> SplitMethod(absl::string_view full) {
+  if (!full.empty() && full.front() == '/') full.remove_prefix(1);
+  const size_t slash = full.find('/');
+  if (slash == absl::string_view::npos) return {"", std::string(full)};
+  return {std::string(full.substr(0, slash)), std::string(full.substr(slash + 1))};
+}
+
+std::string CodeName(int code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+// Prometheus writes +Inf and exact decimals; %.17g keeps every bit of a double.
+std::string Number(double value) { return absl::StrFormat("%.17g", value); }
+
+void Header(std::string* out, absl::string_view name, absl::string_view type,
+            absl::string_view help) {
+  absl::StrAppend(out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+void Sample(std::string* out, absl::string_view name, int64_t value) {
+  absl::StrAppend(out, name, " ", value, "\n");
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(const std::vector<std::string>& methods, std::string version)
+    : version_(std::move(version)),
+      start_time_unix_seconds_(absl::ToUnixSeconds(absl::Now())) {
+  auto add = [this](absl::string_view full, std::string service, std::string method) {
+    auto series = std::make_unique<MethodSeries>();
+    series->service = std::move(service);
+    series->method = std::move(method);
+    MethodSeries* raw = series.get();
+    series_.emplace(std::string(full), std::move(series));
+    return raw;
+  };
+  for (const std::string& full : methods) {
+    if (series_.contains(full)) continue;
+    auto [service, method] = SplitMethod(full);
+    add(full, std::move(service), std::move(method));
+  }
+  other_ = add("", "", "other");
+  for (const auto& [name, series] : series_) ordered_.push_back(series.get());
+  std::sort(ordered_.begin(), ordered_.end(), [](const MethodSeries* a, const MethodSeries* b) {
+    return std::tie(a->service, a->method) < std::tie(b->service, b->method);
+  });
+}
+
+ServerMetrics::MethodSeries& ServerMetrics::SeriesOf(absl::string_view method) {
+  const auto found = series_.find(absl::string_view(method.data(), method.size()));
+  return found == series_.end() || method.empty() ? *other_ : *found->second;
+}
+
+void ServerMetrics::RpcStarted(absl::string_view method) {
+  SeriesOf(method).started.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ServerMetrics::RpcFinished(absl::string_view method, absl::StatusCode code,
+                                absl::Duration elapsed) {
+  MethodSeries& series = SeriesOf(method);
+  const int index = static_cast<int>(code);
+  series.finished_by_code[index >= 0 && index < kStatusCodes ? index : 2]  // 2: UNKNOWN
+      .fetch_add(1, std::memory_order_relaxed);
+  const double seconds = absl::ToDoubleSeconds(elapsed);
+  const size_t bucket =
+      std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds) -
+      kLatencyBuckets.begin();
+  series.latency_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+  series.latency_sum_ns.fetch_add(absl::ToInt64Nanoseconds(elapsed), std::memory_order_relaxed);
+}
+
+void ServerMetrics::Ingested(int64_t batches, int64_t duplicate_batches, int64_t values,
+                             int64_t bytes) {
+  ingested_batches_.fetch_add(batches, std::memory_order_relaxed);
+  ingest_duplicate_batches_.fetch_add(duplicate_batches, std::memory_order_relaxed);
+  ingested_values_.fetch_add(values, std::memory_order_relaxed);
+  ingested_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void ServerMetrics::Normalized(int64_t values, int64_t bytes) {
+  normalized_values_.fetch_add(values, std::memory_order_relaxed);
+  normalized_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+std::string ServerMetrics::Render(const ServerInventory& inventory) const {
+  std::string out;
+  const auto labels = [](const MethodSeries& s) {
+    return absl::StrCat("service=\"", s.service, "\",method=\"", s.method, "\"");
+  };
+  // A consistent view of each series: finished is read before started, so that
+  // in-flight (started - finished) is never negative.
+  struct Snapshot {
+    const MethodSeries* series;
+    std::array<int64_t, kStatusCodes> finished_by_code;
+    int64_t finished = 0;
+    int64_t started = 0;
+  };
+  std::vector<Snapshot> snapshots;
+  for (const MethodSeries* series : ordered_) {
+    Snapshot snapshot{series, {}};
+    for (int code = 0; code < kStatusCodes; ++code) {
+      snapshot.finished_by_code[code] = series->finished_by_code[code].load();
+      snapshot.finished += snapshot.finished_by_code[code];
+    }
+    snapshot.started = std::max(series->started.load(), snapshot.finished);
+    snapshots.push_back(snapshot);
+  }
+
+  Header(&out, "normd_rpc_requests_total", "counter", "RPCs received, by method.");
+  for (const Snapshot& s : snapshots) {
+    absl::StrAppend(&out, "normd_rpc_requests_total{", labels(*s.series), "} ", s.started, "\n");
+  }
+  Header(&out, "normd_rpc_handled_total", "counter",
+         "RPCs finished, by method and gRPC status code (OK included).");
+  for (const Snapshot& s : snapshots) {
+    for (int code = 0; code < kStatusCodes; ++code) {
+      if (code != 0 && s.finished_by_code[code] == 0) continue;
+      absl::StrAppend(&out, "normd_rpc_handled_total{", labels(*s.series), ",code=\"",
+                      CodeName(code), "\"} ", s.finished_by_code[code], "\n");
+    }
+  }
+  Header(&out, "normd_rpc_errors_total", "counter",
+         "RPCs finished with a status other than OK, by method and gRPC status code.");
+  for (const Snapshot& s : snapshots) {
+    for (int code = 1; code < kStatusCodes; ++code) {
+      if (s.finished_by_code[code] == 0) continue;
+      absl::StrAppend(&out, "normd_rpc_errors_total{", labels(*s.series), ",code=\"",
+                      CodeName(code), "\"} ", s.finished_by_code[code], "\n");
+    }
+  }
+  Header(&out, "normd_rpc_in_flight", "gauge", "RPCs being served now, by method.");
+  for (const Snapshot& s : snapshots) {
+    absl::StrAppend(&out, "normd_rpc_in_flight{", labels(*s.series), "} ",
+                    s.started - s.finished, "\n");
+  }
+  Header(&out, "normd_rpc_duration_seconds", "histogram",
+         "Time from an RPC's start to its status, by method.");
+  for (const MethodSeries* series : ordered_) {
+    int64_t cumulative = 0;
+    for (size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
+      cumulative += series->latency_buckets[i].load();
+      const std::string le = i < kLatencyBuckets.size() ? Number(kLatencyBuckets[i]) : "+Inf";
+      absl::StrAppend(&out, "normd_rpc_duration_seconds_bucket{", labels(*series), ",le=\"", le,
+                      "\"} ", cumulative, "\n");
+    }
+    absl::StrAppend(&out, "normd_rpc_duration_seconds_sum{", labels(*series), "} ",
+                    Number(static_cast<double>(series->latency_sum_ns.load()) * 1e-9), "\n");
+    absl::StrAppend(&out, "normd_rpc_duration_seconds_count{", labels(*series), "} ",
+                    cumulative, "\n");
+  }
+
+  Header(&out, "normd_ingested_batches_total", "counter",
+         "Batches applied by committed Ingest streams (duplicates not counted).");
+  Sample(&out, "normd_ingested_batches_total", ingested_batches_.load());
+  Header(&out, "normd_ingest_duplicate_batches_total", "counter",
+         "Batches acknowledged as duplicates of ones already applied, and not applied again.");
+  Sample(&out, "normd_ingest_duplicate_batches_total", ingest_duplicate_batches_.load());
+  Header(&out, "normd_ingested_values_total", "counter",
+         "Values (tensor elements) applied by committed Ingest streams.");
+  Sample(&out, "normd_ingested_values_total", ingested_values_.load());
+  Header(&out, "normd_ingested_bytes_total", "counter",
+         "Tensor bytes received in committed Ingest streams.");
+  Sample(&out, "normd_ingested_bytes_total", ingested_bytes_.load());
+  Header(&out, "normd_normalized_values_total", "counter", "Values written by Normalize.");
+  Sample(&out, "normd_normalized_values_total", normalized_values_.load());
+  Header(&out, "normd_normalized_bytes_total", "counter", "Bytes written by Normalize.");
+  Sample(&out, "normd_normalized_bytes_total", normalized_bytes_.load());
+
+  Header(&out, "normd_datasets", "gauge", "Datasets in the store.");
+  Sample(&out, "normd_datasets", inventory.datasets);
+  Header(&out, "normd_frozen_versions", "gauge", "Frozen versions over all datasets.");
+  Sample(&out, "normd_frozen_versions", inventory.frozen_versions);
+  Header(&out, "normd_ingest_streams_active", "gauge", "Ingest streams being served now.");
+  Sample(&out, "normd_ingest_streams_active", inventory.active_ingest_streams);
+  Header(&out, "normd_build_info", "gauge", "Always 1; the version is a label.");
+  absl::StrAppend(&out, "normd_build_info{version=\"", version_, "\"} 1\n");
+  Header(&out, "normd_start_time_seconds", "gauge", "When the server started, in Unix seconds.");
+  Sample(&out, "normd_start_time_seconds", start_time_unix_seconds_);
+  return out;
+}
+
+}  // namespace normd
