@@ -151,7 +151,9 @@ std::string ServerMetrics::Render(const ServerInventory& inventory) const {
     int64_t cumulative = 0;
     for (size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
       cumulative += series->latency_buckets[i].load();
-      const std::string le = i < kLatencyBuckets.size() ? Number(kLatencyBuckets[i]) : "+Inf";
+      // Bounds are short decimals: six significant digits write them exactly.
+      const std::string le =
+          i < kLatencyBuckets.size() ? absl::StrCat(kLatencyBuckets[i]) : "+Inf";
       absl::StrAppend(&out, "normd_rpc_duration_seconds_bucket{", labels(*series), ",le=\"", le,
                       "\"} ", cumulative, "\n");
     }
