@@ -130,8 +130,7 @@ int main(int argc, char** argv) {
   if (!server.ok()) {
     // Plain text as well as the log line: a person starting normd by hand reads this.
     std::fprintf(stderr, "normd: %s\n", server.status().ToString().c_str());
-    normd::Log(normd::LogLevel::kError, "start_failed",
-               {{"status", server.status().ToString()}});
+    normd::Log(normd::LogLevel::kError, "start_failed", {{"status", server.status().ToString()}});
     return 1;
   }
   // Tests and scripts read the address from this first line of stdout.
@@ -156,9 +155,9 @@ int main(int argc, char** argv) {
   std::thread signal_waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
-    normd::Log(normd::LogLevel::kInfo, "shutting down",
-               {{"signal", received},
-                {"grace_seconds", absl::GetFlag(FLAGS_shutdown_grace_seconds)}});
+    normd::Log(
+        normd::LogLevel::kInfo, "shutting down",
+        {{"signal", received}, {"grace_seconds", absl::GetFlag(FLAGS_shutdown_grace_seconds)}});
     (*server)->Shutdown(absl::Seconds(absl::GetFlag(FLAGS_shutdown_grace_seconds)));
   });
   (*server)->Wait();

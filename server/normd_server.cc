@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/pem_file.h"
 #include "google/protobuf/descriptor.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -25,16 +24,6 @@ std::string HostOf(const std::string& listen) {
   return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
-absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  if (!file || text.str().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot read the ", what, " ", path));
-  }
-  return text.str();
-}
-
 // Plaintext, or TLS (optionally mutual) from PEM files named by the options.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
   if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
@@ -48,14 +37,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
     }
     return grpc::InsecureServerCredentials();
   }
-  absl::StatusOr<std::string> cert = ReadPem(options.tls_cert_file, "TLS certificate");
+  absl::StatusOr<std::string> cert = ReadPemFile(options.tls_cert_file, "TLS certificate");
   if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem(options.tls_key_file, "TLS private key");
+  absl::StatusOr<std::string> key = ReadPemFile(options.tls_key_file, "TLS private key");
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
   if (!options.tls_client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPem(options.tls_client_ca_file, "client CA");
+    absl::StatusOr<std::string> ca = ReadPemFile(options.tls_client_ca_file, "client CA");
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
     ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
@@ -93,8 +82,8 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   std::error_code error;
   std::filesystem::create_directories(options.data_dir, error);
   if (error) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create data directory ", options.data_dir, ": ", error.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data directory ", options.data_dir, ": ", error.message()));
   }
   absl::StatusOr<std::unique_ptr<DatasetStore>> store =
       DatasetStore::Open((std::filesystem::path(options.data_dir) / "db").string());

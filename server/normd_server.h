@@ -8,8 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "grpcpp/server.h"
 #include "core/worker_pool.h"
+#include "grpcpp/server.h"
 #include "server/auth/access_policy.h"
 #include "server/engine/dataset_engine.h"
 #include "server/observability/metrics_endpoint.h"
@@ -26,7 +26,7 @@ struct ServerOptions {
   // -1: one fewer than the CPUs. The pool is shared by all requests.
   int kernel_threads = -1;
   int64_t max_request_elements = int64_t{1} << 28;  // values per batch or Normalize input
-  int max_concurrent_ingests = 64;                   // Ingest streams served at once
+  int max_concurrent_ingests = 64;                  // Ingest streams served at once
   // TLS on the gRPC port when both are set (PEM files). With a client CA, every client
   // must present a certificate it signed (mutual TLS).
   std::string tls_cert_file;

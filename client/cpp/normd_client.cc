@@ -1,10 +1,9 @@
 #include "client/cpp/normd_client.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/pem_file.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -14,23 +13,12 @@ namespace normd {
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   // Both enums follow google.rpc.Code.
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      status.error_message());
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
 }
 
 namespace {
 
 constexpr char kAuthorization[] = "authorization";
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  if (!file || text.str().empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot read the ", what, " ", path));
-  }
-  return text.str();
-}
 
 grpc::ChannelArguments ChannelArguments() {
   grpc::ChannelArguments args;
@@ -85,16 +73,16 @@ absl::StatusOr<std::unique_ptr<NormdClient>> NormdClient::Connect(const std::str
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!options.ca_file.empty()) {
     grpc::SslCredentialsOptions ssl;
-    absl::StatusOr<std::string> ca = ReadPem(options.ca_file, "CA file");
+    absl::StatusOr<std::string> ca = ReadPemFile(options.ca_file, "CA file");
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
     if (options.cert_file.empty() != options.key_file.empty()) {
       return absl::InvalidArgumentError("a client certificate needs both its file and its key");
     }
     if (!options.cert_file.empty()) {
-      absl::StatusOr<std::string> cert = ReadPem(options.cert_file, "client certificate");
+      absl::StatusOr<std::string> cert = ReadPemFile(options.cert_file, "client certificate");
       if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadPem(options.key_file, "client key");
+      absl::StatusOr<std::string> key = ReadPemFile(options.key_file, "client key");
       if (!key.ok()) return key.status();
       ssl.pem_cert_chain = *cert;
       ssl.pem_private_key = *key;
@@ -159,8 +147,8 @@ absl::Status NormdClient::DeleteDataset(absl::string_view name) {
 }
 
 std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset,
-                                                      WriterPosition writer, bool wait_for_ready,
-                                                      absl::Time deadline) {
+                                                       WriterPosition writer, bool wait_for_ready,
+                                                       absl::Time deadline) {
   return std::make_unique<IngestStream>(stub_.get(), std::string(dataset), std::move(writer),
                                         wait_for_ready, deadline, token_);
 }
@@ -186,8 +174,7 @@ absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dat
   return response;
 }
 
-absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(
-    const v1::NormalizeRequest& request) {
+absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(const v1::NormalizeRequest& request) {
   v1::NormalizeResponse response;
   const grpc::Status status = stub_->Normalize(NewContext().get(), request, &response);
   if (!status.ok()) return FromGrpcStatus(status);

@@ -53,8 +53,8 @@ class RpcObserver : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       const auto* metadata = methods->GetRecvInitialMetadata();
-      const auto given = metadata->find(grpc::string_ref(kRequestIdHeader.data(),
-                                                         kRequestIdHeader.size()));
+      const auto given =
+          metadata->find(grpc::string_ref(kRequestIdHeader.data(), kRequestIdHeader.size()));
       if (given != metadata->end()) {
         const absl::string_view id(given->second.data(), given->second.size());
         if (IsUsableRequestId(id)) request_id_ = std::string(id);

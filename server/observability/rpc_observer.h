@@ -7,8 +7,8 @@
 #define NORMD_SERVER_OBSERVABILITY_RPC_OBSERVER_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
+#include "absl/strings/string_view.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "server/observability/server_metrics.h"
 

@@ -36,8 +36,7 @@ void Sample(std::string* out, absl::string_view name, int64_t value) {
 }  // namespace
 
 ServerMetrics::ServerMetrics(const std::vector<std::string>& methods, std::string version)
-    : version_(std::move(version)),
-      start_time_unix_seconds_(absl::ToUnixSeconds(absl::Now())) {
+    : version_(std::move(version)), start_time_unix_seconds_(absl::ToUnixSeconds(absl::Now())) {
   auto add = [this](absl::string_view full, std::string service, std::string method) {
     auto series = std::make_unique<MethodSeries>();
     series->service = std::move(service);
@@ -71,12 +70,12 @@ void ServerMetrics::RpcFinished(absl::string_view method, absl::StatusCode code,
                                 absl::Duration elapsed) {
   MethodSeries& series = SeriesOf(method);
   const int index = static_cast<int>(code);
-  series.finished_by_code[index >= 0 && index < kStatusCodes ? index : 2]  // 2: UNKNOWN
+  series
+      .finished_by_code[index >= 0 && index < kStatusCodes ? index : 2]  // 2: UNKNOWN
       .fetch_add(1, std::memory_order_relaxed);
   const double seconds = absl::ToDoubleSeconds(elapsed);
-  const size_t bucket =
-      std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds) -
-      kLatencyBuckets.begin();
+  const size_t bucket = std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds) -
+                        kLatencyBuckets.begin();
   series.latency_buckets[bucket].fetch_add(1, std::memory_order_relaxed);
   series.latency_sum_ns.fetch_add(absl::ToInt64Nanoseconds(elapsed), std::memory_order_relaxed);
 }
@@ -142,8 +141,8 @@ std::string ServerMetrics::Render(const ServerInventory& inventory) const {
   }
   Header(&out, "normd_rpc_in_flight", "gauge", "RPCs being served now, by method.");
   for (const Snapshot& s : snapshots) {
-    absl::StrAppend(&out, "normd_rpc_in_flight{", labels(*s.series), "} ",
-                    s.started - s.finished, "\n");
+    absl::StrAppend(&out, "normd_rpc_in_flight{", labels(*s.series), "} ", s.started - s.finished,
+                    "\n");
   }
   Header(&out, "normd_rpc_duration_seconds", "histogram",
          "Time from an RPC's start to its status, by method.");
@@ -152,40 +151,47 @@ std::string ServerMetrics::Render(const ServerInventory& inventory) const {
     for (size_t i = 0; i <= kLatencyBuckets.size(); ++i) {
       cumulative += series->latency_buckets[i].load();
       // Bounds are short decimals: six significant digits write them exactly.
-      const std::string le =
-          i < kLatencyBuckets.size() ? absl::StrCat(kLatencyBuckets[i]) : "+Inf";
+      const std::string le = i < kLatencyBuckets.size() ? absl::StrCat(kLatencyBuckets[i]) : "+Inf";
       absl::StrAppend(&out, "normd_rpc_duration_seconds_bucket{", labels(*series), ",le=\"", le,
                       "\"} ", cumulative, "\n");
     }
     absl::StrAppend(&out, "normd_rpc_duration_seconds_sum{", labels(*series), "} ",
                     Number(static_cast<double>(series->latency_sum_ns.load()) * 1e-9), "\n");
-    absl::StrAppend(&out, "normd_rpc_duration_seconds_count{", labels(*series), "} ",
-                    cumulative, "\n");
+    absl::StrAppend(&out, "normd_rpc_duration_seconds_count{", labels(*series), "} ", cumulative,
+                    "\n");
   }
 
-  Header(&out, "normd_ingested_batches_total", "counter",
-         "Batches applied by committed Ingest streams (duplicates not counted).");
-  Sample(&out, "normd_ingested_batches_total", ingested_batches_.load());
-  Header(&out, "normd_ingest_duplicate_batches_total", "counter",
-         "Batches acknowledged as duplicates of ones already applied, and not applied again.");
-  Sample(&out, "normd_ingest_duplicate_batches_total", ingest_duplicate_batches_.load());
-  Header(&out, "normd_ingested_values_total", "counter",
-         "Values (tensor elements) applied by committed Ingest streams.");
-  Sample(&out, "normd_ingested_values_total", ingested_values_.load());
-  Header(&out, "normd_ingested_bytes_total", "counter",
-         "Tensor bytes received in committed Ingest streams.");
-  Sample(&out, "normd_ingested_bytes_total", ingested_bytes_.load());
-  Header(&out, "normd_normalized_values_total", "counter", "Values written by Normalize.");
-  Sample(&out, "normd_normalized_values_total", normalized_values_.load());
-  Header(&out, "normd_normalized_bytes_total", "counter", "Bytes written by Normalize.");
-  Sample(&out, "normd_normalized_bytes_total", normalized_bytes_.load());
-
-  Header(&out, "normd_datasets", "gauge", "Datasets in the store.");
-  Sample(&out, "normd_datasets", inventory.datasets);
-  Header(&out, "normd_frozen_versions", "gauge", "Frozen versions over all datasets.");
-  Sample(&out, "normd_frozen_versions", inventory.frozen_versions);
-  Header(&out, "normd_ingest_streams_active", "gauge", "Ingest streams being served now.");
-  Sample(&out, "normd_ingest_streams_active", inventory.active_ingest_streams);
+  // Families of one unlabelled sample each: name, type, help, value.
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    int64_t value;
+  } single_samples[] = {
+      {"normd_ingested_batches_total", "counter",
+       "Batches applied by committed Ingest streams (duplicates not counted).",
+       ingested_batches_.load()},
+      {"normd_ingest_duplicate_batches_total", "counter",
+       "Batches acknowledged as duplicates of ones already applied, and not applied again.",
+       ingest_duplicate_batches_.load()},
+      {"normd_ingested_values_total", "counter",
+       "Values (tensor elements) applied by committed Ingest streams.", ingested_values_.load()},
+      {"normd_ingested_bytes_total", "counter",
+       "Tensor bytes received in committed Ingest streams.", ingested_bytes_.load()},
+      {"normd_normalized_values_total", "counter", "Values written by Normalize.",
+       normalized_values_.load()},
+      {"normd_normalized_bytes_total", "counter", "Bytes written by Normalize.",
+       normalized_bytes_.load()},
+      {"normd_datasets", "gauge", "Datasets in the store.", inventory.datasets},
+      {"normd_frozen_versions", "gauge", "Frozen versions over all datasets.",
+       inventory.frozen_versions},
+      {"normd_ingest_streams_active", "gauge", "Ingest streams being served now.",
+       inventory.active_ingest_streams},
+  };
+  for (const auto& family : single_samples) {
+    Header(&out, family.name, family.type, family.help);
+    Sample(&out, family.name, family.value);
+  }
   Header(&out, "normd_build_info", "gauge", "Always 1; the version is a label.");
   absl::StrAppend(&out, "normd_build_info{version=\"", version_, "\"} 1\n");
   Header(&out, "normd_start_time_seconds", "gauge", "When the server started, in Unix seconds.");

@@ -11,11 +11,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace normd {
@@ -31,8 +31,7 @@ class ServerMetrics {
  public:
   // Upper bounds of the latency buckets, in seconds (+Inf is implied).
   static constexpr std::array<double, 16> kLatencyBuckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-      0.25,   0.5,   1,      2.5,   5,     10,   30,    60};
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
   static constexpr int kStatusCodes = 17;  // OK .. UNAUTHENTICATED
 
   // `methods`: full gRPC method names ("/normd.v1.Normd/Ingest") that get series of

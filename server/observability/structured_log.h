@@ -8,8 +8,9 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <variant>
+
+#include "absl/strings/string_view.h"
 
 namespace normd {
 

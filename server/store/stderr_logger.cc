@@ -10,7 +10,7 @@ void StderrLogger::Logv(rocksdb::InfoLogLevel level, const char* format, va_list
   if (level < GetInfoLogLevel()) return;
   char message[1024];
   std::vsnprintf(message, sizeof message, format, ap);
-  Log(level >= rocksdb::InfoLogLevel::ERROR_LEVEL ? LogLevel::kError
+  Log(level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? LogLevel::kError
       : level == rocksdb::InfoLogLevel::WARN_LEVEL ? LogLevel::kWarning
                                                    : LogLevel::kInfo,
       "rocksdb", {{"message", message}});

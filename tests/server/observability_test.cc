@@ -41,12 +41,11 @@ TEST(ServerMetricsTest, LatencyLandsInTheFirstBucketAtOrAboveIt) {
   }
   std::map<std::string, double> samples = Samples(metrics.Render({}));
   const auto bucket = [&](const std::string& le) {
-    return samples.at("normd_rpc_duration_seconds_bucket{" + kIngestLabels + ",le=\"" + le +
-                      "\"}");
+    return samples.at("normd_rpc_duration_seconds_bucket{" + kIngestLabels + ",le=\"" + le + "\"}");
   };
   EXPECT_EQ(bucket("0.0005"), 1);  // the zero
-  EXPECT_EQ(bucket("0.001"), 2);                   // + exactly 1 ms
-  EXPECT_EQ(bucket("0.0025"), 3);   // + 1.001 ms
+  EXPECT_EQ(bucket("0.001"), 2);   // + exactly 1 ms
+  EXPECT_EQ(bucket("0.0025"), 3);  // + 1.001 ms
   EXPECT_EQ(bucket("60"), 3);
   EXPECT_EQ(bucket("+Inf"), 4);  // + 61 s
   EXPECT_EQ(samples.at("normd_rpc_duration_seconds_count{" + kIngestLabels + "}"), 4);
@@ -76,8 +75,8 @@ TEST(ServerMetricsTest, ErrorsAreCountedByCodeAndUnknownMethodsShareOneSeries) {
   EXPECT_EQ(samples.at("normd_rpc_handled_total{" + kIngestLabels + ",code=\"OK\"}"), 1);
   EXPECT_EQ(samples.at("normd_rpc_errors_total{" + kIngestLabels + ",code=\"INVALID_ARGUMENT\"}"),
             2);
-  EXPECT_EQ(
-      samples.at("normd_rpc_errors_total{" + kIngestLabels + ",code=\"RESOURCE_EXHAUSTED\"}"), 1);
+  EXPECT_EQ(samples.at("normd_rpc_errors_total{" + kIngestLabels + ",code=\"RESOURCE_EXHAUSTED\"}"),
+            1);
   EXPECT_FALSE(samples.contains("normd_rpc_errors_total{" + kIngestLabels + ",code=\"OK\"}"));
   EXPECT_EQ(samples.at("normd_rpc_errors_total{service=\"\",method=\"other\",code="
                        "\"UNIMPLEMENTED\"}"),
@@ -87,8 +86,9 @@ TEST(ServerMetricsTest, ErrorsAreCountedByCodeAndUnknownMethodsShareOneSeries) {
   EXPECT_EQ(samples.at("normd_frozen_versions"), 9);
   EXPECT_EQ(samples.at("normd_build_info{version=\"1.2.3\"}"), 1);
   // Each family is announced once with its type, before its samples.
-  for (const char* family : {"normd_rpc_requests_total counter", "normd_rpc_duration_seconds "
-                                                                 "histogram",
+  for (const char* family : {"normd_rpc_requests_total counter",
+                             "normd_rpc_duration_seconds "
+                             "histogram",
                              "normd_datasets gauge"}) {
     const std::string type_line = std::string("# TYPE ") + family;
     EXPECT_NE(text.find(type_line), std::string::npos) << family;
@@ -111,10 +111,12 @@ TEST(ServerMetricsTest, IngestAndNormalizeVolumesAddUp) {
 }
 
 TEST(StructuredLogTest, ALineIsOneJsonObjectWithEscapedStrings) {
-  const std::string line = FormatLogLine(
-      LogLevel::kWarning, "rpc",
-      {{"message", "say \"hi\"\\\n\x01"}, {"count", int64_t{-3}}, {"ok", true},
-       {"ms", 1.5}, {"nan", std::numeric_limits<double>::quiet_NaN()}});
+  const std::string line = FormatLogLine(LogLevel::kWarning, "rpc",
+                                         {{"message", "say \"hi\"\\\n\x01"},
+                                          {"count", int64_t{-3}},
+                                          {"ok", true},
+                                          {"ms", 1.5},
+                                          {"nan", std::numeric_limits<double>::quiet_NaN()}});
   EXPECT_EQ(line.find('\n'), std::string::npos);
   EXPECT_TRUE(line.starts_with("{\"time\":\"")) << line;
   EXPECT_TRUE(line.ends_with(
