@@ -277,11 +277,10 @@ def test_image_runtime_packages_cover_what_the_binaries_load():
     installed = runtime_closure(listed)
     for binary in (NORMD_BIN, NORMCTL_BIN):
         ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
+        if re.search(r"lib(asan|tsan|ubsan)\.so", ldd):
+            pytest.skip("a sanitizer build loads its own runtimes; the plain build is checked")
         for library in re.findall(r"=> (/\S+)", ldd):
             resolved = str(Path(library).resolve())
-            if "/build" in resolved or "sanitizer" in resolved or "/libasan" in resolved \
-                    or "/libtsan" in resolved or "/libubsan" in resolved or "abseil" in resolved:
-                continue  # the sanitizer builds' own runtimes, not part of the image
             package = owning_package(resolved)
             assert package in installed, (
                 f"{Path(binary).name} loads {resolved} from {package}, which the image's "

@@ -4,7 +4,8 @@
 //
 // The suppressions cover what is not ours and is not built with TSan, where TSan
 // reports races it cannot judge:
-// - Debian's gRPC and RocksDB. Their threads hand objects to each other through their
+// - Debian's gRPC, RocksDB, OpenSSL (gRPC's TLS) and cpp-httplib (the metrics
+//   endpoint's own threads). Their threads hand objects to each other through their
 //   own atomics, which TSan cannot see, so memory they allocate, copy and free seems
 //   to race across their threads. Only reports with one of their frames are dropped.
 // - Abseil's thread identities: Abseil (rebuilt with TSan by scripts/tsan-abseil.sh,
@@ -25,5 +26,11 @@ extern "C" const char* __tsan_default_suppressions() {
          "race:libgrpc++.so.1.51\n"
          "called_from_lib:librocksdb.so.7.8\n"
          "race:librocksdb.so.7.8\n"
+         "called_from_lib:libssl.so.3\n"
+         "called_from_lib:libcrypto.so.3\n"
+         "race:libssl.so.3\n"
+         "race:libcrypto.so.3\n"
+         "called_from_lib:libcpp-httplib.so.0.11\n"
+         "race:libcpp-httplib.so.0.11\n"
          "race:absl::*synchronization_internal::CreateThreadIdentity\n";
 }
