@@ -358,7 +358,9 @@ def test_flags_come_from_the_environment_and_the_command_line_wins(tmp_path):
                             text=True)
     try:
         line = proc.stdout.readline()
-        assert f"(data in {env_dir})" in line, line + proc.stderr.read()
+        if f"(data in {env_dir})" not in line:
+            proc.kill()  # before reading its stderr to the end
+            pytest.fail(f"normd ignored NORMD_DATA_DIR: {line!r} {proc.communicate()[1]}")
         address = re.search(r"listening on (\S+)", line).group(1)
         with normd.Client(address, timeout=10) as client:
             client.create_dataset("e", layout="NC", channels=1)
