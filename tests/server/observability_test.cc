@@ -1,16 +1,24 @@
-// ServerMetrics' exposition and StructuredLog's lines, checked without a server:
-// the end-to-end view (a real normd scraped by a real Prometheus) is in
+// ServerMetrics' exposition and StructuredLog's lines on their own, and the metrics
+// endpoint of a real server scraped while clients call it (the ThreadSanitizer build
+// runs this too). A real normd scraped by a real Prometheus is in
 // tests/python/test_observability.py.
+#include <httplib.h>
+
+#include <atomic>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "client/cpp/normd_client.h"
 #include "gtest/gtest.h"
+#include "server/normd_server.h"
 #include "server/observability/rpc_observer.h"
 #include "server/observability/server_metrics.h"
 #include "server/observability/structured_log.h"
+#include "tests/support/temp_dir.h"
 
 namespace normd {
 namespace {
@@ -133,6 +141,61 @@ TEST(RequestIdTest, OnlyShortPlainTokensAreTakenFromTheCaller) {
   EXPECT_FALSE(IsUsableRequestId("has space"));
   EXPECT_FALSE(IsUsableRequestId("quote\"d"));
   EXPECT_FALSE(IsUsableRequestId("new\nline"));
+}
+
+TEST(MetricsEndpointTest, ScrapesWhileClientsCallSeeCountersOnlyGrow) {
+  testing::TempDir dir;
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = dir.path() + "/data";
+  options.metrics_listen = "127.0.0.1:0";
+  options.kernel_threads = 0;
+  absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_GT((*server)->metrics_port(), 0);
+
+  const std::string list =
+      "normd_rpc_requests_total{service=\"normd.v1.Normd\",method=\"ListDatasets\"}";
+  const std::string missing =
+      "normd_rpc_errors_total{service=\"normd.v1.Normd\",method=\"GetDataset\",code=\"NOT_FOUND\"}";
+  const auto scrape = [&] {
+    httplib::Client http("127.0.0.1", (*server)->metrics_port());
+    httplib::Result reply = http.Get("/metrics");
+    EXPECT_TRUE(reply && reply->status == 200);
+    return reply ? Samples(reply->body) : std::map<std::string, double>();
+  };
+
+  constexpr int kClients = 2;
+  constexpr int kCallsEach = 150;
+  std::atomic<int> clients_done = 0;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&] {
+      std::unique_ptr<NormdClient> client = NormdClient::Connect((*server)->address());
+      for (int i = 0; i < kCallsEach; ++i) {
+        EXPECT_TRUE(client->ListDatasets().ok());
+        EXPECT_EQ(client->GetDataset("absent").status().code(), absl::StatusCode::kNotFound);
+      }
+      clients_done.fetch_add(1);
+    });
+  }
+  int scrapes = 0;
+  double last_list = 0, last_missing = 0;
+  do {  // at least one scrape, then as many as the clients' calls take
+    std::map<std::string, double> samples = scrape();
+    EXPECT_GE(samples[list], last_list);
+    EXPECT_GE(samples[missing], last_missing);
+    last_list = samples[list];
+    last_missing = samples[missing];
+    ++scrapes;
+  } while (clients_done.load() < kClients);
+  for (std::thread& client : clients) client.join();
+
+  std::map<std::string, double> samples = scrape();
+  EXPECT_EQ(samples[list], kClients * kCallsEach);
+  EXPECT_EQ(samples[missing], kClients * kCallsEach);
+  EXPECT_EQ(samples["normd_rpc_in_flight{service=\"normd.v1.Normd\",method=\"ListDatasets\"}"], 0);
+  EXPECT_GE(scrapes, 1);
 }
 
 }  // namespace
