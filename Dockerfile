@@ -22,7 +22,8 @@ RUN apt-get update -qq \
       libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libabsl20220623 libhwy1 \
       libcpp-httplib0.11 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --no-create-home --home-dir /data normd \
+ && groupadd --system --gid 10001 normd \
+ && useradd --system --uid 10001 --gid normd --no-create-home --home-dir /data normd \
  && mkdir -p /data && chown normd:normd /data
 COPY --from=build /src/build/normd /src/build/normctl /usr/local/bin/
 USER 10001:10001

@@ -14,7 +14,7 @@ test_packages=(
   libgtest-dev libgmock-dev libgmp-dev libbenchmark-dev
   python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
   clang-14 libclang-rt-14-dev dpkg-dev openssl
-  prometheus yamllint docker-compose python3-kubernetes python3-yaml
+  prometheus yamllint docker-compose python3-kubernetes python3-yaml debootstrap
 )
 
 packages=("${build_packages[@]}")

@@ -3,9 +3,12 @@ the Kubernetes API's own schema (the models of Debian's python3-kubernetes), the
 compose file with docker-compose, the Prometheus configuration with promtool, every
 YAML file with yamllint, and the Dockerfile's runtime packages against the shared
 libraries the built binaries load. No cluster and no container engine run here."""
+import os
 import re
 import shutil
+import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -276,9 +279,9 @@ def test_image_runtime_packages_cover_what_the_binaries_load():
     listed = install.group(1).replace("\\", " ").split()
     installed = runtime_closure(listed)
     for binary in (NORMD_BIN, NORMCTL_BIN):
-        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
-        if re.search(r"lib(asan|tsan|ubsan)\.so", ldd):
+        if sanitizer_build():
             pytest.skip("a sanitizer build loads its own runtimes; the plain build is checked")
+        ldd = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True).stdout
         for library in re.findall(r"=> (/\S+)", ldd):
             resolved = str(Path(library).resolve())
             package = owning_package(resolved)
@@ -303,3 +306,69 @@ def test_image_runs_as_a_non_root_user_with_its_store_on_a_volume():
     exposed = set(map(int, re.search(r"^EXPOSE (.+)$", runtime, re.MULTILINE).group(1).split()))
     assert exposed == {port_of(env["NORMD_LISTEN"]), port_of(env["NORMD_METRICS_LISTEN"])}
     assert "health" in re.search(r"HEALTHCHECK[^\n]*\\\n.*", runtime).group(0)
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for probe in sockets:
+        probe.bind(("127.0.0.1", 0))
+    ports = [probe.getsockname()[1] for probe in sockets]
+    for probe in sockets:
+        probe.close()
+    return ports
+
+
+RUNTIME_STAGE = REPO / "tests" / "support" / "runtime_stage.sh"
+
+
+def sanitizer_build():
+    ldd = subprocess.run(["ldd", NORMD_BIN], capture_output=True, text=True, check=True).stdout
+    return re.search(r"lib(asan|tsan|ubsan)\.so", ldd) is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("debootstrap") is None,
+                    reason="building a root file system needs root and debootstrap")
+def test_runtime_stage_serves_as_the_image_would(tmp_path):
+    """The Dockerfile's runtime stage, built with debootstrap and chroot (no container
+    engine here): normd starts in it as uid 10001 with the image's environment, its
+    store lands on /data, the image's HEALTHCHECK command passes, and a client and a
+    scrape reach it; SIGTERM stops it with exit 0."""
+    if sanitizer_build():
+        pytest.skip("a sanitizer build loads its own runtimes; the plain build is checked")
+    import json
+
+    import normd
+
+    subprocess.run([str(RUNTIME_STAGE), str(tmp_path), NORMD_BIN, NORMCTL_BIN], check=True,
+                   timeout=900)
+    rootfs = tmp_path / "rootfs"
+    dockerfile = (REPO / "Dockerfile").read_text().split("FROM debian:bookworm-slim", 1)[1]
+    user = re.search(r"^USER (\d+):(\d+)$", dockerfile, re.MULTILINE)
+    env = dict(re.findall(r"(NORMD_\w+)=(\S+)", dockerfile))
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)[1])
+    healthcheck = json.loads(re.search(r"^\s+CMD (\[.*\])$", dockerfile, re.MULTILINE)[1])
+    # The image's environment, but on free ports: CI may have something on the fixed ones.
+    api, metrics = free_ports(2)
+    env.update(NORMD_LISTEN=f"0.0.0.0:{api}", NORMD_METRICS_LISTEN=f"0.0.0.0:{metrics}",
+               NORMCTL_HEALTH_SERVER=f"127.0.0.1:{api}", PATH="/usr/local/bin:/usr/bin:/bin")
+    as_image_user = ["chroot", f"--userspec={user[1]}:{user[2]}", str(rootfs), "env", "-i",
+                     *(f"{key}={value}" for key, value in env.items())]
+    server = subprocess.Popen([*as_image_user, *entrypoint], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        if "listening on" not in line:
+            server.kill()
+            pytest.fail(f"normd did not start in the runtime stage: {server.communicate()[1]}")
+        health = subprocess.run([*as_image_user, *healthcheck], capture_output=True, text=True,
+                                timeout=60)
+        assert health.returncode == 0 and health.stdout.strip() == "SERVING", health
+        with normd.Client(f"127.0.0.1:{api}", timeout=30) as client:
+            client.create_dataset("in-image", layout="NC", channels=2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10) as reply:
+            assert "\nnormd_datasets 1\n" in reply.read().decode()
+        store = rootfs / env["NORMD_DATA_DIR"].lstrip("/") / "db"
+        assert store.is_dir() and store.stat().st_uid == int(user[1])
+    finally:
+        server.terminate()
+        assert server.wait(timeout=60) == 0
