@@ -171,6 +171,14 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
         path, ": the .npy shape [", absl::StrJoin(shape, ", "),
         "] overflows a 64-bit byte count"));
   }
+  // Rows of no bytes (a zero past the first dimension) hold no values, however many of
+  // them the header claims: reading them would loop for nothing, and normd refuses
+  // zero dimensions anyway.
+  if (row_bytes == 0 && reader.rows() > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ": the .npy shape [", absl::StrJoin(shape, ", "),
+        "] has a zero dimension after the first, so its rows hold no values"));
+  }
   reader.row_bytes_ = row_bytes;
   if (data_bytes != file_size - data_offset) {
     return absl::InvalidArgumentError(absl::StrCat(

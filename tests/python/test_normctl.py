@@ -175,8 +175,9 @@ def npy_bytes(header_dict, data=b"", version=1):
 
 def test_lying_npy_files_are_refused_before_anything_is_sent(normctl, tmp_path):
     """Every length in a .npy file is checked against the file itself when it is
-    opened: a short or long file, a header length past the end, or a shape whose
-    byte count overflows 64 bits is refused up front, and the dataset is untouched."""
+    opened: a short or long file, a header length past the end, a shape whose byte
+    count overflows 64 bits, or rows of no bytes is refused up front, and the dataset
+    is untouched."""
     normctl("create", "lies", "--channels=2")
     good = np.arange(6, dtype=np.float32).reshape(3, 2)
     np.save(tmp_path / "good.npy", good)
@@ -191,6 +192,10 @@ def test_lying_npy_files_are_refused_before_anything_is_sent(normctl, tmp_path):
                          "overflows a 64-bit byte count"),
         "negative.npy": (npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 2), }"),
                          "bad dimension '-1'"),
+        # Found by the fuzzer: empty rows, but 493555555555555 of them.
+        "empty_rows.npy": (npy_bytes("{'descr': '<f4', 'fortran_order': False, "
+                                     "'shape': (493555555555555, 0, 2), }"),
+                           "has a zero dimension after the first, so its rows hold no values"),
     }
     for name, (content, message) in files.items():
         (tmp_path / name).write_bytes(content)
