@@ -113,6 +113,9 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   observers.push_back(
       std::make_unique<RpcObserverFactory>(server->metrics_.get(), options.log_requests));
   builder.experimental().SetInterceptorCreators(std::move(observers));
+  // gRPC sets SO_REUSEPORT by default: a second normd on the same port would start and
+  // take half the connections, with its own store. Refuse it instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options.listen, *credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
@@ -123,6 +126,7 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   }
   if (!options.health_listen.empty()) {
     grpc::ServerBuilder health;
+    health.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     health.AddListeningPort(options.health_listen, grpc::InsecureServerCredentials(),
                             &server->health_port_);
     server->health_server_ = health.BuildAndStart();

@@ -1,6 +1,7 @@
 #include "server/observability/metrics_endpoint.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <charconv>
 
@@ -29,6 +30,12 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
 
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
   endpoint->http_ = std::make_unique<httplib::Server>();
+  // httplib's default sets SO_REUSEPORT, which would let a second normd bind the same
+  // port and take half the scrapes; SO_REUSEADDR alone still allows a quick restart.
+  endpoint->http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   // A scrape is one small request every few seconds: two threads are plenty.
   endpoint->http_->new_task_queue = [] { return new httplib::ThreadPool(2); };
   endpoint->http_->Get("/metrics", [render](const httplib::Request&, httplib::Response& response) {
@@ -49,11 +56,12 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
 }
 
 MetricsEndpoint::~MetricsEndpoint() {
+  if (!thread_.joinable()) return;  // Start failed before serving began
   // httplib's stop() does nothing before the listening loop has begun, so wait for
   // the loop to begin (or to have ended already) before stopping it.
   while (!http_->is_running() && !served_.load()) std::this_thread::yield();
   http_->stop();
-  if (thread_.joinable()) thread_.join();
+  thread_.join();
 }
 
 }  // namespace normd

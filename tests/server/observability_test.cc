@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/cpp/normd_client.h"
 #include "gtest/gtest.h"
@@ -196,6 +197,35 @@ TEST(MetricsEndpointTest, ScrapesWhileClientsCallSeeCountersOnlyGrow) {
   EXPECT_EQ(samples[missing], kClients * kCallsEach);
   EXPECT_EQ(samples["normd_rpc_in_flight{service=\"normd.v1.Normd\",method=\"ListDatasets\"}"], 0);
   EXPECT_GE(scrapes, 1);
+}
+
+TEST(MetricsEndpointTest, ABadOrTakenAddressStopsTheStart) {
+  testing::TempDir dir;
+  ServerOptions options;
+  options.listen = "127.0.0.1:0";
+  options.data_dir = dir.path() + "/data";
+  options.metrics_listen = "localhost";
+  absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(server.status().message(), "--metrics_listen must be HOST:PORT, got \"localhost\"");
+
+  options.metrics_listen = "127.0.0.1:0";
+  server = NormdServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ServerOptions second = options;
+  second.data_dir = dir.path() + "/other";
+  second.metrics_listen = absl::StrCat("127.0.0.1:", (*server)->metrics_port());
+  absl::StatusOr<std::unique_ptr<NormdServer>> clash = NormdServer::Start(second);
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(clash.status().message(),
+            absl::StrCat("cannot listen for metrics on ", second.metrics_listen));
+
+  // The same for the gRPC port: no second server shares it (no SO_REUSEPORT).
+  second.metrics_listen = "";
+  second.listen = (*server)->address();
+  clash = NormdServer::Start(second);
+  EXPECT_EQ(clash.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(clash.status().message(), absl::StrCat("cannot listen on ", second.listen));
 }
 
 }  // namespace
