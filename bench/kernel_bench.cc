@@ -211,9 +211,7 @@ void Sizes(benchmark::internal::Benchmark* b) {
   b->Arg(256 * kKiB)->Arg(8 * kMiB)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
 }
 
-void ImageShape(benchmark::internal::Benchmark* b) {
-  b->Arg(0)->Unit(benchmark::kMicrosecond);
-}
+void ImageShape(benchmark::internal::Benchmark* b) { b->Arg(0)->Unit(benchmark::kMicrosecond); }
 
 const Shape kImageRgb{Layout::kNCHW, {64, 3, 224, 224}, 3};
 constexpr int kSimd = 0, kScalar = 1, kSimdPool2 = 2;
@@ -222,11 +220,11 @@ BENCHMARK(BM_Memcpy)->Apply(Sizes);
 BENCHMARK(BM_ReadOnlySum)->Apply(Sizes);
 BENCHMARK(BM_WidenU8ToF32)->Apply(Sizes);
 // [N, F] sized by bytes: a one-element dims vector means "derive N".
-#define NORMD_NORMALIZE_BENCH(name, dtype, shape, apply)                        \
-  BENCHMARK_CAPTURE(Normalize, name##_simd, dtype, shape, kSimd)->apply;       \
+#define NORMD_NORMALIZE_BENCH(name, dtype, shape, apply)                 \
+  BENCHMARK_CAPTURE(Normalize, name##_simd, dtype, shape, kSimd)->apply; \
   BENCHMARK_CAPTURE(Normalize, name##_scalar, dtype, shape, kScalar)->apply
-#define NORMD_FIT_BENCH(name, dtype, shape, apply)                        \
-  BENCHMARK_CAPTURE(Fit, name##_simd, dtype, shape, kSimd)->apply;       \
+#define NORMD_FIT_BENCH(name, dtype, shape, apply)                 \
+  BENCHMARK_CAPTURE(Fit, name##_simd, dtype, shape, kSimd)->apply; \
   BENCHMARK_CAPTURE(Fit, name##_scalar, dtype, shape, kScalar)->apply
 
 NORMD_NORMALIZE_BENCH(f32_NC_F3, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}), Apply(Sizes));
@@ -238,7 +236,9 @@ NORMD_NORMALIZE_BENCH(u8_NCHW_64x3x224x224, DType::kUInt8, kImageRgb, Apply(Imag
 NORMD_NORMALIZE_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
                       (Shape{Layout::kNCHW, {256, 64, 28, 28}, 64}), Apply(ImageShape));
 BENCHMARK_CAPTURE(Normalize, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}),
-                  kSimdPool2)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
+                  kSimdPool2)
+    ->Arg(256 * kMiB)
+    ->Unit(benchmark::kMicrosecond);
 
 NORMD_FIT_BENCH(f32_NC_F3, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}), Apply(Sizes));
 NORMD_FIT_BENCH(f32_NC_F64, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), Apply(Sizes));
@@ -247,8 +247,9 @@ NORMD_FIT_BENCH(f32_NCHW_64x3x224x224, DType::kFloat32, kImageRgb, Apply(ImageSh
 NORMD_FIT_BENCH(u8_NCHW_64x3x224x224, DType::kUInt8, kImageRgb, Apply(ImageShape));
 NORMD_FIT_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
                 (Shape{Layout::kNCHW, {256, 64, 28, 28}, 64}), Apply(ImageShape));
-BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}),
-                  kSimdPool2)->Arg(256 * kMiB)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), kSimdPool2)
+    ->Arg(256 * kMiB)
+    ->Unit(benchmark::kMicrosecond);
 
 // Layer norm over transformer rows; group and instance norm on ResNet-sized maps;
 // batch norm in training mode on an RGB batch.

@@ -26,8 +26,8 @@ const char* const kMethod = "/normd.v1.Normd/Normalize";
 
 std::vector<std::string> Methods() {
   std::vector<std::string> methods;
-  for (const char* name : {"CreateDataset", "GetDataset", "ListDatasets", "DeleteDataset",
-                           "Ingest", "Freeze", "GetStats", "Normalize"}) {
+  for (const char* name : {"CreateDataset", "GetDataset", "ListDatasets", "DeleteDataset", "Ingest",
+                           "Freeze", "GetStats", "Normalize"}) {
     methods.push_back(absl::StrCat("/normd.v1.Normd/", name));
   }
   return methods;

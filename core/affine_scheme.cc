@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "core/affine_scheme.h"
+#include "absl/strings/string_view.h"
 
 #include <cmath>
 
@@ -39,9 +39,9 @@ absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, dou
   for (size_t c = 0; c < channels; ++c) {
     const double denominator = std::sqrt(stats.variance[c] + eps);
     if (!(denominator > 0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "channel ", c, " has variance ", stats.variance[c], " and eps is ", eps,
-          "; var + eps must be positive (use eps > 0 for constant channels)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("channel ", c, " has variance ", stats.variance[c], " and eps is ", eps,
+                       "; var + eps must be positive (use eps > 0 for constant channels)"));
     }
     const double g = gamma.empty() ? 1.0 : gamma[c];
     const double b = beta.empty() ? 0.0 : beta[c];
@@ -91,8 +91,8 @@ bool NeedsStatistics(const AffineScheme& scheme) {
 absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
                                           const ReferenceStatistics& stats, int64_t channels) {
   if (NeedsStatistics(scheme) && stats.mean.size() != static_cast<size_t>(channels)) {
-    return absl::InternalError(absl::StrCat("statistics hold ", stats.mean.size(),
-                                            " channels, expected ", channels));
+    return absl::InternalError(
+        absl::StrCat("statistics hold ", stats.mean.size(), " channels, expected ", channels));
   }
   return std::visit(
       Overloaded{
@@ -110,8 +110,8 @@ absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
             if (absl::Status s = CheckFinite("minmax low", mm.low); !s.ok()) return s;
             if (absl::Status s = CheckFinite("minmax high", mm.high); !s.ok()) return s;
             if (mm.low > mm.high) {
-              return absl::InvalidArgumentError(absl::StrCat(
-                  "minmax low must be <= high, got low ", mm.low, " and high ", mm.high));
+              return absl::InvalidArgumentError(absl::StrCat("minmax low must be <= high, got low ",
+                                                             mm.low, " and high ", mm.high));
             }
             if (absl::Status s = CheckChannelsFitted(stats); !s.ok()) return s;
             ScaleShift folded;

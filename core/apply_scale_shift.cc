@@ -29,9 +29,9 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
                              const ScaleShift& factors, DType output_dtype,
                              std::span<std::byte> output, WorkerPool* pool) {
   if (!IsSupportedOutputDType(output_dtype)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "output dtype must be float32, float64, float16 or bfloat16, got ",
-        DTypeName(output_dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("output dtype must be float32, float64, float16 or bfloat16, got ",
+                     DTypeName(output_dtype)));
   }
   const auto elements = static_cast<size_t>(geometry.elements());
   const auto channels = static_cast<size_t>(geometry.channels);
@@ -63,8 +63,8 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
         const size_t c = run % channels;
         const size_t offset = run * walk.inner;
         ScaleShiftRun(input.dtype, output_dtype, x + offset * in_size, walk.inner,
-                      factors.center[c], factors.scale[c], factors.shift[c],
-                      y + offset * out_size, streaming);
+                      factors.center[c], factors.scale[c], factors.shift[c], y + offset * out_size,
+                      streaming);
       }
     });
     return absl::OkStatus();
@@ -84,14 +84,13 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
     if (full_end > begin) {
       const size_t offset = begin * walk.row_len;
       ScaleShiftRows(input.dtype, output_dtype, x + offset * in_size, full_end - begin,
-                     walk.row_len, center.data(), scale.data(), shift.data(),
-                     y + offset * out_size, streaming);
+                     walk.row_len, center.data(), scale.data(), shift.data(), y + offset * out_size,
+                     streaming);
     }
     if (end > walk.rows) {  // the partial last row
       const size_t offset = walk.rows * walk.row_len;
-      ScaleShiftRows(input.dtype, output_dtype, x + offset * in_size, 1, walk.tail,
-                     center.data(), scale.data(), shift.data(), y + offset * out_size,
-                     streaming);
+      ScaleShiftRows(input.dtype, output_dtype, x + offset * in_size, 1, walk.tail, center.data(),
+                     scale.data(), shift.data(), y + offset * out_size, streaming);
     }
   });
   return absl::OkStatus();

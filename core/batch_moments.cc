@@ -29,8 +29,8 @@
 namespace normd {
 namespace {
 
-constexpr size_t kRunChunk = 4096;   // values per run tile
-constexpr size_t kTileRows = 256;    // rows per row tile
+constexpr size_t kRunChunk = 4096;              // values per run tile
+constexpr size_t kTileRows = 256;               // rows per row tile
 constexpr size_t kPartBytes = size_t{4} << 20;  // input per parallel part
 // A segment is committed once it holds this many times the committed count: the
 // error bound grows to (1 + kRecentreRatio) times the tile sums' error, and the
@@ -108,9 +108,8 @@ struct FitContext {
 // to the mean of the tile's finite values of that channel first.
 template <typename ChannelOf>
 absl::Status ScalarTile(const FitContext& ctx, size_t first, size_t count, ChannelOf channel_of,
-                        std::vector<ShiftedChannelSums>& channels,
-                        std::vector<MomentSums>& sums, std::vector<uint64_t>& counts,
-                        uint64_t& skipped) {
+                        std::vector<ShiftedChannelSums>& channels, std::vector<MomentSums>& sums,
+                        std::vector<uint64_t>& counts, uint64_t& skipped) {
   return VisitDType(ctx.batch.dtype, [&](auto tag) -> absl::Status {
     using T = decltype(tag);
     const std::byte* data = ctx.batch.bytes.data();
@@ -285,8 +284,8 @@ absl::Status NonFiniteValueError(double value, uint64_t flat_index, uint64_t cha
 
 absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
                                              const ChannelGeometry& geometry,
-                                             NonFinitePolicy policy,
-                                             std::span<ChannelMoments> out, WorkerPool* pool) {
+                                             NonFinitePolicy policy, std::span<ChannelMoments> out,
+                                             WorkerPool* pool) {
   if (out.size() != static_cast<size_t>(geometry.channels)) {
     return absl::InternalError(absl::StrCat("moments buffer holds ", out.size(),
                                             " channels, geometry has ", geometry.channels));

@@ -24,8 +24,7 @@ namespace normd {
 // the pool's size.
 absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
                                              const ChannelGeometry& geometry,
-                                             NonFinitePolicy policy,
-                                             std::span<ChannelMoments> out,
+                                             NonFinitePolicy policy, std::span<ChannelMoments> out,
                                              WorkerPool* pool = nullptr);
 
 // The scalar reference, same contract: a corrected two-pass algorithm with

@@ -1,11 +1,11 @@
-#include "absl/strings/string_view.h"
 #include "core/dataset_spec.h"
+#include "absl/strings/string_view.h"
 
 #include <cmath>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 
 namespace normd {
 
@@ -28,17 +28,16 @@ absl::Status ValidateName(absl::string_view what, absl::string_view name) {
   }
   if (name.size() > kMaxDatasetNameLength) {
     return absl::InvalidArgumentError(absl::StrCat(what, " has ", name.size(),
-                                                   " characters; at most ",
-                                                   kMaxDatasetNameLength, " are allowed"));
+                                                   " characters; at most ", kMaxDatasetNameLength,
+                                                   " are allowed"));
   }
   for (size_t i = 0; i < name.size(); ++i) {
     const char ch = name[i];
     if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' &&
         ch != '-') {
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, " \"", absl::CHexEscape(name),
-                       "\" has a disallowed character at position ", i,
-                       "; expected only [A-Za-z0-9._-]"));
+      return absl::InvalidArgumentError(absl::StrCat(what, " \"", absl::CHexEscape(name),
+                                                     "\" has a disallowed character at position ",
+                                                     i, "; expected only [A-Za-z0-9._-]"));
     }
   }
   if (name.front() == '.') {
@@ -55,8 +54,8 @@ absl::Status ValidateDatasetName(absl::string_view name) {
 absl::Status ValidateDatasetSpec(const DatasetSpec& spec) {
   if (absl::Status status = ValidateDatasetName(spec.name); !status.ok()) return status;
   if (spec.channels < 1 || spec.channels > kMaxChannels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "channels must be in [1, ", kMaxChannels, "], got ", spec.channels));
+    return absl::InvalidArgumentError(
+        absl::StrCat("channels must be in [1, ", kMaxChannels, "], got ", spec.channels));
   }
   if (spec.momentum.has_value()) {
     if (spec.accumulator != AccumulatorKind::kRunningAverage) {
@@ -65,8 +64,7 @@ absl::Status ValidateDatasetSpec(const DatasetSpec& spec) {
     }
     const double m = *spec.momentum;
     if (!(m > 0.0 && m <= 1.0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("momentum must be in (0, 1], got ", m));
+      return absl::InvalidArgumentError(absl::StrCat("momentum must be in (0, 1], got ", m));
     }
   }
   return absl::OkStatus();

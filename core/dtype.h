@@ -37,9 +37,8 @@ inline float Float16ToFloat(Float16 h) {
     const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
     return sign ? -magnitude : magnitude;
   }
-  const uint32_t bits = exponent == 0x1f
-                            ? sign | 0x7f800000u | (mantissa << 13)
-                            : sign | ((exponent + 112) << 23) | (mantissa << 13);
+  const uint32_t bits = exponent == 0x1f ? sign | 0x7f800000u | (mantissa << 13)
+                                         : sign | ((exponent + 112) << 23) | (mantissa << 13);
   return std::bit_cast<float>(bits);
 }
 

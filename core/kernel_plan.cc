@@ -50,8 +50,8 @@ std::vector<uint32_t> ColumnChannels(const KernelWalk& walk) {
   return channel_of;
 }
 
-void ExpandToColumns(std::span<const uint32_t> column_channels,
-                     std::span<const double> per_channel, std::vector<double>& out) {
+void ExpandToColumns(std::span<const uint32_t> column_channels, std::span<const double> per_channel,
+                     std::vector<double>& out) {
   out.resize(column_channels.size());
   for (size_t j = 0; j < out.size(); ++j) out[j] = per_channel[column_channels[j]];
 }

@@ -29,7 +29,6 @@ struct KernelWalk {
   size_t row_len = 0;
   size_t rows = 0;
   size_t tail = 0;
-
 };
 
 // NCHW images (inner >= 64) become runs. Short periods (NC, NHWC, small images) become
@@ -42,8 +41,8 @@ KernelWalk PlanKernelWalk(const ChannelGeometry& geometry);
 std::vector<uint32_t> ColumnChannels(const KernelWalk& walk);
 
 // out[j] = per_channel[column_channels[j]].
-void ExpandToColumns(std::span<const uint32_t> column_channels,
-                     std::span<const double> per_channel, std::vector<double>& out);
+void ExpandToColumns(std::span<const uint32_t> column_channels, std::span<const double> per_channel,
+                     std::vector<double>& out);
 
 }  // namespace normd
 

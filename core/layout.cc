@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "core/layout.h"
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -23,11 +23,12 @@ absl::StatusOr<int64_t> ChannelCountOf(Layout layout, std::span<const int64_t> s
   const size_t rank = shape.size();
   const bool rank_ok = layout == Layout::kNC ? rank == 2 : rank >= 3;
   if (!rank_ok) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "layout ", LayoutName(layout), " expects ",
-        layout == Layout::kNC ? "a rank-2 shape [N, C]"
-                              : "a shape of rank >= 3 (batch, channels and at least one spatial dim)",
-        ", got shape ", FormatShape(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("layout ", LayoutName(layout), " expects ",
+                     layout == Layout::kNC
+                         ? "a rank-2 shape [N, C]"
+                         : "a shape of rank >= 3 (batch, channels and at least one spatial dim)",
+                     ", got shape ", FormatShape(shape)));
   }
   return shape[layout == Layout::kNHWC ? rank - 1 : 1];
 }
@@ -39,9 +40,9 @@ absl::StatusOr<ChannelGeometry> ResolveGeometry(Layout layout, int64_t channels,
   const size_t rank = shape.size();
   const size_t channel_axis = layout == Layout::kNHWC ? rank - 1 : 1;
   if (*found != channels) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "layout ", LayoutName(layout), " expects ", channels, " channels at axis ",
-        channel_axis, ", got ", *found, " in shape ", FormatShape(shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("layout ", LayoutName(layout), " expects ", channels, " channels at axis ",
+                     channel_axis, ", got ", *found, " in shape ", FormatShape(shape)));
   }
   int64_t spatial = 1;
   for (size_t axis = 1; axis < rank; ++axis) {

@@ -22,7 +22,7 @@ absl::string_view LayoutName(Layout layout);
 // (o, c, i) lives at index (o * channels + c) * inner + i. NC: outer = N, inner = 1;
 // NCHW: outer = N, inner = S1*...*Sk; NHWC: outer = N*S1*...*Sk, inner = 1.
 struct ChannelGeometry {
-  int64_t samples = 0;   // N, the leading dimension
+  int64_t samples = 0;  // N, the leading dimension
   int64_t outer = 0;
   int64_t channels = 0;
   int64_t inner = 0;

@@ -14,23 +14,22 @@ absl::StatusOr<int64_t> ValidateTensor(const TensorView& tensor) {
   for (size_t axis = 0; axis < tensor.shape.size(); ++axis) {
     const int64_t dim = tensor.shape[axis];
     if (dim <= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor dims must be positive, got ", dim, " at axis ", axis,
-                       " of shape ", FormatShape(tensor.shape)));
+      return absl::InvalidArgumentError(absl::StrCat("tensor dims must be positive, got ", dim,
+                                                     " at axis ", axis, " of shape ",
+                                                     FormatShape(tensor.shape)));
     }
     if (elements > kMaxTensorElements / dim) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor shape ", FormatShape(tensor.shape), " has more than ",
-                       kMaxTensorElements, " elements"));
+      return absl::InvalidArgumentError(absl::StrCat("tensor shape ", FormatShape(tensor.shape),
+                                                     " has more than ", kMaxTensorElements,
+                                                     " elements"));
     }
     elements *= dim;
   }
-  const uint64_t expected_bytes =
-      static_cast<uint64_t>(elements) * ElementSize(tensor.dtype);
+  const uint64_t expected_bytes = static_cast<uint64_t>(elements) * ElementSize(tensor.dtype);
   if (tensor.bytes.size() != expected_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor data has ", tensor.bytes.size(), " bytes, expected ", expected_bytes,
-        " for shape ", FormatShape(tensor.shape), " of ", DTypeName(tensor.dtype)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor data has ", tensor.bytes.size(), " bytes, expected ", expected_bytes,
+                     " for shape ", FormatShape(tensor.shape), " of ", DTypeName(tensor.dtype)));
   }
   return elements;
 }

@@ -182,7 +182,8 @@ absl::StatusOr<uint64_t> ResolveVersion(NormdClient& client, const std::string& 
     absl::StatusOr<v1::DatasetInfo> info = client.GetDataset(name);
     if (!info.ok()) return info.status();
     if (info->latest_version() == 0) {
-      return absl::FailedPreconditionError(absl::StrCat("dataset ", name, " has no frozen version"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("dataset ", name, " has no frozen version"));
     }
     return info->latest_version();
   }
@@ -221,12 +222,14 @@ void PrintInfo(const v1::DatasetInfo& info) {
               AccumulatorText(spec).c_str(),
               spec.nonfinite_policy() == v1::NONFINITE_POLICY_SKIP ? "skipped" : "rejected");
   for (const v1::SplitTotals& t : info.totals()) {
-    std::printf("  %-10s %llu batches, %llu samples\n", absl::AsciiStrToLower(v1::Split_Name(t.split()).substr(6)).c_str(),
+    std::printf("  %-10s %llu batches, %llu samples\n",
+                absl::AsciiStrToLower(v1::Split_Name(t.split()).substr(6)).c_str(),
                 static_cast<unsigned long long>(t.batches()),
                 static_cast<unsigned long long>(t.samples()));
   }
   for (const v1::VersionInfo& v : info.versions()) {
-    std::printf("  version %llu: %llu train samples\n", static_cast<unsigned long long>(v.version()),
+    std::printf("  version %llu: %llu train samples\n",
+                static_cast<unsigned long long>(v.version()),
                 static_cast<unsigned long long>(v.train_samples()));
   }
 }
@@ -272,9 +275,9 @@ absl::StatusOr<std::vector<NpyReader>> OpenBatchFiles(const std::vector<char*>& 
     absl::StatusOr<NpyReader> reader = NpyReader::Open(file);
     if (!reader.ok()) return reader.status();
     if (reader->header().shape.size() < 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          file, " has shape [", absl::StrJoin(reader->header().shape, ", "),
-          "]; expected at least 2 dims, [N, C, ...]"));
+      return absl::InvalidArgumentError(absl::StrCat(file, " has shape [",
+                                                     absl::StrJoin(reader->header().shape, ", "),
+                                                     "]; expected at least 2 dims, [N, C, ...]"));
     }
     readers.push_back(*std::move(reader));
   }
@@ -291,9 +294,9 @@ absl::StatusOr<v1::IngestResponse> SendFiles(IngestStream& stream, std::vector<N
   ProgressBar progress(label, total_bytes);
   std::string chunk;
   for (NpyReader& reader : readers) {
-    const int64_t rows_per_chunk = std::max<int64_t>(
-        1, absl::GetFlag(FLAGS_chunk_bytes) /
-               static_cast<int64_t>(std::max<size_t>(1, reader.row_bytes())));
+    const int64_t rows_per_chunk =
+        std::max<int64_t>(1, absl::GetFlag(FLAGS_chunk_bytes) /
+                                 static_cast<int64_t>(std::max<size_t>(1, reader.row_bytes())));
     while (reader.rows_left() > 0) {
       const int64_t rows = std::min(rows_per_chunk, reader.rows_left());
       if (absl::Status status = reader.ReadRows(rows, &chunk); !status.ok()) {
@@ -324,7 +327,8 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
   if (!split.ok()) return Usage(std::string(split.status().message()));
   const std::vector<char*> files(args.begin() + 1, args.end());
   std::string writer = absl::GetFlag(FLAGS_writer_id);
-  if (writer.empty()) writer = absl::StrCat("normctl-", absl::Hex(absl::Uniform<uint64_t>(absl::BitGen())));
+  if (writer.empty())
+    writer = absl::StrCat("normctl-", absl::Hex(absl::Uniform<uint64_t>(absl::BitGen())));
   const absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_retry_seconds));
   absl::StatusOr<v1::IngestResponse> response;
   // The files are read again for a resend: the whole ingest is one stream, one
@@ -334,9 +338,8 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
     absl::StatusOr<std::vector<NpyReader>> readers = OpenBatchFiles(files);
     if (!readers.ok()) return Fail(readers.status());
     // A resend waits for the server to come back; the server skips what it committed.
-    std::unique_ptr<IngestStream> stream =
-        client.StartIngest(args[0], {writer, 1}, attempt > 0, attempt > 0 ? deadline
-                                                                          : absl::InfiniteFuture());
+    std::unique_ptr<IngestStream> stream = client.StartIngest(
+        args[0], {writer, 1}, attempt > 0, attempt > 0 ? deadline : absl::InfiniteFuture());
     response = SendFiles(*stream, *readers, *split, absl::StrCat("ingest ", args[0]));
     if (response.ok() || !IsWorthResending(response.status()) || absl::Now() >= deadline) break;
     std::fprintf(stderr, "normctl: %s; resending as writer %s\n",
@@ -382,11 +385,11 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
     return 0;
   }
   const v1::Statistics& s = response->stats();
-  std::printf("%s %s, %s split: %llu batches, %llu samples\n", args[0],
-              response->version() == 0 ? "live"
-                                       : absl::StrCat("version ", response->version()).c_str(),
-              absl::GetFlag(FLAGS_split).c_str(), static_cast<unsigned long long>(s.batches()),
-              static_cast<unsigned long long>(s.samples()));
+  std::printf(
+      "%s %s, %s split: %llu batches, %llu samples\n", args[0],
+      response->version() == 0 ? "live" : absl::StrCat("version ", response->version()).c_str(),
+      absl::GetFlag(FLAGS_split).c_str(), static_cast<unsigned long long>(s.batches()),
+      static_cast<unsigned long long>(s.samples()));
   std::printf("%8s %12s %20s %14s %20s %20s\n", "channel", "count", "mean", "std", "min", "max");
   for (int c = 0; c < s.count_size(); ++c) {
     std::printf("%8d %12llu %20.12g %14.6g %20.12g %20.12g\n", c,
@@ -435,7 +438,8 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     absl::StatusOr<std::vector<double>> dims =
         ParseDoubles("normalized_shape", absl::GetFlag(FLAGS_normalized_shape));
     if (!dims.ok()) return dims.status();
-    for (double dim : *dims) request.mutable_layernorm()->add_normalized_shape(static_cast<int64_t>(dim));
+    for (double dim : *dims)
+      request.mutable_layernorm()->add_normalized_shape(static_cast<int64_t>(dim));
     status = SetAffine(request.mutable_layernorm(), eps);
   } else if (scheme == "instancenorm") {
     status = SetAffine(request.mutable_instancenorm(), eps);
@@ -445,7 +449,8 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "--scheme must be zscore, minmax, scale, batchnorm, layernorm, instancenorm or "
-        "groupnorm, got '", scheme, "'"));
+        "groupnorm, got '",
+        scheme, "'"));
   }
   if (!status.ok()) return status;
   if (name == "-" && (scheme == "instancenorm" || scheme == "groupnorm")) {

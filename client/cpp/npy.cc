@@ -146,8 +146,8 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
   const uint64_t data_offset = sizeof preamble + length_bytes + header_size;
   if (data_offset > file_size) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": truncated .npy header (", header_size,
-                                                   " bytes promised, the file holds ",
-                                                   file_size, " bytes in all)"));
+                                                   " bytes promised, the file holds ", file_size,
+                                                   " bytes in all)"));
   }
   std::string dict(header_size, '\0');
   if (std::fread(dict.data(), 1, header_size, reader.file_.get()) != header_size) {
@@ -155,7 +155,8 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
   }
   absl::StatusOr<NpyHeader> header = ParseNpyHeader(dict);
   if (!header.ok()) {
-    return absl::Status(header.status().code(), absl::StrCat(path, ": ", header.status().message()));
+    return absl::Status(header.status().code(),
+                        absl::StrCat(path, ": ", header.status().message()));
   }
   reader.header_ = *std::move(header);
   const std::vector<int64_t>& shape = reader.header_.shape;
@@ -168,23 +169,21 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
   overflow |= __builtin_mul_overflow(row_bytes, static_cast<uint64_t>(reader.rows()), &data_bytes);
   if (overflow) {
     return absl::InvalidArgumentError(absl::StrCat(
-        path, ": the .npy shape [", absl::StrJoin(shape, ", "),
-        "] overflows a 64-bit byte count"));
+        path, ": the .npy shape [", absl::StrJoin(shape, ", "), "] overflows a 64-bit byte count"));
   }
   // Rows of no bytes (a zero past the first dimension) hold no values, however many of
   // them the header claims: reading them would loop for nothing, and normd refuses
   // zero dimensions anyway.
   if (row_bytes == 0 && reader.rows() > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": the .npy shape [", absl::StrJoin(shape, ", "),
-        "] has a zero dimension after the first, so its rows hold no values"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": the .npy shape [", absl::StrJoin(shape, ", "),
+                     "] has a zero dimension after the first, so its rows hold no values"));
   }
   reader.row_bytes_ = row_bytes;
   if (data_bytes != file_size - data_offset) {
     return absl::InvalidArgumentError(absl::StrCat(
         path, ": the .npy header promises ", data_bytes, " bytes of data (shape [",
-        absl::StrJoin(shape, ", "), "]) but the file holds ",
-        file_size - data_offset));
+        absl::StrJoin(shape, ", "), "]) but the file holds ", file_size - data_offset));
   }
   return reader;
 }
@@ -211,8 +210,8 @@ absl::StatusOr<NpyWriter> NpyWriter::Create(const std::string& path, const NpyHe
   }
   std::string shape = absl::StrJoin(header.shape, ", ");
   if (header.shape.size() == 1) shape += ",";
-  std::string dict = absl::StrCat("{'descr': '", descr, "', 'fortran_order': False, 'shape': (",
-                                  shape, "), }");
+  std::string dict =
+      absl::StrCat("{'descr': '", descr, "', 'fortran_order': False, 'shape': (", shape, "), }");
   // Pad with spaces so that the data starts on a 64-byte boundary; end with '\n'.
   const size_t unpadded = kMagicSize + 2 + 2 + dict.size() + 1;
   dict.append((64 - unpadded % 64) % 64, ' ');
@@ -247,8 +246,10 @@ absl::Status NpyWriter::Append(absl::string_view bytes) {
 
 absl::Status NpyWriter::Close() {
   if (written_bytes_ != expected_bytes_) {
-    return absl::InternalError(absl::StrCat(path_, ": wrote ", written_bytes_, " data bytes, the "
-                                            "header promises ", expected_bytes_));
+    return absl::InternalError(absl::StrCat(path_, ": wrote ", written_bytes_,
+                                            " data bytes, the "
+                                            "header promises ",
+                                            expected_bytes_));
   }
   std::FILE* file = file_.release();
   if (std::fclose(file) != 0) return IoError("cannot close", path_);

@@ -43,10 +43,10 @@ absl::string_view SplitJsonName(v1::Split split) {
 
 std::string StatsToJson(const v1::GetStatsResponse& response) {
   const v1::Statistics& s = response.stats();
-  std::string out = absl::StrCat("{\"dataset\": \"", response.dataset(),
-                                 "\", \"version\": ", response.version(), ", \"split\": \"",
-                                 SplitJsonName(response.split()), "\", \"batches\": ",
-                                 s.batches(), ", \"samples\": ", s.samples());
+  std::string out =
+      absl::StrCat("{\"dataset\": \"", response.dataset(), "\", \"version\": ", response.version(),
+                   ", \"split\": \"", SplitJsonName(response.split()),
+                   "\", \"batches\": ", s.batches(), ", \"samples\": ", s.samples());
   absl::StrAppend(&out, ", \"count\": [", absl::StrJoin(s.count(), ", "), "]");
   AppendDoubles(&out, "mean", s.mean());
   AppendDoubles(&out, "variance", s.variance());

@@ -64,8 +64,7 @@ HWY_INLINE hn::Vec<D> LoadAsDouble(D d, const Float16* p) {
   const auto h = hn::PromoteTo(du32, hn::LoadU(du16, reinterpret_cast<const uint16_t*>(p)));
   const auto magnitude = hn::ShiftLeft<13>(hn::And(h, hn::Set(du32, 0x7fffu)));
   const auto finite = hn::BitCast(du32, hn::Mul(hn::BitCast(df, magnitude), hn::Set(df, 0x1p112f)));
-  const auto exponent_all_ones =
-      hn::Eq(hn::And(h, hn::Set(du32, 0x7c00u)), hn::Set(du32, 0x7c00u));
+  const auto exponent_all_ones = hn::Eq(hn::And(h, hn::Set(du32, 0x7c00u)), hn::Set(du32, 0x7c00u));
   const auto special = hn::Or(magnitude, hn::Set(du32, 0x7f800000u));
   const auto bits = hn::Or(hn::IfThenElse(exponent_all_ones, special, finite),
                            hn::ShiftLeft<16>(hn::And(h, hn::Set(du32, 0x8000u))));
@@ -93,8 +92,8 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<D>> NarrowFloatBits(D d, hn::Vec<D> v) {
 
   const auto bits = hn::BitCast(du, v);
   const auto magnitude = hn::And(bits, hn::Set(du, 0x7fffffffffffffffull));
-  const auto sign = hn::And(hn::ShiftRight<63 - kMantissaBits - kExponentBits>(bits),
-                            hn::Set(du, kSignBit));
+  const auto sign =
+      hn::And(hn::ShiftRight<63 - kMantissaBits - kExponentBits>(bits), hn::Set(du, kSignBit));
 
   const auto odd = hn::And(hn::ShiftRight<kShift>(magnitude), hn::Set(du, 1));
   const auto rounded = hn::ShiftRight<kShift>(
@@ -102,9 +101,8 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<D>> NarrowFloatBits(D d, hn::Vec<D> v) {
   const auto normal = hn::Sub(rounded, hn::Set(du, uint64_t(1023 - kBias) << kMantissaBits));
 
   const auto two52 = hn::Set(d, 0x1p52);
-  const auto scaled =
-      hn::Add(hn::Mul(hn::Abs(v), hn::Set(d, std::ldexp(1.0, kMantissaBits - kMinNormalExponent))),
-              two52);
+  const auto scaled = hn::Add(
+      hn::Mul(hn::Abs(v), hn::Set(d, std::ldexp(1.0, kMantissaBits - kMinNormalExponent))), two52);
   const auto subnormal = hn::Sub(hn::BitCast(du, scaled), hn::BitCast(du, two52));
 
   const auto imagnitude = hn::BitCast(di, magnitude);
@@ -152,8 +150,7 @@ HWY_INLINE void StoreFromDouble(D d, hn::Vec<D> v, float* p) {
 template <NarrowFloatFormat kFormat, class D>
 HWY_INLINE void StoreNarrowFromDouble(D d, hn::Vec<D> v, void* p) {
   const hn::Rebind<uint16_t, D> du16;
-  hn::StoreU(hn::TruncateTo(du16, NarrowFloatBits<kFormat>(d, v)), du16,
-             static_cast<uint16_t*>(p));
+  hn::StoreU(hn::TruncateTo(du16, NarrowFloatBits<kFormat>(d, v)), du16, static_cast<uint16_t*>(p));
 }
 
 template <class D>

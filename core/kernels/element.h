@@ -19,11 +19,17 @@ inline double ScaleShiftValue(double x, double center, double scale, double shif
 template <typename Out>
 Out FromDouble(double value);
 template <>
-inline float FromDouble<float>(double value) { return static_cast<float>(value); }
+inline float FromDouble<float>(double value) {
+  return static_cast<float>(value);
+}
 template <>
-inline double FromDouble<double>(double value) { return value; }
+inline double FromDouble<double>(double value) {
+  return value;
+}
 template <>
-inline Float16 FromDouble<Float16>(double value) { return Float16{DoubleToFloat16Bits(value)}; }
+inline Float16 FromDouble<Float16>(double value) {
+  return Float16{DoubleToFloat16Bits(value)};
+}
 template <>
 inline BFloat16 FromDouble<BFloat16>(double value) {
   return BFloat16{DoubleToBFloat16Bits(value)};

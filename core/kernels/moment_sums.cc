@@ -18,11 +18,9 @@ MomentSums MomentSumsRun(DType in, const std::byte* x, size_t n, double shift) {
   return HWY_DYNAMIC_DISPATCH(MomentSumsRunImpl)(in, x, n, shift);
 }
 
-void MomentSumsRows(DType in, const std::byte* x, size_t rows, size_t row_len,
-                    const double* shift, double* sum, double* sum_squares, double* min,
-                    double* max) {
-  HWY_DYNAMIC_DISPATCH(MomentSumsRowsImpl)(in, x, rows, row_len, shift, sum, sum_squares, min,
-                                           max);
+void MomentSumsRows(DType in, const std::byte* x, size_t rows, size_t row_len, const double* shift,
+                    double* sum, double* sum_squares, double* min, double* max) {
+  HWY_DYNAMIC_DISPATCH(MomentSumsRowsImpl)(in, x, rows, row_len, shift, sum, sum_squares, min, max);
 }
 
 }  // namespace normd

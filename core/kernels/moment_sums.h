@@ -31,15 +31,14 @@ MomentSums MomentSumsRun(DType in, const std::byte* x, size_t n, double shift);
 // Column-wise over a rows x row_len array, added into the caller's accumulators:
 // for every j < row_len, over r < rows, with d = x[r * row_len + j] - shift[j]:
 // sum[j] += d, sum_squares[j] += d^2, min[j] and max[j] take x.
-void MomentSumsRows(DType in, const std::byte* x, size_t rows, size_t row_len,
-                    const double* shift, double* sum, double* sum_squares, double* min,
-                    double* max);
+void MomentSumsRows(DType in, const std::byte* x, size_t rows, size_t row_len, const double* shift,
+                    double* sum, double* sum_squares, double* min, double* max);
 
 // Plain scalar references with the same contracts.
 MomentSums MomentSumsRunReference(DType in, const std::byte* x, size_t n, double shift);
 void MomentSumsRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
-                             const double* shift, double* sum, double* sum_squares,
-                             double* min, double* max);
+                             const double* shift, double* sum, double* sum_squares, double* min,
+                             double* max);
 
 }  // namespace normd
 

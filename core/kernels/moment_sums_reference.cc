@@ -32,8 +32,8 @@ MomentSums MomentSumsRunReference(DType in, const std::byte* x, size_t n, double
 }
 
 void MomentSumsRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
-                             const double* shift, double* sum, double* sum_squares,
-                             double* min, double* max) {
+                             const double* shift, double* sum, double* sum_squares, double* min,
+                             double* max) {
   VisitDType(in, [&](auto tag) {
     RowsReference<decltype(tag)>(x, rows, row_len, shift, sum, sum_squares, min, max);
   });

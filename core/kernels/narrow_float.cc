@@ -29,9 +29,9 @@ uint16_t RoundToNarrowFloat(double value, NarrowFloatFormat format) {
       ++exponent;
     }
     const int biased = exponent - format.min_normal_exponent + 1;
-    if (biased >= static_cast<int>(exponent_all_ones)) return static_cast<uint16_t>(sign | infinity);
-    bits = (static_cast<uint32_t>(biased) << p) |
-           (static_cast<uint32_t>(significand) - (1u << p));
+    if (biased >= static_cast<int>(exponent_all_ones))
+      return static_cast<uint16_t>(sign | infinity);
+    bits = (static_cast<uint32_t>(biased) << p) | (static_cast<uint32_t>(significand) - (1u << p));
   }
   return static_cast<uint16_t>(sign | bits);
 }

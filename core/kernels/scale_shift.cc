@@ -17,16 +17,16 @@ HWY_EXPORT(ScaleShiftRowsImpl);
 
 const char* KernelTargetName() { return HWY_DYNAMIC_DISPATCH(KernelTargetNameImpl)(); }
 
-void ScaleShiftRun(DType in, DType out, const std::byte* x, size_t n, double center,
-                   double scale, double shift, std::byte* y, bool streaming) {
+void ScaleShiftRun(DType in, DType out, const std::byte* x, size_t n, double center, double scale,
+                   double shift, std::byte* y, bool streaming) {
   HWY_DYNAMIC_DISPATCH(ScaleShiftRunImpl)(in, out, x, n, center, scale, shift, y, streaming);
 }
 
 void ScaleShiftRows(DType in, DType out, const std::byte* x, size_t rows, size_t row_len,
-                    const double* center, const double* scale, const double* shift,
-                    std::byte* y, bool streaming) {
-  HWY_DYNAMIC_DISPATCH(ScaleShiftRowsImpl)(in, out, x, rows, row_len, center, scale, shift, y,
-                                           streaming);
+                    const double* center, const double* scale, const double* shift, std::byte* y,
+                    bool streaming) {
+  HWY_DYNAMIC_DISPATCH(ScaleShiftRowsImpl)
+  (in, out, x, rows, row_len, center, scale, shift, y, streaming);
 }
 
 }  // namespace normd

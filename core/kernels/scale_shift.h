@@ -17,14 +17,14 @@
 namespace normd {
 
 // Constant factors: y[i] = f(x[i]) for i < n.
-void ScaleShiftRun(DType in, DType out, const std::byte* x, size_t n, double center,
-                   double scale, double shift, std::byte* y, bool streaming);
+void ScaleShiftRun(DType in, DType out, const std::byte* x, size_t n, double center, double scale,
+                   double shift, std::byte* y, bool streaming);
 
 // Per-column factors: y[r * row_len + j] = f_j(x[r * row_len + j]) with
 // f_j using center[j], scale[j], shift[j].
 void ScaleShiftRows(DType in, DType out, const std::byte* x, size_t rows, size_t row_len,
-                    const double* center, const double* scale, const double* shift,
-                    std::byte* y, bool streaming);
+                    const double* center, const double* scale, const double* shift, std::byte* y,
+                    bool streaming);
 
 // Name of the SIMD target the dispatched kernels run on ("AVX3", "AVX2", ...).
 const char* KernelTargetName();
@@ -32,9 +32,9 @@ const char* KernelTargetName();
 // Plain scalar references with the same contracts.
 void ScaleShiftRunReference(DType in, DType out, const std::byte* x, size_t n, double center,
                             double scale, double shift, std::byte* y);
-void ScaleShiftRowsReference(DType in, DType out, const std::byte* x, size_t rows,
-                             size_t row_len, const double* center, const double* scale,
-                             const double* shift, std::byte* y);
+void ScaleShiftRowsReference(DType in, DType out, const std::byte* x, size_t rows, size_t row_len,
+                             const double* center, const double* scale, const double* shift,
+                             std::byte* y);
 
 }  // namespace normd
 

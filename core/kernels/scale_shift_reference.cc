@@ -10,7 +10,8 @@ void RowsReference(const std::byte* x, size_t rows, size_t row_len, const double
   for (size_t r = 0, index = 0; r < rows; ++r) {
     for (size_t j = 0; j < row_len; ++j, ++index) {
       const double v = ToDouble(LoadElement<In>(x, index));
-      StoreElement<Out>(y, index, FromDouble<Out>(ScaleShiftValue(v, center[j], scale[j], shift[j])));
+      StoreElement<Out>(y, index,
+                        FromDouble<Out>(ScaleShiftValue(v, center[j], scale[j], shift[j])));
     }
   }
 }
@@ -26,13 +27,12 @@ void ScaleShiftRunReference(DType in, DType out, const std::byte* x, size_t n, d
   });
 }
 
-void ScaleShiftRowsReference(DType in, DType out, const std::byte* x, size_t rows,
-                             size_t row_len, const double* center, const double* scale,
-                             const double* shift, std::byte* y) {
+void ScaleShiftRowsReference(DType in, DType out, const std::byte* x, size_t rows, size_t row_len,
+                             const double* center, const double* scale, const double* shift,
+                             std::byte* y) {
   VisitDType(in, [&](auto in_tag) {
     VisitOutputDType(out, [&](auto out_tag) {
-      RowsReference<decltype(in_tag), decltype(out_tag)>(x, rows, row_len, center, scale, shift,
-                                                         y);
+      RowsReference<decltype(in_tag), decltype(out_tag)>(x, rows, row_len, center, scale, shift, y);
     });
   });
 }

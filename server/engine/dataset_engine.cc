@@ -76,9 +76,10 @@ absl::StatusOr<bool> IngestTransaction::CheckIdentity(BatchIdentity identity) {
   }
   if (writer_.empty()) {
     if (identity.sequence != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sequence ", identity.sequence, " without a writer_id; name the writer in the first "
-          "batch of the stream"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", identity.sequence,
+                       " without a writer_id; name the writer in the first "
+                       "batch of the stream"));
     }
     return false;
   }
@@ -87,16 +88,16 @@ absl::StatusOr<bool> IngestTransaction::CheckIdentity(BatchIdentity identity) {
         absl::StrCat("writer \"", writer_, "\" sent sequence 0; sequences start at 1"));
   }
   if (!first && identity.sequence != last_sequence_ + 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "sequence must rise by one within a stream: expected ", last_sequence_ + 1, ", got ",
-        identity.sequence));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequence must rise by one within a stream: expected ", last_sequence_ + 1,
+                     ", got ", identity.sequence));
   }
   if (identity.sequence <= committed_at_start_) return true;
   if (first_new_sequence_ == 0 && identity.sequence != committed_at_start_ + 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "writer \"", writer_, "\" has committed up to sequence ", committed_at_start_,
-        " in dataset \"", entry_->spec.name, "\"; the next batch must be ",
-        committed_at_start_ + 1, ", got ", identity.sequence));
+    return absl::FailedPreconditionError(
+        absl::StrCat("writer \"", writer_, "\" has committed up to sequence ", committed_at_start_,
+                     " in dataset \"", entry_->spec.name, "\"; the next batch must be ",
+                     committed_at_start_ + 1, ", got ", identity.sequence));
   }
   return false;
 }
@@ -135,10 +136,10 @@ absl::StatusOr<std::array<SplitTotals, kAllSplits.size()>> IngestTransaction::Co
       return TotalsOf(entry_->record);
     }
     if (committed + 1 != first_new_sequence_) {
-      return absl::AbortedError(absl::StrCat(
-          "writer \"", writer_, "\" committed up to sequence ", committed,
-          " while this stream ran; resend from sequence ", committed + 1,
-          " (already committed batches are acknowledged as duplicates)"));
+      return absl::AbortedError(
+          absl::StrCat("writer \"", writer_, "\" committed up to sequence ", committed,
+                       " while this stream ran; resend from sequence ", committed + 1,
+                       " (already committed batches are acknowledged as duplicates)"));
     }
     updated.writers[writer_] = {last_sequence_, absl::Now()};
     EvictOldestWriters(updated.writers);
@@ -164,8 +165,7 @@ absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
   absl::MutexLock lock(&engine->mu_);
   for (StoredDataset& dataset : *stored) {
     std::string name = dataset.spec.name;
-    engine->datasets_.emplace(std::move(name),
-                              std::make_shared<DatasetEntry>(std::move(dataset)));
+    engine->datasets_.emplace(std::move(name), std::make_shared<DatasetEntry>(std::move(dataset)));
   }
   return engine;
 }
@@ -326,8 +326,8 @@ absl::StatusOr<StatisticsResult> DatasetEngine::GetStatistics(absl::string_view 
   absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> snapshot = Snapshot(**entry, version);
   if (!snapshot.ok()) return snapshot.status();
   // Aliasing constructor: the statistics live as long as the snapshot.
-  return StatisticsResult{version, std::shared_ptr<const DatasetStatistics>(
-                                       *snapshot, &(*snapshot)->stats)};
+  return StatisticsResult{version,
+                          std::shared_ptr<const DatasetStatistics>(*snapshot, &(*snapshot)->stats)};
 }
 
 }  // namespace normd

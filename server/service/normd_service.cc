@@ -127,7 +127,7 @@ absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& requ
 }  // namespace
 
 absl::Status NormdService::Admit(const grpc::ServerContext* context, Role needed,
-                                absl::string_view method) const {
+                                 absl::string_view method) const {
   if (access_ == nullptr) return absl::OkStatus();
   const auto& metadata = context->client_metadata();
   const auto header = metadata.find("authorization");
@@ -170,8 +170,8 @@ grpc::Status NormdService::ListDatasets(grpc::ServerContext* context,
     return ToGrpcStatus(admitted);
   }
   if (request->page_size() < 0 || request->page_size() > kMaxPageSize) {
-    return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-        "page_size must be in [0, ", kMaxPageSize, "], got ", request->page_size())));
+    return ToGrpcStatus(absl::InvalidArgumentError(
+        absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ", request->page_size())));
   }
   const size_t limit = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
   // One extra tells whether another page follows.
@@ -195,8 +195,8 @@ grpc::Status NormdService::DeleteDataset(grpc::ServerContext* context,
 absl::Status NormdService::CheckElements(int64_t elements, absl::string_view what) const {
   if (elements <= limits_.max_request_elements) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
-      what, " has ", elements, " values; this server takes at most ",
-      limits_.max_request_elements, " per request (--max_request_elements): split it"));
+      what, " has ", elements, " values; this server takes at most ", limits_.max_request_elements,
+      " per request (--max_request_elements): split it"));
 }
 
 grpc::Status NormdService::Ingest(grpc::ServerContext* context,
@@ -208,9 +208,9 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
   const int open = active_ingests_.fetch_add(1) + 1;
   absl::Cleanup release = [this] { active_ingests_.fetch_sub(1); };
   if (open > limits_.max_concurrent_ingests) {
-    return ToGrpcStatus(absl::ResourceExhaustedError(absl::StrCat(
-        "this server already serves ", limits_.max_concurrent_ingests,
-        " Ingest streams (--max_concurrent_ingests); retry when one has finished")));
+    return ToGrpcStatus(absl::ResourceExhaustedError(
+        absl::StrCat("this server already serves ", limits_.max_concurrent_ingests,
+                     " Ingest streams (--max_concurrent_ingests); retry when one has finished")));
   }
   v1::IngestRequest request;
   if (!reader->Read(&request)) {
@@ -226,9 +226,11 @@ grpc::Status NormdService::Ingest(grpc::ServerContext* context,
       return ToGrpcStatus(absl::CancelledError("the client cancelled the Ingest stream"));
     }
     const auto reject = [&](const absl::Status& status) {
-      return ToGrpcStatus(absl::Status(
-          status.code(), absl::StrCat("batch ", index, " rejected, nothing from this stream was "
-                                      "applied: ", status.message())));
+      return ToGrpcStatus(
+          absl::Status(status.code(), absl::StrCat("batch ", index,
+                                                   " rejected, nothing from this stream was "
+                                                   "applied: ",
+                                                   status.message())));
     };
     if (!request.dataset().empty() && request.dataset() != transaction->dataset()) {
       return reject(absl::InvalidArgumentError(absl::StrCat(
@@ -320,16 +322,14 @@ grpc::Status NormdService::Normalize(grpc::ServerContext* context,
   }
   absl::StatusOr<NormalizeScheme> scheme = SchemeFromProto(*request);
   if (!scheme.ok()) return ToGrpcStatus(scheme.status());
-  NormalizeCall call{.dataset = request->dataset(),
-                     .version = request->version(),
-                     .scheme = *std::move(scheme)};
+  NormalizeCall call{
+      .dataset = request->dataset(), .version = request->version(), .scheme = *std::move(scheme)};
   if (request->output_dtype() != v1::DTYPE_UNSPECIFIED) {
     absl::StatusOr<DType> parsed = DTypeFromProto(request->output_dtype(), "output_dtype");
     if (!parsed.ok()) return ToGrpcStatus(parsed.status());
     if (!IsSupportedOutputDType(*parsed)) {
       return ToGrpcStatus(absl::InvalidArgumentError(absl::StrCat(
-          "output_dtype must be FLOAT32, FLOAT64, FLOAT16 or BFLOAT16, got ",
-          DTypeName(*parsed))));
+          "output_dtype must be FLOAT32, FLOAT64, FLOAT16 or BFLOAT16, got ", DTypeName(*parsed))));
     }
     call.output_dtype = *parsed;
   }

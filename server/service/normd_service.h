@@ -45,8 +45,7 @@ class NormdService final : public v1::Normd::Service {
                             v1::ListDatasetsResponse* response) override;
   grpc::Status DeleteDataset(grpc::ServerContext* context, const v1::DeleteDatasetRequest* request,
                              v1::DeleteDatasetResponse* response) override;
-  grpc::Status Ingest(grpc::ServerContext* context,
-                      grpc::ServerReader<v1::IngestRequest>* reader,
+  grpc::Status Ingest(grpc::ServerContext* context, grpc::ServerReader<v1::IngestRequest>* reader,
                       v1::IngestResponse* response) override;
   grpc::Status Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
                       v1::FreezeResponse* response) override;

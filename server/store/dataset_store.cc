@@ -66,7 +66,8 @@ absl::StatusOr<std::unique_ptr<DatasetStore>> DatasetStore::Open(const std::stri
       !std::filesystem::exists(path, error) || std::filesystem::is_empty(path, error);
   if (!fresh && !std::filesystem::exists(std::filesystem::path(path) / "CURRENT", error)) {
     return absl::DataLossError(absl::StrCat(
-        "opening ", path, ": the directory holds files but no CURRENT file; it is a damaged "
+        "opening ", path,
+        ": the directory holds files but no CURRENT file; it is a damaged "
         "RocksDB store or not one at all, and normd will not create an empty store over it"));
   }
   if (fresh && !std::filesystem::create_directories(path, error) && error) {
@@ -99,8 +100,8 @@ absl::StatusOr<std::vector<StoredDataset>> DatasetStore::LoadAllDatasets() const
     absl::StatusOr<StoredDataset> dataset =
         DecodeDatasetRecord(absl::string_view(it->value().data(), it->value().size()));
     if (!dataset.ok()) {
-      return absl::DataLossError(absl::StrCat("record ", it->key().ToString(), ": ",
-                                              dataset.status().message()));
+      return absl::DataLossError(
+          absl::StrCat("record ", it->key().ToString(), ": ", dataset.status().message()));
     }
     datasets.push_back(*std::move(dataset));
   }

@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "server/store/records.h"
+#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"

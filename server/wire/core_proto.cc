@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "server/wire/core_proto.h"
+#include "absl/strings/string_view.h"
 
 #include <cstddef>
 #include <span>
@@ -12,8 +12,8 @@ namespace {
 
 template <typename Enum>
 absl::Status UnknownEnum(absl::string_view field, Enum value, absl::string_view expected) {
-  return absl::InvalidArgumentError(absl::StrCat(field, " must be one of ", expected, ", got ",
-                                                 static_cast<int>(value)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be one of ", expected, ", got ", static_cast<int>(value)));
 }
 
 }  // namespace
@@ -31,8 +31,7 @@ absl::StatusOr<DType> DTypeFromProto(v1::DType dtype, absl::string_view field) {
     case v1::DTYPE_UINT8:
       return DType::kUInt8;
     default:
-      return UnknownEnum(field, dtype,
-                         "FLOAT32, FLOAT64, FLOAT16, BFLOAT16, UINT8 (1..5)");
+      return UnknownEnum(field, dtype, "FLOAT32, FLOAT64, FLOAT16, BFLOAT16, UINT8 (1..5)");
   }
 }
 
@@ -135,8 +134,7 @@ absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto) {
       spec.nonfinite = NonFinitePolicy::kSkip;
       break;
     default:
-      return UnknownEnum("spec.nonfinite_policy", proto.nonfinite_policy(),
-                         "REJECT, SKIP (1..2)");
+      return UnknownEnum("spec.nonfinite_policy", proto.nonfinite_policy(), "REJECT, SKIP (1..2)");
   }
   if (absl::Status status = ValidateDatasetSpec(spec); !status.ok()) return status;
   return spec;
@@ -164,8 +162,8 @@ absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_v
   if (!dtype.ok()) return dtype.status();
   TensorView view;
   view.dtype = *dtype;
-  view.shape = std::span<const int64_t>(tensor.shape().data(),
-                                        static_cast<size_t>(tensor.shape_size()));
+  view.shape =
+      std::span<const int64_t>(tensor.shape().data(), static_cast<size_t>(tensor.shape_size()));
   view.bytes = std::as_bytes(std::span<const char>(tensor.data()));
   return view;
 }

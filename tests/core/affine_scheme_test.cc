@@ -69,9 +69,8 @@ TEST(AffineSchemeTest, LargeMeanSmallSpreadKeepsPrecision) {
   const std::vector<double> x = {1e8 + 0.0078125, 1e8 - 0.015625, 1e8};
   const int64_t shape[] = {3, 1};
   std::vector<double> out(3);
-  ASSERT_TRUE(ApplyScaleShift({DType::kFloat64, shape, std::as_bytes(std::span(x))},
-                              {3, 3, 1, 1}, *folded, DType::kFloat64,
-                              std::as_writable_bytes(std::span(out)))
+  ASSERT_TRUE(ApplyScaleShift({DType::kFloat64, shape, std::as_bytes(std::span(x))}, {3, 3, 1, 1},
+                              *folded, DType::kFloat64, std::as_writable_bytes(std::span(out)))
                   .ok());
   EXPECT_EQ(out[0], 0.78125);
   EXPECT_EQ(out[1], -1.5625);
@@ -153,8 +152,8 @@ TEST(ApplyScaleShiftTest, Float64OutputAndUnsupportedOutput) {
   EXPECT_EQ(out[0], 0.5 * 0.1 + 0.2);
   EXPECT_EQ(out[1], 1.5 * 0.1 + 0.2);
   uint8_t bytes[2];
-  EXPECT_EQ(ApplyScaleShift({DType::kFloat64, shape, std::as_bytes(std::span(x))}, {2, 2, 1, 1},
-                            f, DType::kUInt8, std::as_writable_bytes(std::span(bytes)))
+  EXPECT_EQ(ApplyScaleShift({DType::kFloat64, shape, std::as_bytes(std::span(x))}, {2, 2, 1, 1}, f,
+                            DType::kUInt8, std::as_writable_bytes(std::span(bytes)))
                 .code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -77,14 +77,15 @@ TEST_P(ApplyScaleShiftDriverTest, MatchesElementwiseReferenceWithAndWithoutPool)
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, ApplyScaleShiftDriverTest,
-    ::testing::Values(DriverCase{Layout::kNC, {1, 1}}, DriverCase{Layout::kNC, {1001, 1}},
-                      DriverCase{Layout::kNC, {517, 3}}, DriverCase{Layout::kNC, {100, 64}},
-                      DriverCase{Layout::kNC, {7, 1000}}, DriverCase{Layout::kNC, {3, 4099}},
-                      DriverCase{Layout::kNCHW, {5, 3, 1, 1}}, DriverCase{Layout::kNCHW, {9, 5, 2, 3}},
-                      DriverCase{Layout::kNCHW, {3, 700, 3, 3}}, DriverCase{Layout::kNCHW, {4, 3, 8, 8}},
-                      DriverCase{Layout::kNCHW, {2, 3, 71, 73}}, DriverCase{Layout::kNCHW, {300, 2, 40}},
-                      DriverCase{Layout::kNHWC, {2, 7, 9, 3}}, DriverCase{Layout::kNHWC, {3, 5, 5, 1000}},
-                      DriverCase{Layout::kNHWC, {64, 14, 14, 17}}),
+    ::testing::Values(
+        DriverCase{Layout::kNC, {1, 1}}, DriverCase{Layout::kNC, {1001, 1}},
+        DriverCase{Layout::kNC, {517, 3}}, DriverCase{Layout::kNC, {100, 64}},
+        DriverCase{Layout::kNC, {7, 1000}}, DriverCase{Layout::kNC, {3, 4099}},
+        DriverCase{Layout::kNCHW, {5, 3, 1, 1}}, DriverCase{Layout::kNCHW, {9, 5, 2, 3}},
+        DriverCase{Layout::kNCHW, {3, 700, 3, 3}}, DriverCase{Layout::kNCHW, {4, 3, 8, 8}},
+        DriverCase{Layout::kNCHW, {2, 3, 71, 73}}, DriverCase{Layout::kNCHW, {300, 2, 40}},
+        DriverCase{Layout::kNHWC, {2, 7, 9, 3}}, DriverCase{Layout::kNHWC, {3, 5, 5, 1000}},
+        DriverCase{Layout::kNHWC, {64, 14, 14, 17}}),
     CaseName);
 
 TEST(ApplyScaleShiftTest, LargeOutputTakesTheStreamingPathAndStillMatches) {

@@ -57,14 +57,14 @@ TEST_P(BatchMomentsLayoutTest, EachChannelMatchesExactMomentsOfItsValues) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Layouts, BatchMomentsLayoutTest,
-    ::testing::Values(LayoutCase{Layout::kNC, {17, 1}, 1}, LayoutCase{Layout::kNC, {33, 7}, 1},
-                      LayoutCase{Layout::kNCHW, {5, 3, 4, 6}, 1},
-                      LayoutCase{Layout::kNCHW, {2, 4, 9}, 1},
-                      LayoutCase{Layout::kNCHW, {3, 2, 2, 3, 5}, 1},
-                      LayoutCase{Layout::kNHWC, {5, 4, 6, 3}, 3},
-                      LayoutCase{Layout::kNHWC, {1, 7, 5}, 2}));
+INSTANTIATE_TEST_SUITE_P(Layouts, BatchMomentsLayoutTest,
+                         ::testing::Values(LayoutCase{Layout::kNC, {17, 1}, 1},
+                                           LayoutCase{Layout::kNC, {33, 7}, 1},
+                                           LayoutCase{Layout::kNCHW, {5, 3, 4, 6}, 1},
+                                           LayoutCase{Layout::kNCHW, {2, 4, 9}, 1},
+                                           LayoutCase{Layout::kNCHW, {3, 2, 2, 3, 5}, 1},
+                                           LayoutCase{Layout::kNHWC, {5, 4, 6, 3}, 3},
+                                           LayoutCase{Layout::kNHWC, {1, 7, 5}, 2}));
 
 template <typename T>
 std::vector<std::byte> Bytes(const std::vector<T>& values) {
@@ -83,10 +83,11 @@ TEST(BatchMomentsTest, DecodesEveryInputDType) {
   // binary16 and bfloat16 bit patterns of the same values.
   std::vector<uint16_t> f16 = {0x0000, 0x3c00, 0x4000, 0x4200, 0x4400, 0x5bf8, 0x5800, 0x4700};
   std::vector<uint16_t> bf16 = {0x0000, 0x3f80, 0x4000, 0x4040, 0x4080, 0x437f, 0x4300, 0x40e0};
-  const std::pair<DType, std::vector<std::byte>> cases[] = {
-      {DType::kFloat64, Bytes(values)}, {DType::kFloat32, Bytes(f32)},
-      {DType::kUInt8, Bytes(u8)},       {DType::kFloat16, Bytes(f16)},
-      {DType::kBFloat16, Bytes(bf16)}};
+  const std::pair<DType, std::vector<std::byte>> cases[] = {{DType::kFloat64, Bytes(values)},
+                                                            {DType::kFloat32, Bytes(f32)},
+                                                            {DType::kUInt8, Bytes(u8)},
+                                                            {DType::kFloat16, Bytes(f16)},
+                                                            {DType::kBFloat16, Bytes(bf16)}};
   for (const auto& [dtype, bytes] : cases) {
     std::vector<ChannelMoments> out(1);
     TensorView view{dtype, shape, bytes};

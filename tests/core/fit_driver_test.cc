@@ -95,26 +95,26 @@ TEST_P(FitDriverTest, EveryChannelMatchesExactArithmetic) {
   ExpectExactFit(param.layout, param.shape, param.dtype, bytes, values);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, FitDriverTest,
-    ::testing::Values(FitCase{Layout::kNC, {1, 1}, DType::kFloat64},
-                      FitCase{Layout::kNC, {5000, 1}, DType::kFloat32},
-                      FitCase{Layout::kNC, {20000, 3}, DType::kFloat32},
-                      FitCase{Layout::kNC, {3000, 64}, DType::kFloat64},
-                      FitCase{Layout::kNC, {300, 1000}, DType::kFloat32},
-                      FitCase{Layout::kNC, {40, 4099}, DType::kUInt8},
-                      FitCase{Layout::kNCHW, {50, 5, 2, 3}, DType::kFloat32},
-                      FitCase{Layout::kNCHW, {4, 700, 3, 3}, DType::kFloat64},
-                      FitCase{Layout::kNCHW, {16, 3, 64, 80}, DType::kUInt8},
-                      FitCase{Layout::kNCHW, {2, 2, 9000}, DType::kFloat32},
-                      FitCase{Layout::kNHWC, {8, 16, 16, 3}, DType::kFloat32},
-                      FitCase{Layout::kNHWC, {256, 7, 7, 17}, DType::kFloat64}),
-    [](const ::testing::TestParamInfo<FitCase>& info) {
-      std::string name = std::string(LayoutName(info.param.layout)) + "_" +
-                         std::string(DTypeName(info.param.dtype));
-      for (int64_t d : info.param.shape) name += "_" + std::to_string(d);
-      return name;
-    });
+INSTANTIATE_TEST_SUITE_P(Shapes, FitDriverTest,
+                         ::testing::Values(FitCase{Layout::kNC, {1, 1}, DType::kFloat64},
+                                           FitCase{Layout::kNC, {5000, 1}, DType::kFloat32},
+                                           FitCase{Layout::kNC, {20000, 3}, DType::kFloat32},
+                                           FitCase{Layout::kNC, {3000, 64}, DType::kFloat64},
+                                           FitCase{Layout::kNC, {300, 1000}, DType::kFloat32},
+                                           FitCase{Layout::kNC, {40, 4099}, DType::kUInt8},
+                                           FitCase{Layout::kNCHW, {50, 5, 2, 3}, DType::kFloat32},
+                                           FitCase{Layout::kNCHW, {4, 700, 3, 3}, DType::kFloat64},
+                                           FitCase{Layout::kNCHW, {16, 3, 64, 80}, DType::kUInt8},
+                                           FitCase{Layout::kNCHW, {2, 2, 9000}, DType::kFloat32},
+                                           FitCase{Layout::kNHWC, {8, 16, 16, 3}, DType::kFloat32},
+                                           FitCase{
+                                               Layout::kNHWC, {256, 7, 7, 17}, DType::kFloat64}),
+                         [](const ::testing::TestParamInfo<FitCase>& info) {
+                           std::string name = std::string(LayoutName(info.param.layout)) + "_" +
+                                              std::string(DTypeName(info.param.dtype));
+                           for (int64_t d : info.param.shape) name += "_" + std::to_string(d);
+                           return name;
+                         });
 
 // One channel of float64 data, as [N, 1] (rows walk) and as [1, 1, N] (runs walk).
 void ExpectExactBothWalks(const std::vector<double>& values) {

@@ -60,8 +60,7 @@ TEST_P(RunningAverageTest, ComposedDeltasEqualSequentialUpdates) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Momentum, RunningAverageTest,
-                         ::testing::Values(std::optional<double>(0.1),
-                                           std::optional<double>(1.0),
+                         ::testing::Values(std::optional<double>(0.1), std::optional<double>(1.0),
                                            std::optional<double>()));
 
 TEST(RunningAverageTest, BatchWithOneValuePerChannelIsRejected) {
@@ -75,7 +74,8 @@ TEST(RunningAverageTest, BatchWithOneValuePerChannelIsRejected) {
   EXPECT_EQ(delta.batches(), 0u);
   // Validation batches do not touch running statistics, so one row is fine there.
   EXPECT_TRUE(
-      delta.AddBatch(Split::kValidation, {DType::kFloat64, shape, std::as_bytes(std::span(one_row))})
+      delta
+          .AddBatch(Split::kValidation, {DType::kFloat64, shape, std::as_bytes(std::span(one_row))})
           .ok());
 }
 
@@ -87,10 +87,12 @@ TEST(IngestDeltaTest, OnlyTrainBatchesReachTheTrainSplit) {
   const double test[] = {100.0, 200.0};
   const int64_t train_shape[] = {3, 1};
   const int64_t test_shape[] = {2, 1};
-  ASSERT_TRUE(delta.AddBatch(Split::kTrain, {DType::kFloat64, train_shape,
-                                             std::as_bytes(std::span(train))}).ok());
-  ASSERT_TRUE(delta.AddBatch(Split::kTest, {DType::kFloat64, test_shape,
-                                            std::as_bytes(std::span(test))}).ok());
+  ASSERT_TRUE(
+      delta.AddBatch(Split::kTrain, {DType::kFloat64, train_shape, std::as_bytes(std::span(train))})
+          .ok());
+  ASSERT_TRUE(
+      delta.AddBatch(Split::kTest, {DType::kFloat64, test_shape, std::as_bytes(std::span(test))})
+          .ok());
   delta.ApplyTo(stats);
   EXPECT_EQ(stats.split(Split::kTrain).moments[0].Mean(), 2.0);
   EXPECT_EQ(stats.split(Split::kTrain).samples, 3u);

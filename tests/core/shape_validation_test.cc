@@ -38,13 +38,16 @@ TEST(LayoutTest, GeometryOfEachLayout) {
 
 TEST(LayoutTest, ChannelMismatchNamesExpectedAndReceived) {
   const std::vector<int64_t> shape = {2, 4, 8, 8};
-  ExpectInvalid(ResolveGeometry(Layout::kNCHW, 3, shape).status(), "expects 3 channels at axis 1, got 4");
-  ExpectInvalid(ResolveGeometry(Layout::kNHWC, 3, shape).status(), "expects 3 channels at axis 3, got 8");
+  ExpectInvalid(ResolveGeometry(Layout::kNCHW, 3, shape).status(),
+                "expects 3 channels at axis 1, got 4");
+  ExpectInvalid(ResolveGeometry(Layout::kNHWC, 3, shape).status(),
+                "expects 3 channels at axis 3, got 8");
 }
 
 TEST(LayoutTest, RankMismatch) {
   const std::vector<int64_t> rank3 = {2, 3, 4};
-  ExpectInvalid(ResolveGeometry(Layout::kNC, 3, rank3).status(), "rank-2 shape [N, C], got shape [2, 3, 4]");
+  ExpectInvalid(ResolveGeometry(Layout::kNC, 3, rank3).status(),
+                "rank-2 shape [N, C], got shape [2, 3, 4]");
   const std::vector<int64_t> rank2 = {2, 3};
   ExpectInvalid(ResolveGeometry(Layout::kNCHW, 3, rank2).status(), "rank >= 3");
 }

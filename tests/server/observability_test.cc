@@ -19,6 +19,7 @@
 #include "server/observability/rpc_observer.h"
 #include "server/observability/server_metrics.h"
 #include "server/observability/structured_log.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/temp_dir.h"
 
 namespace normd {
@@ -146,9 +147,7 @@ TEST(RequestIdTest, OnlyShortPlainTokensAreTakenFromTheCaller) {
 
 TEST(MetricsEndpointTest, ScrapesWhileClientsCallSeeCountersOnlyGrow) {
   testing::TempDir dir;
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.data_dir = dir.path() + "/data";
+  ServerOptions options = testing::LoopbackServerOptions(dir.path() + "/data");
   options.metrics_listen = "127.0.0.1:0";
   options.kernel_threads = 0;
   absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
@@ -201,9 +200,7 @@ TEST(MetricsEndpointTest, ScrapesWhileClientsCallSeeCountersOnlyGrow) {
 
 TEST(MetricsEndpointTest, ABadOrTakenAddressStopsTheStart) {
   testing::TempDir dir;
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.data_dir = dir.path() + "/data";
+  ServerOptions options = testing::LoopbackServerOptions(dir.path() + "/data");
   options.metrics_listen = "localhost";
   absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);

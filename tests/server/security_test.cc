@@ -11,6 +11,7 @@
 #include "client/cpp/normd_client.h"
 #include "gtest/gtest.h"
 #include "server/normd_server.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tensors.h"
 
@@ -106,21 +107,51 @@ TEST_F(SecurityTest, EveryRoleGetsExactlyItsMethods) {
   const Code kUnauth = Code::kUnauthenticated;
   // CreateDataset, GetDataset, ListDatasets, Ingest, Freeze, GetStats, Normalize, Delete
   const std::map<std::string, std::map<std::string, Code>> expected = {
-      {"", {{"CreateDataset", kUnauth}, {"GetDataset", kUnauth}, {"ListDatasets", kUnauth},
-            {"Ingest", kUnauth}, {"Freeze", kUnauth}, {"GetStats", kUnauth},
-            {"Normalize", kUnauth}, {"DeleteDataset", kUnauth}}},
-      {"not-a-known-token-000", {{"CreateDataset", kUnauth}, {"GetDataset", kUnauth},
-            {"ListDatasets", kUnauth}, {"Ingest", kUnauth}, {"Freeze", kUnauth},
-            {"GetStats", kUnauth}, {"Normalize", kUnauth}, {"DeleteDataset", kUnauth}}},
-      {"reader-secret-0123456789", {{"CreateDataset", kDenied}, {"GetDataset", kOk},
-            {"ListDatasets", kOk}, {"Ingest", kDenied}, {"Freeze", kDenied},
-            {"GetStats", kOk}, {"Normalize", kOk}, {"DeleteDataset", kDenied}}},
-      {"writer-secret-0123456789", {{"CreateDataset", kDenied}, {"GetDataset", kOk},
-            {"ListDatasets", kOk}, {"Ingest", kOk}, {"Freeze", kOk}, {"GetStats", kOk},
-            {"Normalize", kOk}, {"DeleteDataset", kDenied}}},
-      {"admin-secret-0123456789", {{"CreateDataset", kOk}, {"GetDataset", kOk},
-            {"ListDatasets", kOk}, {"Ingest", kOk}, {"Freeze", kOk}, {"GetStats", kOk},
-            {"Normalize", kOk}, {"DeleteDataset", kOk}}},
+      {"",
+       {{"CreateDataset", kUnauth},
+        {"GetDataset", kUnauth},
+        {"ListDatasets", kUnauth},
+        {"Ingest", kUnauth},
+        {"Freeze", kUnauth},
+        {"GetStats", kUnauth},
+        {"Normalize", kUnauth},
+        {"DeleteDataset", kUnauth}}},
+      {"not-a-known-token-000",
+       {{"CreateDataset", kUnauth},
+        {"GetDataset", kUnauth},
+        {"ListDatasets", kUnauth},
+        {"Ingest", kUnauth},
+        {"Freeze", kUnauth},
+        {"GetStats", kUnauth},
+        {"Normalize", kUnauth},
+        {"DeleteDataset", kUnauth}}},
+      {"reader-secret-0123456789",
+       {{"CreateDataset", kDenied},
+        {"GetDataset", kOk},
+        {"ListDatasets", kOk},
+        {"Ingest", kDenied},
+        {"Freeze", kDenied},
+        {"GetStats", kOk},
+        {"Normalize", kOk},
+        {"DeleteDataset", kDenied}}},
+      {"writer-secret-0123456789",
+       {{"CreateDataset", kDenied},
+        {"GetDataset", kOk},
+        {"ListDatasets", kOk},
+        {"Ingest", kOk},
+        {"Freeze", kOk},
+        {"GetStats", kOk},
+        {"Normalize", kOk},
+        {"DeleteDataset", kDenied}}},
+      {"admin-secret-0123456789",
+       {{"CreateDataset", kOk},
+        {"GetDataset", kOk},
+        {"ListDatasets", kOk},
+        {"Ingest", kOk},
+        {"Freeze", kOk},
+        {"GetStats", kOk},
+        {"Normalize", kOk},
+        {"DeleteDataset", kOk}}},
   };
   int n = 0;
   for (const auto& [token, codes] : expected) {
@@ -149,29 +180,27 @@ TEST_F(SecurityTest, TlsAndMutualTls) {
 
   options.tls_client_ca_file = certs + "/ca.pem";
   Start(options);
-  EXPECT_TRUE(list({.ca_file = certs + "/ca.pem", .cert_file = certs + "/client.pem",
+  EXPECT_TRUE(list({.ca_file = certs + "/ca.pem",
+                    .cert_file = certs + "/client.pem",
                     .key_file = certs + "/client.key"})
                   .ok());
   EXPECT_EQ(list({.ca_file = certs + "/ca.pem"}).code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(list({.ca_file = certs + "/ca.pem", .cert_file = certs + "/rogue-client.pem",
+  EXPECT_EQ(list({.ca_file = certs + "/ca.pem",
+                  .cert_file = certs + "/rogue-client.pem",
                   .key_file = certs + "/rogue-client.key"})
                 .code(),
             absl::StatusCode::kUnavailable);
 }
 
 TEST_F(SecurityTest, BadSecurityOptionsStopTheStart) {
-  ServerOptions options;
-  options.listen = "127.0.0.1:0";
-  options.data_dir = dir_.path() + "/data";
+  ServerOptions options = testing::LoopbackServerOptions(dir_.path() + "/data");
   options.tls_cert_file = "/nonexistent/server.pem";
   EXPECT_EQ(NormdServer::Start(options).status().code(), absl::StatusCode::kInvalidArgument);
   options.tls_key_file = "/nonexistent/server.key";
   absl::Status status = NormdServer::Start(options).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
   EXPECT_NE(status.message().find("/nonexistent/server.pem"), std::string::npos) << status;
-  options = ServerOptions{};
-  options.listen = "127.0.0.1:0";
-  options.data_dir = dir_.path() + "/data";
+  options = testing::LoopbackServerOptions(dir_.path() + "/data");
   options.tokens_file = WriteFile("bad-tokens", "owner some-long-enough-token\n");
   status = NormdServer::Start(options).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;

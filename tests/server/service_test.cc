@@ -10,12 +10,13 @@
 
 #include "client/cpp/exactly_once_fit.h"
 #include "client/cpp/normd_client.h"
+#include "core/kernels/narrow_float.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "core/kernels/narrow_float.h"
 #include "gtest/gtest.h"
 #include "server/normd_server.h"
 #include "tests/support/exact_moments.h"
+#include "tests/support/loopback_server.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tensors.h"
 
@@ -36,9 +37,7 @@ class ServiceTest : public ::testing::Test {
 
   // `adjust` may change the options (limits) before the server starts.
   void StartServer(const std::function<void(ServerOptions&)>& adjust = {}) {
-    ServerOptions options;
-    options.listen = "127.0.0.1:0";
-    options.data_dir = dir_.path();
+    ServerOptions options = testing::LoopbackServerOptions(dir_.path());
     options.max_message_bytes = kMaxMessageBytes;
     if (adjust) adjust(options);
     absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
@@ -140,7 +139,8 @@ TEST_F(ServiceTest, FitFreezeNormalizeMatchesReference) {
     EXPECT_LE(RelativeError(stats->stats().mean(c), exact.Mean()), 1e-12);
     EXPECT_LE(RelativeError(stats->stats().variance(c), exact.PopulationVariance()), 1e-12);
     EXPECT_LE(RelativeError(stats->stats().sample_variance(c), exact.SampleVariance()), 1e-12);
-    EXPECT_EQ(stats->stats().min(c), *std::min_element(per_channel[c].begin(), per_channel[c].end()));
+    EXPECT_EQ(stats->stats().min(c),
+              *std::min_element(per_channel[c].begin(), per_channel[c].end()));
   }
 
   const std::vector<float> fresh = ImageBatch(2, 999);
@@ -157,16 +157,16 @@ TEST_F(ServiceTest, FitFreezeNormalizeMatchesReference) {
   for (size_t i = 0; i < fresh.size(); ++i) {
     const int c = (i / 16) % 3;
     const auto exact = ComputeExactMoments(per_channel[c]);
-    const long double expected = (fresh[i] - static_cast<long double>(exact.Mean())) /
-                                 std::sqrt(static_cast<long double>(exact.PopulationVariance()) + 1e-5L);
+    const long double expected =
+        (fresh[i] - static_cast<long double>(exact.Mean())) /
+        std::sqrt(static_cast<long double>(exact.PopulationVariance()) + 1e-5L);
     EXPECT_NEAR(out[i], static_cast<double>(expected), 2e-6 * std::max(1.0L, std::fabs(expected)));
   }
 }
 
 TEST_F(ServiceTest, OnlyTrainSplitChangesFittedStatistics) {
   Create("tab", v1::LAYOUT_NC, 2);
-  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN,
-                     {Float64Tensor({3, 2}, {1, 10, 2, 20, 3, 30})}).ok());
+  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({3, 2}, {1, 10, 2, 20, 3, 30})}).ok());
   const std::string before = StatsBytes("tab", 0);
   ASSERT_TRUE(Ingest("tab", v1::SPLIT_TEST, {Float64Tensor({1, 2}, {1e6, -1e6})}).ok());
   ASSERT_TRUE(Ingest("tab", v1::SPLIT_VALIDATION, {Float64Tensor({2, 2}, {5, 6, 7, 8})}).ok());
@@ -218,7 +218,8 @@ TEST_F(ServiceTest, AStreamIsAppliedWholeOrNotAtAll) {
               Float64Tensor({1, 3}, {7, 8, 9})});
   ExpectCode(response.status(), absl::StatusCode::kInvalidArgument,
              "batch 2 rejected, nothing from this stream was applied");
-  ExpectCode(response.status(), absl::StatusCode::kInvalidArgument, "expects 2 channels at axis 1, got 3");
+  ExpectCode(response.status(), absl::StatusCode::kInvalidArgument,
+             "expects 2 channels at axis 1, got 3");
   EXPECT_EQ(StatsBytes("tab", 0), before);
 
   response = Ingest("tab", v1::SPLIT_TRAIN,
@@ -233,9 +234,13 @@ TEST_F(ServiceTest, RestartKeepsEveryAcknowledgedBatchAndVersion) {
   const std::vector<double> values = GaussianValues(300, 1e8, 1e-2, 5);
   ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({100, 3}, values)}).ok());
   ASSERT_TRUE(client_->Freeze("tab").ok());
-  ASSERT_TRUE(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({50, 3}, GaussianValues(150, 5, 1, 6))}).ok());
-  ASSERT_TRUE(Ingest("tab", v1::SPLIT_VALIDATION, {Float64Tensor({2, 3}, {1, 2, 3, 4, 5, 6})}).ok());
-  ASSERT_TRUE(Ingest("img", v1::SPLIT_TRAIN, {Float32Tensor({1, 2, 2, 3}, std::vector<float>(12, 0.5f))}).ok());
+  ASSERT_TRUE(
+      Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({50, 3}, GaussianValues(150, 5, 1, 6))}).ok());
+  ASSERT_TRUE(
+      Ingest("tab", v1::SPLIT_VALIDATION, {Float64Tensor({2, 3}, {1, 2, 3, 4, 5, 6})}).ok());
+  ASSERT_TRUE(
+      Ingest("img", v1::SPLIT_TRAIN, {Float32Tensor({1, 2, 2, 3}, std::vector<float>(12, 0.5f))})
+          .ok());
   const std::string live = StatsBytes("tab", 0);
   const std::string validation = StatsBytes("tab", 0, v1::SPLIT_VALIDATION);
   const std::string frozen = StatsBytes("tab", 1);
@@ -300,12 +305,14 @@ TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
   }
 
   const std::vector<double> big((kMaxMessageBytes / 8 / 3 + 1) * 3, 1.0);
-  ExpectCode(Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({int64_t(big.size() / 3), 3}, big)}).status(),
-             absl::StatusCode::kResourceExhausted, "");
+  ExpectCode(
+      Ingest("tab", v1::SPLIT_TRAIN, {Float64Tensor({int64_t(big.size() / 3), 3}, big)}).status(),
+      absl::StatusCode::kResourceExhausted, "");
 
   {  // a raw stream that switches dataset halfway (IngestStream names the dataset once)
     Create("other", v1::LAYOUT_NC, 3);
-    v1::Normd::Stub stub(grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    v1::Normd::Stub stub(
+        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     v1::IngestResponse response;
     auto writer = stub.Ingest(&context, &response);
@@ -326,7 +333,8 @@ TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
   spec.set_layout(v1::LAYOUT_NC);
   spec.set_channels(3);
   spec.set_name("tab");
-  ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kAlreadyExists, "already exists");
+  ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kAlreadyExists,
+             "already exists");
   for (const std::string& name :
        {std::string(), std::string(129, 'n'), std::string(10000, 'n'), std::string("a/b"),
         std::string(".."), std::string("x\0y", 3), std::string("caf\xc3\xa9")}) {
@@ -394,8 +402,7 @@ TEST_F(ServiceTest, Float16AndBFloat16Outputs) {
   request.mutable_scale()->set_offset(-7.0);
   const std::vector<double> x = testing::GaussianValues(1000, 5.0, 1000.0, 3);
   *request.mutable_input() = testing::Float64Tensor({1000}, x);
-  for (const auto& [dtype, round] :
-       std::vector<std::pair<v1::DType, uint16_t (*)(double)>>{
+  for (const auto& [dtype, round] : std::vector<std::pair<v1::DType, uint16_t (*)(double)>>{
            {v1::DTYPE_FLOAT16, DoubleToFloat16Bits}, {v1::DTYPE_BFLOAT16, DoubleToBFloat16Bits}}) {
     request.set_output_dtype(dtype);
     absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
@@ -415,7 +422,8 @@ TEST_F(ServiceTest, ScaleNeedsNoDataset) {
   absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
   ASSERT_TRUE(response.ok()) << response.status();
   const std::vector<float> out = testing::DecodeTensor<float>(response->output());
-  for (size_t i = 0; i < pixels.size(); ++i) EXPECT_EQ(out[i], static_cast<float>(pixels[i] / 255.0));
+  for (size_t i = 0; i < pixels.size(); ++i)
+    EXPECT_EQ(out[i], static_cast<float>(pixels[i] / 255.0));
   EXPECT_EQ(response->version(), 0u);
   request.mutable_zscore();
   ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
@@ -425,8 +433,9 @@ TEST_F(ServiceTest, ScaleNeedsNoDataset) {
 TEST_F(ServiceTest, RunningAverageDatasetServesRunningStatistics) {
   CreateRunningAverage("bn", 0.5);
   // Batch means 2 and 6, unbiased variances 2 and 8.
-  ASSERT_TRUE(Ingest("bn", v1::SPLIT_TRAIN,
-                     {Float64Tensor({2, 1}, {1, 3}), Float64Tensor({2, 1}, {4, 8})}).ok());
+  ASSERT_TRUE(
+      Ingest("bn", v1::SPLIT_TRAIN, {Float64Tensor({2, 1}, {1, 3}), Float64Tensor({2, 1}, {4, 8})})
+          .ok());
   absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("bn", 0, v1::SPLIT_TRAIN);
   ASSERT_TRUE(stats.ok());
   // mean: 0 -> 1 -> 3.5; var: 1 -> 1.5 -> 4.75.
@@ -570,14 +579,17 @@ TEST_F(ServiceTest, SequenceGapsAndBadIdentitiesChangeNothing) {
 TEST_F(ServiceTest, OversizedRequestsAreResourceExhaustedBeforeAnyWork) {
   RestartServer([](ServerOptions& options) { options.max_request_elements = 1000; });
   Create("tabular", v1::LAYOUT_NC, 10);
-  ASSERT_TRUE(Ingest("tabular", v1::SPLIT_TRAIN, {Float64Tensor({100, 10}, std::vector<double>(1000, 1.0))}).ok());
+  ASSERT_TRUE(
+      Ingest("tabular", v1::SPLIT_TRAIN, {Float64Tensor({100, 10}, std::vector<double>(1000, 1.0))})
+          .ok());
   ASSERT_TRUE(client_->Freeze("tabular").ok());
   const std::string before = StatsBytes("tabular", 0);
-  ExpectCode(Ingest("tabular", v1::SPLIT_TRAIN,
-                    {Float64Tensor({101, 10}, std::vector<double>(1010, 1.0))}).status(),
-             absl::StatusCode::kResourceExhausted,
-             "batch 0 rejected, nothing from this stream was applied: the batch has 1010 values; "
-             "this server takes at most 1000 per request (--max_request_elements)");
+  ExpectCode(
+      Ingest("tabular", v1::SPLIT_TRAIN, {Float64Tensor({101, 10}, std::vector<double>(1010, 1.0))})
+          .status(),
+      absl::StatusCode::kResourceExhausted,
+      "batch 0 rejected, nothing from this stream was applied: the batch has 1010 values; "
+      "this server takes at most 1000 per request (--max_request_elements)");
   EXPECT_EQ(StatsBytes("tabular", 0), before);
   v1::NormalizeRequest request;
   request.set_dataset("tabular");
@@ -657,7 +669,8 @@ v1::NormalizeRequest BatchStatisticsRequest(v1::Layout layout, v1::Tensor input)
 TEST_F(ServiceTest, PerSampleFamiliesNeedNoDataset) {
   // Two samples [2, 2, 2] NCHW; group norm with one group standardises each sample.
   const std::vector<double> x = {1, 2, 3, 4, 10, 10, 10, 30};
-  v1::NormalizeRequest request = BatchStatisticsRequest(v1::LAYOUT_NCHW, Float64Tensor({2, 2, 2}, x));
+  v1::NormalizeRequest request =
+      BatchStatisticsRequest(v1::LAYOUT_NCHW, Float64Tensor({2, 2, 2}, x));
   request.mutable_groupnorm()->set_num_groups(1);
   request.mutable_groupnorm()->set_eps(0.0);
   absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
@@ -666,9 +679,8 @@ TEST_F(ServiceTest, PerSampleFamiliesNeedNoDataset) {
   const std::vector<double> y = testing::DecodeTensor<double>(response->output());
   // Sample 0: mean 2.5, variance 1.25. Sample 1: mean 15, variance 75.
   const std::vector<double> expected = {
-      -1.5 / std::sqrt(1.25), -0.5 / std::sqrt(1.25), 0.5 / std::sqrt(1.25),
-      1.5 / std::sqrt(1.25), -5 / std::sqrt(75.0), -5 / std::sqrt(75.0), -5 / std::sqrt(75.0),
-      15 / std::sqrt(75.0)};
+      -1.5 / std::sqrt(1.25), -0.5 / std::sqrt(1.25), 0.5 / std::sqrt(1.25), 1.5 / std::sqrt(1.25),
+      -5 / std::sqrt(75.0),   -5 / std::sqrt(75.0),   -5 / std::sqrt(75.0),  15 / std::sqrt(75.0)};
   ASSERT_EQ(y.size(), expected.size());
   for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], expected[i], 1e-15) << i;
 
@@ -682,8 +694,8 @@ TEST_F(ServiceTest, PerSampleFamiliesNeedNoDataset) {
   ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
              "layout must be one of NC, NCHW, NHWC (1..3), got 17");
 
-  v1::NormalizeRequest layer = BatchStatisticsRequest(v1::LAYOUT_UNSPECIFIED,
-                                                      Float64Tensor({2, 4}, x));
+  v1::NormalizeRequest layer =
+      BatchStatisticsRequest(v1::LAYOUT_UNSPECIFIED, Float64Tensor({2, 4}, x));
   layer.mutable_layernorm()->add_normalized_shape(4);
   layer.mutable_layernorm()->set_eps(0.0);
   response = client_->Normalize(layer);
@@ -710,8 +722,7 @@ TEST_F(ServiceTest, BatchNormTrainingUpdatesAreDurableAndTrainOnly) {
   ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
              "only training data may change a fit: split must be TRAIN, got validation");
   request.mutable_batchnorm_training()->set_split(v1::SPLIT_UNSPECIFIED);
-  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument,
-             "got none");
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kInvalidArgument, "got none");
 
   request.mutable_batchnorm_training()->set_split(v1::SPLIT_TRAIN);
   absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
@@ -740,8 +751,8 @@ TEST_F(ServiceTest, DeleteRemovesDatasetAndVersions) {
   absl::StatusOr<v1::DatasetInfo> info = client_->GetDataset("gone");
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->latest_version(), 0u);
-  ExpectCode(client_->GetStats("gone", 1, v1::SPLIT_TRAIN).status(), absl::StatusCode::kFailedPrecondition,
-             "no frozen version");
+  ExpectCode(client_->GetStats("gone", 1, v1::SPLIT_TRAIN).status(),
+             absl::StatusCode::kFailedPrecondition, "no frozen version");
   RestartServer();
   EXPECT_EQ(client_->GetDataset("gone")->latest_version(), 0u);
 }

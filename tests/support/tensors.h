@@ -16,8 +16,8 @@ v1::Tensor MakeTensor(v1::DType dtype, const std::vector<int64_t>& shape,
   v1::Tensor tensor;
   tensor.set_dtype(dtype);
   for (int64_t d : shape) tensor.add_shape(d);
-  tensor.set_data(std::string(reinterpret_cast<const char*>(values.data()),
-                              values.size() * sizeof(T)));
+  tensor.set_data(
+      std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T)));
   return tensor;
 }
 

@@ -84,8 +84,7 @@ TEST(MomentSumsKernelTest, RowsMatchReferenceOnEveryTarget) {
         // Accumulators start non-empty: the kernel adds to them.
         std::vector<double> sum(row_len, 1.5), squares(row_len, 2.5), min(row_len, 0.0),
             max(row_len, 0.0);
-        std::vector<double> want_sum = sum, want_squares = squares, want_min = min,
-                            want_max = max;
+        std::vector<double> want_sum = sum, want_squares = squares, want_min = min, want_max = max;
         MomentSumsRows(in, x, rows, row_len, shift.data(), sum.data(), squares.data(), min.data(),
                        max.data());
         MomentSumsRowsReference(in, x, rows, row_len, shift.data(), want_sum.data(),
@@ -104,9 +103,9 @@ TEST(MomentSumsKernelTest, RowsMatchReferenceOnEveryTarget) {
 
 TEST(MomentSumsKernelTest, NonFiniteInputShowsInSumSquaresOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
-    for (double bad : {std::numeric_limits<double>::quiet_NaN(),
-                       std::numeric_limits<double>::infinity(),
-                       -std::numeric_limits<double>::infinity()}) {
+    for (double bad :
+         {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+          -std::numeric_limits<double>::infinity()}) {
       for (size_t n : {1, 9, 64, 1001}) {
         for (size_t at : {size_t{0}, n / 2, n - 1}) {
           std::vector<float> values(n, 1.0f);

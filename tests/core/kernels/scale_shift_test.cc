@@ -20,8 +20,7 @@ using testing::ForEachSimdTarget;
 
 constexpr DType kInputs[] = {DType::kUInt8, DType::kFloat16, DType::kBFloat16, DType::kFloat32,
                              DType::kFloat64};
-constexpr DType kOutputs[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16,
-                              DType::kBFloat16};
+constexpr DType kOutputs[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16};
 
 // Random bytes of `dtype` values: mostly moderate numbers, with zeros, extremes,
 // subnormals, infinities and NaNs mixed in.
@@ -155,14 +154,14 @@ TEST(ScaleShiftKernelTest, RowsMatchReferenceBitForBitOnEveryTarget) {
           std::vector<std::byte> got((n + 4) * ElementSize(out), std::byte{0xCD});
           std::vector<std::byte> want = got;
           const std::byte* x = input.data() + x_offset * ElementSize(in);
-          ScaleShiftRows(in, out, x, rows, row_len, f.center.data(), f.scale.data(),
-                         f.shift.data(), got.data() + y_offset * ElementSize(out),
+          ScaleShiftRows(in, out, x, rows, row_len, f.center.data(), f.scale.data(), f.shift.data(),
+                         got.data() + y_offset * ElementSize(out),
                          /*streaming=*/row_len % 2 == 0);
           ScaleShiftRowsReference(in, out, x, rows, row_len, f.center.data(), f.scale.data(),
                                   f.shift.data(), want.data() + y_offset * ElementSize(out));
-          ASSERT_TRUE(got == want) << Describe(in, out, n, x_offset, y_offset)
-                                   << ", row_len=" << row_len << ": "
-                                   << FirstDifference(got, want, ElementSize(out));
+          ASSERT_TRUE(got == want)
+              << Describe(in, out, n, x_offset, y_offset) << ", row_len=" << row_len << ": "
+              << FirstDifference(got, want, ElementSize(out));
         }
       }
     }
