@@ -1,10 +1,13 @@
 """Fixtures that run the real normd binary on an ephemeral loopback port."""
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 
 import pytest
 
@@ -95,6 +98,40 @@ class NormdProcess:
             self.proc.send_signal(signal.SIGTERM)
             assert self.proc.wait(timeout=30) == 0
         self.proc = None
+
+
+def listening_event(server):
+    """The structured line normd logs once it serves, as a dict."""
+    return json.loads(server.wait_for_stderr('"event":"listening"'))
+
+
+def scrape(url):
+    """Parses the text exposition format into {(name, frozenset(labels)): value}."""
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = reply.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = re.fullmatch(r'(\w+)(?:\{(.*)\})? (\S+)', line)
+        assert match, f"not an exposition line: {line!r}"
+        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
+        samples[(match.group(1), labels)] = float(match.group(3))
+    return samples
+
+
+def sample(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def wait_for_sample(url, name, value, timeout=60, **labels):
+    """Scrapes `url` until the sample reads `value`: how a test learns what the server
+    itself has begun, such as serving a stream, rather than what a client has sent."""
+    deadline = time.monotonic() + timeout
+    while (got := sample(scrape(url), name, **labels)) != value:
+        assert time.monotonic() < deadline, f"{name} stayed {got}, expected {value}"
+        time.sleep(0.01)  # the poll interval
 
 
 @pytest.fixture

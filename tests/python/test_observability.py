@@ -17,17 +17,12 @@ import numpy as np
 import pytest
 
 import normd
-from conftest import NORMD_BIN, NormdProcess
+from conftest import NORMD_BIN, NormdProcess, listening_event, sample, scrape
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
 
 REPO = Path(__file__).resolve().parents[2]
 REFLECTION_PROTO_DIR = Path(__file__).resolve().parent / "protos"
-
-
-def listening_event(server):
-    """The structured line normd logs once it serves, as a dict."""
-    return json.loads(server.wait_for_stderr('"event":"listening"'))
 
 
 @pytest.fixture
@@ -37,26 +32,6 @@ def observed(tmp_path):
     metrics_address = listening_event(server)["metrics_address"]
     yield server, f"http://{metrics_address}/metrics"
     server.stop()
-
-
-def scrape(url):
-    """Parses the text exposition format into {(name, frozenset(labels)): value}."""
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = reply.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = re.fullmatch(r'(\w+)(?:\{(.*)\})? (\S+)', line)
-        assert match, f"not an exposition line: {line!r}"
-        labels = frozenset(re.findall(r'(\w+)="([^"]*)"', match.group(2) or ""))
-        samples[(match.group(1), labels)] = float(match.group(3))
-    return samples
-
-
-def sample(samples, name, **labels):
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def method(name):

@@ -1,6 +1,12 @@
 """SIGTERM drains: an Ingest stream in flight when the signal comes is served to its
 end and committed, durably, and normd exits 0; one that outlives the grace period is
-cancelled, applies nothing, and normd still exits 0."""
+cancelled, applies nothing, and normd still exits 0.
+
+"In flight" means normd's handler has begun the stream. A call that gRPC has taken off
+the wire but not yet handed to a handler is cancelled at shutdown (CANCELLED, nothing
+applied) and the client resends it. So each test waits for the
+normd_ingest_streams_active gauge before it signals, not merely for the client to
+have sent its first batch."""
 import signal
 import threading
 
@@ -9,7 +15,7 @@ import numpy as np
 import pytest
 
 import normd
-from conftest import NormdProcess
+from conftest import NormdProcess, listening_event, wait_for_sample
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
 
@@ -67,7 +73,8 @@ def assert_counts(address, expected):
 def draining(tmp_path):
     def start(grace_seconds):
         server = NormdProcess(tmp_path / "data",
-                              flags=[f"--shutdown_grace_seconds={grace_seconds}"]).start()
+                              flags=[f"--shutdown_grace_seconds={grace_seconds}",
+                                     "--metrics_listen=127.0.0.1:0"]).start()
         with normd.Client(server.address, timeout=60) as client:
             if "drain" not in [d.spec.name for d in client.list_datasets()]:
                 client.create_dataset("drain", layout="NC", channels=4)
@@ -75,10 +82,18 @@ def draining(tmp_path):
     return start
 
 
+def hold_stream(server, batches_to_send):
+    """A HeldStream that normd's Ingest handler has begun to serve."""
+    stream = HeldStream(server.address, batches_to_send)
+    metrics = f"http://{listening_event(server)['metrics_address']}/metrics"
+    wait_for_sample(metrics, "normd_ingest_streams_active", 1)
+    return stream
+
+
 def test_sigterm_serves_an_open_stream_to_its_end(draining):
     server = draining(grace_seconds=60)
     sent = batches(1)
-    stream = HeldStream(server.address, sent)
+    stream = hold_stream(server, sent)
     server.proc.send_signal(signal.SIGTERM)
     server.wait_for_stderr("shutting down")
     stream.finish()  # the rest of the stream arrives while the server drains
@@ -97,7 +112,7 @@ def test_a_stream_past_the_grace_period_is_cancelled_and_applies_nothing(drainin
     server = draining(grace_seconds=1)
     with normd.Client(server.address, timeout=60) as client:
         client.fit("drain", batches(2)[:1])
-    stream = HeldStream(server.address, batches(3))
+    stream = hold_stream(server, batches(3))
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(timeout=60) == 0  # the grace period ends with the stream open
     stream.finish()
