@@ -247,9 +247,7 @@ absl::Status NpyWriter::Append(absl::string_view bytes) {
 absl::Status NpyWriter::Close() {
   if (written_bytes_ != expected_bytes_) {
     return absl::InternalError(absl::StrCat(path_, ": wrote ", written_bytes_,
-                                            " data bytes, the "
-                                            "header promises ",
-                                            expected_bytes_));
+                                            " data bytes, the header promises ", expected_bytes_));
   }
   std::FILE* file = file_.release();
   if (std::fclose(file) != 0) return IoError("cannot close", path_);

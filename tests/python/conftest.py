@@ -105,6 +105,11 @@ def listening_event(server):
     return json.loads(server.wait_for_stderr('"event":"listening"'))
 
 
+def metrics_url(server):
+    """The /metrics URL of a normd started with --metrics_listen."""
+    return f"http://{listening_event(server)['metrics_address']}/metrics"
+
+
 def scrape(url):
     """Parses the text exposition format into {(name, frozenset(labels)): value}."""
     with urllib.request.urlopen(url, timeout=10) as reply:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import normd
 from conftest import PYTHON_PACKAGE_DIR, NormdProcess

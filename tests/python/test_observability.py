@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import normd
-from conftest import NORMD_BIN, NormdProcess, listening_event, sample, scrape
+from conftest import NORMD_BIN, NormdProcess, metrics_url, sample, scrape
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
 
@@ -29,8 +29,7 @@ REFLECTION_PROTO_DIR = Path(__file__).resolve().parent / "protos"
 def observed(tmp_path):
     """normd with a metrics endpoint on a free port; yields (server, metrics URL)."""
     server = NormdProcess(tmp_path / "data", flags=["--metrics_listen=127.0.0.1:0"]).start()
-    metrics_address = listening_event(server)["metrics_address"]
-    yield server, f"http://{metrics_address}/metrics"
+    yield server, metrics_url(server)
     server.stop()
 
 

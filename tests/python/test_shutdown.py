@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import normd
-from conftest import NormdProcess, listening_event, wait_for_sample
+from conftest import NormdProcess, metrics_url, wait_for_sample
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
 
@@ -85,8 +85,7 @@ def draining(tmp_path):
 def hold_stream(server, batches_to_send):
     """A HeldStream that normd's Ingest handler has begun to serve."""
     stream = HeldStream(server.address, batches_to_send)
-    metrics = f"http://{listening_event(server)['metrics_address']}/metrics"
-    wait_for_sample(metrics, "normd_ingest_streams_active", 1)
+    wait_for_sample(metrics_url(server), "normd_ingest_streams_active", 1)
     return stream
 
 
