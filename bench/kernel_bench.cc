@@ -24,6 +24,9 @@
 namespace normd {
 namespace {
 
+// Normalisation writes only the types ValidateOutputDType admits.
+OutputDType Out(DType dtype) { return *ValidateOutputDType(dtype); }
+
 constexpr int64_t kKiB = 1024;
 constexpr int64_t kMiB = 1024 * kKiB;
 
@@ -151,7 +154,7 @@ void Normalize(benchmark::State& state, DType dtype, Shape shape, int kernel) {
       ReferenceNormalize(input, shape, factors, out);
     } else {
       benchmark::DoNotOptimize(
-          ApplyScaleShift(input.view, input.geometry, factors, DType::kFloat32, out, &pool));
+          ApplyScaleShift(input.view, input.geometry, factors, Out(DType::kFloat32), out, &pool));
     }
     benchmark::ClobberMemory();
   }
@@ -195,10 +198,10 @@ void NormalizeBatchStatistics(benchmark::State& state, Shape shape,
   for (auto _ : state) {
     if (scheme.has_value()) {
       benchmark::DoNotOptimize(
-          ApplyPerSampleNorm(*scheme, input.view, *grouped, DType::kFloat32, out, &pool));
+          ApplyPerSampleNorm(*scheme, input.view, *grouped, Out(DType::kFloat32), out, &pool));
     } else {
       benchmark::DoNotOptimize(ApplyBatchNormTraining({}, input.view, input.geometry,
-                                                      DType::kFloat32, out, moments, &pool));
+                                                      Out(DType::kFloat32), out, moments, &pool));
     }
     benchmark::ClobberMemory();
   }

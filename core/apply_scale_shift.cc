@@ -20,19 +20,10 @@ size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-bool IsSupportedOutputDType(DType dtype) {
-  return dtype == DType::kFloat32 || dtype == DType::kFloat64 || dtype == DType::kFloat16 ||
-         dtype == DType::kBFloat16;
-}
-
 absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geometry,
-                             const ScaleShift& factors, DType output_dtype,
+                             const ScaleShift& factors, OutputDType output_type,
                              std::span<std::byte> output, WorkerPool* pool) {
-  if (!IsSupportedOutputDType(output_dtype)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output dtype must be float32, float64, float16 or bfloat16, got ",
-                     DTypeName(output_dtype)));
-  }
+  const DType output_dtype = output_type.dtype();
   const auto elements = static_cast<size_t>(geometry.elements());
   const auto channels = static_cast<size_t>(geometry.channels);
   const size_t in_size = ElementSize(input.dtype);

@@ -14,18 +14,15 @@
 
 namespace normd {
 
-// Output element types Normalize can produce: float32, float64, float16, bfloat16.
-bool IsSupportedOutputDType(DType dtype);
-
 // y[o, c, i] = Out((double(x[o, c, i]) - center[c]) * scale[c] + shift[c]): the
 // affine map is evaluated in float64 around the channel's center and rounded once to
 // the output type, so the output keeps full precision even when |mean| >> std. The
 // result is the same on every SIMD target and equals the scalar reference bit for
 // bit. `input` must be validated and `geometry` resolved from its shape; `output`
-// must hold exactly geometry.elements() elements of `output_dtype`. Large tensors
+// must hold exactly geometry.elements() elements of `output_type`. Large tensors
 // are split across `pool` when one is given.
 absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geometry,
-                             const ScaleShift& factors, DType output_dtype,
+                             const ScaleShift& factors, OutputDType output_type,
                              std::span<std::byte> output, WorkerPool* pool = nullptr);
 
 }  // namespace normd

@@ -35,7 +35,7 @@ struct BatchNormTrainingScheme {
 // (PyTorch refuses those in training mode too); on error nothing is written.
 absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
                                                 const TensorView& input,
-                                                const ChannelGeometry& geometry, DType output_dtype,
+                                                const ChannelGeometry& geometry, OutputDType output_type,
                                                 std::span<std::byte> output,
                                                 std::span<ChannelMoments> moments,
                                                 WorkerPool* pool = nullptr);

@@ -1,4 +1,6 @@
 #include "core/dtype.h"
+
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace normd {
@@ -32,6 +34,14 @@ absl::string_view DTypeName(DType dtype) {
       return "uint8";
   }
   return "unknown";
+}
+
+absl::StatusOr<OutputDType> ValidateOutputDType(DType dtype) {
+  if (dtype == DType::kUInt8) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output dtype must be float32, float64, float16 or bfloat16, got ", DTypeName(dtype)));
+  }
+  return OutputDType(dtype);
 }
 
 }  // namespace normd

@@ -6,9 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace normd {
 
@@ -28,6 +29,25 @@ struct BFloat16 {
 
 size_t ElementSize(DType dtype);
 absl::string_view DTypeName(DType dtype);
+
+// An element type normalisation can write: float32 (the default), float64, float16
+// or bfloat16. Only ValidateOutputDType makes another, so a function that takes one
+// needs no check of its own.
+class OutputDType {
+ public:
+  constexpr OutputDType() = default;
+  constexpr DType dtype() const { return dtype_; }
+  friend bool operator==(OutputDType, OutputDType) = default;
+
+ private:
+  friend absl::StatusOr<OutputDType> ValidateOutputDType(DType dtype);
+  constexpr explicit OutputDType(DType dtype) : dtype_(dtype) {}
+
+  DType dtype_ = DType::kFloat32;
+};
+
+// INVALID_ARGUMENT for a type normalisation cannot write (uint8).
+absl::StatusOr<OutputDType> ValidateOutputDType(DType dtype);
 
 inline float Float16ToFloat(Float16 h) {
   const uint32_t sign = static_cast<uint32_t>(h.bits & 0x8000u) << 16;

@@ -1,5 +1,7 @@
 #include "core/ingest_delta.h"
 
+#include "common/status_macros.h"
+
 #include "core/batch_moments.h"
 #include "core/layout.h"
 
@@ -15,17 +17,14 @@ IngestDelta::IngestDelta(const DatasetSpec& spec)
   }
 }
 
-absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const TensorView& batch,
+absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const ValidatedTensor& batch,
                                                    WorkerPool* pool) {
-  absl::StatusOr<int64_t> elements = ValidateTensor(batch);
-  if (!elements.ok()) return elements.status();
-  absl::StatusOr<ChannelGeometry> geometry =
-      ResolveGeometry(spec_.layout, spec_.channels, batch.shape);
-  if (!geometry.ok()) return geometry.status();
-  absl::StatusOr<uint64_t> skipped =
-      ComputeBatchMoments(batch, *geometry, spec_.nonfinite, scratch_, pool);
-  if (!skipped.ok()) return skipped.status();
-  return AddMoments(split, *geometry, scratch_, *skipped);
+  NORMD_ASSIGN_OR_RETURN(const ChannelGeometry geometry,
+                         ResolveGeometry(spec_.layout, spec_.channels, batch.shape()));
+  NORMD_ASSIGN_OR_RETURN(
+      const uint64_t skipped,
+      ComputeBatchMoments(batch.view(), geometry, spec_.nonfinite, scratch_, pool));
+  return AddMoments(split, geometry, scratch_, skipped);
 }
 
 absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ChannelGeometry& geometry,
@@ -33,7 +32,7 @@ absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ChannelG
                                                      uint64_t skipped) {
   const bool tracks_running = running_.has_value() && split == Split::kTrain;
   if (tracks_running) {
-    if (absl::Status status = CheckRunningAverageBatch(moments); !status.ok()) return status;
+    NORMD_RETURN_IF_ERROR(CheckRunningAverageBatch(moments));
   }
 
   SplitStatistics& target = delta_.split(split);

@@ -27,10 +27,10 @@ class IngestDelta {
  public:
   explicit IngestDelta(const DatasetSpec& spec);
 
-  // Validates `batch` against the dataset's layout and channels, reduces it to
+  // Checks `batch` against the dataset's layout and channels, reduces it to
   // per-channel moments (on `pool` when given) and merges them into this delta. On
   // error nothing changes.
-  absl::StatusOr<BatchSummary> AddBatch(Split split, const TensorView& batch,
+  absl::StatusOr<BatchSummary> AddBatch(Split split, const ValidatedTensor& batch,
                                         WorkerPool* pool = nullptr);
 
   // Merges one batch's moments (geometry.channels of them, computed under the

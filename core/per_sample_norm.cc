@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/batch_standardization.h"
@@ -83,8 +84,14 @@ class UnitNormalizer {
  public:
   // `pool` (may be null) splits a channels-last unit's normalisation.
   UnitNormalizer(const GroupedGeometry& geometry, const AffineParameters& params, DType in,
-                 DType out, bool streaming, WorkerPool* pool)
-      : g_(geometry), params_(params), in_(in), out_(out), streaming_(streaming), pool_(pool) {}
+                 OutputDType out, bool streaming, WorkerPool* pool)
+      : g_(geometry),
+        params_(params),
+        in_(in),
+        output_type_(out),
+        out_(out.dtype()),
+        streaming_(streaming),
+        pool_(pool) {}
 
   // x and y are the unit's input and output; group_moments its groups' moments.
   absl::Status Run(const std::byte* x, std::byte* y,
@@ -134,7 +141,7 @@ class UnitNormalizer {
       const size_t elements = static_cast<size_t>(g_.unit_elements());
       // ApplyScaleShift's row planning handles short channels-last rows.
       const TensorView view{in_, {}, std::span<const std::byte>(x, elements * in_size)};
-      return ApplyScaleShift(view, unit, factors_, out_,
+      return ApplyScaleShift(view, unit, factors_, output_type_,
                              std::span<std::byte>(y, elements * out_size), pool_);
     }
     return absl::OkStatus();
@@ -164,7 +171,9 @@ class UnitNormalizer {
 
   const GroupedGeometry& g_;
   const AffineParameters& params_;
-  DType in_, out_;
+  DType in_;
+  OutputDType output_type_;
+  DType out_;
   bool streaming_;
   WorkerPool* pool_;
   std::vector<BatchStandardization> groups_;
@@ -207,22 +216,15 @@ absl::StatusOr<GroupedGeometry> ResolvePerSampleGeometry(const PerSampleScheme& 
 }
 
 absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView& input,
-                                const GroupedGeometry& g, DType output_dtype,
+                                const GroupedGeometry& g, OutputDType output_type,
                                 std::span<std::byte> output, WorkerPool* pool) {
+  const DType output_dtype = output_type.dtype();
   const AffineParameters params = ParametersOf(scheme);
-  if (absl::Status s = ValidateEps(params.eps); !s.ok()) return s;
-  if (absl::Status s = ValidateAffineParameters(params.gamma, params.beta, g.channels,
-                                                std::holds_alternative<LayerNormScheme>(scheme)
-                                                    ? "element of normalized_shape"
-                                                    : "channel");
-      !s.ok()) {
-    return s;
-  }
-  if (!IsSupportedOutputDType(output_dtype)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output dtype must be float32, float64, float16 or bfloat16, got ",
-                     DTypeName(output_dtype)));
-  }
+  NORMD_RETURN_IF_ERROR(ValidateEps(params.eps));
+  NORMD_RETURN_IF_ERROR(ValidateAffineParameters(params.gamma, params.beta, g.channels,
+                                                 std::holds_alternative<LayerNormScheme>(scheme)
+                                                     ? "element of normalized_shape"
+                                                     : "channel"));
   const auto units = static_cast<size_t>(g.units);
   const auto unit_elements = static_cast<size_t>(g.unit_elements());
   const size_t in_size = ElementSize(input.dtype);
@@ -252,9 +254,8 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
           input.dtype, {}, std::span<const std::byte>(x, count * unit_elements * in_size)};
       const ChannelGeometry as_channels{1, 1, static_cast<int64_t>(count * groups),
                                         g.channels_per_group() * g.inner};
-      absl::StatusOr<uint64_t> skipped =
-          ComputeBatchMoments(chunk, as_channels, NonFinitePolicy::kSkip, moments, inner_pool);
-      if (!skipped.ok()) return skipped.status();
+      NORMD_RETURN_IF_ERROR(
+          ComputeBatchMoments(chunk, as_channels, NonFinitePolicy::kSkip, moments, inner_pool));
     } else {
       for (size_t u = 0; u < count; ++u) {
         const TensorView unit{
@@ -262,18 +263,16 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
             {},
             std::span<const std::byte>(x + u * unit_elements * in_size, unit_elements * in_size)};
         const ChannelGeometry as_channels{1, g.rows, g.groups, g.channels_per_group() * g.inner};
-        absl::StatusOr<uint64_t> skipped =
-            ComputeBatchMoments(unit, as_channels, NonFinitePolicy::kSkip,
-                                std::span(moments).subspan(u * groups, groups), inner_pool);
-        if (!skipped.ok()) return skipped.status();
+        NORMD_RETURN_IF_ERROR(ComputeBatchMoments(unit, as_channels, NonFinitePolicy::kSkip,
+                                                  std::span(moments).subspan(u * groups, groups),
+                                                  inner_pool));
       }
     }
-    UnitNormalizer normalizer(g, params, input.dtype, output_dtype, streaming, inner_pool);
+    UnitNormalizer normalizer(g, params, input.dtype, output_type, streaming, inner_pool);
     for (size_t u = 0; u < count; ++u) {
-      absl::Status status =
+      NORMD_RETURN_IF_ERROR(
           normalizer.Run(x + u * unit_elements * in_size, y + u * unit_elements * out_size,
-                         std::span(moments).subspan(u * groups, groups));
-      if (!status.ok()) return status;
+                         std::span(moments).subspan(u * groups, groups)));
     }
     return absl::OkStatus();
   };
@@ -284,9 +283,7 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
   } else {
     for (size_t t = 0; t < tasks; ++t) task(t);
   }
-  for (const absl::Status& status : task_status) {
-    if (!status.ok()) return status;
-  }
+  for (const absl::Status& status : task_status) NORMD_RETURN_IF_ERROR(status);
   return absl::OkStatus();
 }
 

@@ -81,7 +81,7 @@ absl::StatusOr<GroupedGeometry> ResolvePerSampleGeometry(const PerSampleScheme& 
 // group holding NaN or +-Inf comes out as NaN, as in PyTorch. The result does not
 // depend on `pool`.
 absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView& input,
-                                const GroupedGeometry& geometry, DType output_dtype,
+                                const GroupedGeometry& geometry, OutputDType output_type,
                                 std::span<std::byte> output, WorkerPool* pool = nullptr);
 
 }  // namespace normd

@@ -6,7 +6,7 @@
 
 namespace normd {
 
-absl::StatusOr<int64_t> ValidateTensor(const TensorView& tensor) {
+absl::StatusOr<ValidatedTensor> ValidateTensor(const TensorView& tensor) {
   if (tensor.shape.empty()) {
     return absl::InvalidArgumentError("tensor shape is empty; expected at least [N, C]");
   }
@@ -31,7 +31,7 @@ absl::StatusOr<int64_t> ValidateTensor(const TensorView& tensor) {
         absl::StrCat("tensor data has ", tensor.bytes.size(), " bytes, expected ", expected_bytes,
                      " for shape ", FormatShape(tensor.shape), " of ", DTypeName(tensor.dtype)));
   }
-  return elements;
+  return ValidatedTensor(tensor, elements);
 }
 
 }  // namespace normd

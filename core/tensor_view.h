@@ -21,10 +21,29 @@ struct TensorView {
   std::span<const std::byte> bytes;  // C order, little-endian; may be unaligned
 };
 
+class ValidatedTensor;
+
 // Checks that every dim is positive, that the element count neither overflows nor
 // exceeds kMaxTensorElements, and that the byte length is exactly
-// elements * ElementSize(dtype). Returns the element count.
-absl::StatusOr<int64_t> ValidateTensor(const TensorView& tensor);
+// elements * ElementSize(dtype).
+absl::StatusOr<ValidatedTensor> ValidateTensor(const TensorView& tensor);
+
+// A tensor ValidateTensor has checked, with its element count. Only ValidateTensor
+// makes one, so a layer that takes one need not check again. Views the same bytes.
+class ValidatedTensor {
+ public:
+  const TensorView& view() const { return view_; }
+  DType dtype() const { return view_.dtype; }
+  std::span<const int64_t> shape() const { return view_.shape; }
+  int64_t elements() const { return elements_; }
+
+ private:
+  friend absl::StatusOr<ValidatedTensor> ValidateTensor(const TensorView& tensor);
+  ValidatedTensor(const TensorView& view, int64_t elements) : view_(view), elements_(elements) {}
+
+  TensorView view_;
+  int64_t elements_;
+};
 
 }  // namespace normd
 

@@ -19,11 +19,19 @@
 
 // Each help text ends with the environment variable that sets the flag too; a test
 // checks that every flag names its variable and that the variable works.
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+namespace {
+// The defaults are ServerOptions' own.
+const normd::ServerOptions kDefaults;
+}  // namespace
+
+ABSL_FLAG(std::string, listen, kDefaults.listen,
           "Address to serve gRPC on, HOST:PORT; port 0 picks a free port (printed at start). "
           "[env NORMD_LISTEN]");
-ABSL_FLAG(std::string, data_dir, "./data",
-          "Directory for the RocksDB store; created if missing. [env NORMD_DATA_DIR]");
+ABSL_FLAG(std::string, data_dir, kDefaults.data_dir,
+          "Directory for the store (RocksDB keeps its files in DATA_DIR/db); created if missing. "
+          "[env NORMD_DATA_DIR]");
+ABSL_FLAG(std::string, store, kDefaults.store,
+          "Storage backend: rocksdb (embedded, under --data_dir). [env NORMD_STORE]");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Address for the Prometheus endpoint (GET /metrics), HOST:PORT; empty: no endpoint. "
           "[env NORMD_METRICS_LISTEN]");
@@ -31,20 +39,20 @@ ABSL_FLAG(std::string, health_listen, "",
           "Address for a plaintext gRPC port that serves only grpc.health.v1, HOST:PORT, for "
           "probes that cannot speak TLS (Kubernetes gRPC probes); empty: none (the main port "
           "answers health checks too). [env NORMD_HEALTH_LISTEN]");
-ABSL_FLAG(bool, log_requests, true,
+ABSL_FLAG(bool, log_requests, kDefaults.log_requests,
           "Write one JSON log line to stderr per finished RPC (method, status, duration, peer, "
           "request id). [env NORMD_LOG_REQUESTS]");
-ABSL_FLAG(int, max_message_bytes, 64 << 20,
+ABSL_FLAG(int, max_message_bytes, kDefaults.limits.max_message_bytes,
           "Largest request or reply message in bytes; larger requests get RESOURCE_EXHAUSTED. "
           "[env NORMD_MAX_MESSAGE_BYTES]");
-ABSL_FLAG(int, kernel_threads, -1,
+ABSL_FLAG(int, kernel_threads, kDefaults.kernel_threads,
           "Threads, besides gRPC's, that split one large Normalize or Ingest batch across "
           "cores (a pool shared by all requests); -1: one fewer than the CPUs, 0: none. "
           "[env NORMD_KERNEL_THREADS]");
-ABSL_FLAG(int64_t, max_request_elements, int64_t{1} << 28,
+ABSL_FLAG(int64_t, max_request_elements, kDefaults.limits.max_request_elements,
           "Most values in one Ingest batch or Normalize input; more get RESOURCE_EXHAUSTED. "
           "[env NORMD_MAX_REQUEST_ELEMENTS]");
-ABSL_FLAG(int, max_concurrent_ingests, 64,
+ABSL_FLAG(int, max_concurrent_ingests, kDefaults.limits.max_concurrent_ingests,
           "Most Ingest streams served at once; more get RESOURCE_EXHAUSTED. "
           "[env NORMD_MAX_CONCURRENT_INGESTS]");
 ABSL_FLAG(std::string, tls_cert_file, "",
@@ -115,13 +123,14 @@ int main(int argc, char** argv) {
   normd::ServerOptions options;
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.store = absl::GetFlag(FLAGS_store);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.health_listen = absl::GetFlag(FLAGS_health_listen);
-  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.kernel_threads = absl::GetFlag(FLAGS_kernel_threads);
-  options.max_request_elements = absl::GetFlag(FLAGS_max_request_elements);
-  options.max_concurrent_ingests = absl::GetFlag(FLAGS_max_concurrent_ingests);
+  options.limits.max_request_elements = absl::GetFlag(FLAGS_max_request_elements);
+  options.limits.max_concurrent_ingests = absl::GetFlag(FLAGS_max_concurrent_ingests);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);

@@ -13,7 +13,9 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "common/status_macros.h"
 #include "server/observability/rpc_observer.h"
+#include "server/open_store.h"
 
 namespace normd {
 namespace {
@@ -37,16 +39,13 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
     }
     return grpc::InsecureServerCredentials();
   }
-  absl::StatusOr<std::string> cert = ReadPemFile(options.tls_cert_file, "TLS certificate");
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPemFile(options.tls_key_file, "TLS private key");
-  if (!key.ok()) return key.status();
+  NORMD_ASSIGN_OR_RETURN(std::string cert, ReadPemFile(options.tls_cert_file, "TLS certificate"));
+  NORMD_ASSIGN_OR_RETURN(std::string key, ReadPemFile(options.tls_key_file, "TLS private key"));
   grpc::SslServerCredentialsOptions ssl;
-  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  ssl.pem_key_cert_pairs.push_back({std::move(key), std::move(cert)});
   if (!options.tls_client_ca_file.empty()) {
-    absl::StatusOr<std::string> ca = ReadPemFile(options.tls_client_ca_file, "client CA");
-    if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *ca;
+    NORMD_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                           ReadPemFile(options.tls_client_ca_file, "client CA"));
     ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
@@ -71,13 +70,12 @@ std::vector<std::string> ServedMethods() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOptions& options) {
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = Credentials(options);
-  if (!credentials.ok()) return credentials.status();
+  NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<grpc::ServerCredentials> credentials,
+                         Credentials(options));
   std::unique_ptr<AccessPolicy> access;
   if (!options.tokens_file.empty()) {
-    absl::StatusOr<AccessPolicy> policy = AccessPolicy::FromFile(options.tokens_file);
-    if (!policy.ok()) return policy.status();
-    access = std::make_unique<AccessPolicy>(*std::move(policy));
+    NORMD_ASSIGN_OR_RETURN(AccessPolicy policy, AccessPolicy::FromFile(options.tokens_file));
+    access = std::make_unique<AccessPolicy>(std::move(policy));
   }
   std::error_code error;
   std::filesystem::create_directories(options.data_dir, error);
@@ -85,24 +83,18 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory ", options.data_dir, ": ", error.message()));
   }
-  absl::StatusOr<std::unique_ptr<DatasetStore>> store =
-      DatasetStore::Open((std::filesystem::path(options.data_dir) / "db").string());
-  if (!store.ok()) return store.status();
+  NORMD_ASSIGN_OR_RETURN(std::unique_ptr<DatasetStore> store,
+                         OpenStore(options.store, options.data_dir));
   std::unique_ptr<NormdServer> server(new NormdServer());
   server->metrics_ = std::make_unique<ServerMetrics>(ServedMethods(), NORMD_VERSION);
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = options.kernel_threads >= 0 ? options.kernel_threads : std::max(0, cpus - 1);
   server->pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(threads));
-  absl::StatusOr<std::unique_ptr<DatasetEngine>> engine =
-      DatasetEngine::Open(*std::move(store), server->pool_.get());
-  if (!engine.ok()) return engine.status();
-  server->engine_ = *std::move(engine);
+  NORMD_ASSIGN_OR_RETURN(server->engine_,
+                         DatasetEngine::Open(std::move(store), server->pool_.get()));
   server->access_ = std::move(access);
-  server->service_ = std::make_unique<NormdService>(
-      server->engine_.get(),
-      RequestLimits{options.max_request_elements, options.max_concurrent_ingests,
-                    options.max_message_bytes},
-      server->access_.get(), server->metrics_.get());
+  server->service_ = std::make_unique<NormdService>(server->engine_.get(), options.limits,
+                                                    server->access_.get(), server->metrics_.get());
   server->host_ = HostOf(options.listen);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -116,10 +108,10 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   // gRPC sets SO_REUSEPORT by default: a second normd on the same port would start and
   // take half the connections, with its own store. Refuse it instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, *credentials, &server->port_);
+  builder.AddListeningPort(options.listen, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
-  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.SetMaxReceiveMessageSize(options.limits.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.limits.max_message_bytes);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
@@ -137,15 +129,13 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   }
   if (!options.metrics_listen.empty()) {
     NormdServer* raw = server.get();
-    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
-        MetricsEndpoint::Start(options.metrics_listen, [raw] {
+    NORMD_ASSIGN_OR_RETURN(
+        server->metrics_endpoint_, MetricsEndpoint::Start(options.metrics_listen, [raw] {
           const EngineInventory engine = raw->engine_->Inventory();
           return raw->metrics_->Render({.datasets = engine.datasets,
                                         .frozen_versions = engine.frozen_versions,
                                         .active_ingest_streams = raw->service_->active_ingests()});
-        });
-    if (!endpoint.ok()) return endpoint.status();
-    server->metrics_endpoint_ = *std::move(endpoint);
+        }));
   }
   server->SetServing(true);
   return server;

@@ -18,15 +18,17 @@
 
 namespace normd {
 
+// Every setting of a normd, with its default: the one place defaults are written
+// (main.cc's flags take theirs from here).
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port
-  std::string data_dir = "./data";         // created if missing; RocksDB lives in data_dir/db
-  int max_message_bytes = 64 << 20;        // largest request or reply message
+  std::string data_dir = "./data";         // created if missing; the store lives under it
+  std::string store = "rocksdb";           // the storage backend (server/store/open_store.h)
+  // Largest message (max_message_bytes), values per request, Ingest streams at once.
+  RequestLimits limits;
   // Threads, besides the gRPC ones, that split one large Normalize or Ingest batch;
   // -1: one fewer than the CPUs. The pool is shared by all requests.
   int kernel_threads = -1;
-  int64_t max_request_elements = int64_t{1} << 28;  // values per batch or Normalize input
-  int max_concurrent_ingests = 64;                  // Ingest streams served at once
   // TLS on the gRPC port when both are set (PEM files). With a client CA, every client
   // must present a certificate it signed (mutual TLS).
   std::string tls_cert_file;

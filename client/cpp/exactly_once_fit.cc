@@ -6,7 +6,8 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "client/cpp/backoff.h"
+#include "client/cpp/resend.h"
+#include "common/status_macros.h"
 
 namespace normd {
 namespace {
@@ -16,11 +17,10 @@ absl::StatusOr<bool> FillStream(BatchSource next, size_t stream_bytes,
                                 std::vector<v1::Tensor>& pending) {
   size_t bytes = 0;
   while (pending.empty() || bytes < stream_bytes) {
-    absl::StatusOr<std::optional<v1::Tensor>> batch = next();
-    if (!batch.ok()) return batch.status();
-    if (!batch->has_value()) break;
-    bytes += (*batch)->data().size();
-    pending.push_back(**std::move(batch));
+    NORMD_ASSIGN_OR_RETURN(std::optional<v1::Tensor> batch, next());
+    if (!batch.has_value()) break;
+    bytes += batch->data().size();
+    pending.push_back(*std::move(batch));
   }
   return !pending.empty();
 }
@@ -41,10 +41,6 @@ absl::StatusOr<v1::IngestResponse> SendStream(NormdClient& client, absl::string_
 
 }  // namespace
 
-bool IsWorthResending(const absl::Status& status) {
-  return absl::IsUnavailable(status) || absl::IsAborted(status) || absl::IsCancelled(status);
-}
-
 absl::StatusOr<FitResult> Fit(NormdClient& client, absl::string_view dataset, v1::Split split,
                               BatchSource next, FitOptions options) {
   FitResult result;
@@ -58,27 +54,27 @@ absl::StatusOr<FitResult> Fit(NormdClient& client, absl::string_view dataset, v1
   const absl::Time deadline = absl::Now() + options.retry_for;
   std::vector<v1::Tensor> pending;
   while (true) {
-    absl::StatusOr<bool> more = FillStream(next, options.stream_bytes, pending);
-    if (!more.ok()) return more.status();
-    if (!*more) return result;
+    NORMD_ASSIGN_OR_RETURN(const bool more, FillStream(next, options.stream_bytes, pending));
+    if (!more) return result;
     const WriterPosition position{result.writer_id, next_sequence};
-    Backoff backoff;
-    absl::StatusOr<v1::IngestResponse> reply;
-    for (bool resend = false;; resend = true) {
-      reply = SendStream(client, dataset, split, position, pending, resend, deadline);
-      if (reply.ok() || !IsWorthResending(reply.status()) || absl::Now() >= deadline) break;
-      ++result.resends;
-      if (options.on_resend) options.on_resend(reply.status());
-      backoff.Wait(deadline);
-    }
-    if (!reply.ok()) return reply.status();
+    NORMD_ASSIGN_OR_RETURN(
+        const v1::IngestResponse reply,
+        SendWithResends(
+            [&](bool resend) {
+              return SendStream(client, dataset, split, position, pending, resend, deadline);
+            },
+            deadline,
+            [&](const absl::Status& status) {
+              ++result.resends;
+              if (options.on_resend) options.on_resend(status);
+            }));
     next_sequence += pending.size();
-    result.writer_sequence = reply->writer_sequence();
-    result.batches += reply->batches();
-    result.duplicate_batches += reply->duplicate_batches();
-    result.samples += reply->samples();
-    result.values += reply->values();
-    result.skipped_nonfinite += reply->skipped_nonfinite();
+    result.writer_sequence = reply.writer_sequence();
+    result.batches += reply.batches();
+    result.duplicate_batches += reply.duplicate_batches();
+    result.samples += reply.samples();
+    result.values += reply.values();
+    result.skipped_nonfinite += reply.skipped_nonfinite();
     pending.clear();
   }
 }

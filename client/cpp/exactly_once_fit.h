@@ -56,9 +56,6 @@ using BatchSource = absl::FunctionRef<absl::StatusOr<std::optional<v1::Tensor>>(
 absl::StatusOr<FitResult> Fit(NormdClient& client, absl::string_view dataset, v1::Split split,
                               BatchSource next, FitOptions options = {});
 
-// Whether an Ingest that failed with `status` may simply be sent again.
-bool IsWorthResending(const absl::Status& status);
-
 }  // namespace normd
 
 #endif  // NORMD_CLIENT_CPP_EXACTLY_ONCE_FIT_H_

@@ -1,8 +1,7 @@
-// Bearer-token access control. Each token in the tokens file is bound to a role, and
-// each RPC needs a role: reader (Normalize, GetStats, GetDataset, ListDatasets), writer
-// (reader's, plus Ingest and Freeze) or admin (writer's, plus CreateDataset and
-// DeleteDataset). Tokens are kept only as SHA-256 digests, compared in constant time,
-// and never logged: a caller is known by the name its line gives.
+// Bearer-token access control. Each token in the tokens file is bound to a role
+// (reader < writer < admin); each RPC needs one (method_roles.h). Tokens are kept
+// only as SHA-256 digests, compared in constant time, and never logged: a caller is
+// known by the name its line gives.
 #ifndef NORMD_SERVER_AUTH_ACCESS_POLICY_H_
 #define NORMD_SERVER_AUTH_ACCESS_POLICY_H_
 

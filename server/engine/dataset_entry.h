@@ -7,6 +7,9 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "server/store/stored_dataset.h"
@@ -25,6 +28,12 @@ struct DatasetEntry {
   absl::flat_hash_map<uint64_t, std::shared_ptr<const FrozenSnapshot>> snapshots
       ABSL_GUARDED_BY(mu);
 };
+
+// What a request gets when its dataset was deleted after the request found it.
+inline absl::Status DeletedError(absl::string_view name) {
+  return absl::NotFoundError(
+      absl::StrCat("dataset \"", name, "\" was deleted while the request was in flight"));
+}
 
 }  // namespace normd
 

@@ -1,6 +1,5 @@
-// DatasetEngine::Normalize: resolves the input's geometry and the statistics a
-// scheme needs, runs the core normalisation, and for batch norm with
-// update_statistics commits the batch to the dataset.
+#include "server/engine/normalize.h"
+
 #include <memory>
 #include <optional>
 #include <utility>
@@ -11,8 +10,8 @@
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/dataset_statistics.h"
+#include "common/status_macros.h"
 #include "core/overloaded.h"
-#include "server/engine/dataset_engine.h"
 #include "server/engine/dataset_entry.h"
 
 namespace normd {
@@ -38,12 +37,11 @@ absl::StatusOr<std::optional<ChannelGeometry>> InputGeometry(const DatasetEntry*
           "layout ", LayoutName(*call.layout), " does not match dataset \"", spec.name,
           "\", whose layout is ", LayoutName(spec.layout), "; leave layout unset or match it"));
     }
-    return ResolveGeometry(spec.layout, spec.channels, call.input.shape);
+    return ResolveGeometry(spec.layout, spec.channels, call.input.shape());
   }
   if (!call.layout.has_value()) return std::nullopt;
-  absl::StatusOr<int64_t> channels = ChannelCountOf(*call.layout, call.input.shape);
-  if (!channels.ok()) return channels.status();
-  return ResolveGeometry(*call.layout, *channels, call.input.shape);
+  NORMD_ASSIGN_OR_RETURN(const int64_t channels, ChannelCountOf(*call.layout, call.input.shape()));
+  return ResolveGeometry(*call.layout, channels, call.input.shape());
 }
 
 absl::Status NeedsLayout(absl::string_view scheme) {
@@ -55,42 +53,35 @@ absl::Status NeedsLayout(absl::string_view scheme) {
 
 }  // namespace
 
-absl::StatusOr<uint64_t> DatasetEngine::Normalize(const NormalizeCall& call,
-                                                  std::span<std::byte> output) {
-  absl::StatusOr<int64_t> elements = ValidateTensor(call.input);
-  if (!elements.ok()) return elements.status();
+absl::StatusOr<uint64_t> Normalizer::Normalize(const NormalizeCall& call,
+                                               std::span<std::byte> output) const {
   std::shared_ptr<DatasetEntry> entry;
   if (!call.dataset.empty()) {
-    absl::StatusOr<std::shared_ptr<DatasetEntry>> found = Find(call.dataset);
-    if (!found.ok()) return found.status();
-    entry = *std::move(found);
+    NORMD_ASSIGN_OR_RETURN(entry, engine_->Find(call.dataset));
   }
   if (const auto* frozen = std::get_if<AffineScheme>(&call.scheme)) {
-    return NormalizeFrozen(entry.get(), call, *frozen, *elements, output);
+    return NormalizeFrozen(entry.get(), call, *frozen, output);
   }
-  absl::StatusOr<std::optional<ChannelGeometry>> geometry = InputGeometry(entry.get(), call);
-  if (!geometry.ok()) return geometry.status();
+  NORMD_ASSIGN_OR_RETURN(const std::optional<ChannelGeometry> geometry,
+                         InputGeometry(entry.get(), call));
   if (const auto* training = std::get_if<BatchNormTrainingCall>(&call.scheme)) {
-    if (!geometry->has_value()) return NeedsLayout(SchemeName(call.scheme));
-    absl::Status status = NormalizeTraining(entry, call, *training, **geometry, output);
-    if (!status.ok()) return status;
+    if (!geometry.has_value()) return NeedsLayout(SchemeName(call.scheme));
+    NORMD_RETURN_IF_ERROR(NormalizeTraining(entry, call, *training, *geometry, output));
     return 0;
   }
   const auto& per_sample = std::get<PerSampleScheme>(call.scheme);
-  absl::StatusOr<GroupedGeometry> grouped = ResolvePerSampleGeometry(
-      per_sample, call.input.shape, geometry->has_value() ? &**geometry : nullptr);
-  if (!grouped.ok()) return grouped.status();
-  absl::Status status =
-      ApplyPerSampleNorm(per_sample, call.input, *grouped, call.output_dtype, output, pool_);
-  if (!status.ok()) return status;
+  NORMD_ASSIGN_OR_RETURN(const GroupedGeometry grouped,
+                         ResolvePerSampleGeometry(per_sample, call.input.shape(),
+                                                  geometry.has_value() ? &*geometry : nullptr));
+  NORMD_RETURN_IF_ERROR(ApplyPerSampleNorm(per_sample, call.input.view(), grouped,
+                                           call.output_dtype, output, engine_->pool()));
   return 0;
 }
 
-absl::StatusOr<uint64_t> DatasetEngine::NormalizeFrozen(DatasetEntry* entry,
-                                                        const NormalizeCall& call,
-                                                        const AffineScheme& scheme,
-                                                        int64_t elements,
-                                                        std::span<std::byte> output) {
+absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry,
+                                                     const NormalizeCall& call,
+                                                     const AffineScheme& scheme,
+                                                     std::span<std::byte> output) const {
   ChannelGeometry geometry;
   ReferenceStatistics reference;
   uint64_t version = 0;
@@ -101,33 +92,30 @@ absl::StatusOr<uint64_t> DatasetEngine::NormalizeFrozen(DatasetEntry* entry,
           "scheme ", SchemeName(scheme), " needs a dataset's statistics; dataset is empty"));
     }
     // A fixed scale is the same for every channel: treat the input as one.
-    geometry = {call.input.shape[0], 1, 1, elements};
+    geometry = {call.input.shape()[0], 1, 1, call.input.elements()};
   } else {
-    absl::StatusOr<std::optional<ChannelGeometry>> resolved = InputGeometry(entry, call);
-    if (!resolved.ok()) return resolved.status();
-    geometry = **resolved;
+    NORMD_ASSIGN_OR_RETURN(const std::optional<ChannelGeometry> resolved,
+                           InputGeometry(entry, call));
+    geometry = *resolved;
     channels = entry->spec.channels;
     if (NeedsStatistics(scheme)) {
-      absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> snapshot =
-          Snapshot(*entry, call.version);
-      if (!snapshot.ok()) return snapshot.status();
-      version = (*snapshot)->version;
-      reference = ReferenceStatisticsOf((*snapshot)->stats);
+      NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<const FrozenSnapshot> snapshot,
+                             engine_->Snapshot(*entry, call.version));
+      version = snapshot->version;
+      reference = ReferenceStatisticsOf(snapshot->stats);
     }
   }
-  absl::StatusOr<ScaleShift> factors = FoldScaleShift(scheme, reference, channels);
-  if (!factors.ok()) return factors.status();
-  absl::Status status =
-      ApplyScaleShift(call.input, geometry, *factors, call.output_dtype, output, pool_);
-  if (!status.ok()) return status;
+  NORMD_ASSIGN_OR_RETURN(const ScaleShift factors, FoldScaleShift(scheme, reference, channels));
+  NORMD_RETURN_IF_ERROR(ApplyScaleShift(call.input.view(), geometry, factors, call.output_dtype,
+                                        output, engine_->pool()));
   return version;
 }
 
-absl::Status DatasetEngine::NormalizeTraining(const std::shared_ptr<DatasetEntry>& entry,
-                                              const NormalizeCall& call,
-                                              const BatchNormTrainingCall& training,
-                                              const ChannelGeometry& geometry,
-                                              std::span<std::byte> output) {
+absl::Status Normalizer::NormalizeTraining(const std::shared_ptr<DatasetEntry>& entry,
+                                           const NormalizeCall& call,
+                                           const BatchNormTrainingCall& training,
+                                           const ChannelGeometry& geometry,
+                                           std::span<std::byte> output) const {
   if (training.update_statistics) {
     if (entry == nullptr) {
       return absl::InvalidArgumentError(
@@ -141,25 +129,25 @@ absl::Status DatasetEngine::NormalizeTraining(const std::shared_ptr<DatasetEntry
     }
   }
   std::vector<ChannelMoments> moments(static_cast<size_t>(geometry.channels));
-  absl::StatusOr<uint64_t> skipped = ApplyBatchNormTraining(
-      training.scheme, call.input, geometry, call.output_dtype, output, moments, pool_);
-  if (!skipped.ok()) return skipped.status();
+  NORMD_ASSIGN_OR_RETURN(const uint64_t skipped,
+                         ApplyBatchNormTraining(training.scheme, call.input.view(), geometry,
+                                                call.output_dtype, output, moments,
+                                                engine_->pool()));
   if (!training.update_statistics) return absl::OkStatus();
 
-  if (*skipped > 0 && entry->spec.nonfinite == NonFinitePolicy::kReject) {
+  if (skipped > 0 && entry->spec.nonfinite == NonFinitePolicy::kReject) {
     // The reduction skipped them for the PyTorch-style output; redo it under the
     // dataset's policy for the error that names the first one.
     absl::StatusOr<uint64_t> rejected =
-        ComputeBatchMoments(call.input, geometry, NonFinitePolicy::kReject, moments, pool_);
+        ComputeBatchMoments(call.input.view(), geometry, NonFinitePolicy::kReject, moments,
+                            engine_->pool());
     if (rejected.ok()) return absl::InternalError("non-finite values vanished on a second pass");
     return absl::Status(rejected.status().code(),
                         absl::StrCat("the batch was not folded into dataset \"", entry->spec.name,
                                      "\": ", rejected.status().message()));
   }
-  IngestTransaction transaction(this, entry);
-  absl::StatusOr<BatchSummary> added =
-      transaction.delta_.AddMoments(Split::kTrain, geometry, moments, *skipped);
-  if (!added.ok()) return added.status();
+  IngestTransaction transaction = engine_->BeginIngest(entry);
+  NORMD_RETURN_IF_ERROR(transaction.AddMoments(Split::kTrain, geometry, moments, skipped));
   return transaction.Commit().status();
 }
 

@@ -1,19 +1,24 @@
-// normd.v1.Normd over gRPC: parses and validates requests, calls the engine and
-// the core, fills replies. Holds no state of its own.
+// normd.v1.Normd over gRPC: each handler decodes its request (messages.h), calls
+// the engine and encodes the reply. Admission (the method's role) and the one
+// absl::Status -> grpc::Status mapping happen in Serve, around every handler.
 #ifndef NORMD_SERVER_SERVICE_NORMD_SERVICE_H_
 #define NORMD_SERVER_SERVICE_NORMD_SERVICE_H_
 
 #include <atomic>
 #include <cstdint>
 
+#include "absl/functional/function_ref.h"
 #include "normd/v1/normd.grpc.pb.h"
 #include "server/auth/access_policy.h"
+#include "server/auth/method_roles.h"
 #include "server/engine/dataset_engine.h"
+#include "server/engine/normalize.h"
 #include "server/observability/server_metrics.h"
 
 namespace normd {
 
-// What one client may ask of the server; beyond these, RESOURCE_EXHAUSTED.
+// What one client may ask of the server; beyond these, RESOURCE_EXHAUSTED. The
+// defaults here are the server's defaults (flags and ServerOptions start from them).
 struct RequestLimits {
   // Values in one Ingest batch or Normalize input: bounds the work and the reply
   // memory of a request whatever the message size limit.
@@ -22,7 +27,7 @@ struct RequestLimits {
   int max_concurrent_ingests = 64;
   // The largest message: a Normalize reply that could not be sent is refused
   // before any work is done.
-  int64_t max_message_bytes = 64 << 20;
+  int max_message_bytes = 64 << 20;
 };
 
 class NormdService final : public v1::Normd::Service {
@@ -32,7 +37,7 @@ class NormdService final : public v1::Normd::Service {
   // `metrics`, what is ingested and normalised is counted there.
   NormdService(DatasetEngine* engine, RequestLimits limits, const AccessPolicy* access = nullptr,
                ServerMetrics* metrics = nullptr)
-      : engine_(engine), limits_(limits), access_(access), metrics_(metrics) {}
+      : engine_(engine), normalizer_(engine), limits_(limits), access_(access), metrics_(metrics) {}
 
   // Ingest streams being served now.
   int active_ingests() const { return active_ingests_.load(); }
@@ -55,12 +60,18 @@ class NormdService final : public v1::Normd::Service {
                          v1::NormalizeResponse* response) override;
 
  private:
+  // Admits the call for `method` (OK when its bearer token has the method's role, or
+  // when there is no policy), runs `handler`, and maps its status to gRPC's.
+  grpc::Status Serve(const grpc::ServerContext* context, Method method,
+                     absl::FunctionRef<absl::Status()> handler) const;
+
+  absl::Status IngestStream(grpc::ServerContext* context,
+                            grpc::ServerReader<v1::IngestRequest>* reader,
+                            v1::IngestResponse* response);
   absl::Status CheckElements(int64_t elements, absl::string_view what) const;
-  // OK when the call's bearer token has at least `needed`, or when there is no policy.
-  absl::Status Admit(const grpc::ServerContext* context, Role needed,
-                     absl::string_view method) const;
 
   DatasetEngine* engine_;
+  const Normalizer normalizer_;
   const RequestLimits limits_;
   const AccessPolicy* access_;
   ServerMetrics* metrics_;

@@ -1,56 +1,57 @@
-// The RocksDB store: owns the database and speaks in datasets and snapshots.
+// What the engine asks of a store, in the engine's own terms: datasets, ingest
+// commits, frozen versions. A backend (server/store/rocksdb/ is the one there is)
+// implements it; nothing above the store knows which.
 //
-// Keys (built and parsed only in dataset_store.cc):
-//   "d/<name>"                      -> storage.v1.DatasetRecord (spec, live statistics)
-//   "s/<name>/<version, 8 bytes BE>" -> storage.v1.SnapshotRecord (immutable)
-// Names never contain '/', so "s/<name>/" is a prefix of that dataset's snapshots only.
-// Every write is one atomic WriteBatch with sync=true: when a call returns OK, its
-// effect is on disk and survives a crash or power loss.
-//
-// Thread-safe: RocksDB serialises writes; callers order writes to one dataset.
+// Every mutating call is one atomic write that is durable when it returns OK: it
+// survives a crash or power loss, and after an error none of it is visible.
+// Implementations are thread-safe; callers order the writes to one dataset.
 #ifndef NORMD_SERVER_STORE_DATASET_STORE_H_
 #define NORMD_SERVER_STORE_DATASET_STORE_H_
 
-#include <memory>
+#include <cstdint>
 #include <string>
 #include <vector>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "server/store/stored_dataset.h"
-
-namespace rocksdb {
-class DB;
-}  // namespace rocksdb
 
 namespace normd {
 
+// A commit's change to one writer's exactly-once mark, and the marks it pushes out
+// of the dataset's bounded memory of writers.
+struct WriterMarkUpdate {
+  std::string writer;
+  WriterMark mark;
+  std::vector<std::string> forgotten;
+};
+
 class DatasetStore {
  public:
-  // Opens (creating if missing) the database in directory `path`.
-  static absl::StatusOr<std::unique_ptr<DatasetStore>> Open(const std::string& path);
-  ~DatasetStore();
+  virtual ~DatasetStore() = default;
 
-  DatasetStore(const DatasetStore&) = delete;
-  DatasetStore& operator=(const DatasetStore&) = delete;
+  // Every dataset with its live statistics, versions and writer marks.
+  virtual absl::StatusOr<std::vector<StoredDataset>> LoadAllDatasets() = 0;
 
-  absl::StatusOr<std::vector<StoredDataset>> LoadAllDatasets() const;
+  // Writes a new dataset whole (`dataset` has no versions and no writers yet).
+  virtual absl::Status CreateDataset(const StoredDataset& dataset) = 0;
 
-  // Creates or replaces the dataset record.
-  absl::Status PutDataset(const StoredDataset& dataset);
+  // An ingest commit: the dataset's live statistics after it and, when the stream
+  // had a writer, that writer's new mark. Writes O(channels) plus one mark, however
+  // many writers the dataset remembers.
+  virtual absl::Status CommitIngest(const DatasetSpec& spec, const DatasetStatistics& live,
+                                    const WriterMarkUpdate* writer) = 0;
 
-  // Atomically writes a new snapshot and the dataset record that lists it.
-  absl::Status PutDatasetAndSnapshot(const StoredDataset& dataset, const FrozenSnapshot& snapshot);
+  // A new frozen version: the immutable snapshot and the dataset's catalogue entry
+  // (next version, version list) that names it.
+  virtual absl::Status PutVersion(const StoredDataset& dataset, const FrozenSnapshot& snapshot) = 0;
 
-  absl::StatusOr<FrozenSnapshot> LoadSnapshot(const DatasetSpec& spec, uint64_t version) const;
+  // NOT_FOUND when there is no such version.
+  virtual absl::StatusOr<FrozenSnapshot> LoadSnapshot(const DatasetSpec& spec,
+                                                      uint64_t version) const = 0;
 
-  // Removes the dataset and all its snapshots atomically.
-  absl::Status DeleteDataset(absl::string_view name);
-
- private:
-  explicit DatasetStore(std::unique_ptr<rocksdb::DB> db);
-
-  std::unique_ptr<rocksdb::DB> db_;
+  // Removes the dataset, its versions and its writer marks.
+  virtual absl::Status DeleteDataset(absl::string_view name) = 0;
 };
 
 }  // namespace normd

@@ -1,8 +1,9 @@
 #include "server/store/records.h"
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/status_macros.h"
 #include "normd/storage/v1/storage.pb.h"
 #include "server/wire/core_proto.h"
 
@@ -68,15 +69,12 @@ absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecor
                                             " splits, expected ", kAllSplits.size()));
   }
   for (const pb::SplitRecord& split_record : record.splits()) {
-    absl::StatusOr<Split> split = SplitFromProto(split_record.split(), false);
-    if (!split.ok()) return absl::DataLossError(split.status().message());
-    SplitStatistics& s = stats.split(*split);
+    NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(split_record.split(), false),
+                           absl::DataLossError(_.message()));
+    SplitStatistics& s = stats.split(split);
     s.batches = split_record.batches();
     s.samples = split_record.samples();
-    if (absl::Status st = MomentsFromRecord(split_record.moments(), channels, s.moments);
-        !st.ok()) {
-      return st;
-    }
+    NORMD_RETURN_IF_ERROR(MomentsFromRecord(split_record.moments(), channels, s.moments));
   }
   if (stats.running.has_value()) {
     const pb::RunningRecord& running = record.running();
@@ -99,45 +97,70 @@ std::string EncodeDatasetRecord(const StoredDataset& dataset) {
   *record.mutable_spec() = DatasetSpecToProto(dataset.spec);
   TimeToProto(dataset.create_time, record.mutable_create_time());
   record.set_next_version(dataset.next_version);
-  StatisticsToRecord(dataset.live, record.mutable_live());
   for (const VersionSummary& v : dataset.versions) {
     v1::VersionInfo* info = record.add_versions();
     info->set_version(v.version);
     TimeToProto(v.freeze_time, info->mutable_freeze_time());
     info->set_train_samples(v.train_samples);
   }
-  for (const auto& [writer, mark] : dataset.writers) {
-    pb::WriterRecord& out = (*record.mutable_writers())[writer];
-    out.set_sequence(mark.sequence);
-    TimeToProto(mark.commit_time, out.mutable_commit_time());
-  }
   return record.SerializeAsString();
 }
 
-absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes) {
+absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes, bool* legacy) {
   pb::DatasetRecord record;
   if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::DataLossError("dataset record does not parse");
   }
-  absl::StatusOr<DatasetSpec> spec = DatasetSpecFromProto(record.spec());
-  if (!spec.ok()) {
-    return absl::DataLossError(absl::StrCat("stored spec is invalid: ", spec.status().message()));
-  }
   StoredDataset dataset;
-  dataset.spec = *std::move(spec);
+  NORMD_ASSIGN_OR_RETURN(dataset.spec, DatasetSpecFromProto(record.spec()),
+                         absl::DataLossError(absl::StrCat("stored spec is invalid: ", _.message())));
   dataset.create_time = TimeFromProto(record.create_time());
   dataset.next_version = record.next_version();
-  absl::StatusOr<DatasetStatistics> live = StatisticsFromRecord(record.live(), dataset.spec);
-  if (!live.ok()) return live.status();
-  dataset.live = *std::move(live);
   for (const v1::VersionInfo& info : record.versions()) {
     dataset.versions.push_back(
         {info.version(), TimeFromProto(info.freeze_time()), info.train_samples()});
   }
+  const bool old_layout = record.has_live();
+  if (legacy != nullptr) *legacy = old_layout;
+  if (!old_layout) {
+    dataset.live = DatasetStatistics::Empty(dataset.spec);
+    return dataset;
+  }
+  NORMD_ASSIGN_OR_RETURN(dataset.live, StatisticsFromRecord(record.live(), dataset.spec));
   for (const auto& [writer, mark] : record.writers()) {
     dataset.writers.emplace(writer, WriterMark{mark.sequence(), TimeFromProto(mark.commit_time())});
   }
   return dataset;
+}
+
+std::string EncodeStatisticsRecord(const DatasetStatistics& stats) {
+  pb::StatisticsRecord record;
+  StatisticsToRecord(stats, &record);
+  return record.SerializeAsString();
+}
+
+absl::StatusOr<DatasetStatistics> DecodeStatisticsRecord(absl::string_view bytes,
+                                                         const DatasetSpec& spec) {
+  pb::StatisticsRecord record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("statistics record does not parse");
+  }
+  return StatisticsFromRecord(record, spec);
+}
+
+std::string EncodeWriterRecord(const WriterMark& mark) {
+  pb::WriterRecord record;
+  record.set_sequence(mark.sequence);
+  TimeToProto(mark.commit_time, record.mutable_commit_time());
+  return record.SerializeAsString();
+}
+
+absl::StatusOr<WriterMark> DecodeWriterRecord(absl::string_view bytes) {
+  pb::WriterRecord record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("writer record does not parse");
+  }
+  return WriterMark{record.sequence(), TimeFromProto(record.commit_time())};
 }
 
 std::string EncodeSnapshotRecord(const FrozenSnapshot& snapshot) {
@@ -154,12 +177,10 @@ absl::StatusOr<FrozenSnapshot> DecodeSnapshotRecord(absl::string_view bytes,
   if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::DataLossError("snapshot record does not parse");
   }
-  absl::StatusOr<DatasetStatistics> stats = StatisticsFromRecord(record.stats(), spec);
-  if (!stats.ok()) return stats.status();
   FrozenSnapshot snapshot;
+  NORMD_ASSIGN_OR_RETURN(snapshot.stats, StatisticsFromRecord(record.stats(), spec));
   snapshot.version = record.version();
   snapshot.freeze_time = TimeFromProto(record.freeze_time());
-  snapshot.stats = *std::move(stats);
   return snapshot;
 }
 

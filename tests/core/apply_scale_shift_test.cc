@@ -14,6 +14,9 @@
 namespace normd {
 namespace {
 
+// Normalisation writes only the types ValidateOutputDType admits.
+OutputDType Out(DType dtype) { return *ValidateOutputDType(dtype); }
+
 using testing::ChannelAxis;
 using testing::CoordinateAt;
 using testing::ElementCount;
@@ -67,7 +70,7 @@ TEST_P(ApplyScaleShiftDriverTest, MatchesElementwiseReferenceWithAndWithoutPool)
       }
       for (WorkerPool* p : {static_cast<WorkerPool*>(nullptr), &pool}) {
         std::vector<std::byte> got(want.size(), std::byte{0x5A});
-        ASSERT_TRUE(ApplyScaleShift(view, *geometry, factors, out, got, p).ok());
+        ASSERT_TRUE(ApplyScaleShift(view, *geometry, factors, Out(out), got, p).ok());
         ASSERT_EQ(got, want) << DTypeName(in) << " -> " << DTypeName(out)
                              << (p ? " with pool" : " inline");
       }
@@ -101,7 +104,7 @@ TEST(ApplyScaleShiftTest, LargeOutputTakesTheStreamingPathAndStillMatches) {
                            {0, 0, 0}};
   std::vector<std::byte> got(elements * 4);
   WorkerPool pool(2);
-  ASSERT_TRUE(ApplyScaleShift(view, geometry, factors, DType::kFloat32, got, &pool).ok());
+  ASSERT_TRUE(ApplyScaleShift(view, geometry, factors, Out(DType::kFloat32), got, &pool).ok());
   for (int64_t i = 0; i < elements; i += 4099) {
     const int64_t c = i / (1024 * 1024) % 3;
     const float want = static_cast<float>(

@@ -15,6 +15,9 @@
 namespace normd {
 namespace {
 
+// Normalisation writes only the types ValidateOutputDType admits.
+OutputDType Out(DType dtype) { return *ValidateOutputDType(dtype); }
+
 using testing::ChannelAxis;
 using testing::CoordinateAt;
 using testing::ElementCount;
@@ -150,9 +153,9 @@ TEST_P(PerSampleNormTest, MatchesLongDoubleOracleOnEveryPath) {
     const std::vector<std::byte> bytes = Encode(x, in);
     const TensorView view{in, param.shape, bytes};
     std::vector<std::byte> y64(n * 8), y32(n * 4), pooled(n * 8);
-    ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, DType::kFloat64, y64).ok());
-    ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, DType::kFloat32, y32).ok());
-    ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, DType::kFloat64, pooled, &pool).ok());
+    ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, Out(DType::kFloat64), y64).ok());
+    ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, Out(DType::kFloat32), y32).ok());
+    ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, Out(DType::kFloat64), pooled, &pool).ok());
     const std::vector<double> got = Decode64(y64);
     ExpectCloseToOracle(got, OracleNormalize(x, roles, gamma, beta, eps));
     EXPECT_EQ(y64, pooled) << "the pool changed the result";
@@ -205,7 +208,7 @@ TEST(PerSampleNormTest, NonFiniteValuesPoisonOnlyTheirGroup) {
   const std::vector<std::byte> bytes = Encode(x, DType::kFloat64);
   std::vector<std::byte> y(72 * 8);
   ASSERT_TRUE(
-      ApplyPerSampleNorm(scheme, {DType::kFloat64, shape, bytes}, g, DType::kFloat64, y).ok());
+      ApplyPerSampleNorm(scheme, {DType::kFloat64, shape, bytes}, g, Out(DType::kFloat64), y).ok());
   const std::vector<double> got = Decode64(y);
   std::vector<ElementRole> roles(72);
   for (int64_t i = 0; i < 72; ++i) roles[i] = {i / 18, (i / 9) % 4};
@@ -247,12 +250,13 @@ TEST(PerSampleNormTest, ShapesAndParametersAreChecked) {
   const std::vector<std::byte> before = y;
   const TensorView view{DType::kFloat32, shape, bytes};
   absl::Status status = ApplyPerSampleNorm(GroupNormScheme{3, {1, 2, 3}, {}, kDefaultEps}, view, g,
-                                           DType::kFloat32, y);
+                                           Out(DType::kFloat32), y);
   EXPECT_EQ(status.message(), "gamma has 3 values, expected 6 (one per channel) or none");
-  status = ApplyPerSampleNorm(GroupNormScheme{3, {}, {}, -1.0}, view, g, DType::kFloat32, y);
+  status = ApplyPerSampleNorm(GroupNormScheme{3, {}, {}, -1.0}, view, g, Out(DType::kFloat32), y);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  status = ApplyPerSampleNorm(Group(3), view, g, DType::kUInt8, y);
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  // A uint8 output is refused before any call (no OutputDType holds it).
+  EXPECT_EQ(ValidateOutputDType(DType::kUInt8).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(y, before);
 }
 
@@ -288,11 +292,11 @@ TEST_P(BatchNormTrainingTest, MatchesOracleAndReturnsTheBatchMoments) {
   std::vector<std::byte> y(n * 8), pooled(n * 8);
   std::vector<ChannelMoments> moments(channels), pooled_moments(channels);
   absl::StatusOr<uint64_t> skipped =
-      ApplyBatchNormTraining(scheme, view, geometry, DType::kFloat64, y, moments);
+      ApplyBatchNormTraining(scheme, view, geometry, Out(DType::kFloat64), y, moments);
   ASSERT_TRUE(skipped.ok()) << skipped.status();
   EXPECT_EQ(*skipped, 0u);
   ASSERT_TRUE(
-      ApplyBatchNormTraining(scheme, view, geometry, DType::kFloat64, pooled, pooled_moments, &pool)
+      ApplyBatchNormTraining(scheme, view, geometry, Out(DType::kFloat64), pooled, pooled_moments, &pool)
           .ok());
   ExpectCloseToOracle(Decode64(y), OracleNormalize(x, roles, scheme.gamma, scheme.beta, 1e-3));
   EXPECT_EQ(y, pooled);
@@ -317,7 +321,7 @@ TEST(BatchNormTrainingTest, NeedsTwoValuesPerChannel) {
   std::vector<std::byte> y(12);
   std::vector<ChannelMoments> moments(3);
   absl::StatusOr<uint64_t> result = ApplyBatchNormTraining({}, {DType::kFloat32, shape, bytes},
-                                                           geometry, DType::kFloat32, y, moments);
+                                                           geometry, Out(DType::kFloat32), y, moments);
   EXPECT_EQ(result.status().message(),
             "batch norm in training mode needs more than 1 value per channel (batch x spatial "
             "positions), got 1 for input shape [1, 3]");

@@ -12,6 +12,13 @@
 namespace normd {
 namespace {
 
+// Ingest batches reach the delta validated; these are valid by construction.
+ValidatedTensor Validated(const TensorView& view) {
+  absl::StatusOr<ValidatedTensor> validated = ValidateTensor(view);
+  EXPECT_TRUE(validated.ok()) << validated.status();
+  return *validated;
+}
+
 using testing::ComputeExactMoments;
 using testing::RelativeError;
 
@@ -47,7 +54,7 @@ TEST_P(RunningAverageTest, ComposedDeltasEqualSequentialUpdates) {
       for (double& v : batch) v = noise(rng);
       const int64_t shape[] = {static_cast<int64_t>(batch.size()), 1};
       ASSERT_TRUE(
-          delta.AddBatch(Split::kTrain, {DType::kFloat64, shape, std::as_bytes(std::span(batch))})
+          delta.AddBatch(Split::kTrain, Validated({DType::kFloat64, shape, std::as_bytes(std::span(batch))}))
               .ok());
       reference.Update(batch);
     }
@@ -69,13 +76,13 @@ TEST(RunningAverageTest, BatchWithOneValuePerChannelIsRejected) {
   const double one_row[] = {1.0, 2.0};
   const int64_t shape[] = {1, 2};
   absl::StatusOr<BatchSummary> result =
-      delta.AddBatch(Split::kTrain, {DType::kFloat64, shape, std::as_bytes(std::span(one_row))});
+      delta.AddBatch(Split::kTrain, Validated({DType::kFloat64, shape, std::as_bytes(std::span(one_row))}));
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(delta.batches(), 0u);
   // Validation batches do not touch running statistics, so one row is fine there.
   EXPECT_TRUE(
       delta
-          .AddBatch(Split::kValidation, {DType::kFloat64, shape, std::as_bytes(std::span(one_row))})
+          .AddBatch(Split::kValidation, Validated({DType::kFloat64, shape, std::as_bytes(std::span(one_row))}))
           .ok());
 }
 
@@ -88,10 +95,10 @@ TEST(IngestDeltaTest, OnlyTrainBatchesReachTheTrainSplit) {
   const int64_t train_shape[] = {3, 1};
   const int64_t test_shape[] = {2, 1};
   ASSERT_TRUE(
-      delta.AddBatch(Split::kTrain, {DType::kFloat64, train_shape, std::as_bytes(std::span(train))})
+      delta.AddBatch(Split::kTrain, Validated({DType::kFloat64, train_shape, std::as_bytes(std::span(train))}))
           .ok());
   ASSERT_TRUE(
-      delta.AddBatch(Split::kTest, {DType::kFloat64, test_shape, std::as_bytes(std::span(test))})
+      delta.AddBatch(Split::kTest, Validated({DType::kFloat64, test_shape, std::as_bytes(std::span(test))}))
           .ok());
   delta.ApplyTo(stats);
   EXPECT_EQ(stats.split(Split::kTrain).moments[0].Mean(), 2.0);

@@ -58,9 +58,10 @@ TEST(TensorViewTest, ByteLengthMustMatchShapeAndDType) {
   ExpectInvalid(ValidateTensor({DType::kFloat32, shape, bytes}).status(),
                 "23 bytes, expected 24 for shape [2, 3] of float32");
   bytes.resize(24);
-  absl::StatusOr<int64_t> elements = ValidateTensor({DType::kFloat32, shape, bytes});
-  ASSERT_TRUE(elements.ok());
-  EXPECT_EQ(*elements, 6);
+  absl::StatusOr<ValidatedTensor> validated = ValidateTensor({DType::kFloat32, shape, bytes});
+  ASSERT_TRUE(validated.ok());
+  EXPECT_EQ(validated->elements(), 6);
+  EXPECT_EQ(validated->view().bytes.data(), bytes.data());
 }
 
 TEST(TensorViewTest, NonPositiveDimsAndOverflow) {
@@ -73,6 +74,17 @@ TEST(TensorViewTest, NonPositiveDimsAndOverflow) {
   ExpectInvalid(ValidateTensor({DType::kUInt8, huge, none}).status(), "more than");
   const std::vector<int64_t> empty;
   ExpectInvalid(ValidateTensor({DType::kUInt8, empty, none}).status(), "shape is empty");
+}
+
+TEST(OutputDTypeTest, OnlyFloatTypesCanBeWritten) {
+  for (DType dtype : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}) {
+    absl::StatusOr<OutputDType> output = ValidateOutputDType(dtype);
+    ASSERT_TRUE(output.ok()) << DTypeName(dtype);
+    EXPECT_EQ(output->dtype(), dtype);
+  }
+  ExpectInvalid(ValidateOutputDType(DType::kUInt8).status(),
+                "output dtype must be float32, float64, float16 or bfloat16, got uint8");
+  EXPECT_EQ(OutputDType().dtype(), DType::kFloat32);
 }
 
 TEST(DatasetSpecTest, Names) {

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-#include "client/cpp/npy.h"
+#include "client/cpp/normctl/npy.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)normd::ParseNpyHeader(absl::string_view(reinterpret_cast<const char*>(data), size));

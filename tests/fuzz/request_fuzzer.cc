@@ -14,7 +14,8 @@
 #include "grpcpp/server_context.h"
 #include "server/engine/dataset_engine.h"
 #include "server/service/normd_service.h"
-#include "server/store/dataset_store.h"
+#include "server/service/messages.h"
+#include "server/store/rocksdb/rocksdb_store.h"
 #include "server/wire/core_proto.h"
 #include "tests/support/temp_dir.h"
 
@@ -45,7 +46,7 @@ v1::Tensor Tensor(std::initializer_list<int64_t> shape) {
 class Fixture {
  public:
   Fixture() {
-    auto store = DatasetStore::Open(dir_.path() + "/db");
+    auto store = RocksDbStore::Open(dir_.path() + "/db");
     if (!store.ok()) std::abort();
     auto engine = DatasetEngine::Open(*std::move(store), nullptr);
     if (!engine.ok()) std::abort();
@@ -71,7 +72,10 @@ class Fixture {
     if (!parsed.ok() || !engine_->Create(*parsed).ok()) std::abort();
     absl::StatusOr<IngestTransaction> transaction = engine_->BeginIngest(name);
     absl::StatusOr<TensorView> view = TensorViewOf(batch, "batch");
-    if (!transaction.ok() || !view.ok() || !transaction->Add(Split::kTrain, *view).ok() ||
+    absl::StatusOr<ValidatedTensor> validated =
+        view.ok() ? ValidateTensor(*view) : absl::StatusOr<ValidatedTensor>(view.status());
+    if (!transaction.ok() || !validated.ok() ||
+        !transaction->Add(Split::kTrain, *validated).ok() ||
         !transaction->Commit().ok() || !engine_->Freeze(name).ok()) {
       std::abort();
     }
@@ -120,12 +124,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // loop needs a live call): validation and the fit kernels, statistics untouched.
     absl::StatusOr<IngestTransaction> transaction =
         fixture->engine().BeginIngest(request.dataset());
-    absl::StatusOr<Split> split = SplitFromProto(request.split(), false);
-    absl::StatusOr<TensorView> batch = TensorViewOf(request.batch(), "batch");
-    if (!transaction.ok() || !split.ok() || !batch.ok()) return 0;
-    absl::StatusOr<int64_t> elements = ValidateTensor(*batch);
-    if (!elements.ok() || *elements > kLimits.max_request_elements) return 0;
-    (void)transaction->Add(*split, *batch, {request.writer_id(), request.sequence()});
+    absl::StatusOr<IngestBatch> batch = IngestBatchFromProto(request);
+    if (!transaction.ok() || !batch.ok()) return 0;
+    if (batch->batch.elements() > kLimits.max_request_elements) return 0;
+    (void)transaction->Add(batch->split, batch->batch, batch->identity);
   } else {
     v1::NormalizeRequest request;
     if (!request.ParseFromArray(body, body_size)) return 0;

@@ -38,7 +38,7 @@ class ServiceTest : public ::testing::Test {
   // `adjust` may change the options (limits) before the server starts.
   void StartServer(const std::function<void(ServerOptions&)>& adjust = {}) {
     ServerOptions options = testing::LoopbackServerOptions(dir_.path());
-    options.max_message_bytes = kMaxMessageBytes;
+    options.limits.max_message_bytes = kMaxMessageBytes;
     if (adjust) adjust(options);
     absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -577,7 +577,7 @@ TEST_F(ServiceTest, SequenceGapsAndBadIdentitiesChangeNothing) {
 }
 
 TEST_F(ServiceTest, OversizedRequestsAreResourceExhaustedBeforeAnyWork) {
-  RestartServer([](ServerOptions& options) { options.max_request_elements = 1000; });
+  RestartServer([](ServerOptions& options) { options.limits.max_request_elements = 1000; });
   Create("tabular", v1::LAYOUT_NC, 10);
   ASSERT_TRUE(
       Ingest("tabular", v1::SPLIT_TRAIN, {Float64Tensor({100, 10}, std::vector<double>(1000, 1.0))})
@@ -611,7 +611,7 @@ TEST_F(ServiceTest, OversizedRequestsAreResourceExhaustedBeforeAnyWork) {
 }
 
 TEST_F(ServiceTest, ConcurrentIngestStreamsAreCapped) {
-  RestartServer([](ServerOptions& options) { options.max_concurrent_ingests = 2; });
+  RestartServer([](ServerOptions& options) { options.limits.max_concurrent_ingests = 2; });
   Create("tabular", v1::LAYOUT_NC, 2);
   std::unique_ptr<IngestStream> first = client_->StartIngest("tabular");
   std::unique_ptr<IngestStream> second = client_->StartIngest("tabular");

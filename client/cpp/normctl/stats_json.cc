@@ -1,4 +1,4 @@
-#include "client/cpp/stats_json.h"
+#include "client/cpp/normctl/stats_json.h"
 
 #include <cmath>
 

@@ -5,8 +5,8 @@
 // RocksDB (built with assertions on) aborts the whole process on its next write to a
 // LOG file that has already failed once, so one full disk would take the server down
 // instead of turning writes into UNAVAILABLE.
-#ifndef NORMD_SERVER_STORE_STDERR_LOGGER_H_
-#define NORMD_SERVER_STORE_STDERR_LOGGER_H_
+#ifndef NORMD_SERVER_STORE_ROCKSDB_STDERR_LOGGER_H_
+#define NORMD_SERVER_STORE_ROCKSDB_STDERR_LOGGER_H_
 
 #include <cstdarg>
 
@@ -24,4 +24,4 @@ class StderrLogger : public rocksdb::Logger {
 
 }  // namespace normd
 
-#endif  // NORMD_SERVER_STORE_STDERR_LOGGER_H_
+#endif  // NORMD_SERVER_STORE_ROCKSDB_STDERR_LOGGER_H_

@@ -1,4 +1,4 @@
-#include "server/store/stderr_logger.h"
+#include "server/store/rocksdb/stderr_logger.h"
 
 #include <cstdio>
 

@@ -1,6 +1,6 @@
 // A one-line progress bar on stderr, drawn only when stderr is a terminal.
-#ifndef NORMD_CLIENT_CPP_PROGRESS_BAR_H_
-#define NORMD_CLIENT_CPP_PROGRESS_BAR_H_
+#ifndef NORMD_CLIENT_CPP_NORMCTL_PROGRESS_BAR_H_
+#define NORMD_CLIENT_CPP_NORMCTL_PROGRESS_BAR_H_
 
 #include <cstdint>
 #include <string>
@@ -30,4 +30,4 @@ class ProgressBar {
 
 }  // namespace normd
 
-#endif  // NORMD_CLIENT_CPP_PROGRESS_BAR_H_
+#endif  // NORMD_CLIENT_CPP_NORMCTL_PROGRESS_BAR_H_

@@ -1,4 +1,4 @@
-#include "client/cpp/npy.h"
+#include "client/cpp/normctl/npy.h"
 
 #include <sys/stat.h>
 

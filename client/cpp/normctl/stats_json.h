@@ -1,7 +1,7 @@
 // The JSON form of `normctl stats --json`: one object with the version and
 // per-channel arrays; NaN (empty channels, sample variance of one value) is null.
-#ifndef NORMD_CLIENT_CPP_STATS_JSON_H_
-#define NORMD_CLIENT_CPP_STATS_JSON_H_
+#ifndef NORMD_CLIENT_CPP_NORMCTL_STATS_JSON_H_
+#define NORMD_CLIENT_CPP_NORMCTL_STATS_JSON_H_
 
 #include <string>
 
@@ -13,4 +13,4 @@ std::string StatsToJson(const v1::GetStatsResponse& response);
 
 }  // namespace normd
 
-#endif  // NORMD_CLIENT_CPP_STATS_JSON_H_
+#endif  // NORMD_CLIENT_CPP_NORMCTL_STATS_JSON_H_

@@ -1,4 +1,4 @@
-#include "client/cpp/progress_bar.h"
+#include "client/cpp/normctl/progress_bar.h"
 
 #include <unistd.h>
 

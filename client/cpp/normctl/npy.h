@@ -1,7 +1,7 @@
 // Reading and writing NumPy .npy files (format versions 1.0 to 3.0), row by row,
 // so files larger than memory stream through. Supported dtypes: <f4, <f8, <f2, |u1.
-#ifndef NORMD_CLIENT_CPP_NPY_H_
-#define NORMD_CLIENT_CPP_NPY_H_
+#ifndef NORMD_CLIENT_CPP_NORMCTL_NPY_H_
+#define NORMD_CLIENT_CPP_NORMCTL_NPY_H_
 
 #include <cstdint>
 #include <cstdio>
@@ -67,4 +67,4 @@ class NpyWriter {
 
 }  // namespace normd
 
-#endif  // NORMD_CLIENT_CPP_NPY_H_
+#endif  // NORMD_CLIENT_CPP_NORMCTL_NPY_H_

@@ -1,0 +1,49 @@
+#include "client/cpp/normctl/flags.h"
+
+#include "absl/flags/flag.h"
+
+ABSL_FLAG(std::string, server, "",
+          "normd address HOST:PORT (default: $NORMD_SERVER, else 127.0.0.1:50051)");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the bearer token to send (default: the token in $NORMD_TOKEN, if any); "
+          "a file keeps the token out of the process list");
+ABSL_FLAG(std::string, ca_file, "", "TLS: PEM CA that signed the server's certificate");
+ABSL_FLAG(std::string, cert_file, "", "mutual TLS: this client's PEM certificate");
+ABSL_FLAG(std::string, key_file, "", "mutual TLS: the PEM key of --cert_file");
+// create
+ABSL_FLAG(std::string, layout, "NC",
+          "create: NC, NCHW or NHWC; normalize: the input's layout for instancenorm and "
+          "groupnorm when NAME is - (no dataset)");
+ABSL_FLAG(int64_t, channels, 0, "create: number of channels (features)");
+ABSL_FLAG(std::string, accumulator, "exact", "create: exact or running");
+ABSL_FLAG(std::string, momentum, "",
+          "create: running-average momentum in (0, 1]; empty: cumulative average");
+ABSL_FLAG(std::string, nonfinite, "reject", "create: reject or skip NaN/Inf values");
+// ingest, stats
+ABSL_FLAG(std::string, split, "train", "ingest, stats: train, validation or test");
+ABSL_FLAG(int64_t, chunk_bytes, 4 << 20, "ingest, normalize: bytes of data per message");
+ABSL_FLAG(std::string, writer_id, "",
+          "ingest: exactly-once writer id (default: a random one per run); run the same ingest "
+          "again with the same id and the batches already committed are skipped");
+ABSL_FLAG(int64_t, retry_seconds, 300,
+          "ingest: how long to keep resending after UNAVAILABLE, ABORTED or CANCELLED");
+ABSL_FLAG(std::string, version, "",
+          "stats: version, 'latest', or empty for live; normalize: version, empty for latest");
+ABSL_FLAG(bool, json, false, "stats: print one JSON object");
+// normalize
+ABSL_FLAG(std::string, scheme, "zscore",
+          "normalize: zscore, minmax, scale, batchnorm (frozen statistics), or layernorm, "
+          "instancenorm, groupnorm (each sample's own statistics)");
+ABSL_FLAG(int64_t, groups, 0, "normalize: groupnorm's group count, dividing the channels");
+ABSL_FLAG(std::string, normalized_shape, "",
+          "normalize: layernorm's trailing dims, comma-separated (default: all but the first)");
+ABSL_FLAG(std::string, eps, "", "normalize: eps for zscore and batchnorm (default 1e-5)");
+ABSL_FLAG(double, low, 0.0, "normalize: minmax lower bound");
+ABSL_FLAG(double, high, 1.0, "normalize: minmax upper bound");
+ABSL_FLAG(double, factor, 1.0, "normalize: scale factor, e.g. 0.00392156862745098 for 1/255");
+ABSL_FLAG(double, offset, 0.0, "normalize: scale offset");
+ABSL_FLAG(std::string, gamma, "",
+          "normalize: gamma, comma-separated, one per channel (layernorm: per normalized element)");
+ABSL_FLAG(std::string, beta, "",
+          "normalize: beta, comma-separated, one per channel (layernorm: per normalized element)");
+ABSL_FLAG(std::string, output_dtype, "float32", "normalize: float32 or float64");

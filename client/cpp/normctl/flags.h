@@ -1,0 +1,38 @@
+// normctl's flags, defined in flags.cc and read by the commands.
+#ifndef NORMD_CLIENT_CPP_NORMCTL_FLAGS_H_
+#define NORMD_CLIENT_CPP_NORMCTL_FLAGS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/flags/declare.h"
+
+ABSL_DECLARE_FLAG(std::string, server);
+ABSL_DECLARE_FLAG(std::string, token_file);
+ABSL_DECLARE_FLAG(std::string, ca_file);
+ABSL_DECLARE_FLAG(std::string, cert_file);
+ABSL_DECLARE_FLAG(std::string, key_file);
+ABSL_DECLARE_FLAG(std::string, layout);
+ABSL_DECLARE_FLAG(int64_t, channels);
+ABSL_DECLARE_FLAG(std::string, accumulator);
+ABSL_DECLARE_FLAG(std::string, momentum);
+ABSL_DECLARE_FLAG(std::string, nonfinite);
+ABSL_DECLARE_FLAG(std::string, split);
+ABSL_DECLARE_FLAG(int64_t, chunk_bytes);
+ABSL_DECLARE_FLAG(std::string, writer_id);
+ABSL_DECLARE_FLAG(int64_t, retry_seconds);
+ABSL_DECLARE_FLAG(std::string, version);
+ABSL_DECLARE_FLAG(bool, json);
+ABSL_DECLARE_FLAG(std::string, scheme);
+ABSL_DECLARE_FLAG(int64_t, groups);
+ABSL_DECLARE_FLAG(std::string, normalized_shape);
+ABSL_DECLARE_FLAG(std::string, eps);
+ABSL_DECLARE_FLAG(double, low);
+ABSL_DECLARE_FLAG(double, high);
+ABSL_DECLARE_FLAG(double, factor);
+ABSL_DECLARE_FLAG(double, offset);
+ABSL_DECLARE_FLAG(std::string, gamma);
+ABSL_DECLARE_FLAG(std::string, beta);
+ABSL_DECLARE_FLAG(std::string, output_dtype);
+
+#endif  // NORMD_CLIENT_CPP_NORMCTL_FLAGS_H_

@@ -1,0 +1,122 @@
+// normctl ingest: .npy files sent as one exactly-once stream, resent while the
+// server restarts.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "client/cpp/normctl/commands.h"
+#include "client/cpp/normctl/flags.h"
+#include "client/cpp/normctl/options.h"
+#include "client/cpp/normctl/output.h"
+#include "common/status_macros.h"
+#include "client/cpp/normctl/npy.h"
+#include "client/cpp/normctl/progress_bar.h"
+#include "client/cpp/resend.h"
+
+namespace normd {
+namespace {
+
+// The files, opened (again, for a resend) and checked.
+absl::StatusOr<std::vector<NpyReader>> OpenBatchFiles(const std::vector<char*>& files) {
+  std::vector<NpyReader> readers;
+  for (const char* file : files) {
+    absl::StatusOr<NpyReader> reader = NpyReader::Open(file);
+    if (!reader.ok()) return reader.status();
+    if (reader->header().shape.size() < 2) {
+      return absl::InvalidArgumentError(absl::StrCat(file, " has shape [",
+                                                     absl::StrJoin(reader->header().shape, ", "),
+                                                     "]; expected at least 2 dims, [N, C, ...]"));
+    }
+    readers.push_back(*std::move(reader));
+  }
+  return readers;
+}
+
+// One attempt: every file in chunks of rows, as one stream numbered from 1.
+absl::StatusOr<v1::IngestResponse> SendFiles(IngestStream& stream, std::vector<NpyReader>& readers,
+                                             v1::Split split, const std::string& label) {
+  uint64_t total_bytes = 0;
+  for (const NpyReader& reader : readers) {
+    total_bytes += reader.row_bytes() * static_cast<uint64_t>(reader.rows());
+  }
+  ProgressBar progress(label, total_bytes);
+  std::string chunk;
+  for (NpyReader& reader : readers) {
+    const int64_t rows_per_chunk =
+        std::max<int64_t>(1, absl::GetFlag(FLAGS_chunk_bytes) /
+                                 static_cast<int64_t>(std::max<size_t>(1, reader.row_bytes())));
+    while (reader.rows_left() > 0) {
+      const int64_t rows = std::min(rows_per_chunk, reader.rows_left());
+      if (absl::Status status = reader.ReadRows(rows, &chunk); !status.ok()) {
+        stream.Cancel();
+        return status;
+      }
+      v1::Tensor batch;
+      batch.set_dtype(reader.header().dtype);
+      batch.add_shape(rows);
+      for (size_t axis = 1; axis < reader.header().shape.size(); ++axis) {
+        batch.add_shape(reader.header().shape[axis]);
+      }
+      const uint64_t bytes = chunk.size();
+      batch.set_data(std::move(chunk));
+      chunk.clear();
+      if (!stream.Write(split, std::move(batch)).ok()) return stream.Finish();  // says why
+      progress.Advance(bytes);
+    }
+  }
+  absl::StatusOr<v1::IngestResponse> response = stream.Finish();
+  progress.Finish();
+  return response;
+}
+
+}  // namespace
+
+int Ingest(NormdClient& client, const std::vector<char*>& args) {
+  if (args.size() < 2) return Usage("ingest takes a dataset name and at least one .npy file");
+  absl::StatusOr<v1::Split> split = ParseSplitFlag();
+  if (!split.ok()) return Usage(std::string(split.status().message()));
+  const std::vector<char*> files(args.begin() + 1, args.end());
+  std::string writer = absl::GetFlag(FLAGS_writer_id);
+  if (writer.empty())
+    writer = absl::StrCat("normctl-", absl::Hex(absl::Uniform<uint64_t>(absl::BitGen())));
+  const absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_retry_seconds));
+  // The files are read again for a resend: the whole ingest is one stream, one
+  // transaction, and the server drops the batches it had already committed.
+  const auto attempt = [&](bool resend) -> absl::StatusOr<v1::IngestResponse> {
+    NORMD_ASSIGN_OR_RETURN(std::vector<NpyReader> readers, OpenBatchFiles(files));
+    // A resend waits for the server to come back; the server skips what it committed.
+    std::unique_ptr<IngestStream> stream = client.StartIngest(
+        args[0], {writer, 1}, resend, resend ? deadline : absl::InfiniteFuture());
+    return SendFiles(*stream, readers, *split, absl::StrCat("ingest ", args[0]));
+  };
+  const absl::StatusOr<v1::IngestResponse> response =
+      SendWithResends(attempt, deadline, [&](const absl::Status& status) {
+        std::fprintf(stderr, "normctl: %s; resending as writer %s\n", status.ToString().c_str(),
+                     writer.c_str());
+      });
+  if (!response.ok()) return Fail(response.status());
+  std::printf("ingested %llu batches, %llu samples, %llu values into %s",
+              static_cast<unsigned long long>(response->batches()),
+              static_cast<unsigned long long>(response->samples()),
+              static_cast<unsigned long long>(response->values()), response->dataset().c_str());
+  if (response->duplicate_batches() > 0) {
+    std::printf(" (%llu batches were already committed by writer %s)",
+                static_cast<unsigned long long>(response->duplicate_batches()), writer.c_str());
+  }
+  if (response->skipped_nonfinite() > 0) {
+    std::printf(" (%llu non-finite values skipped)",
+                static_cast<unsigned long long>(response->skipped_nonfinite()));
+  }
+  std::printf("\n");
+  return 0;
+}
+
+}  // namespace normd

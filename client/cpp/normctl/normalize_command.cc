@@ -1,0 +1,147 @@
+// normctl normalize: an .npy file normalised in chunks into another.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "client/cpp/normctl/commands.h"
+#include "client/cpp/normctl/flags.h"
+#include "client/cpp/normctl/options.h"
+#include "client/cpp/normctl/output.h"
+#include "common/status_macros.h"
+#include "client/cpp/normctl/npy.h"
+#include "client/cpp/normctl/progress_bar.h"
+
+namespace normd {
+namespace {
+
+// Sets gamma, beta and eps on any scheme message that has them.
+template <typename Scheme>
+absl::Status SetAffine(Scheme* scheme, std::optional<double> eps) {
+  absl::StatusOr<std::vector<double>> gamma = ParseDoubles("gamma", absl::GetFlag(FLAGS_gamma));
+  if (!gamma.ok()) return gamma.status();
+  absl::StatusOr<std::vector<double>> beta = ParseDoubles("beta", absl::GetFlag(FLAGS_beta));
+  if (!beta.ok()) return beta.status();
+  scheme->mutable_gamma()->Add(gamma->begin(), gamma->end());
+  scheme->mutable_beta()->Add(beta->begin(), beta->end());
+  if (eps) scheme->set_eps(*eps);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) {
+  v1::NormalizeRequest request;
+  if (name != "-") request.set_dataset(name);
+  const std::string scheme = absl::GetFlag(FLAGS_scheme);
+  std::optional<double> eps;
+  if (!absl::GetFlag(FLAGS_eps).empty()) {
+    absl::StatusOr<double> parsed = ParseDouble("eps", absl::GetFlag(FLAGS_eps));
+    if (!parsed.ok()) return parsed.status();
+    eps = *parsed;
+  }
+  absl::Status status;
+  if (scheme == "zscore") {
+    v1::ZScore* z = request.mutable_zscore();
+    if (eps) z->set_eps(*eps);
+  } else if (scheme == "minmax") {
+    request.mutable_minmax()->set_low(absl::GetFlag(FLAGS_low));
+    request.mutable_minmax()->set_high(absl::GetFlag(FLAGS_high));
+  } else if (scheme == "scale") {
+    request.mutable_scale()->set_factor(absl::GetFlag(FLAGS_factor));
+    request.mutable_scale()->set_offset(absl::GetFlag(FLAGS_offset));
+  } else if (scheme == "batchnorm") {
+    status = SetAffine(request.mutable_batchnorm(), eps);
+  } else if (scheme == "layernorm") {
+    absl::StatusOr<std::vector<double>> dims =
+        ParseDoubles("normalized_shape", absl::GetFlag(FLAGS_normalized_shape));
+    if (!dims.ok()) return dims.status();
+    for (double dim : *dims)
+      request.mutable_layernorm()->add_normalized_shape(static_cast<int64_t>(dim));
+    status = SetAffine(request.mutable_layernorm(), eps);
+  } else if (scheme == "instancenorm") {
+    status = SetAffine(request.mutable_instancenorm(), eps);
+  } else if (scheme == "groupnorm") {
+    request.mutable_groupnorm()->set_num_groups(absl::GetFlag(FLAGS_groups));
+    status = SetAffine(request.mutable_groupnorm(), eps);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--scheme must be zscore, minmax, scale, batchnorm, layernorm, instancenorm or "
+        "groupnorm, got '",
+        scheme, "'"));
+  }
+  if (!status.ok()) return status;
+  if (name == "-" && (scheme == "instancenorm" || scheme == "groupnorm")) {
+    absl::StatusOr<v1::Layout> layout = ParseLayoutFlag();
+    if (!layout.ok()) return layout.status();
+    request.set_layout(*layout);
+  }
+  const std::string output = absl::GetFlag(FLAGS_output_dtype);
+  if (output == "float32") {
+    request.set_output_dtype(v1::DTYPE_FLOAT32);
+  } else if (output == "float64") {
+    request.set_output_dtype(v1::DTYPE_FLOAT64);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--output_dtype must be float32 or float64, got '", output, "'"));
+  }
+  return request;
+}
+
+}  // namespace
+
+int Normalize(NormdClient& client, const std::vector<char*>& args) {
+  if (args.size() != 3) return Usage("normalize takes NAME IN.npy OUT.npy");
+  absl::StatusOr<v1::NormalizeRequest> request = NormalizeTemplate(args[0]);
+  if (!request.ok()) return Usage(std::string(request.status().message()));
+  absl::StatusOr<uint64_t> version = ResolveVersion(client, args[0]);
+  if (!version.ok()) return Fail(version.status());
+  request->set_version(*version);
+  absl::StatusOr<NpyReader> reader = NpyReader::Open(args[1]);
+  if (!reader.ok()) return Fail(reader.status());
+  NpyHeader out_header{request->output_dtype(), reader->header().shape};
+  absl::StatusOr<NpyWriter> writer = NpyWriter::Create(args[2], out_header);
+  if (!writer.ok()) return Fail(writer.status());
+
+  const size_t out_row_bytes =
+      reader->row_bytes() / NpyItemSize(reader->header().dtype) * NpyItemSize(out_header.dtype);
+  const int64_t rows_per_chunk = std::max<int64_t>(
+      1, absl::GetFlag(FLAGS_chunk_bytes) /
+             static_cast<int64_t>(std::max<size_t>({1, reader->row_bytes(), out_row_bytes})));
+  ProgressBar progress(absl::StrCat("normalize ", args[1]),
+                       reader->row_bytes() * static_cast<uint64_t>(reader->rows()));
+  v1::Tensor* input = request->mutable_input();
+  input->set_dtype(reader->header().dtype);
+  while (reader->rows_left() > 0) {
+    const int64_t rows = std::min(rows_per_chunk, reader->rows_left());
+    if (absl::Status status = reader->ReadRows(rows, input->mutable_data()); !status.ok()) {
+      return Fail(status);
+    }
+    input->clear_shape();
+    input->add_shape(rows);
+    for (size_t axis = 1; axis < reader->header().shape.size(); ++axis) {
+      input->add_shape(reader->header().shape[axis]);
+    }
+    absl::StatusOr<v1::NormalizeResponse> response = client.Normalize(*request);
+    if (!response.ok()) return Fail(response.status());
+    // Every chunk uses the version the first one resolved, even if a freeze lands meanwhile.
+    request->set_version(response->version());
+    if (absl::Status status = writer->Append(response->output().data()); !status.ok()) {
+      return Fail(status);
+    }
+    progress.Advance(input->data().size());
+  }
+  progress.Finish();
+  if (absl::Status status = writer->Close(); !status.ok()) return Fail(status);
+  std::printf("normalized %lld rows of %s with %s (version %llu) into %s\n",
+              static_cast<long long>(reader->rows()), args[1], absl::GetFlag(FLAGS_scheme).c_str(),
+              static_cast<unsigned long long>(request->version()), args[2]);
+  return 0;
+}
+
+}  // namespace normd

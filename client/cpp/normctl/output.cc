@@ -1,0 +1,68 @@
+#include "client/cpp/normctl/output.h"
+
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace normd {
+
+const char kUsage[] = R"(normctl: command-line client for normd.
+
+Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
+  create NAME --layout=NC|NCHW|NHWC --channels=C [--accumulator=exact|running]
+              [--momentum=M] [--nonfinite=reject|skip]
+  ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID]
+  freeze NAME
+  stats NAME [--version=V|latest] [--split=...] [--json]
+  normalize NAME IN.npy OUT.npy [--scheme=zscore|minmax|scale|batchnorm] [--version=V]
+              [--eps=E] [--low=L --high=H] [--factor=F --offset=O] [--gamma=.. --beta=..]
+              [--output_dtype=float32|float64]
+  normalize NAME|- IN.npy OUT.npy --scheme=layernorm|instancenorm|groupnorm [--groups=G]
+              [--normalized_shape=D,..] [--layout=NC|NCHW|NHWC, with -: no dataset]
+              [--eps --gamma --beta --output_dtype]
+  info NAME | list | delete NAME | health
+All files of one `ingest` travel in one stream: the server applies all or none.)";
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "normctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
+               std::string(status.message()).c_str());
+  return 1;
+}
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "normctl: %s\n\n%s\n", message.c_str(), kUsage);
+  return 2;
+}
+
+std::string LayoutText(v1::Layout layout) {
+  return layout == v1::LAYOUT_UNSPECIFIED ? "?" : v1::Layout_Name(layout).substr(7);
+}
+
+std::string AccumulatorText(const v1::DatasetSpec& spec) {
+  if (!spec.has_running_average()) return "exact";
+  return spec.running_average().has_momentum()
+             ? absl::StrCat("running(momentum=", spec.running_average().momentum(), ")")
+             : "running(cumulative)";
+}
+
+void PrintInfo(const v1::DatasetInfo& info) {
+  const v1::DatasetSpec& spec = info.spec();
+  std::printf("%s: layout %s, %lld channels, %s, non-finite %s\n", spec.name().c_str(),
+              LayoutText(spec.layout()).c_str(), static_cast<long long>(spec.channels()),
+              AccumulatorText(spec).c_str(),
+              spec.nonfinite_policy() == v1::NONFINITE_POLICY_SKIP ? "skipped" : "rejected");
+  for (const v1::SplitTotals& t : info.totals()) {
+    std::printf("  %-10s %llu batches, %llu samples\n",
+                absl::AsciiStrToLower(v1::Split_Name(t.split()).substr(6)).c_str(),
+                static_cast<unsigned long long>(t.batches()),
+                static_cast<unsigned long long>(t.samples()));
+  }
+  for (const v1::VersionInfo& v : info.versions()) {
+    std::printf("  version %llu: %llu train samples\n",
+                static_cast<unsigned long long>(v.version()),
+                static_cast<unsigned long long>(v.train_samples()));
+  }
+}
+
+}  // namespace normd

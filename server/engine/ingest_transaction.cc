@@ -1,0 +1,149 @@
+#include "server/engine/ingest_transaction.h"
+
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "server/engine/dataset_entry.h"
+
+namespace normd {
+namespace {
+
+// The least recently committed writer: the one a full dataset forgets first.
+std::string OldestWriter(const std::map<std::string, WriterMark, std::less<>>& writers) {
+  auto oldest = writers.begin();
+  for (auto it = writers.begin(); it != writers.end(); ++it) {
+    if (it->second.commit_time < oldest->second.commit_time) oldest = it;
+  }
+  return oldest->first;
+}
+
+}  // namespace
+
+DatasetTotals TotalsOf(const DatasetStatistics& live) {
+  DatasetTotals totals;
+  for (Split split : kAllSplits) {
+    const SplitStatistics& s = live.split(split);
+    totals[static_cast<size_t>(split)] = {split, s.batches, s.samples};
+  }
+  return totals;
+}
+
+IngestTransaction::IngestTransaction(DatasetStore* store, WorkerPool* pool,
+                                     std::shared_ptr<DatasetEntry> entry)
+    : store_(store), pool_(pool), entry_(std::move(entry)), delta_(entry_->spec) {}
+
+const std::string& IngestTransaction::dataset() const { return entry_->spec.name; }
+
+absl::StatusOr<bool> IngestTransaction::CheckIdentity(BatchIdentity identity) {
+  const bool first = batches_seen_ == 0;
+  if (first && !identity.writer.empty()) {
+    NORMD_RETURN_IF_ERROR(ValidateName("writer_id", identity.writer));
+    writer_ = std::string(identity.writer);
+    absl::MutexLock lock(&entry_->mu);
+    auto mark = entry_->record.writers.find(writer_);
+    committed_at_start_ = mark == entry_->record.writers.end() ? 0 : mark->second.sequence;
+  } else if (!identity.writer.empty() && identity.writer != writer_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "writer_id \"", identity.writer, "\" differs from the stream's first batch, which named \"",
+        writer_, "\"; one stream carries one writer"));
+  }
+  if (writer_.empty()) {
+    if (identity.sequence != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", identity.sequence,
+                       " without a writer_id; name the writer in the first "
+                       "batch of the stream"));
+    }
+    return false;
+  }
+  if (identity.sequence == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("writer \"", writer_, "\" sent sequence 0; sequences start at 1"));
+  }
+  if (!first && identity.sequence != last_sequence_ + 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequence must rise by one within a stream: expected ", last_sequence_ + 1,
+                     ", got ", identity.sequence));
+  }
+  if (identity.sequence <= committed_at_start_) return true;
+  if (first_new_sequence_ == 0 && identity.sequence != committed_at_start_ + 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("writer \"", writer_, "\" has committed up to sequence ", committed_at_start_,
+                     " in dataset \"", entry_->spec.name, "\"; the next batch must be ",
+                     committed_at_start_ + 1, ", got ", identity.sequence));
+  }
+  return false;
+}
+
+absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const ValidatedTensor& batch,
+                                                    BatchIdentity identity) {
+  NORMD_ASSIGN_OR_RETURN(const bool duplicate, CheckIdentity(identity));
+  BatchSummary summary;
+  if (duplicate) {
+    ++duplicates_;
+  } else {
+    NORMD_ASSIGN_OR_RETURN(summary, delta_.AddBatch(split, batch, pool_));
+    if (!writer_.empty() && first_new_sequence_ == 0) first_new_sequence_ = identity.sequence;
+  }
+  ++batches_seen_;
+  last_sequence_ = identity.sequence;
+  return summary;
+}
+
+absl::StatusOr<BatchSummary> IngestTransaction::AddMoments(Split split,
+                                                           const ChannelGeometry& geometry,
+                                                           std::span<const ChannelMoments> moments,
+                                                           uint64_t skipped) {
+  NORMD_ASSIGN_OR_RETURN(BatchSummary summary, delta_.AddMoments(split, geometry, moments, skipped));
+  ++batches_seen_;
+  return summary;
+}
+
+absl::StatusOr<DatasetTotals> IngestTransaction::Commit() {
+  absl::MutexLock lock(&entry_->mu);
+  StoredDataset& record = entry_->record;
+  if (entry_->deleted) return DeletedError(entry_->spec.name);
+  std::optional<WriterMarkUpdate> mark;
+  if (!writer_.empty()) {
+    const auto found = record.writers.find(writer_);
+    const uint64_t committed = found == record.writers.end() ? 0 : found->second.sequence;
+    writer_sequence_ = committed;
+    if (first_new_sequence_ == 0) return TotalsOf(record.live);  // nothing new
+    if (committed >= last_sequence_) {
+      // A concurrent stream of the same writer committed these batches meanwhile.
+      duplicates_ += delta_.batches();
+      delta_ = IngestDelta(entry_->spec);
+      return TotalsOf(record.live);
+    }
+    if (committed + 1 != first_new_sequence_) {
+      return absl::AbortedError(
+          absl::StrCat("writer \"", writer_, "\" committed up to sequence ", committed,
+                       " while this stream ran; resend from sequence ", committed + 1,
+                       " (already committed batches are acknowledged as duplicates)"));
+    }
+    mark.emplace(WriterMarkUpdate{writer_, {last_sequence_, absl::Now()}, {}});
+    // A new writer in a full dataset pushes out the least recently committed one.
+    if (found == record.writers.end() && record.writers.size() >= kMaxWritersPerDataset) {
+      mark->forgotten.push_back(OldestWriter(record.writers));
+    }
+  }
+  // Only the live statistics are copied (O(channels)); the writers change in place
+  // once the store has the commit.
+  DatasetStatistics live = record.live;
+  delta_.ApplyTo(live);
+  NORMD_RETURN_IF_ERROR(store_->CommitIngest(entry_->spec, live, mark ? &*mark : nullptr));
+  record.live = std::move(live);
+  if (mark.has_value()) {
+    for (const std::string& forgotten : mark->forgotten) record.writers.erase(forgotten);
+    record.writers.insert_or_assign(mark->writer, mark->mark);
+    writer_sequence_ = last_sequence_;
+  }
+  return TotalsOf(record.live);
+}
+
+}  // namespace normd

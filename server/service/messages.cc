@@ -1,0 +1,167 @@
+#include "server/service/messages.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/wire/core_proto.h"
+
+namespace normd {
+namespace {
+
+template <typename Message>
+std::vector<double> Values(const Message& repeated) {
+  return std::vector<double>(repeated.begin(), repeated.end());
+}
+
+template <typename Message>
+double EpsOf(const Message& message) {
+  return message.has_eps() ? message.eps() : kDefaultEps;
+}
+
+absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& request) {
+  switch (request.scheme_case()) {
+    case v1::NormalizeRequest::kZscore:
+      return AffineScheme(ZScoreScheme{EpsOf(request.zscore())});
+    case v1::NormalizeRequest::kMinmax: {
+      MinMaxScheme mm;
+      if (request.minmax().has_low()) mm.low = request.minmax().low();
+      if (request.minmax().has_high()) mm.high = request.minmax().high();
+      return AffineScheme(mm);
+    }
+    case v1::NormalizeRequest::kScale: {
+      FixedScaleScheme fs;
+      if (request.scale().has_factor()) fs.factor = request.scale().factor();
+      fs.offset = request.scale().offset();
+      return AffineScheme(fs);
+    }
+    case v1::NormalizeRequest::kBatchnorm: {
+      const v1::BatchNorm& bn = request.batchnorm();
+      return AffineScheme(BatchNormScheme{Values(bn.gamma()), Values(bn.beta()), EpsOf(bn)});
+    }
+    case v1::NormalizeRequest::kBatchnormTraining: {
+      const v1::BatchNormTraining& bn = request.batchnorm_training();
+      BatchNormTrainingCall call;
+      call.scheme = {Values(bn.gamma()), Values(bn.beta()), EpsOf(bn)};
+      call.update_statistics = bn.update_statistics();
+      if (bn.split() != v1::SPLIT_UNSPECIFIED) {
+        NORMD_ASSIGN_OR_RETURN(call.split, SplitFromProto(bn.split(), false));
+      }
+      return call;
+    }
+    case v1::NormalizeRequest::kLayernorm: {
+      const v1::LayerNorm& ln = request.layernorm();
+      return PerSampleScheme(LayerNormScheme{
+          std::vector<int64_t>(ln.normalized_shape().begin(), ln.normalized_shape().end()),
+          Values(ln.gamma()), Values(ln.beta()), EpsOf(ln)});
+    }
+    case v1::NormalizeRequest::kInstancenorm: {
+      const v1::InstanceNorm& in = request.instancenorm();
+      return PerSampleScheme(InstanceNormScheme{Values(in.gamma()), Values(in.beta()), EpsOf(in)});
+    }
+    case v1::NormalizeRequest::kGroupnorm: {
+      const v1::GroupNorm& gn = request.groupnorm();
+      return PerSampleScheme(
+          GroupNormScheme{gn.num_groups(), Values(gn.gamma()), Values(gn.beta()), EpsOf(gn)});
+    }
+    case v1::NormalizeRequest::SCHEME_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "scheme is not set; expected one of zscore, minmax, scale, batchnorm, batchnorm_training, "
+      "layernorm, instancenorm, groupnorm");
+}
+
+}  // namespace
+
+absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request) {
+  NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request.split(), false));
+  NORMD_ASSIGN_OR_RETURN(const TensorView view, TensorViewOf(request.batch(), "batch"));
+  NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch, ValidateTensor(view));
+  return IngestBatch{split, batch, {request.writer_id(), request.sequence()}};
+}
+
+absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest& request) {
+  NORMD_ASSIGN_OR_RETURN(NormalizeScheme scheme, SchemeFromProto(request));
+  OutputDType output_dtype;
+  if (request.output_dtype() != v1::DTYPE_UNSPECIFIED) {
+    NORMD_ASSIGN_OR_RETURN(const DType parsed,
+                           DTypeFromProto(request.output_dtype(), "output_dtype"));
+    NORMD_ASSIGN_OR_RETURN(output_dtype, ValidateOutputDType(parsed),
+                           absl::InvalidArgumentError(absl::StrCat(
+                               "output_dtype must be FLOAT32, FLOAT64, FLOAT16 or BFLOAT16, got ",
+                               DTypeName(parsed))));
+  }
+  std::optional<Layout> layout;
+  if (request.layout() != v1::LAYOUT_UNSPECIFIED) {
+    NORMD_ASSIGN_OR_RETURN(layout, LayoutFromProto(request.layout(), "layout"));
+  }
+  NORMD_ASSIGN_OR_RETURN(const TensorView view, TensorViewOf(request.input(), "input"));
+  NORMD_ASSIGN_OR_RETURN(ValidatedTensor input, ValidateTensor(view));
+  return NormalizeCall{.dataset = request.dataset(),
+                       .version = request.version(),
+                       .layout = layout,
+                       .scheme = std::move(scheme),
+                       .input = input,
+                       .output_dtype = output_dtype};
+}
+
+void FillTotals(const DatasetTotals& totals,
+                google::protobuf::RepeatedPtrField<v1::SplitTotals>* out) {
+  for (const SplitTotals& t : totals) {
+    v1::SplitTotals* proto = out->Add();
+    proto->set_split(SplitToProto(t.split));
+    proto->set_batches(t.batches);
+    proto->set_samples(t.samples);
+  }
+}
+
+void FillDatasetInfo(const DatasetInfo& info, v1::DatasetInfo* out) {
+  *out->mutable_spec() = DatasetSpecToProto(info.spec);
+  TimeToProto(info.create_time, out->mutable_create_time());
+  FillTotals(info.totals, out->mutable_totals());
+  for (const VersionSummary& v : info.versions) {
+    v1::VersionInfo* proto = out->add_versions();
+    proto->set_version(v.version);
+    TimeToProto(v.freeze_time, proto->mutable_freeze_time());
+    proto->set_train_samples(v.train_samples);
+  }
+  out->set_latest_version(info.latest_version);
+}
+
+void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics* out) {
+  const SplitStatistics& s = stats.split(split);
+  for (const ChannelMoments& m : s.moments) {
+    out->add_count(m.count);
+    out->add_mean(m.Mean());
+    out->add_variance(m.PopulationVariance());
+    out->add_sample_variance(m.SampleVariance());
+    out->add_min(m.Min());
+    out->add_max(m.Max());
+  }
+  out->set_batches(s.batches);
+  out->set_samples(s.samples);
+  if (split == Split::kTrain && stats.running.has_value()) {
+    out->mutable_running_mean()->Add(stats.running->mean.begin(), stats.running->mean.end());
+    out->mutable_running_var()->Add(stats.running->var.begin(), stats.running->var.end());
+    out->set_num_batches_tracked(stats.running->num_batches_tracked);
+  }
+}
+
+void FillIngestResponse(const IngestTransaction& transaction, const DatasetTotals& totals,
+                        v1::IngestResponse* out) {
+  const BatchSummary& sent = transaction.delta().totals();
+  out->set_dataset(transaction.dataset());
+  out->set_batches(transaction.delta().batches());
+  out->set_samples(sent.samples);
+  out->set_values(sent.values);
+  out->set_skipped_nonfinite(sent.skipped_nonfinite);
+  out->set_duplicate_batches(transaction.duplicates());
+  out->set_writer_sequence(transaction.writer_sequence());
+  FillTotals(totals, out->mutable_totals());
+}
+
+}  // namespace normd
