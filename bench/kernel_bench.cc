@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "core/affine_scheme.h"
+#include "core/frozen_scheme.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/batch_norm_training.h"

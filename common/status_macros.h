@@ -33,31 +33,30 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& status_or) {
 // two-argument form of NORMD_RETURN_IF_ERROR.
 #define NORMD_STATUS_SELECT_(_1, _2, _3, NAME, ...) NAME
 
-#define NORMD_RETURN_IF_ERROR(...)                                                     \
-  NORMD_STATUS_SELECT_(__VA_ARGS__, unused, NORMD_RETURN_IF_ERROR_2_,                  \
-                       NORMD_RETURN_IF_ERROR_1_, unused)                               \
+#define NORMD_RETURN_IF_ERROR(...)                                                              \
+  NORMD_STATUS_SELECT_(__VA_ARGS__, unused, NORMD_RETURN_IF_ERROR_2_, NORMD_RETURN_IF_ERROR_1_, \
+                       unused)                                                                  \
   (__VA_ARGS__)
 
-#define NORMD_RETURN_IF_ERROR_1_(expr) \
-  NORMD_RETURN_IF_ERROR_2_(expr, _)
+#define NORMD_RETURN_IF_ERROR_1_(expr) NORMD_RETURN_IF_ERROR_2_(expr, _)
 
 #define NORMD_RETURN_IF_ERROR_2_(expr, error_expression)                              \
-  do {                                                                                 \
-    if (const ::absl::Status _ = ::normd::status_internal::StatusOf(expr); !_.ok()) {  \
-      return error_expression;                                                         \
-    }                                                                                  \
+  do {                                                                                \
+    if (const ::absl::Status _ = ::normd::status_internal::StatusOf(expr); !_.ok()) { \
+      return error_expression;                                                        \
+    }                                                                                 \
   } while (false)
 
-#define NORMD_ASSIGN_OR_RETURN(...)                                                     \
-  NORMD_STATUS_SELECT_(__VA_ARGS__, NORMD_ASSIGN_OR_RETURN_3_, NORMD_ASSIGN_OR_RETURN_2_, \
-                       unused, unused)                                                   \
+#define NORMD_ASSIGN_OR_RETURN(...)                                                               \
+  NORMD_STATUS_SELECT_(__VA_ARGS__, NORMD_ASSIGN_OR_RETURN_3_, NORMD_ASSIGN_OR_RETURN_2_, unused, \
+                       unused)                                                                    \
   (__VA_ARGS__)
 
 #define NORMD_ASSIGN_OR_RETURN_2_(lhs, expr) NORMD_ASSIGN_OR_RETURN_3_(lhs, expr, _)
 
-#define NORMD_ASSIGN_OR_RETURN_3_(lhs, expr, error_expression)                       \
-  NORMD_ASSIGN_OR_RETURN_IMPL_(NORMD_STATUS_CONCAT_(normd_status_or_, __LINE__), lhs, \
-                               expr, error_expression)
+#define NORMD_ASSIGN_OR_RETURN_3_(lhs, expr, error_expression)                              \
+  NORMD_ASSIGN_OR_RETURN_IMPL_(NORMD_STATUS_CONCAT_(normd_status_or_, __LINE__), lhs, expr, \
+                               error_expression)
 
 #define NORMD_ASSIGN_OR_RETURN_IMPL_(status_or, lhs, expr, error_expression) \
   auto status_or = (expr);                                                   \

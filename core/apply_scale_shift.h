@@ -6,7 +6,7 @@
 #include <span>
 
 #include "absl/status/status.h"
-#include "core/affine_scheme.h"
+#include "core/frozen_scheme.h"
 #include "core/dtype.h"
 #include "core/layout.h"
 #include "core/tensor_view.h"

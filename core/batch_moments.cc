@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "core/double_double.h"
 #include "core/kernel_plan.h"
 #include "core/kernels/moment_sums.h"
@@ -177,11 +178,8 @@ absl::Status FitRuns(const FitContext& ctx, size_t begin, size_t end,
         channel.Add(n, tile);
         continue;
       }
-      if (absl::Status status = ScalarTile(
-              ctx, first, n, [c](size_t) { return c; }, channels, sums, counts, skipped);
-          !status.ok()) {
-        return status;
-      }
+      NORMD_RETURN_IF_ERROR(ScalarTile(
+          ctx, first, n, [c](size_t) { return c; }, channels, sums, counts, skipped));
       channel.Add(counts[c], sums[c]);
     }
   }
@@ -258,12 +256,9 @@ absl::Status FitRows(const FitContext& ctx, size_t begin, size_t end,
       done = fold_columns(rows, width);
     }
     if (!done) {
-      if (absl::Status status = ScalarTile(
-              ctx, first, rows * width, [&](size_t k) { return column_channel[k % width]; },
-              channels, sums, counts, skipped);
-          !status.ok()) {
-        return status;
-      }
+      NORMD_RETURN_IF_ERROR(ScalarTile(
+          ctx, first, rows * width, [&](size_t k) { return column_channel[k % width]; }, channels,
+          sums, counts, skipped));
       shifts_changed = true;
     }
     for (size_t c = 0; c < walk.channels; ++c) {
@@ -322,7 +317,7 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
   uint64_t skipped = 0;
   for (ChannelMoments& m : out) m = ChannelMoments{};
   for (Part& part : results) {  // in flat order: the first error is the earliest value
-    if (!part.status.ok()) return part.status;
+    NORMD_RETURN_IF_ERROR(part.status);
     skipped += part.skipped;
     for (size_t c = 0; c < walk.channels; ++c) MergeMoments(part.channels[c].Finish(), out[c]);
   }

@@ -4,17 +4,15 @@
 #include "common/status_macros.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
-#include "core/batch_standardization.h"
+#include "core/batch_statistics.h"
 #include "core/shape_format.h"
 
 namespace normd {
 
-absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
-                                                const TensorView& input,
-                                                const ChannelGeometry& geometry, OutputDType output_type,
-                                                std::span<std::byte> output,
-                                                std::span<ChannelMoments> moments,
-                                                WorkerPool* pool) {
+absl::StatusOr<uint64_t> ApplyBatchNormTraining(
+    const BatchNormTrainingScheme& scheme, const TensorView& input, const ChannelGeometry& geometry,
+    OutputDType output_type, std::span<std::byte> output, std::span<ChannelMoments> moments,
+    WorkerPool* pool) {
   NORMD_RETURN_IF_ERROR(ValidateEps(scheme.eps));
   NORMD_RETURN_IF_ERROR(
       ValidateAffineParameters(scheme.gamma, scheme.beta, geometry.channels, "channel"));
@@ -24,14 +22,14 @@ absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& s
         "positions), got ",
         geometry.values_per_channel(), " for input shape ", FormatShape(input.shape)));
   }
-  NORMD_ASSIGN_OR_RETURN(const uint64_t skipped, ComputeBatchMoments(input, geometry,
-                                                                     NonFinitePolicy::kSkip,
-                                                                     moments, pool));
+  NORMD_ASSIGN_OR_RETURN(
+      const uint64_t skipped,
+      ComputeBatchMoments(input, geometry, NonFinitePolicy::kSkip, moments, pool));
 
   ScaleShift factors;
   const auto expected = static_cast<uint64_t>(geometry.values_per_channel());
   for (size_t c = 0; c < moments.size(); ++c) {
-    const BatchStandardization s = BatchStandardization::Of(moments[c], expected, scheme.eps);
+    const BatchStatistics s = BatchStatistics::Of(moments[c], expected, scheme.eps);
     factors.center.push_back(s.mean);
     factors.scale.push_back((scheme.gamma.empty() ? 1.0 : scheme.gamma[c]) * s.inverse_std);
     factors.shift.push_back(scheme.beta.empty() ? 0.0 : scheme.beta[c]);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/affine_scheme.h"
+#include "core/frozen_scheme.h"
 #include "core/channel_moments.h"
 #include "core/dtype.h"
 #include "core/layout.h"
@@ -33,12 +33,10 @@ struct BatchNormTrainingScheme {
 // `moments`; a channel holding any comes out as NaN, as in PyTorch.
 // INVALID_ARGUMENT for bad eps or gamma/beta, or a channel with fewer than 2 values
 // (PyTorch refuses those in training mode too); on error nothing is written.
-absl::StatusOr<uint64_t> ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
-                                                const TensorView& input,
-                                                const ChannelGeometry& geometry, OutputDType output_type,
-                                                std::span<std::byte> output,
-                                                std::span<ChannelMoments> moments,
-                                                WorkerPool* pool = nullptr);
+absl::StatusOr<uint64_t> ApplyBatchNormTraining(
+    const BatchNormTrainingScheme& scheme, const TensorView& input, const ChannelGeometry& geometry,
+    OutputDType output_type, std::span<std::byte> output, std::span<ChannelMoments> moments,
+    WorkerPool* pool = nullptr);
 
 }  // namespace normd
 

@@ -1,8 +1,9 @@
 #include "core/layout.h"
-#include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/status_macros.h"
 #include "core/shape_format.h"
 
 namespace normd {
@@ -35,14 +36,13 @@ absl::StatusOr<int64_t> ChannelCountOf(Layout layout, std::span<const int64_t> s
 
 absl::StatusOr<ChannelGeometry> ResolveGeometry(Layout layout, int64_t channels,
                                                 std::span<const int64_t> shape) {
-  absl::StatusOr<int64_t> found = ChannelCountOf(layout, shape);
-  if (!found.ok()) return found.status();
+  NORMD_ASSIGN_OR_RETURN(const int64_t found, ChannelCountOf(layout, shape));
   const size_t rank = shape.size();
   const size_t channel_axis = layout == Layout::kNHWC ? rank - 1 : 1;
-  if (*found != channels) {
+  if (found != channels) {
     return absl::InvalidArgumentError(
         absl::StrCat("layout ", LayoutName(layout), " expects ", channels, " channels at axis ",
-                     channel_axis, ", got ", *found, " in shape ", FormatShape(shape)));
+                     channel_axis, ", got ", found, " in shape ", FormatShape(shape)));
   }
   int64_t spatial = 1;
   for (size_t axis = 1; axis < rank; ++axis) {

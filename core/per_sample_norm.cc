@@ -6,7 +6,7 @@
 #include "common/status_macros.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
-#include "core/batch_standardization.h"
+#include "core/batch_statistics.h"
 #include "core/kernels/scale_shift.h"
 #include "core/overloaded.h"
 #include "core/shape_format.h"
@@ -100,7 +100,7 @@ class UnitNormalizer {
     const auto expected = static_cast<uint64_t>(g_.group_values());
     groups_.clear();
     for (const ChannelMoments& m : group_moments) {
-      groups_.push_back(BatchStandardization::Of(m, expected, params_.eps));
+      groups_.push_back(BatchStatistics::Of(m, expected, params_.eps));
     }
     const size_t in_size = ElementSize(in_);
     const size_t out_size = ElementSize(out_);
@@ -156,7 +156,7 @@ class UnitNormalizer {
     factors_.scale.resize(channels);
     factors_.shift.resize(channels);
     for (size_t c = 0; c < channels; ++c) {
-      const BatchStandardization& s = groups_[c / per_group];
+      const BatchStatistics& s = groups_[c / per_group];
       factors_.center[c] = s.mean;
       factors_.scale[c] = (params_.gamma.empty() ? 1.0 : params_.gamma[c]) * s.inverse_std;
       factors_.shift[c] = params_.beta.empty() ? 0.0 : params_.beta[c];
@@ -176,7 +176,7 @@ class UnitNormalizer {
   DType out_;
   bool streaming_;
   WorkerPool* pool_;
-  std::vector<BatchStandardization> groups_;
+  std::vector<BatchStatistics> groups_;
   ScaleShift factors_;
   std::vector<double> center_, scale_, shift_;
 };
@@ -221,10 +221,9 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
   const DType output_dtype = output_type.dtype();
   const AffineParameters params = ParametersOf(scheme);
   NORMD_RETURN_IF_ERROR(ValidateEps(params.eps));
-  NORMD_RETURN_IF_ERROR(ValidateAffineParameters(params.gamma, params.beta, g.channels,
-                                                 std::holds_alternative<LayerNormScheme>(scheme)
-                                                     ? "element of normalized_shape"
-                                                     : "channel"));
+  NORMD_RETURN_IF_ERROR(ValidateAffineParameters(
+      params.gamma, params.beta, g.channels,
+      std::holds_alternative<LayerNormScheme>(scheme) ? "element of normalized_shape" : "channel"));
   const auto units = static_cast<size_t>(g.units);
   const auto unit_elements = static_cast<size_t>(g.unit_elements());
   const size_t in_size = ElementSize(input.dtype);
@@ -270,9 +269,9 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
     }
     UnitNormalizer normalizer(g, params, input.dtype, output_type, streaming, inner_pool);
     for (size_t u = 0; u < count; ++u) {
-      NORMD_RETURN_IF_ERROR(
-          normalizer.Run(x + u * unit_elements * in_size, y + u * unit_elements * out_size,
-                         std::span(moments).subspan(u * groups, groups)));
+      NORMD_RETURN_IF_ERROR(normalizer.Run(x + u * unit_elements * in_size,
+                                           y + u * unit_elements * out_size,
+                                           std::span(moments).subspan(u * groups, groups)));
     }
     return absl::OkStatus();
   };

@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/affine_scheme.h"
+#include "core/frozen_scheme.h"
 #include "core/dtype.h"
 #include "core/layout.h"
 #include "core/tensor_view.h"

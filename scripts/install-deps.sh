@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian bookworm packages normd needs that are missing; a no-op when
-# everything is present. Usage: scripts/install-deps.sh [build|test]
-#   build: what building and running normd needs (default)
+# everything is present. Usage: scripts/install-deps.sh [build|run|test]
+#   build: what building and running normd needs (default; the image's build stage)
+#   run:   build + numpy, which the README's worked example uses to make its .npy files
 #   test:  build + what the test suites need
 set -euo pipefail
 
@@ -17,10 +18,15 @@ test_packages=(
   prometheus yamllint docker-compose python3-kubernetes python3-yaml debootstrap
 )
 
+run_packages=(python3 python3-numpy)
+
 packages=("${build_packages[@]}")
-if [[ "${1:-build}" == "test" ]]; then
-  packages+=("${test_packages[@]}")
-fi
+case "${1:-build}" in
+  build) ;;
+  run) packages+=("${run_packages[@]}") ;;
+  test) packages+=("${run_packages[@]}" "${test_packages[@]}") ;;
+  *) echo "install-deps: unknown set '$1'; expected build, run or test" >&2; exit 2 ;;
+esac
 
 missing=()
 for package in "${packages[@]}"; do

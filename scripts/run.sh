@@ -4,6 +4,6 @@
 # flag can also come from the environment as NORMD_<FLAG> (see build/normd --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh build
+scripts/install-deps.sh run
 scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF
 exec build/normd "$@"

@@ -57,17 +57,17 @@ absl::StatusOr<FitResult> Fit(NormdClient& client, absl::string_view dataset, v1
     NORMD_ASSIGN_OR_RETURN(const bool more, FillStream(next, options.stream_bytes, pending));
     if (!more) return result;
     const WriterPosition position{result.writer_id, next_sequence};
-    NORMD_ASSIGN_OR_RETURN(
-        const v1::IngestResponse reply,
-        SendWithResends(
-            [&](bool resend) {
-              return SendStream(client, dataset, split, position, pending, resend, deadline);
-            },
-            deadline,
-            [&](const absl::Status& status) {
-              ++result.resends;
-              if (options.on_resend) options.on_resend(status);
-            }));
+    NORMD_ASSIGN_OR_RETURN(const v1::IngestResponse reply,
+                           SendWithResends(
+                               [&](bool resend) {
+                                 return SendStream(client, dataset, split, position, pending,
+                                                   resend, deadline);
+                               },
+                               deadline,
+                               [&](const absl::Status& status) {
+                                 ++result.resends;
+                                 if (options.on_resend) options.on_resend(status);
+                               }));
     next_sequence += pending.size();
     result.writer_sequence = reply.writer_sequence();
     result.batches += reply.batches();

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/pem_file.h"
+#include "common/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -19,6 +20,16 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 namespace {
 
 constexpr char kAuthorization[] = "authorization";
+
+// One unary call: the reply, or the server's status.
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> Call(
+    Stub& stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    std::unique_ptr<grpc::ClientContext> context, const Request& request) {
+  Response response;
+  NORMD_RETURN_IF_ERROR(FromGrpcStatus((stub.*method)(context.get(), request, &response)));
+  return response;
+}
 
 grpc::ChannelArguments ChannelArguments() {
   grpc::ChannelArguments args;
@@ -58,8 +69,7 @@ absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
 
 absl::StatusOr<v1::IngestResponse> IngestStream::Finish() {
   stream_->WritesDone();
-  const grpc::Status status = stream_->Finish();
-  if (!status.ok()) return FromGrpcStatus(status);
+  NORMD_RETURN_IF_ERROR(FromGrpcStatus(stream_->Finish()));
   return response_;
 }
 
@@ -73,19 +83,14 @@ absl::StatusOr<std::unique_ptr<NormdClient>> NormdClient::Connect(const std::str
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!options.ca_file.empty()) {
     grpc::SslCredentialsOptions ssl;
-    absl::StatusOr<std::string> ca = ReadPemFile(options.ca_file, "CA file");
-    if (!ca.ok()) return ca.status();
-    ssl.pem_root_certs = *ca;
+    NORMD_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPemFile(options.ca_file, "CA file"));
     if (options.cert_file.empty() != options.key_file.empty()) {
       return absl::InvalidArgumentError("a client certificate needs both its file and its key");
     }
     if (!options.cert_file.empty()) {
-      absl::StatusOr<std::string> cert = ReadPemFile(options.cert_file, "client certificate");
-      if (!cert.ok()) return cert.status();
-      absl::StatusOr<std::string> key = ReadPemFile(options.key_file, "client key");
-      if (!key.ok()) return key.status();
-      ssl.pem_cert_chain = *cert;
-      ssl.pem_private_key = *key;
+      NORMD_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                             ReadPemFile(options.cert_file, "client certificate"));
+      NORMD_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadPemFile(options.key_file, "client key"));
     }
     credentials = grpc::SslCredentials(ssl);
   } else if (!options.cert_file.empty()) {
@@ -111,28 +116,21 @@ std::unique_ptr<grpc::ClientContext> NormdClient::NewContext() const {
 absl::StatusOr<v1::DatasetInfo> NormdClient::CreateDataset(const v1::DatasetSpec& spec) {
   v1::CreateDatasetRequest request;
   *request.mutable_spec() = spec;
-  v1::DatasetInfo response;
-  const grpc::Status status = stub_->CreateDataset(NewContext().get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Call(*stub_, &v1::Normd::Stub::CreateDataset, NewContext(), request);
 }
 
 absl::StatusOr<v1::DatasetInfo> NormdClient::GetDataset(absl::string_view name) {
   v1::GetDatasetRequest request;
   request.set_name(std::string(name));
-  v1::DatasetInfo response;
-  const grpc::Status status = stub_->GetDataset(NewContext().get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Call(*stub_, &v1::Normd::Stub::GetDataset, NewContext(), request);
 }
 
 absl::StatusOr<std::vector<v1::DatasetInfo>> NormdClient::ListDatasets() {
   std::vector<v1::DatasetInfo> all;
   v1::ListDatasetsRequest request;
   do {
-    v1::ListDatasetsResponse response;
-    const grpc::Status status = stub_->ListDatasets(NewContext().get(), request, &response);
-    if (!status.ok()) return FromGrpcStatus(status);
+    NORMD_ASSIGN_OR_RETURN(v1::ListDatasetsResponse response,
+                           Call(*stub_, &v1::Normd::Stub::ListDatasets, NewContext(), request));
     for (v1::DatasetInfo& info : *response.mutable_datasets()) all.push_back(std::move(info));
     request.set_page_token(response.next_page_token());
   } while (!request.page_token().empty());
@@ -142,8 +140,7 @@ absl::StatusOr<std::vector<v1::DatasetInfo>> NormdClient::ListDatasets() {
 absl::Status NormdClient::DeleteDataset(absl::string_view name) {
   v1::DeleteDatasetRequest request;
   request.set_name(std::string(name));
-  v1::DeleteDatasetResponse response;
-  return FromGrpcStatus(stub_->DeleteDataset(NewContext().get(), request, &response));
+  return Call(*stub_, &v1::Normd::Stub::DeleteDataset, NewContext(), request).status();
 }
 
 std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset,
@@ -156,10 +153,7 @@ std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset
 absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset) {
   v1::FreezeRequest request;
   request.set_dataset(std::string(dataset));
-  v1::FreezeResponse response;
-  const grpc::Status status = stub_->Freeze(NewContext().get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Call(*stub_, &v1::Normd::Stub::Freeze, NewContext(), request);
 }
 
 absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dataset,
@@ -168,24 +162,18 @@ absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dat
   request.set_dataset(std::string(dataset));
   request.set_version(version);
   request.set_split(split);
-  v1::GetStatsResponse response;
-  const grpc::Status status = stub_->GetStats(NewContext().get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Call(*stub_, &v1::Normd::Stub::GetStats, NewContext(), request);
 }
 
 absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(const v1::NormalizeRequest& request) {
-  v1::NormalizeResponse response;
-  const grpc::Status status = stub_->Normalize(NewContext().get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return response;
+  return Call(*stub_, &v1::Normd::Stub::Normalize, NewContext(), request);
 }
 
 absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> NormdClient::CheckHealth() {
   grpc::health::v1::HealthCheckRequest request;
-  grpc::health::v1::HealthCheckResponse response;
-  const grpc::Status status = health_->Check(NewContext().get(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  NORMD_ASSIGN_OR_RETURN(
+      const grpc::health::v1::HealthCheckResponse response,
+      Call(*health_, &grpc::health::v1::Health::Stub::Check, NewContext(), request));
   return response.status();
 }
 

@@ -7,8 +7,8 @@ bool IsWorthResending(const absl::Status& status) {
 }
 
 absl::StatusOr<v1::IngestResponse> SendWithResends(
-    absl::FunctionRef<absl::StatusOr<v1::IngestResponse>(bool resend)> attempt,
-    absl::Time deadline, absl::FunctionRef<void(const absl::Status&)> on_resend) {
+    absl::FunctionRef<absl::StatusOr<v1::IngestResponse>(bool resend)> attempt, absl::Time deadline,
+    absl::FunctionRef<void(const absl::Status&)> on_resend) {
   Backoff backoff;
   for (bool resend = false;; resend = true) {
     absl::StatusOr<v1::IngestResponse> reply = attempt(resend);

@@ -46,8 +46,8 @@ bool IsWorthResending(const absl::Status& status);
 // tries and telling `on_resend` the failure before each resend. Returns the last
 // attempt's result.
 absl::StatusOr<v1::IngestResponse> SendWithResends(
-    absl::FunctionRef<absl::StatusOr<v1::IngestResponse>(bool resend)> attempt,
-    absl::Time deadline, absl::FunctionRef<void(const absl::Status&)> on_resend);
+    absl::FunctionRef<absl::StatusOr<v1::IngestResponse>(bool resend)> attempt, absl::Time deadline,
+    absl::FunctionRef<void(const absl::Status&)> on_resend);
 
 }  // namespace normd
 

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 
 namespace normd {
 namespace {
@@ -61,14 +62,13 @@ absl::StatusOr<AccessPolicy> AccessPolicy::Parse(absl::string_view text, absl::s
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": expected \"ROLE TOKEN [NAME]\", got ", fields.size(), " fields"));
     }
-    absl::StatusOr<Role> role = RoleFromName(fields[0]);
-    if (!role.ok())
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", role.status().message()));
+    NORMD_ASSIGN_OR_RETURN(const Role role, RoleFromName(fields[0]),
+                           absl::InvalidArgumentError(absl::StrCat(where, ": ", _.message())));
     if (fields[1].size() < 16) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": the token has ", fields[1].size(),
                                                      " characters; at least 16 are required"));
     }
-    Entry entry{Sha256(fields[1]), *role,
+    Entry entry{Sha256(fields[1]), role,
                 fields.size() == 3 ? std::string(fields[2]) : absl::StrCat("token at ", where)};
     for (const Entry& other : policy.entries_) {
       if (other.digest == entry.digest) {

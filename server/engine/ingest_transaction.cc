@@ -99,7 +99,8 @@ absl::StatusOr<BatchSummary> IngestTransaction::AddMoments(Split split,
                                                            const ChannelGeometry& geometry,
                                                            std::span<const ChannelMoments> moments,
                                                            uint64_t skipped) {
-  NORMD_ASSIGN_OR_RETURN(BatchSummary summary, delta_.AddMoments(split, geometry, moments, skipped));
+  NORMD_ASSIGN_OR_RETURN(BatchSummary summary,
+                         delta_.AddMoments(split, geometry, moments, skipped));
   ++batches_seen_;
   return summary;
 }

@@ -7,10 +7,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/dataset_statistics.h"
-#include "common/status_macros.h"
 #include "core/overloaded.h"
 #include "server/engine/dataset_entry.h"
 
@@ -18,7 +18,7 @@ namespace normd {
 namespace {
 
 absl::string_view SchemeName(const NormalizeScheme& scheme) {
-  return std::visit(Overloaded{[](const AffineScheme& s) { return normd::SchemeName(s); },
+  return std::visit(Overloaded{[](const FrozenScheme& s) { return normd::SchemeName(s); },
                                [](const BatchNormTrainingCall&) -> absl::string_view {
                                  return "batchnorm_training";
                                },
@@ -59,7 +59,7 @@ absl::StatusOr<uint64_t> Normalizer::Normalize(const NormalizeCall& call,
   if (!call.dataset.empty()) {
     NORMD_ASSIGN_OR_RETURN(entry, engine_->Find(call.dataset));
   }
-  if (const auto* frozen = std::get_if<AffineScheme>(&call.scheme)) {
+  if (const auto* frozen = std::get_if<FrozenScheme>(&call.scheme)) {
     return NormalizeFrozen(entry.get(), call, *frozen, output);
   }
   NORMD_ASSIGN_OR_RETURN(const std::optional<ChannelGeometry> geometry,
@@ -78,9 +78,8 @@ absl::StatusOr<uint64_t> Normalizer::Normalize(const NormalizeCall& call,
   return 0;
 }
 
-absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry,
-                                                     const NormalizeCall& call,
-                                                     const AffineScheme& scheme,
+absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const NormalizeCall& call,
+                                                     const FrozenScheme& scheme,
                                                      std::span<std::byte> output) const {
   ChannelGeometry geometry;
   ReferenceStatistics reference;
@@ -129,18 +128,17 @@ absl::Status Normalizer::NormalizeTraining(const std::shared_ptr<DatasetEntry>& 
     }
   }
   std::vector<ChannelMoments> moments(static_cast<size_t>(geometry.channels));
-  NORMD_ASSIGN_OR_RETURN(const uint64_t skipped,
-                         ApplyBatchNormTraining(training.scheme, call.input.view(), geometry,
-                                                call.output_dtype, output, moments,
-                                                engine_->pool()));
+  NORMD_ASSIGN_OR_RETURN(
+      const uint64_t skipped,
+      ApplyBatchNormTraining(training.scheme, call.input.view(), geometry, call.output_dtype,
+                             output, moments, engine_->pool()));
   if (!training.update_statistics) return absl::OkStatus();
 
   if (skipped > 0 && entry->spec.nonfinite == NonFinitePolicy::kReject) {
     // The reduction skipped them for the PyTorch-style output; redo it under the
     // dataset's policy for the error that names the first one.
-    absl::StatusOr<uint64_t> rejected =
-        ComputeBatchMoments(call.input.view(), geometry, NonFinitePolicy::kReject, moments,
-                            engine_->pool());
+    absl::StatusOr<uint64_t> rejected = ComputeBatchMoments(
+        call.input.view(), geometry, NonFinitePolicy::kReject, moments, engine_->pool());
     if (rejected.ok()) return absl::InternalError("non-finite values vanished on a second pass");
     return absl::Status(rejected.status().code(),
                         absl::StrCat("the batch was not folded into dataset \"", entry->spec.name,

@@ -12,7 +12,7 @@
 #include <variant>
 
 #include "absl/status/statusor.h"
-#include "core/affine_scheme.h"
+#include "core/frozen_scheme.h"
 #include "core/batch_norm_training.h"
 #include "core/dtype.h"
 #include "core/layout.h"
@@ -31,7 +31,7 @@ struct BatchNormTrainingCall {
 
 // The frozen-statistics schemes, batch norm in training mode, and the per-sample
 // schemes (layer, instance, group norm).
-using NormalizeScheme = std::variant<AffineScheme, BatchNormTrainingCall, PerSampleScheme>;
+using NormalizeScheme = std::variant<FrozenScheme, BatchNormTrainingCall, PerSampleScheme>;
 
 struct NormalizeCall {
   // Frozen-statistics schemes (but FixedScaleScheme) and updating batch norm need a
@@ -61,7 +61,7 @@ class Normalizer {
  private:
   // `entry` is null when the call names no dataset.
   absl::StatusOr<uint64_t> NormalizeFrozen(DatasetEntry* entry, const NormalizeCall& call,
-                                           const AffineScheme& scheme,
+                                           const FrozenScheme& scheme,
                                            std::span<std::byte> output) const;
   absl::Status NormalizeTraining(const std::shared_ptr<DatasetEntry>& entry,
                                  const NormalizeCall& call, const BatchNormTrainingCall& training,

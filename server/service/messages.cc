@@ -25,22 +25,22 @@ double EpsOf(const Message& message) {
 absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& request) {
   switch (request.scheme_case()) {
     case v1::NormalizeRequest::kZscore:
-      return AffineScheme(ZScoreScheme{EpsOf(request.zscore())});
+      return FrozenScheme(ZScoreScheme{EpsOf(request.zscore())});
     case v1::NormalizeRequest::kMinmax: {
       MinMaxScheme mm;
       if (request.minmax().has_low()) mm.low = request.minmax().low();
       if (request.minmax().has_high()) mm.high = request.minmax().high();
-      return AffineScheme(mm);
+      return FrozenScheme(mm);
     }
     case v1::NormalizeRequest::kScale: {
       FixedScaleScheme fs;
       if (request.scale().has_factor()) fs.factor = request.scale().factor();
       fs.offset = request.scale().offset();
-      return AffineScheme(fs);
+      return FrozenScheme(fs);
     }
     case v1::NormalizeRequest::kBatchnorm: {
       const v1::BatchNorm& bn = request.batchnorm();
-      return AffineScheme(BatchNormScheme{Values(bn.gamma()), Values(bn.beta()), EpsOf(bn)});
+      return FrozenScheme(BatchNormScheme{Values(bn.gamma()), Values(bn.beta()), EpsOf(bn)});
     }
     case v1::NormalizeRequest::kBatchnormTraining: {
       const v1::BatchNormTraining& bn = request.batchnorm_training();

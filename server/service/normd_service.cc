@@ -22,9 +22,8 @@ constexpr int32_t kMaxPageSize = 1000;
 absl::string_view AuthorizationOf(const grpc::ServerContext& context) {
   const auto& metadata = context.client_metadata();
   const auto header = metadata.find("authorization");
-  return header == metadata.end()
-             ? absl::string_view()
-             : absl::string_view(header->second.data(), header->second.size());
+  return header == metadata.end() ? absl::string_view()
+                                  : absl::string_view(header->second.data(), header->second.size());
 }
 
 }  // namespace
@@ -95,8 +94,7 @@ absl::Status NormdService::CheckElements(int64_t elements, absl::string_view wha
 grpc::Status NormdService::Ingest(grpc::ServerContext* context,
                                   grpc::ServerReader<v1::IngestRequest>* reader,
                                   v1::IngestResponse* response) {
-  return Serve(context, Method::kIngest,
-               [&] { return IngestStream(context, reader, response); });
+  return Serve(context, Method::kIngest, [&] { return IngestStream(context, reader, response); });
 }
 
 absl::Status NormdService::IngestStream(grpc::ServerContext* context,
@@ -118,10 +116,10 @@ absl::Status NormdService::IngestStream(grpc::ServerContext* context,
   uint64_t index = 0;
   int64_t bytes = 0;
   const auto reject = [&](const absl::Status& status) {
-    return absl::Status(status.code(),
-                        absl::StrCat("batch ", index,
-                                     " rejected, nothing from this stream was applied: ",
-                                     status.message()));
+    return absl::Status(
+        status.code(),
+        absl::StrCat("batch ", index,
+                     " rejected, nothing from this stream was applied: ", status.message()));
   };
   do {
     if (context->IsCancelled()) {

@@ -112,8 +112,9 @@ absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes, bool*
     return absl::DataLossError("dataset record does not parse");
   }
   StoredDataset dataset;
-  NORMD_ASSIGN_OR_RETURN(dataset.spec, DatasetSpecFromProto(record.spec()),
-                         absl::DataLossError(absl::StrCat("stored spec is invalid: ", _.message())));
+  NORMD_ASSIGN_OR_RETURN(
+      dataset.spec, DatasetSpecFromProto(record.spec()),
+      absl::DataLossError(absl::StrCat("stored spec is invalid: ", _.message())));
   dataset.create_time = TimeFromProto(record.create_time());
   dataset.next_version = record.next_version();
   for (const v1::VersionInfo& info : record.versions()) {

@@ -1,11 +1,12 @@
 #include "server/wire/core_proto.h"
-#include "absl/strings/string_view.h"
 
 #include <cstddef>
 #include <span>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/status_macros.h"
 
 namespace normd {
 namespace {
@@ -109,9 +110,7 @@ v1::Split SplitToProto(Split split) {
 absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto) {
   DatasetSpec spec;
   spec.name = proto.name();
-  absl::StatusOr<Layout> layout = LayoutFromProto(proto.layout(), "spec.layout");
-  if (!layout.ok()) return layout.status();
-  spec.layout = *layout;
+  NORMD_ASSIGN_OR_RETURN(spec.layout, LayoutFromProto(proto.layout(), "spec.layout"));
   spec.channels = proto.channels();
   switch (proto.accumulator_case()) {
     case v1::DatasetSpec::kRunningAverage:
@@ -136,7 +135,7 @@ absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto) {
     default:
       return UnknownEnum("spec.nonfinite_policy", proto.nonfinite_policy(), "REJECT, SKIP (1..2)");
   }
-  if (absl::Status status = ValidateDatasetSpec(spec); !status.ok()) return status;
+  NORMD_RETURN_IF_ERROR(ValidateDatasetSpec(spec));
   return spec;
 }
 
@@ -158,10 +157,8 @@ v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec) {
 }
 
 absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field) {
-  absl::StatusOr<DType> dtype = DTypeFromProto(tensor.dtype(), absl::StrCat(field, ".dtype"));
-  if (!dtype.ok()) return dtype.status();
   TensorView view;
-  view.dtype = *dtype;
+  NORMD_ASSIGN_OR_RETURN(view.dtype, DTypeFromProto(tensor.dtype(), absl::StrCat(field, ".dtype")));
   view.shape =
       std::span<const int64_t>(tensor.shape().data(), static_cast<size_t>(tensor.shape_size()));
   view.bytes = std::as_bytes(std::span<const char>(tensor.data()));

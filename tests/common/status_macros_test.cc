@@ -31,7 +31,8 @@ absl::Status CheckBoth(absl::Status first, absl::Status second) {
 }
 
 std::string Described(int x) {
-  NORMD_ASSIGN_OR_RETURN(const int half, Half(x), std::string("refused: ") + std::string(_.message()));
+  NORMD_ASSIGN_OR_RETURN(const int half, Half(x),
+                         std::string("refused: ") + std::string(_.message()));
   NORMD_RETURN_IF_ERROR(Half(half), std::string("half refused: ") + std::string(_.message()));
   return "fine";
 }

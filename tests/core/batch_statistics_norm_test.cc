@@ -155,7 +155,8 @@ TEST_P(PerSampleNormTest, MatchesLongDoubleOracleOnEveryPath) {
     std::vector<std::byte> y64(n * 8), y32(n * 4), pooled(n * 8);
     ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, Out(DType::kFloat64), y64).ok());
     ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, Out(DType::kFloat32), y32).ok());
-    ASSERT_TRUE(ApplyPerSampleNorm(param.scheme, view, *g, Out(DType::kFloat64), pooled, &pool).ok());
+    ASSERT_TRUE(
+        ApplyPerSampleNorm(param.scheme, view, *g, Out(DType::kFloat64), pooled, &pool).ok());
     const std::vector<double> got = Decode64(y64);
     ExpectCloseToOracle(got, OracleNormalize(x, roles, gamma, beta, eps));
     EXPECT_EQ(y64, pooled) << "the pool changed the result";
@@ -255,8 +256,7 @@ TEST(PerSampleNormTest, ShapesAndParametersAreChecked) {
   status = ApplyPerSampleNorm(GroupNormScheme{3, {}, {}, -1.0}, view, g, Out(DType::kFloat32), y);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   // A uint8 output is refused before any call (no OutputDType holds it).
-  EXPECT_EQ(ValidateOutputDType(DType::kUInt8).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateOutputDType(DType::kUInt8).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(y, before);
 }
 
@@ -295,9 +295,9 @@ TEST_P(BatchNormTrainingTest, MatchesOracleAndReturnsTheBatchMoments) {
       ApplyBatchNormTraining(scheme, view, geometry, Out(DType::kFloat64), y, moments);
   ASSERT_TRUE(skipped.ok()) << skipped.status();
   EXPECT_EQ(*skipped, 0u);
-  ASSERT_TRUE(
-      ApplyBatchNormTraining(scheme, view, geometry, Out(DType::kFloat64), pooled, pooled_moments, &pool)
-          .ok());
+  ASSERT_TRUE(ApplyBatchNormTraining(scheme, view, geometry, Out(DType::kFloat64), pooled,
+                                     pooled_moments, &pool)
+                  .ok());
   ExpectCloseToOracle(Decode64(y), OracleNormalize(x, roles, scheme.gamma, scheme.beta, 1e-3));
   EXPECT_EQ(y, pooled);
   for (int64_t c = 0; c < channels; ++c) {
@@ -320,8 +320,8 @@ TEST(BatchNormTrainingTest, NeedsTwoValuesPerChannel) {
   const std::vector<std::byte> bytes = Encode({1, 2, 3}, DType::kFloat32);
   std::vector<std::byte> y(12);
   std::vector<ChannelMoments> moments(3);
-  absl::StatusOr<uint64_t> result = ApplyBatchNormTraining({}, {DType::kFloat32, shape, bytes},
-                                                           geometry, Out(DType::kFloat32), y, moments);
+  absl::StatusOr<uint64_t> result = ApplyBatchNormTraining(
+      {}, {DType::kFloat32, shape, bytes}, geometry, Out(DType::kFloat32), y, moments);
   EXPECT_EQ(result.status().message(),
             "batch norm in training mode needs more than 1 value per channel (batch x spatial "
             "positions), got 1 for input shape [1, 3]");

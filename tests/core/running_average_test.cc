@@ -53,9 +53,10 @@ TEST_P(RunningAverageTest, ComposedDeltasEqualSequentialUpdates) {
       std::vector<double> batch(2 + rng() % 50);
       for (double& v : batch) v = noise(rng);
       const int64_t shape[] = {static_cast<int64_t>(batch.size()), 1};
-      ASSERT_TRUE(
-          delta.AddBatch(Split::kTrain, Validated({DType::kFloat64, shape, std::as_bytes(std::span(batch))}))
-              .ok());
+      ASSERT_TRUE(delta
+                      .AddBatch(Split::kTrain, Validated({DType::kFloat64, shape,
+                                                          std::as_bytes(std::span(batch))}))
+                      .ok());
       reference.Update(batch);
     }
     delta.ApplyTo(stats);
@@ -75,15 +76,15 @@ TEST(RunningAverageTest, BatchWithOneValuePerChannelIsRejected) {
   IngestDelta delta(spec);
   const double one_row[] = {1.0, 2.0};
   const int64_t shape[] = {1, 2};
-  absl::StatusOr<BatchSummary> result =
-      delta.AddBatch(Split::kTrain, Validated({DType::kFloat64, shape, std::as_bytes(std::span(one_row))}));
+  absl::StatusOr<BatchSummary> result = delta.AddBatch(
+      Split::kTrain, Validated({DType::kFloat64, shape, std::as_bytes(std::span(one_row))}));
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(delta.batches(), 0u);
   // Validation batches do not touch running statistics, so one row is fine there.
-  EXPECT_TRUE(
-      delta
-          .AddBatch(Split::kValidation, Validated({DType::kFloat64, shape, std::as_bytes(std::span(one_row))}))
-          .ok());
+  EXPECT_TRUE(delta
+                  .AddBatch(Split::kValidation,
+                            Validated({DType::kFloat64, shape, std::as_bytes(std::span(one_row))}))
+                  .ok());
 }
 
 TEST(IngestDeltaTest, OnlyTrainBatchesReachTheTrainSplit) {
@@ -94,12 +95,14 @@ TEST(IngestDeltaTest, OnlyTrainBatchesReachTheTrainSplit) {
   const double test[] = {100.0, 200.0};
   const int64_t train_shape[] = {3, 1};
   const int64_t test_shape[] = {2, 1};
-  ASSERT_TRUE(
-      delta.AddBatch(Split::kTrain, Validated({DType::kFloat64, train_shape, std::as_bytes(std::span(train))}))
-          .ok());
-  ASSERT_TRUE(
-      delta.AddBatch(Split::kTest, Validated({DType::kFloat64, test_shape, std::as_bytes(std::span(test))}))
-          .ok());
+  ASSERT_TRUE(delta
+                  .AddBatch(Split::kTrain, Validated({DType::kFloat64, train_shape,
+                                                      std::as_bytes(std::span(train))}))
+                  .ok());
+  ASSERT_TRUE(delta
+                  .AddBatch(Split::kTest, Validated({DType::kFloat64, test_shape,
+                                                     std::as_bytes(std::span(test))}))
+                  .ok());
   delta.ApplyTo(stats);
   EXPECT_EQ(stats.split(Split::kTrain).moments[0].Mean(), 2.0);
   EXPECT_EQ(stats.split(Split::kTrain).samples, 3u);

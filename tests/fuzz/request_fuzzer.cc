@@ -13,8 +13,8 @@
 
 #include "grpcpp/server_context.h"
 #include "server/engine/dataset_engine.h"
-#include "server/service/normd_service.h"
 #include "server/service/messages.h"
+#include "server/service/normd_service.h"
 #include "server/store/rocksdb/rocksdb_store.h"
 #include "server/wire/core_proto.h"
 #include "tests/support/temp_dir.h"
@@ -74,8 +74,7 @@ class Fixture {
     absl::StatusOr<TensorView> view = TensorViewOf(batch, "batch");
     absl::StatusOr<ValidatedTensor> validated =
         view.ok() ? ValidateTensor(*view) : absl::StatusOr<ValidatedTensor>(view.status());
-    if (!transaction.ok() || !validated.ok() ||
-        !transaction->Add(Split::kTrain, *validated).ok() ||
+    if (!transaction.ok() || !validated.ok() || !transaction->Add(Split::kTrain, *validated).ok() ||
         !transaction->Commit().ok() || !engine_->Freeze(name).ok()) {
       std::abort();
     }

@@ -25,8 +25,6 @@
 
 namespace normd::testing {
 
-
-
 inline constexpr int kMaxMessageBytes = 4 << 20;
 
 class ServiceTest : public ::testing::Test {
@@ -92,7 +90,8 @@ class ServiceTest : public ::testing::Test {
   std::unique_ptr<NormdClient> client_;
 };
 
-inline void ExpectCode(const absl::Status& status, absl::StatusCode code, absl::string_view fragment) {
+inline void ExpectCode(const absl::Status& status, absl::StatusCode code,
+                       absl::string_view fragment) {
   EXPECT_EQ(status.code(), code) << status;
   EXPECT_NE(status.message().find(fragment), absl::string_view::npos)
       << "message \"" << status.message() << "\" lacks \"" << fragment << "\"";

@@ -12,7 +12,7 @@ namespace normd {
 using CommandArgs = std::vector<char*>;
 
 int Create(NormdClient& client, const CommandArgs& args);
-int Ingest(NormdClient& client, const CommandArgs& args);   // ingest_command.cc
+int Ingest(NormdClient& client, const CommandArgs& args);  // ingest_command.cc
 int Freeze(NormdClient& client, const CommandArgs& args);
 int Stats(NormdClient& client, const CommandArgs& args);
 int Normalize(NormdClient& client, const CommandArgs& args);  // normalize_command.cc

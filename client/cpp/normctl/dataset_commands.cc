@@ -15,8 +15,8 @@
 #include "client/cpp/normctl/flags.h"
 #include "client/cpp/normctl/options.h"
 #include "client/cpp/normctl/output.h"
-#include "common/status_macros.h"
 #include "client/cpp/normctl/stats_json.h"
+#include "common/status_macros.h"
 
 namespace normd {
 
@@ -24,17 +24,17 @@ int Create(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("create takes one dataset name");
   v1::DatasetSpec spec;
   spec.set_name(args[0]);
-  absl::StatusOr<v1::Layout> layout = ParseLayoutFlag();
-  if (!layout.ok()) return Usage(std::string(layout.status().message()));
-  spec.set_layout(*layout);
+  NORMD_ASSIGN_OR_RETURN(v1::Layout layout, ParseLayoutFlag(), Usage(std::string(_.message())));
+  spec.set_layout(layout);
   spec.set_channels(absl::GetFlag(FLAGS_channels));
   const std::string accumulator = absl::GetFlag(FLAGS_accumulator);
   if (accumulator == "running") {
     v1::RunningAverageAccumulator* running = spec.mutable_running_average();
     if (!absl::GetFlag(FLAGS_momentum).empty()) {
-      absl::StatusOr<double> momentum = ParseDouble("momentum", absl::GetFlag(FLAGS_momentum));
-      if (!momentum.ok()) return Usage(std::string(momentum.status().message()));
-      running->set_momentum(*momentum);
+      NORMD_ASSIGN_OR_RETURN(double momentum,
+                             ParseDouble("momentum", absl::GetFlag(FLAGS_momentum)),
+                             Usage(std::string(_.message())));
+      running->set_momentum(momentum);
     }
   } else if (accumulator == "exact") {
     spec.mutable_exact();
@@ -47,38 +47,34 @@ int Create(NormdClient& client, const std::vector<char*>& args) {
   }
   spec.set_nonfinite_policy(nonfinite == "skip" ? v1::NONFINITE_POLICY_SKIP
                                                 : v1::NONFINITE_POLICY_REJECT);
-  absl::StatusOr<v1::DatasetInfo> info = client.CreateDataset(spec);
-  if (!info.ok()) return Fail(info.status());
+  NORMD_ASSIGN_OR_RETURN(v1::DatasetInfo info, client.CreateDataset(spec), Fail(_));
   std::printf("created ");
-  PrintInfo(*info);
+  PrintInfo(info);
   return 0;
 }
 
 int Freeze(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("freeze takes one dataset name");
-  absl::StatusOr<v1::FreezeResponse> response = client.Freeze(args[0]);
-  if (!response.ok()) return Fail(response.status());
+  NORMD_ASSIGN_OR_RETURN(v1::FreezeResponse response, client.Freeze(args[0]), Fail(_));
   std::printf("froze %s as version %llu\n", args[0],
-              static_cast<unsigned long long>(response->version()));
+              static_cast<unsigned long long>(response.version()));
   return 0;
 }
 
 int Stats(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("stats takes one dataset name");
-  absl::StatusOr<v1::Split> split = ParseSplitFlag();
-  if (!split.ok()) return Usage(std::string(split.status().message()));
-  absl::StatusOr<uint64_t> version = ResolveVersion(client, args[0]);
-  if (!version.ok()) return Fail(version.status());
-  absl::StatusOr<v1::GetStatsResponse> response = client.GetStats(args[0], *version, *split);
-  if (!response.ok()) return Fail(response.status());
+  NORMD_ASSIGN_OR_RETURN(v1::Split split, ParseSplitFlag(), Usage(std::string(_.message())));
+  NORMD_ASSIGN_OR_RETURN(uint64_t version, ResolveVersion(client, args[0]), Fail(_));
+  NORMD_ASSIGN_OR_RETURN(v1::GetStatsResponse response, client.GetStats(args[0], version, split),
+                         Fail(_));
   if (absl::GetFlag(FLAGS_json)) {
-    std::printf("%s\n", StatsToJson(*response).c_str());
+    std::printf("%s\n", StatsToJson(response).c_str());
     return 0;
   }
-  const v1::Statistics& s = response->stats();
+  const v1::Statistics& s = response.stats();
   std::printf(
       "%s %s, %s split: %llu batches, %llu samples\n", args[0],
-      response->version() == 0 ? "live" : absl::StrCat("version ", response->version()).c_str(),
+      response.version() == 0 ? "live" : absl::StrCat("version ", response.version()).c_str(),
       absl::GetFlag(FLAGS_split).c_str(), static_cast<unsigned long long>(s.batches()),
       static_cast<unsigned long long>(s.samples()));
   std::printf("%8s %12s %20s %14s %20s %20s\n", "channel", "count", "mean", "std", "min", "max");
@@ -92,18 +88,16 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
 
 int Info(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("info takes one dataset name");
-  absl::StatusOr<v1::DatasetInfo> info = client.GetDataset(args[0]);
-  if (!info.ok()) return Fail(info.status());
-  PrintInfo(*info);
+  NORMD_ASSIGN_OR_RETURN(v1::DatasetInfo info, client.GetDataset(args[0]), Fail(_));
+  PrintInfo(info);
   return 0;
 }
 
 int List(NormdClient& client, const std::vector<char*>& args) {
   if (!args.empty()) return Usage("list takes no arguments");
-  absl::StatusOr<std::vector<v1::DatasetInfo>> datasets = client.ListDatasets();
-  if (!datasets.ok()) return Fail(datasets.status());
+  NORMD_ASSIGN_OR_RETURN(std::vector<v1::DatasetInfo> datasets, client.ListDatasets(), Fail(_));
   std::printf("%-32s %-6s %9s %14s %8s\n", "NAME", "LAYOUT", "CHANNELS", "TRAIN_SAMPLES", "LATEST");
-  for (const v1::DatasetInfo& info : *datasets) {
+  for (const v1::DatasetInfo& info : datasets) {
     uint64_t train = 0;
     for (const v1::SplitTotals& t : info.totals()) {
       if (t.split() == v1::SPLIT_TRAIN) train = t.samples();
@@ -119,17 +113,16 @@ int List(NormdClient& client, const std::vector<char*>& args) {
 
 int Delete(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("delete takes one dataset name");
-  if (absl::Status status = client.DeleteDataset(args[0]); !status.ok()) return Fail(status);
+  NORMD_RETURN_IF_ERROR(client.DeleteDataset(args[0]), Fail(_));
   std::printf("deleted %s\n", args[0]);
   return 0;
 }
 
 int Health(NormdClient& client, const std::vector<char*>& args) {
-  absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> status =
-      client.CheckHealth();
-  if (!status.ok()) return Fail(status.status());
-  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(*status).c_str());
-  return *status == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+  NORMD_ASSIGN_OR_RETURN(grpc::health::v1::HealthCheckResponse::ServingStatus status,
+                         client.CheckHealth(), Fail(_));
+  std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(status).c_str());
+  return status == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
 }
 
 }  // namespace normd

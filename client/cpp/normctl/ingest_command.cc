@@ -14,12 +14,12 @@
 #include "absl/time/clock.h"
 #include "client/cpp/normctl/commands.h"
 #include "client/cpp/normctl/flags.h"
+#include "client/cpp/normctl/npy.h"
 #include "client/cpp/normctl/options.h"
 #include "client/cpp/normctl/output.h"
-#include "common/status_macros.h"
-#include "client/cpp/normctl/npy.h"
 #include "client/cpp/normctl/progress_bar.h"
 #include "client/cpp/resend.h"
+#include "common/status_macros.h"
 
 namespace normd {
 namespace {
@@ -28,14 +28,13 @@ namespace {
 absl::StatusOr<std::vector<NpyReader>> OpenBatchFiles(const std::vector<char*>& files) {
   std::vector<NpyReader> readers;
   for (const char* file : files) {
-    absl::StatusOr<NpyReader> reader = NpyReader::Open(file);
-    if (!reader.ok()) return reader.status();
-    if (reader->header().shape.size() < 2) {
+    NORMD_ASSIGN_OR_RETURN(NpyReader reader, NpyReader::Open(file));
+    if (reader.header().shape.size() < 2) {
       return absl::InvalidArgumentError(absl::StrCat(file, " has shape [",
-                                                     absl::StrJoin(reader->header().shape, ", "),
+                                                     absl::StrJoin(reader.header().shape, ", "),
                                                      "]; expected at least 2 dims, [N, C, ...]"));
     }
-    readers.push_back(*std::move(reader));
+    readers.push_back(std::move(reader));
   }
   return readers;
 }
@@ -81,8 +80,7 @@ absl::StatusOr<v1::IngestResponse> SendFiles(IngestStream& stream, std::vector<N
 
 int Ingest(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() < 2) return Usage("ingest takes a dataset name and at least one .npy file");
-  absl::StatusOr<v1::Split> split = ParseSplitFlag();
-  if (!split.ok()) return Usage(std::string(split.status().message()));
+  NORMD_ASSIGN_OR_RETURN(v1::Split split, ParseSplitFlag(), Usage(std::string(_.message())));
   const std::vector<char*> files(args.begin() + 1, args.end());
   std::string writer = absl::GetFlag(FLAGS_writer_id);
   if (writer.empty())
@@ -95,7 +93,7 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
     // A resend waits for the server to come back; the server skips what it committed.
     std::unique_ptr<IngestStream> stream = client.StartIngest(
         args[0], {writer, 1}, resend, resend ? deadline : absl::InfiniteFuture());
-    return SendFiles(*stream, readers, *split, absl::StrCat("ingest ", args[0]));
+    return SendFiles(*stream, readers, split, absl::StrCat("ingest ", args[0]));
   };
   const absl::StatusOr<v1::IngestResponse> response =
       SendWithResends(attempt, deadline, [&](const absl::Status& status) {

@@ -9,6 +9,7 @@
 #include "client/cpp/normctl/commands.h"
 #include "client/cpp/normctl/options.h"
 #include "client/cpp/normctl/output.h"
+#include "common/status_macros.h"
 
 namespace normd {
 namespace {
@@ -19,12 +20,11 @@ int Run(int argc, char** argv) {
   if (positional.size() < 2) return Usage("no command given");
   const std::string command = positional[1];
   const std::vector<char*> args(positional.begin() + 2, positional.end());
-  absl::StatusOr<ConnectOptions> options = ConnectOptionsFromFlags();
-  if (!options.ok()) return Usage(std::string(options.status().message()));
-  absl::StatusOr<std::unique_ptr<NormdClient>> connected =
-      NormdClient::Connect(ServerAddress(), *options);
-  if (!connected.ok()) return Fail(connected.status());
-  std::unique_ptr<NormdClient>& client = *connected;
+  NORMD_ASSIGN_OR_RETURN(ConnectOptions options, ConnectOptionsFromFlags(),
+                         Usage(std::string(_.message())));
+  NORMD_ASSIGN_OR_RETURN(std::unique_ptr<NormdClient> connected,
+                         NormdClient::Connect(ServerAddress(), options), Fail(_));
+  std::unique_ptr<NormdClient>& client = connected;
   if (command == "create") return Create(*client, args);
   if (command == "ingest") return Ingest(*client, args);
   if (command == "freeze") return Freeze(*client, args);

@@ -13,11 +13,11 @@
 #include "absl/time/clock.h"
 #include "client/cpp/normctl/commands.h"
 #include "client/cpp/normctl/flags.h"
+#include "client/cpp/normctl/npy.h"
 #include "client/cpp/normctl/options.h"
 #include "client/cpp/normctl/output.h"
-#include "common/status_macros.h"
-#include "client/cpp/normctl/npy.h"
 #include "client/cpp/normctl/progress_bar.h"
+#include "common/status_macros.h"
 
 namespace normd {
 namespace {
@@ -25,12 +25,11 @@ namespace {
 // Sets gamma, beta and eps on any scheme message that has them.
 template <typename Scheme>
 absl::Status SetAffine(Scheme* scheme, std::optional<double> eps) {
-  absl::StatusOr<std::vector<double>> gamma = ParseDoubles("gamma", absl::GetFlag(FLAGS_gamma));
-  if (!gamma.ok()) return gamma.status();
-  absl::StatusOr<std::vector<double>> beta = ParseDoubles("beta", absl::GetFlag(FLAGS_beta));
-  if (!beta.ok()) return beta.status();
-  scheme->mutable_gamma()->Add(gamma->begin(), gamma->end());
-  scheme->mutable_beta()->Add(beta->begin(), beta->end());
+  NORMD_ASSIGN_OR_RETURN(std::vector<double> gamma,
+                         ParseDoubles("gamma", absl::GetFlag(FLAGS_gamma)));
+  NORMD_ASSIGN_OR_RETURN(std::vector<double> beta, ParseDoubles("beta", absl::GetFlag(FLAGS_beta)));
+  scheme->mutable_gamma()->Add(gamma.begin(), gamma.end());
+  scheme->mutable_beta()->Add(beta.begin(), beta.end());
   if (eps) scheme->set_eps(*eps);
   return absl::OkStatus();
 }
@@ -41,9 +40,8 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
   const std::string scheme = absl::GetFlag(FLAGS_scheme);
   std::optional<double> eps;
   if (!absl::GetFlag(FLAGS_eps).empty()) {
-    absl::StatusOr<double> parsed = ParseDouble("eps", absl::GetFlag(FLAGS_eps));
-    if (!parsed.ok()) return parsed.status();
-    eps = *parsed;
+    NORMD_ASSIGN_OR_RETURN(double parsed, ParseDouble("eps", absl::GetFlag(FLAGS_eps)));
+    eps = parsed;
   }
   absl::Status status;
   if (scheme == "zscore") {
@@ -58,10 +56,9 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
   } else if (scheme == "batchnorm") {
     status = SetAffine(request.mutable_batchnorm(), eps);
   } else if (scheme == "layernorm") {
-    absl::StatusOr<std::vector<double>> dims =
-        ParseDoubles("normalized_shape", absl::GetFlag(FLAGS_normalized_shape));
-    if (!dims.ok()) return dims.status();
-    for (double dim : *dims)
+    NORMD_ASSIGN_OR_RETURN(std::vector<double> dims,
+                           ParseDoubles("normalized_shape", absl::GetFlag(FLAGS_normalized_shape)));
+    for (double dim : dims)
       request.mutable_layernorm()->add_normalized_shape(static_cast<int64_t>(dim));
     status = SetAffine(request.mutable_layernorm(), eps);
   } else if (scheme == "instancenorm") {
@@ -75,11 +72,10 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
         "groupnorm, got '",
         scheme, "'"));
   }
-  if (!status.ok()) return status;
+  NORMD_RETURN_IF_ERROR(status);
   if (name == "-" && (scheme == "instancenorm" || scheme == "groupnorm")) {
-    absl::StatusOr<v1::Layout> layout = ParseLayoutFlag();
-    if (!layout.ok()) return layout.status();
-    request.set_layout(*layout);
+    NORMD_ASSIGN_OR_RETURN(v1::Layout layout, ParseLayoutFlag());
+    request.set_layout(layout);
   }
   const std::string output = absl::GetFlag(FLAGS_output_dtype);
   if (output == "float32") {
@@ -97,50 +93,42 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
 
 int Normalize(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 3) return Usage("normalize takes NAME IN.npy OUT.npy");
-  absl::StatusOr<v1::NormalizeRequest> request = NormalizeTemplate(args[0]);
-  if (!request.ok()) return Usage(std::string(request.status().message()));
-  absl::StatusOr<uint64_t> version = ResolveVersion(client, args[0]);
-  if (!version.ok()) return Fail(version.status());
-  request->set_version(*version);
-  absl::StatusOr<NpyReader> reader = NpyReader::Open(args[1]);
-  if (!reader.ok()) return Fail(reader.status());
-  NpyHeader out_header{request->output_dtype(), reader->header().shape};
-  absl::StatusOr<NpyWriter> writer = NpyWriter::Create(args[2], out_header);
-  if (!writer.ok()) return Fail(writer.status());
+  NORMD_ASSIGN_OR_RETURN(v1::NormalizeRequest request, NormalizeTemplate(args[0]),
+                         Usage(std::string(_.message())));
+  NORMD_ASSIGN_OR_RETURN(uint64_t version, ResolveVersion(client, args[0]), Fail(_));
+  request.set_version(version);
+  NORMD_ASSIGN_OR_RETURN(NpyReader reader, NpyReader::Open(args[1]), Fail(_));
+  NpyHeader out_header{request.output_dtype(), reader.header().shape};
+  NORMD_ASSIGN_OR_RETURN(NpyWriter writer, NpyWriter::Create(args[2], out_header), Fail(_));
 
   const size_t out_row_bytes =
-      reader->row_bytes() / NpyItemSize(reader->header().dtype) * NpyItemSize(out_header.dtype);
+      reader.row_bytes() / NpyItemSize(reader.header().dtype) * NpyItemSize(out_header.dtype);
   const int64_t rows_per_chunk = std::max<int64_t>(
       1, absl::GetFlag(FLAGS_chunk_bytes) /
-             static_cast<int64_t>(std::max<size_t>({1, reader->row_bytes(), out_row_bytes})));
+             static_cast<int64_t>(std::max<size_t>({1, reader.row_bytes(), out_row_bytes})));
   ProgressBar progress(absl::StrCat("normalize ", args[1]),
-                       reader->row_bytes() * static_cast<uint64_t>(reader->rows()));
-  v1::Tensor* input = request->mutable_input();
-  input->set_dtype(reader->header().dtype);
-  while (reader->rows_left() > 0) {
-    const int64_t rows = std::min(rows_per_chunk, reader->rows_left());
-    if (absl::Status status = reader->ReadRows(rows, input->mutable_data()); !status.ok()) {
-      return Fail(status);
-    }
+                       reader.row_bytes() * static_cast<uint64_t>(reader.rows()));
+  v1::Tensor* input = request.mutable_input();
+  input->set_dtype(reader.header().dtype);
+  while (reader.rows_left() > 0) {
+    const int64_t rows = std::min(rows_per_chunk, reader.rows_left());
+    NORMD_RETURN_IF_ERROR(reader.ReadRows(rows, input->mutable_data()), Fail(_));
     input->clear_shape();
     input->add_shape(rows);
-    for (size_t axis = 1; axis < reader->header().shape.size(); ++axis) {
-      input->add_shape(reader->header().shape[axis]);
+    for (size_t axis = 1; axis < reader.header().shape.size(); ++axis) {
+      input->add_shape(reader.header().shape[axis]);
     }
-    absl::StatusOr<v1::NormalizeResponse> response = client.Normalize(*request);
-    if (!response.ok()) return Fail(response.status());
+    NORMD_ASSIGN_OR_RETURN(v1::NormalizeResponse response, client.Normalize(request), Fail(_));
     // Every chunk uses the version the first one resolved, even if a freeze lands meanwhile.
-    request->set_version(response->version());
-    if (absl::Status status = writer->Append(response->output().data()); !status.ok()) {
-      return Fail(status);
-    }
+    request.set_version(response.version());
+    NORMD_RETURN_IF_ERROR(writer.Append(response.output().data()), Fail(_));
     progress.Advance(input->data().size());
   }
   progress.Finish();
-  if (absl::Status status = writer->Close(); !status.ok()) return Fail(status);
+  NORMD_RETURN_IF_ERROR(writer.Close(), Fail(_));
   std::printf("normalized %lld rows of %s with %s (version %llu) into %s\n",
-              static_cast<long long>(reader->rows()), args[1], absl::GetFlag(FLAGS_scheme).c_str(),
-              static_cast<unsigned long long>(request->version()), args[2]);
+              static_cast<long long>(reader.rows()), args[1], absl::GetFlag(FLAGS_scheme).c_str(),
+              static_cast<unsigned long long>(request.version()), args[2]);
   return 0;
 }
 

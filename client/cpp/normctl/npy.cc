@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 
 namespace normd {
 namespace {
@@ -65,17 +66,16 @@ size_t NpyItemSize(v1::DType dtype) {
 
 absl::StatusOr<NpyHeader> ParseNpyHeader(absl::string_view dict) {
   NpyHeader header;
-  absl::StatusOr<absl::string_view> descr = ValueAfterKey(dict, "descr");
-  if (!descr.ok()) return descr.status();
-  if (descr->empty() || (descr->front() != '\'' && descr->front() != '"')) {
+  NORMD_ASSIGN_OR_RETURN(const absl::string_view descr, ValueAfterKey(dict, "descr"));
+  if (descr.empty() || (descr.front() != '\'' && descr.front() != '"')) {
     return absl::InvalidArgumentError(
         "unsupported .npy dtype: a structured dtype; expected one of <f4, <f8, <f2, |u1");
   }
-  const size_t close = descr->find(descr->front(), 1);
+  const size_t close = descr.find(descr.front(), 1);
   if (close == absl::string_view::npos) {
     return absl::InvalidArgumentError(".npy header: unterminated 'descr' string");
   }
-  const absl::string_view descr_text = descr->substr(1, close - 1);
+  const absl::string_view descr_text = descr.substr(1, close - 1);
   for (const DescrName& known : kDescrs) {
     if (known.descr == descr_text) header.dtype = known.dtype;
   }
@@ -84,23 +84,21 @@ absl::StatusOr<NpyHeader> ParseNpyHeader(absl::string_view dict) {
                                                    "'; expected one of <f4, <f8, <f2, |u1"));
   }
 
-  absl::StatusOr<absl::string_view> fortran = ValueAfterKey(dict, "fortran_order");
-  if (!fortran.ok()) return fortran.status();
-  if (absl::StartsWith(*fortran, "True")) {
+  NORMD_ASSIGN_OR_RETURN(const absl::string_view fortran, ValueAfterKey(dict, "fortran_order"));
+  if (absl::StartsWith(fortran, "True")) {
     return absl::InvalidArgumentError(
         "the .npy file is Fortran-ordered; expected C order (save np.ascontiguousarray(x))");
   }
-  if (!absl::StartsWith(*fortran, "False")) {
+  if (!absl::StartsWith(fortran, "False")) {
     return absl::InvalidArgumentError(".npy header: 'fortran_order' is neither True nor False");
   }
 
-  absl::StatusOr<absl::string_view> shape = ValueAfterKey(dict, "shape");
-  if (!shape.ok()) return shape.status();
-  const size_t end = shape->find(')');
-  if (shape->empty() || shape->front() != '(' || end == absl::string_view::npos) {
+  NORMD_ASSIGN_OR_RETURN(const absl::string_view shape, ValueAfterKey(dict, "shape"));
+  const size_t end = shape.find(')');
+  if (shape.empty() || shape.front() != '(' || end == absl::string_view::npos) {
     return absl::InvalidArgumentError(".npy header: 'shape' is not a tuple");
   }
-  for (absl::string_view part : absl::StrSplit(shape->substr(1, end - 1), ',')) {
+  for (absl::string_view part : absl::StrSplit(shape.substr(1, end - 1), ',')) {
     part = absl::StripAsciiWhitespace(part);
     if (part.empty()) continue;  // trailing comma of a 1-tuple
     int64_t dim = 0;
@@ -153,12 +151,8 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
   if (std::fread(dict.data(), 1, header_size, reader.file_.get()) != header_size) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": truncated .npy header"));
   }
-  absl::StatusOr<NpyHeader> header = ParseNpyHeader(dict);
-  if (!header.ok()) {
-    return absl::Status(header.status().code(),
-                        absl::StrCat(path, ": ", header.status().message()));
-  }
-  reader.header_ = *std::move(header);
+  NORMD_ASSIGN_OR_RETURN(reader.header_, ParseNpyHeader(dict),
+                         absl::Status(_.code(), absl::StrCat(path, ": ", _.message())));
   const std::vector<int64_t>& shape = reader.header_.shape;
   uint64_t row_bytes = NpyItemSize(reader.header_.dtype);
   bool overflow = false;

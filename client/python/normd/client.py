@@ -13,9 +13,18 @@ from normd import errors, tensors
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
 
-_LAYOUTS = {"NC": pb.LAYOUT_NC, "NCHW": pb.LAYOUT_NCHW, "NHWC": pb.LAYOUT_NHWC}
-_SPLITS = {"train": pb.SPLIT_TRAIN, "validation": pb.SPLIT_VALIDATION, "test": pb.SPLIT_TEST}
-_NONFINITE = {"reject": pb.NONFINITE_POLICY_REJECT, "skip": pb.NONFINITE_POLICY_SKIP}
+
+
+def _enum_table(enum, prefix, lower=True):
+    """A proto enum's values by name, less its prefix and UNSPECIFIED: the proto is the
+    one table of these names, here as in normctl."""
+    return {(name[len(prefix):].lower() if lower else name[len(prefix):]): value
+            for name, value in enum.items() if not name.endswith("_UNSPECIFIED")}
+
+
+_LAYOUTS = _enum_table(pb.Layout, "LAYOUT_", lower=False)  # NC, NCHW, NHWC
+_SPLITS = _enum_table(pb.Split, "SPLIT_")  # train, validation, test
+_NONFINITE = _enum_table(pb.NonFinitePolicy, "NONFINITE_POLICY_")  # reject, skip
 
 
 def _choice(table, value, what):

@@ -164,9 +164,9 @@ absl::StatusOr<std::vector<StoredDataset>> RocksDbStore::LoadAllDatasets() {
     for (const auto& [writer, mark] : dataset.writers) {
       batch.Put(WriterKey(dataset.spec.name, writer), EncodeWriterRecord(mark));
     }
-    NORMD_RETURN_IF_ERROR(FromRocks(db_->Write(DurableWrite(), &batch),
-                                    absl::StrCat("moving dataset ", dataset.spec.name,
-                                                 " to per-writer keys")));
+    NORMD_RETURN_IF_ERROR(
+        FromRocks(db_->Write(DurableWrite(), &batch),
+                  absl::StrCat("moving dataset ", dataset.spec.name, " to per-writer keys")));
   }
   return datasets;
 }

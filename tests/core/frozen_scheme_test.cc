@@ -1,4 +1,4 @@
-#include "core/affine_scheme.h"
+#include "core/frozen_scheme.h"
 
 #include <cmath>
 #include <random>
@@ -33,7 +33,7 @@ int64_t UlpDistance(float a, float b) {
   return std::llabs(ordered(a) - ordered(b));
 }
 
-TEST(AffineSchemeTest, BatchNormMatchesTheDirectFormulaWithinOneUlp) {
+TEST(FrozenSchemeTest, BatchNormMatchesTheDirectFormulaWithinOneUlp) {
   const std::vector<double> mean = {0.485 * 255, 0.456 * 255, 0.406 * 255};
   const std::vector<double> variance = {std::pow(0.229 * 255, 2), std::pow(0.224 * 255, 2),
                                         std::pow(0.225 * 255, 2)};
@@ -63,7 +63,7 @@ TEST(AffineSchemeTest, BatchNormMatchesTheDirectFormulaWithinOneUlp) {
   }
 }
 
-TEST(AffineSchemeTest, LargeMeanSmallSpreadKeepsPrecision) {
+TEST(FrozenSchemeTest, LargeMeanSmallSpreadKeepsPrecision) {
   // |mean| / std = 1e10: folding the mean into the shift would leave ~1e-6 of
   // rounding error in every output even in float64; the centered form has none.
   const ReferenceStatistics ref = Reference({1e8}, {1e-4});
@@ -80,7 +80,7 @@ TEST(AffineSchemeTest, LargeMeanSmallSpreadKeepsPrecision) {
   EXPECT_EQ(out[2], 0.0);
 }
 
-TEST(AffineSchemeTest, MinMaxMapsRangeAndConstantChannelToLow) {
+TEST(FrozenSchemeTest, MinMaxMapsRangeAndConstantChannelToLow) {
   const ReferenceStatistics ref = Reference({0, 0}, {1, 1}, {-2.0, 5.0}, {6.0, 5.0});
   absl::StatusOr<ScaleShift> folded = FoldScaleShift(MinMaxScheme{-1.0, 1.0}, ref, 2);
   ASSERT_TRUE(folded.ok());
@@ -94,7 +94,7 @@ TEST(AffineSchemeTest, MinMaxMapsRangeAndConstantChannelToLow) {
   EXPECT_EQ(map(1, 7.0), -1.0);
 }
 
-TEST(AffineSchemeTest, FixedScaleNeedsNoStatistics) {
+TEST(FrozenSchemeTest, FixedScaleNeedsNoStatistics) {
   absl::StatusOr<ScaleShift> folded = FoldScaleShift(FixedScaleScheme{1.0 / 255, -0.5}, {}, 1);
   ASSERT_TRUE(folded.ok());
   EXPECT_FALSE(NeedsStatistics(FixedScaleScheme{}));
@@ -110,7 +110,7 @@ TEST(AffineSchemeTest, FixedScaleNeedsNoStatistics) {
   EXPECT_EQ(out[2], static_cast<float>(51.0 / 255 - 0.5));
 }
 
-TEST(AffineSchemeTest, ZeroVarianceUsesEpsLikePyTorch) {
+TEST(FrozenSchemeTest, ZeroVarianceUsesEpsLikePyTorch) {
   const ReferenceStatistics ref = Reference({3.0}, {0.0});
   absl::StatusOr<ScaleShift> folded = FoldScaleShift(ZScoreScheme{}, ref, 1);
   ASSERT_TRUE(folded.ok());
@@ -122,7 +122,7 @@ TEST(AffineSchemeTest, ZeroVarianceUsesEpsLikePyTorch) {
       << no_eps.status();
 }
 
-TEST(AffineSchemeTest, BadParameters) {
+TEST(FrozenSchemeTest, BadParameters) {
   const ReferenceStatistics ref = Reference({0, 0}, {1, 1});
   EXPECT_EQ(FoldScaleShift(ZScoreScheme{-1.0}, ref, 2).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -137,7 +137,7 @@ TEST(AffineSchemeTest, BadParameters) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST(AffineSchemeTest, ChannelWithoutTrainingValuesIsFailedPrecondition) {
+TEST(FrozenSchemeTest, ChannelWithoutTrainingValuesIsFailedPrecondition) {
   ReferenceStatistics ref = Reference({0, 0}, {1, 1});
   ref.count[1] = 0;
   EXPECT_EQ(FoldScaleShift(ZScoreScheme{}, ref, 2).status().code(),
@@ -155,8 +155,7 @@ TEST(ApplyScaleShiftTest, Float64OutputAndUnsupportedOutput) {
   EXPECT_EQ(out[0], 0.5 * 0.1 + 0.2);
   EXPECT_EQ(out[1], 1.5 * 0.1 + 0.2);
   // uint8 cannot be an output: no OutputDType holds it, so ApplyScaleShift never sees it.
-  EXPECT_EQ(ValidateOutputDType(DType::kUInt8).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateOutputDType(DType::kUInt8).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 // the mean and 1 / sqrt(biased variance + eps), as torch.nn.functional computes them.
 // One division per group, not per channel: layer norm over long rows would otherwise
 // spend more time dividing than normalising.
-#ifndef NORMD_CORE_BATCH_STANDARDIZATION_H_
-#define NORMD_CORE_BATCH_STANDARDIZATION_H_
+#ifndef NORMD_CORE_BATCH_STATISTICS_H_
+#define NORMD_CORE_BATCH_STATISTICS_H_
 
 #include <cmath>
 #include <cstdint>
@@ -13,7 +13,7 @@
 
 namespace normd {
 
-struct BatchStandardization {
+struct BatchStatistics {
   double mean = 0.0;
   double inverse_std = 1.0;  // 1 / sqrt(var + eps); a channel's scale is gamma * inverse_std
 
@@ -21,7 +21,7 @@ struct BatchStandardization {
   // counted values means the group held NaN or +-Inf, and then every output of the
   // group is NaN, as PyTorch's would be. With eps = 0 a constant group gives 0 / 0,
   // NaN, as in PyTorch.
-  static BatchStandardization Of(const ChannelMoments& moments, uint64_t expected, double eps) {
+  static BatchStatistics Of(const ChannelMoments& moments, uint64_t expected, double eps) {
     if (moments.count != expected) {
       const double nan = std::numeric_limits<double>::quiet_NaN();
       return {nan, nan};
@@ -32,4 +32,4 @@ struct BatchStandardization {
 
 }  // namespace normd
 
-#endif  // NORMD_CORE_BATCH_STANDARDIZATION_H_
+#endif  // NORMD_CORE_BATCH_STATISTICS_H_

@@ -1,4 +1,4 @@
-#include "core/affine_scheme.h"
+#include "core/frozen_scheme.h"
 #include "absl/strings/string_view.h"
 
 #include <cmath>
@@ -76,7 +76,7 @@ absl::Status ValidateAffineParameters(std::span<const double> gamma, std::span<c
   return absl::OkStatus();
 }
 
-absl::string_view SchemeName(const AffineScheme& scheme) {
+absl::string_view SchemeName(const FrozenScheme& scheme) {
   return std::visit(Overloaded{[](const ZScoreScheme&) { return "zscore"; },
                                [](const MinMaxScheme&) { return "minmax"; },
                                [](const FixedScaleScheme&) { return "scale"; },
@@ -84,11 +84,11 @@ absl::string_view SchemeName(const AffineScheme& scheme) {
                     scheme);
 }
 
-bool NeedsStatistics(const AffineScheme& scheme) {
+bool NeedsStatistics(const FrozenScheme& scheme) {
   return !std::holds_alternative<FixedScaleScheme>(scheme);
 }
 
-absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
+absl::StatusOr<ScaleShift> FoldScaleShift(const FrozenScheme& scheme,
                                           const ReferenceStatistics& stats, int64_t channels) {
   if (NeedsStatistics(scheme) && stats.mean.size() != static_cast<size_t>(channels)) {
     return absl::InternalError(

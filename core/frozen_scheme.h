@@ -1,8 +1,8 @@
-// Normalisation schemes that map each channel affinely,
-// y = (x - center[c]) * scale[c] + shift[c], and the folding of a scheme and frozen
-// statistics into those factors.
-#ifndef NORMD_CORE_AFFINE_SCHEME_H_
-#define NORMD_CORE_AFFINE_SCHEME_H_
+// The frozen-statistics schemes (zscore, minmax, scale, batchnorm in eval mode): each
+// maps a channel affinely, y = (x - center[c]) * scale[c] + shift[c], with factors
+// folded from a frozen version's statistics (scale needs none).
+#ifndef NORMD_CORE_FROZEN_SCHEME_H_
+#define NORMD_CORE_FROZEN_SCHEME_H_
 
 #include <cstdint>
 #include <span>
@@ -38,9 +38,9 @@ struct BatchNormScheme {
   double eps = kDefaultEps;
 };
 
-using AffineScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, BatchNormScheme>;
+using FrozenScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, BatchNormScheme>;
 
-absl::string_view SchemeName(const AffineScheme& scheme);
+absl::string_view SchemeName(const FrozenScheme& scheme);
 
 // INVALID_ARGUMENT unless eps is finite and >= 0.
 absl::Status ValidateEps(double eps);
@@ -49,7 +49,7 @@ absl::Status ValidateEps(double eps);
 // values; `per` names what each value belongs to ("channel", "element").
 absl::Status ValidateAffineParameters(std::span<const double> gamma, std::span<const double> beta,
                                       int64_t expected, absl::string_view per);
-bool NeedsStatistics(const AffineScheme& scheme);
+bool NeedsStatistics(const FrozenScheme& scheme);
 
 // Per-channel factors in float64. The center is kept apart rather than folded into
 // shift = -center * scale: for data such as 1e8 + noise, |mean| / std reaches 1e10
@@ -65,9 +65,9 @@ struct ScaleShift {
 // yields `channels` copies of its factor). Errors: INVALID_ARGUMENT for bad scheme
 // parameters (negative or non-finite eps, gamma of the wrong length, low > high,
 // var + eps == 0); FAILED_PRECONDITION for a channel with no training values.
-absl::StatusOr<ScaleShift> FoldScaleShift(const AffineScheme& scheme,
+absl::StatusOr<ScaleShift> FoldScaleShift(const FrozenScheme& scheme,
                                           const ReferenceStatistics& stats, int64_t channels);
 
 }  // namespace normd
 
-#endif  // NORMD_CORE_AFFINE_SCHEME_H_
+#endif  // NORMD_CORE_FROZEN_SCHEME_H_
