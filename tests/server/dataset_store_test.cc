@@ -42,6 +42,14 @@ void ExpectSameRecord(const StoredDataset& a, const StoredDataset& b) {
   EXPECT_EQ(a.spec.name, b.spec.name);
 }
 
+// The store, loaded, holds exactly `expected`.
+void ExpectTheOneDatasetIs(RocksDbStore& store, const StoredDataset& expected) {
+  absl::StatusOr<std::vector<StoredDataset>> all = store.LoadAllDatasets();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 1u);
+  ExpectSameRecord((*all)[0], expected);
+}
+
 TEST(DatasetStoreTest, DatasetsAndSnapshotsSurviveReopen) {
   testing::TempDir dir;
   StoredDataset d = SampleDataset("cifar");
@@ -123,12 +131,7 @@ TEST(DatasetStoreTest, CommitsWriteOneMarkAndForgetOnlyWhatTheyName) {
     const WriterMarkUpdate mark{"w9", d.writers["w9"], {"w0", "w3"}};
     ASSERT_TRUE((*store)->CommitIngest(d.spec, d.live, &mark).ok());
   }
-  auto store = RocksDbStore::Open(dir.path());
-  ASSERT_TRUE(store.ok());
-  absl::StatusOr<std::vector<StoredDataset>> all = (*store)->LoadAllDatasets();
-  ASSERT_TRUE(all.ok()) << all.status();
-  ASSERT_EQ(all->size(), 1u);
-  ExpectSameRecord((*all)[0], d);
+  ExpectTheOneDatasetIs(**RocksDbStore::Open(dir.path()), d);
 }
 
 // A store written before live statistics and writer marks had their own keys holds
@@ -158,22 +161,14 @@ TEST(DatasetStoreTest, ARecordOfTheOldLayoutIsMovedToPerWriterKeys) {
   }
   {
     auto store = RocksDbStore::Open(dir.path());
-    ASSERT_TRUE(store.ok());
-    absl::StatusOr<std::vector<StoredDataset>> all = (*store)->LoadAllDatasets();
-    ASSERT_TRUE(all.ok()) << all.status();
-    ASSERT_EQ(all->size(), 1u);
-    ExpectSameRecord((*all)[0], d);
+    ASSERT_TRUE(store.ok()) << store.status();
+    ExpectTheOneDatasetIs(**store, d);
     d.live.split(Split::kTrain).batches += 1;
     d.writers["new-writer"] = {1, absl::FromUnixSeconds(1700000500)};
     const WriterMarkUpdate mark{"new-writer", d.writers["new-writer"], {}};
     ASSERT_TRUE((*store)->CommitIngest(d.spec, d.live, &mark).ok());
   }
-  auto store = RocksDbStore::Open(dir.path());
-  ASSERT_TRUE(store.ok());
-  absl::StatusOr<std::vector<StoredDataset>> all = (*store)->LoadAllDatasets();
-  ASSERT_TRUE(all.ok()) << all.status();
-  ASSERT_EQ(all->size(), 1u);
-  ExpectSameRecord((*all)[0], d);
+  ExpectTheOneDatasetIs(**RocksDbStore::Open(dir.path()), d);
 }
 
 }  // namespace
