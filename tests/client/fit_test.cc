@@ -1,15 +1,8 @@
 // The C++ client's exactly-once Fit against a real server.
-#include <atomic>
-#include <cmath>
-#include <map>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "client/cpp/exactly_once_fit.h"
-#include "core/kernels/narrow_float.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
 

@@ -1,15 +1,9 @@
 // Bad input gets a precise status and changes nothing: malformed requests, limits,
 // deadlines, cancellation.
-#include <atomic>
-#include <cmath>
 #include <functional>
-#include <map>
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "client/cpp/exactly_once_fit.h"
-#include "core/kernels/narrow_float.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
@@ -232,7 +226,7 @@ TEST_F(ServiceTest, OversizedRequestsAreResourceExhaustedBeforeAnyWork) {
   request.set_dataset("");
   request.set_output_dtype(v1::DTYPE_FLOAT64);
   *request.mutable_input() =
-      testing::MakeTensor(v1::DTYPE_UINT8, {1 << 20, 1}, std::vector<uint8_t>(1 << 20, 7));
+      MakeTensor(v1::DTYPE_UINT8, {1 << 20, 1}, std::vector<uint8_t>(1 << 20, 7));
   ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kResourceExhausted,
              "the reply would hold 8388608 bytes of values (1048576 float64), more than fit in "
              "a 4194304-byte message");
@@ -283,15 +277,6 @@ TEST_F(ServiceTest, ACancelledStreamAppliesNothing) {
   ASSERT_TRUE(stats.ok());
   EXPECT_EQ(stats->stats().batches(), 1u);
   EXPECT_EQ(stats->stats().mean(0), 5.0);
-}
-
-// A Normalize request for the batch-statistics schemes, without a dataset.
-v1::NormalizeRequest BatchStatisticsRequest(v1::Layout layout, v1::Tensor input) {
-  v1::NormalizeRequest request;
-  request.set_layout(layout);
-  request.set_output_dtype(v1::DTYPE_FLOAT64);
-  *request.mutable_input() = std::move(input);
-  return request;
 }
 
 }  // namespace

@@ -1,14 +1,8 @@
 // What the server acknowledges is whole, durable and survives a restart; the
 // catalogue lists and deletes.
-#include <atomic>
-#include <cmath>
-#include <map>
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "client/cpp/exactly_once_fit.h"
-#include "core/kernels/narrow_float.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"

@@ -1,14 +1,11 @@
 // Exactly-once ingest and concurrency: resends, racing streams, sequence checks,
 // readers during freezes.
 #include <atomic>
-#include <cmath>
 #include <map>
 #include <memory>
 #include <thread>
 #include <vector>
 
-#include "client/cpp/exactly_once_fit.h"
-#include "core/kernels/narrow_float.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"

@@ -1,16 +1,10 @@
 // Fit, freeze and normalise through a real server: statistics against exact
 // arithmetic, frozen versions, every normalisation family, health.
-#include <atomic>
 #include <cmath>
-#include <map>
 #include <memory>
-#include <thread>
 #include <vector>
 
-#include "client/cpp/exactly_once_fit.h"
 #include "core/kernels/narrow_float.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "tests/server/service_fixture.h"
 
@@ -58,7 +52,7 @@ TEST_F(ServiceTest, FitFreezeNormalizeMatchesReference) {
   ASSERT_TRUE(normalized.ok()) << normalized.status();
   EXPECT_EQ(normalized->version(), 1u);
   EXPECT_EQ(normalized->output().dtype(), v1::DTYPE_FLOAT32);
-  const std::vector<float> out = testing::DecodeTensor<float>(normalized->output());
+  const std::vector<float> out = DecodeTensor<float>(normalized->output());
   ASSERT_EQ(out.size(), fresh.size());
   for (size_t i = 0; i < fresh.size(); ++i) {
     const int c = (i / 16) % 3;
@@ -104,13 +98,13 @@ TEST_F(ServiceTest, FrozenVersionsNeverChange) {
   *request.mutable_input() = Float64Tensor({1, 1}, {3.0});
   absl::StatusOr<v1::NormalizeResponse> old_version = client_->Normalize(request);
   ASSERT_TRUE(old_version.ok()) << old_version.status();
-  EXPECT_EQ(testing::DecodeTensor<double>(old_version->output())[0], 1.0);  // (3 - 2) / 1
+  EXPECT_EQ(DecodeTensor<double>(old_version->output())[0], 1.0);  // (3 - 2) / 1
   request.set_version(0);  // latest: mean 101, variance (1 + 9 + 1e4 + 9e4) / 4 - 101^2
   absl::StatusOr<v1::NormalizeResponse> latest = client_->Normalize(request);
   ASSERT_TRUE(latest.ok());
   EXPECT_EQ(latest->version(), 2u);
   const auto exact = ComputeExactMoments(std::vector<double>{1, 3, 100, 300});
-  EXPECT_NEAR(testing::DecodeTensor<double>(latest->output())[0],
+  EXPECT_NEAR(DecodeTensor<double>(latest->output())[0],
               (3.0 - exact.Mean()) / std::sqrt(exact.PopulationVariance()), 1e-15);
 }
 
@@ -120,15 +114,15 @@ TEST_F(ServiceTest, Float16AndBFloat16Outputs) {
   v1::NormalizeRequest request;
   request.mutable_scale()->set_factor(1.0 / 3);
   request.mutable_scale()->set_offset(-7.0);
-  const std::vector<double> x = testing::GaussianValues(1000, 5.0, 1000.0, 3);
-  *request.mutable_input() = testing::Float64Tensor({1000}, x);
+  const std::vector<double> x = GaussianValues(1000, 5.0, 1000.0, 3);
+  *request.mutable_input() = Float64Tensor({1000}, x);
   for (const auto& [dtype, round] : std::vector<std::pair<v1::DType, uint16_t (*)(double)>>{
            {v1::DTYPE_FLOAT16, DoubleToFloat16Bits}, {v1::DTYPE_BFLOAT16, DoubleToBFloat16Bits}}) {
     request.set_output_dtype(dtype);
     absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
     ASSERT_TRUE(response.ok()) << response.status();
     EXPECT_EQ(response->output().dtype(), dtype);
-    const std::vector<uint16_t> out = testing::DecodeTensor<uint16_t>(response->output());
+    const std::vector<uint16_t> out = DecodeTensor<uint16_t>(response->output());
     ASSERT_EQ(out.size(), x.size());
     for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(out[i], round(x[i] * (1.0 / 3) + -7.0)) << i;
   }
@@ -138,10 +132,10 @@ TEST_F(ServiceTest, ScaleNeedsNoDataset) {
   v1::NormalizeRequest request;
   request.mutable_scale()->set_factor(1.0 / 255);
   std::vector<uint8_t> pixels = {0, 51, 102, 255};
-  *request.mutable_input() = testing::MakeTensor(v1::DTYPE_UINT8, {1, 2, 2}, pixels);
+  *request.mutable_input() = MakeTensor(v1::DTYPE_UINT8, {1, 2, 2}, pixels);
   absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
   ASSERT_TRUE(response.ok()) << response.status();
-  const std::vector<float> out = testing::DecodeTensor<float>(response->output());
+  const std::vector<float> out = DecodeTensor<float>(response->output());
   for (size_t i = 0; i < pixels.size(); ++i)
     EXPECT_EQ(out[i], static_cast<float>(pixels[i] / 255.0));
   EXPECT_EQ(response->version(), 0u);
@@ -173,20 +167,8 @@ TEST_F(ServiceTest, RunningAverageDatasetServesRunningStatistics) {
   *request.mutable_input() = Float64Tensor({1, 1}, {5.5});
   absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
   ASSERT_TRUE(response.ok()) << response.status();
-  EXPECT_DOUBLE_EQ(testing::DecodeTensor<double>(response->output())[0],
+  EXPECT_DOUBLE_EQ(DecodeTensor<double>(response->output())[0],
                    (5.5 - 3.5) / std::sqrt(4.75 + 0.25) * 2.0 + 1.0);
-}
-
-// Batch k of a writer's numbered sequence: [2, 2] values that differ per batch.
-v1::Tensor NumberedBatch(uint64_t k) {
-  const auto v = static_cast<double>(k);
-  return Float64Tensor({2, 2}, {v, 2 * v, v * v, 1 / v});
-}
-
-std::vector<v1::Tensor> NumberedBatches(uint64_t first, uint64_t last) {
-  std::vector<v1::Tensor> batches;
-  for (uint64_t k = first; k <= last; ++k) batches.push_back(NumberedBatch(k));
-  return batches;
 }
 
 TEST_F(ServiceTest, PerSampleFamiliesNeedNoDataset) {
@@ -199,7 +181,7 @@ TEST_F(ServiceTest, PerSampleFamiliesNeedNoDataset) {
   absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->version(), 0u);
-  const std::vector<double> y = testing::DecodeTensor<double>(response->output());
+  const std::vector<double> y = DecodeTensor<double>(response->output());
   // Sample 0: mean 2.5, variance 1.25. Sample 1: mean 15, variance 75.
   const std::vector<double> expected = {
       -1.5 / std::sqrt(1.25), -0.5 / std::sqrt(1.25), 0.5 / std::sqrt(1.25), 1.5 / std::sqrt(1.25),
@@ -223,7 +205,7 @@ TEST_F(ServiceTest, PerSampleFamiliesNeedNoDataset) {
   layer.mutable_layernorm()->set_eps(0.0);
   response = client_->Normalize(layer);
   ASSERT_TRUE(response.ok()) << response.status();
-  EXPECT_EQ(testing::DecodeTensor<double>(response->output()), y);
+  EXPECT_EQ(DecodeTensor<double>(response->output()), y);
 
   Create("images", v1::LAYOUT_NHWC, 2);
   request.set_dataset("images");
@@ -251,7 +233,7 @@ TEST_F(ServiceTest, BatchNormTrainingUpdatesAreDurableAndTrainOnly) {
   absl::StatusOr<v1::NormalizeResponse> response = client_->Normalize(request);
   ASSERT_TRUE(response.ok()) << response.status();
   // Batch mean 2, biased variance 1: outputs -1 and 1.
-  EXPECT_EQ(testing::DecodeTensor<double>(response->output()), (std::vector<double>{-1, 1}));
+  EXPECT_EQ(DecodeTensor<double>(response->output()), (std::vector<double>{-1, 1}));
 
   RestartServer();
   absl::StatusOr<v1::GetStatsResponse> stats = client_->GetStats("bn", 0, v1::SPLIT_TRAIN);

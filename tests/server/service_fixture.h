@@ -3,19 +3,12 @@
 #ifndef NORMD_TESTS_SERVER_SERVICE_FIXTURE_H_
 #define NORMD_TESTS_SERVER_SERVICE_FIXTURE_H_
 
-#include <atomic>
-#include <cmath>
 #include <functional>
-#include <map>
 #include <memory>
-#include <thread>
+#include <string>
 #include <vector>
 
-#include "client/cpp/exactly_once_fit.h"
 #include "client/cpp/normd_client.h"
-#include "core/kernels/narrow_float.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "server/normd_server.h"
 #include "tests/support/exact_moments.h"
