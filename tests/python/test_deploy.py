@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import NORMCTL_BIN, NORMD_BIN
+from conftest import NORMCTL_BIN, NORMD_BIN, PYTHON_PACKAGE_DIR
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -288,6 +288,17 @@ def test_image_runtime_packages_cover_what_the_binaries_load():
             assert package in installed, (
                 f"{Path(binary).name} loads {resolved} from {package}, which the image's "
                 f"runtime stage does not install (it installs {listed})")
+
+
+def test_the_binaries_are_where_the_image_scripts_and_readme_take_them():
+    """The build puts normd and normctl at the top of its build directory, which is where
+    the Dockerfile copies them from, run.sh starts normd and the README runs normctl."""
+    build_dir = Path(PYTHON_PACKAGE_DIR).parent
+    for binary, name in ((NORMD_BIN, "normd"), (NORMCTL_BIN, "normctl")):
+        assert Path(binary) == build_dir / name, f"{name} is built at {binary}"
+        assert f"/src/build/{name}" in (REPO / "Dockerfile").read_text()
+    assert "exec build/normd " in (REPO / "scripts" / "run.sh").read_text()
+    assert "normctl=build/normctl" in (REPO / "README.md").read_text()
 
 
 def test_image_runs_as_a_non_root_user_with_its_store_on_a_volume():
