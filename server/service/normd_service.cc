@@ -94,12 +94,13 @@ absl::Status NormdService::CheckElements(int64_t elements, absl::string_view wha
 grpc::Status NormdService::Ingest(grpc::ServerContext* context,
                                   grpc::ServerReader<v1::IngestRequest>* reader,
                                   v1::IngestResponse* response) {
-  return Serve(context, Method::kIngest, [&] { return IngestStream(context, reader, response); });
+  return Serve(context, Method::kIngest,
+               [&] { return ReadAndCommitIngest(context, reader, response); });
 }
 
-absl::Status NormdService::IngestStream(grpc::ServerContext* context,
-                                        grpc::ServerReader<v1::IngestRequest>* reader,
-                                        v1::IngestResponse* response) {
+absl::Status NormdService::ReadAndCommitIngest(grpc::ServerContext* context,
+                                               grpc::ServerReader<v1::IngestRequest>* reader,
+                                               v1::IngestResponse* response) {
   const int open = active_ingests_.fetch_add(1) + 1;
   absl::Cleanup release = [this] { active_ingests_.fetch_sub(1); };
   if (open > limits_.max_concurrent_ingests) {

@@ -65,9 +65,10 @@ class NormdService final : public v1::Normd::Service {
   grpc::Status Serve(const grpc::ServerContext* context, Method method,
                      absl::FunctionRef<absl::Status()> handler) const;
 
-  absl::Status IngestStream(grpc::ServerContext* context,
-                            grpc::ServerReader<v1::IngestRequest>* reader,
-                            v1::IngestResponse* response);
+  // The Ingest stream as one transaction: every batch, then one commit.
+  absl::Status ReadAndCommitIngest(grpc::ServerContext* context,
+                                   grpc::ServerReader<v1::IngestRequest>* reader,
+                                   v1::IngestResponse* response);
   absl::Status CheckElements(int64_t elements, absl::string_view what) const;
 
   DatasetEngine* engine_;
