@@ -23,7 +23,7 @@ namespace normd {
 struct ServerOptions {
   std::string listen = "127.0.0.1:50051";  // port 0 picks a free port
   std::string data_dir = "./data";         // created if missing; the store lives under it
-  std::string store = "rocksdb";           // the storage backend (server/store/open_store.h)
+  std::string store = "rocksdb";           // the storage backend (server/open_store.h)
   // Largest message (max_message_bytes), values per request, Ingest streams at once.
   RequestLimits limits;
   // Threads, besides the gRPC ones, that split one large Normalize or Ingest batch;
