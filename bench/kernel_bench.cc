@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "core/frozen_scheme.h"
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/batch_norm_training.h"
+#include "core/frozen_scheme.h"
 #include "core/kernels/scale_shift.h"
 #include "core/per_sample_norm.h"
 

@@ -6,8 +6,8 @@
 #include <span>
 
 #include "absl/status/status.h"
-#include "core/frozen_scheme.h"
 #include "core/dtype.h"
+#include "core/frozen_scheme.h"
 #include "core/layout.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"

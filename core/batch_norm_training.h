@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/frozen_scheme.h"
 #include "core/channel_moments.h"
 #include "core/dtype.h"
+#include "core/frozen_scheme.h"
 #include "core/layout.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"

@@ -12,8 +12,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/frozen_scheme.h"
 #include "core/dtype.h"
+#include "core/frozen_scheme.h"
 #include "core/layout.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"

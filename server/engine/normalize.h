@@ -12,9 +12,9 @@
 #include <variant>
 
 #include "absl/status/statusor.h"
-#include "core/frozen_scheme.h"
 #include "core/batch_norm_training.h"
 #include "core/dtype.h"
+#include "core/frozen_scheme.h"
 #include "core/layout.h"
 #include "core/per_sample_norm.h"
 #include "core/tensor_view.h"
