@@ -62,6 +62,7 @@ const absl::Status& StatusOf(const absl::StatusOr<T>& status_or) {
   auto status_or = (expr);                                                   \
   if (!status_or.ok()) {                                                     \
     const ::absl::Status& _ = status_or.status();                            \
+    (void)_;                                                                 \
     return error_expression;                                                 \
   }                                                                          \
   lhs = *std::move(status_or)
