@@ -90,6 +90,16 @@ absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecor
   return stats;
 }
 
+// A record's message; a damaged one is DATA_LOSS naming `what` it was.
+template <typename Record>
+absl::StatusOr<Record> ParseRecord(absl::string_view bytes, absl::string_view what) {
+  Record record;
+  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError(absl::StrCat(what, " record does not parse"));
+  }
+  return record;
+}
+
 }  // namespace
 
 std::string EncodeDatasetRecord(const StoredDataset& dataset) {
@@ -107,10 +117,8 @@ std::string EncodeDatasetRecord(const StoredDataset& dataset) {
 }
 
 absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes, bool* legacy) {
-  pb::DatasetRecord record;
-  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError("dataset record does not parse");
-  }
+  NORMD_ASSIGN_OR_RETURN(const pb::DatasetRecord record,
+                         ParseRecord<pb::DatasetRecord>(bytes, "dataset"));
   StoredDataset dataset;
   NORMD_ASSIGN_OR_RETURN(
       dataset.spec, DatasetSpecFromProto(record.spec()),
@@ -142,10 +150,8 @@ std::string EncodeStatisticsRecord(const DatasetStatistics& stats) {
 
 absl::StatusOr<DatasetStatistics> DecodeStatisticsRecord(absl::string_view bytes,
                                                          const DatasetSpec& spec) {
-  pb::StatisticsRecord record;
-  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError("statistics record does not parse");
-  }
+  NORMD_ASSIGN_OR_RETURN(const pb::StatisticsRecord record,
+                         ParseRecord<pb::StatisticsRecord>(bytes, "statistics"));
   return StatisticsFromRecord(record, spec);
 }
 
@@ -157,10 +163,8 @@ std::string EncodeWriterRecord(const WriterMark& mark) {
 }
 
 absl::StatusOr<WriterMark> DecodeWriterRecord(absl::string_view bytes) {
-  pb::WriterRecord record;
-  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError("writer record does not parse");
-  }
+  NORMD_ASSIGN_OR_RETURN(const pb::WriterRecord record,
+                         ParseRecord<pb::WriterRecord>(bytes, "writer"));
   return WriterMark{record.sequence(), TimeFromProto(record.commit_time())};
 }
 
@@ -174,10 +178,8 @@ std::string EncodeSnapshotRecord(const FrozenSnapshot& snapshot) {
 
 absl::StatusOr<FrozenSnapshot> DecodeSnapshotRecord(absl::string_view bytes,
                                                     const DatasetSpec& spec) {
-  pb::SnapshotRecord record;
-  if (!record.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError("snapshot record does not parse");
-  }
+  NORMD_ASSIGN_OR_RETURN(const pb::SnapshotRecord record,
+                         ParseRecord<pb::SnapshotRecord>(bytes, "snapshot"));
   FrozenSnapshot snapshot;
   NORMD_ASSIGN_OR_RETURN(snapshot.stats, StatisticsFromRecord(record.stats(), spec));
   snapshot.version = record.version();
