@@ -23,6 +23,10 @@ struct TensorView {
 
 class ValidatedTensor;
 
+// The element count of `shape`: every dim positive, at least one dim, and no more
+// than kMaxTensorElements in all.
+absl::StatusOr<int64_t> CountElements(std::span<const int64_t> shape);
+
 // Checks that every dim is positive, that the element count neither overflows nor
 // exceeds kMaxTensorElements, and that the byte length is exactly
 // elements * ElementSize(dtype).

@@ -67,6 +67,17 @@ ABSL_FLAG(std::string, tokens_file, "",
           "Bearer tokens, one per line as \"ROLE TOKEN [NAME]\" with ROLE reader, writer or "
           "admin; when set, every RPC but health checks needs a token of a sufficient role. "
           "[env NORMD_TOKENS_FILE]");
+ABSL_FLAG(std::string, region_socket, kDefaults.region_socket,
+          "Unix socket on which same-host clients hand over shared-memory regions (memfds "
+          "sealed against shrinking), so tensors never cross gRPC; empty: regions.sock in "
+          "--data_dir; off: no shared memory. [env NORMD_REGION_SOCKET]");
+ABSL_FLAG(int, max_regions_per_caller, kDefaults.region_limits.max_regions_per_caller,
+          "Most shared-memory regions one caller (token; without tokens, all callers) may "
+          "register. [env NORMD_MAX_REGIONS_PER_CALLER]");
+ABSL_FLAG(uint64_t, max_region_bytes_per_caller,
+          kDefaults.region_limits.max_region_bytes_per_caller,
+          "Most bytes of shared-memory regions one caller may register. "
+          "[env NORMD_MAX_REGION_BYTES_PER_CALLER]");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGTERM or SIGINT, how long in-flight RPCs may run before they are cancelled. "
           "[env NORMD_SHUTDOWN_GRACE_SECONDS]");
@@ -135,6 +146,10 @@ int main(int argc, char** argv) {
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.region_socket = absl::GetFlag(FLAGS_region_socket);
+  options.region_limits.max_regions_per_caller = absl::GetFlag(FLAGS_max_regions_per_caller);
+  options.region_limits.max_region_bytes_per_caller =
+      absl::GetFlag(FLAGS_max_region_bytes_per_caller);
   absl::StatusOr<std::unique_ptr<normd::NormdServer>> server = normd::NormdServer::Start(options);
   if (!server.ok()) {
     // Plain text as well as the log line: a person starting normd by hand reads this.
@@ -157,6 +172,7 @@ int main(int argc, char** argv) {
               {"metrics_address", bound(options.metrics_listen, (*server)->metrics_port())},
               {"health_address", bound(options.health_listen, (*server)->health_port())},
               {"data_dir", options.data_dir},
+              {"region_socket", (*server)->region_socket()},
               {"tls", !options.tls_cert_file.empty()},
               {"mutual_tls", !options.tls_client_ca_file.empty()},
               {"tokens", !options.tokens_file.empty()}});

@@ -93,8 +93,20 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   NORMD_ASSIGN_OR_RETURN(server->engine_,
                          DatasetEngine::Open(std::move(store), server->pool_.get()));
   server->access_ = std::move(access);
-  server->service_ = std::make_unique<NormdService>(server->engine_.get(), options.limits,
-                                                    server->access_.get(), server->metrics_.get());
+  SharedMemory shared_memory;
+  if (options.region_socket != "off") {
+    const std::string path = options.region_socket.empty()
+                                 ? (std::filesystem::absolute(options.data_dir) / "regions.sock")
+                                       .lexically_normal()
+                                       .string()
+                                 : options.region_socket;
+    server->regions_ = std::make_unique<RegionRegistry>(options.region_limits);
+    NORMD_ASSIGN_OR_RETURN(server->handoff_, HandoffListener::Start(path, server->regions_.get()));
+    shared_memory = {server->regions_.get(), path};
+  }
+  server->service_ =
+      std::make_unique<NormdService>(server->engine_.get(), options.limits, server->access_.get(),
+                                     server->metrics_.get(), std::move(shared_memory));
   server->host_ = HostOf(options.listen);
 
   grpc::EnableDefaultHealthCheckService(true);

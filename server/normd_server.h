@@ -14,6 +14,8 @@
 #include "server/engine/dataset_engine.h"
 #include "server/observability/metrics_endpoint.h"
 #include "server/observability/server_metrics.h"
+#include "server/regions/handoff_listener.h"
+#include "server/regions/region_registry.h"
 #include "server/service/normd_service.h"
 
 namespace normd {
@@ -42,6 +44,10 @@ struct ServerOptions {
   // HOST:PORT for a plaintext gRPC port that serves only grpc.health.v1, for probes
   // that cannot speak TLS (Kubernetes' gRPC probes); empty: none. Port 0 picks one.
   std::string health_listen;
+  // The Unix socket on which same-host callers hand over shared-memory regions;
+  // empty: regions.sock in the data directory; "off": no shared memory.
+  std::string region_socket;
+  RegionLimits region_limits;
 };
 
 class NormdServer {
@@ -57,6 +63,8 @@ class NormdServer {
   // The health-only port actually bound; 0 without one.
   int health_port() const { return health_port_; }
   const NormdService& service() const { return *service_; }
+  // The region handoff socket's path; empty without shared memory.
+  std::string region_socket() const { return handoff_ ? handoff_->path() : std::string(); }
 
   // Stops accepting RPCs, lets in-flight ones finish for up to `grace`, then
   // cancels the rest. Everything acknowledged is already durable.
@@ -73,6 +81,8 @@ class NormdServer {
   std::unique_ptr<WorkerPool> pool_;
   std::unique_ptr<DatasetEngine> engine_;
   std::unique_ptr<AccessPolicy> access_;
+  std::unique_ptr<RegionRegistry> regions_;
+  std::unique_ptr<HandoffListener> handoff_;
   std::unique_ptr<NormdService> service_;
   std::unique_ptr<grpc::Server> server_;
   int health_port_ = 0;

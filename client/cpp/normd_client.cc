@@ -169,6 +169,24 @@ absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(const v1::Normalize
   return Call(*stub_, &v1::Normd::Stub::Normalize, NewContext(), request);
 }
 
+absl::StatusOr<v1::RegionInfo> NormdClient::RegisterRegion(absl::string_view name,
+                                                           absl::string_view claim) {
+  v1::RegisterRegionRequest request;
+  request.set_name(std::string(name));
+  request.set_claim(std::string(claim));
+  return Call(*stub_, &v1::Normd::Stub::RegisterRegion, NewContext(), request);
+}
+
+absl::Status NormdClient::UnregisterRegion(absl::string_view name) {
+  v1::UnregisterRegionRequest request;
+  request.set_name(std::string(name));
+  return Call(*stub_, &v1::Normd::Stub::UnregisterRegion, NewContext(), request).status();
+}
+
+absl::StatusOr<v1::ListRegionsResponse> NormdClient::ListRegions() {
+  return Call(*stub_, &v1::Normd::Stub::ListRegions, NewContext(), v1::ListRegionsRequest());
+}
+
 absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> NormdClient::CheckHealth() {
   grpc::health::v1::HealthCheckRequest request;
   NORMD_ASSIGN_OR_RETURN(

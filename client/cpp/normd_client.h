@@ -87,6 +87,10 @@ class NormdClient {
   absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
                                                 v1::Split split);
   absl::StatusOr<v1::NormalizeResponse> Normalize(const v1::NormalizeRequest& request);
+  // Shared-memory regions (see SharedBuffer in client/cpp/shared_buffer.h).
+  absl::StatusOr<v1::RegionInfo> RegisterRegion(absl::string_view name, absl::string_view claim);
+  absl::Status UnregisterRegion(absl::string_view name);
+  absl::StatusOr<v1::ListRegionsResponse> ListRegions();
   absl::StatusOr<grpc::health::v1::HealthCheckResponse::ServingStatus> CheckHealth();
 
  private:

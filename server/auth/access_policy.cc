@@ -118,7 +118,7 @@ absl::StatusOr<Caller> AccessPolicy::Authorize(absl::string_view authorization, 
                                                     " role; ", match->name, " is a ",
                                                     RoleName(match->role)));
   }
-  return Caller{match->name, match->role};
+  return Caller{match->name, match->role, absl::StrCat("token-", match - entries_.data())};
 }
 
 }  // namespace normd

@@ -22,6 +22,9 @@ absl::string_view RoleName(Role role);
 struct Caller {
   std::string name;
   Role role;
+  // Unique per token (two lines may give the same name): what the caller owns, such
+  // as its shared-memory regions, is keyed by this.
+  std::string id;
 };
 
 class AccessPolicy {

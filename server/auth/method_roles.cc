@@ -11,7 +11,7 @@ struct MethodRole {
   Role role;
 };
 
-constexpr std::array<MethodRole, 8> kMethodRoles = {{
+constexpr std::array<MethodRole, 11> kMethodRoles = {{
     {Method::kCreateDataset, "CreateDataset", Role::kAdmin},
     {Method::kGetDataset, "GetDataset", Role::kReader},
     {Method::kListDatasets, "ListDatasets", Role::kReader},
@@ -20,6 +20,9 @@ constexpr std::array<MethodRole, 8> kMethodRoles = {{
     {Method::kFreeze, "Freeze", Role::kWriter},
     {Method::kGetStats, "GetStats", Role::kReader},
     {Method::kNormalize, "Normalize", Role::kReader},
+    {Method::kRegisterRegion, "RegisterRegion", Role::kReader},
+    {Method::kUnregisterRegion, "UnregisterRegion", Role::kReader},
+    {Method::kListRegions, "ListRegions", Role::kReader},
 }};
 
 // The table is indexed by the enum: a row out of place fails the build.

@@ -1,6 +1,7 @@
 // The role each normd.v1.Normd method needs: the one table, read by the service's
 // single admission wrapper (as TF Serving keeps one). reader: Normalize, GetStats,
-// GetDataset, ListDatasets; writer: Ingest, Freeze; admin: CreateDataset,
+// GetDataset, ListDatasets and the shared-memory regions (a region only
+// ever holds its caller's own bytes); writer: Ingest, Freeze; admin: CreateDataset,
 // DeleteDataset. Roles are ordered, so a writer may also read and an admin do all.
 #ifndef NORMD_SERVER_AUTH_METHOD_ROLES_H_
 #define NORMD_SERVER_AUTH_METHOD_ROLES_H_
@@ -20,6 +21,9 @@ enum class Method {
   kFreeze,
   kGetStats,
   kNormalize,
+  kRegisterRegion,
+  kUnregisterRegion,
+  kListRegions,
 };
 
 absl::string_view MethodName(Method method);

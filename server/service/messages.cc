@@ -77,14 +77,69 @@ absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& requ
 
 }  // namespace
 
-absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request) {
+absl::StatusOr<std::shared_ptr<const SharedRegion>> CallRegions::Find(
+    const v1::RegionSlice& slice) {
+  if (registry_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "this server has no shared memory (--region_socket=off); send the tensor inline");
+  }
+  if (const auto held = held_.find(slice.name()); held != held_.end()) return held->second;
+  NORMD_ASSIGN_OR_RETURN(std::shared_ptr<const SharedRegion> region,
+                         registry_->Find(owner_, slice.name()));
+  held_.emplace(slice.name(), region);
+  return region;
+}
+
+absl::StatusOr<std::span<const std::byte>> CallRegions::Read(const v1::RegionSlice& slice,
+                                                             uint64_t length,
+                                                             absl::string_view what) {
+  NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<const SharedRegion> region, Find(slice));
+  return region->Read(slice.offset(), length,
+                      absl::StrCat(what, " in region \"", slice.name(), "\""));
+}
+
+absl::StatusOr<std::span<std::byte>> CallRegions::Write(const v1::RegionSlice& slice,
+                                                        uint64_t length, absl::string_view what) {
+  NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<const SharedRegion> region, Find(slice));
+  return region->Write(slice.offset(), length,
+                       absl::StrCat(what, " in region \"", slice.name(), "\""));
+}
+
+bool CallRegions::Overlap(const v1::RegionSlice& a, uint64_t a_length, const v1::RegionSlice& b,
+                          uint64_t b_length) const {
+  const auto a_region = held_.find(a.name());
+  const auto b_region = held_.find(b.name());
+  return a_region != held_.end() && b_region != held_.end() &&
+         a_region->second->inode() == b_region->second->inode() &&
+         a.offset() < b.offset() + b_length && b.offset() < a.offset() + a_length;
+}
+
+absl::StatusOr<ValidatedTensor> TensorFromProto(const v1::Tensor& tensor, absl::string_view field,
+                                                CallRegions& regions) {
+  NORMD_ASSIGN_OR_RETURN(TensorView view, TensorViewOf(tensor, field));
+  if (tensor.has_region()) {
+    if (!tensor.data().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " has both inline data (", tensor.data().size(), " bytes) and region \"",
+          tensor.region().name(), "\"; a tensor's values come from one or the other"));
+    }
+    NORMD_ASSIGN_OR_RETURN(const int64_t elements, CountElements(view.shape));
+    NORMD_ASSIGN_OR_RETURN(
+        view.bytes, regions.Read(tensor.region(),
+                                 static_cast<uint64_t>(elements) * ElementSize(view.dtype), field));
+  }
+  return ValidateTensor(view);
+}
+
+absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request,
+                                                 CallRegions& regions) {
   NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request.split(), false));
-  NORMD_ASSIGN_OR_RETURN(const TensorView view, TensorViewOf(request.batch(), "batch"));
-  NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch, ValidateTensor(view));
+  NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch, TensorFromProto(request.batch(), "batch", regions));
   return IngestBatch{split, batch, {request.writer_id(), request.sequence()}};
 }
 
-absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest& request) {
+absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest& request,
+                                                     CallRegions& regions) {
   NORMD_ASSIGN_OR_RETURN(NormalizeScheme scheme, SchemeFromProto(request));
   OutputDType output_dtype;
   if (request.output_dtype() != v1::DTYPE_UNSPECIFIED) {
@@ -99,14 +154,21 @@ absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest&
   if (request.layout() != v1::LAYOUT_UNSPECIFIED) {
     NORMD_ASSIGN_OR_RETURN(layout, LayoutFromProto(request.layout(), "layout"));
   }
-  NORMD_ASSIGN_OR_RETURN(const TensorView view, TensorViewOf(request.input(), "input"));
-  NORMD_ASSIGN_OR_RETURN(ValidatedTensor input, ValidateTensor(view));
+  NORMD_ASSIGN_OR_RETURN(ValidatedTensor input, TensorFromProto(request.input(), "input", regions));
   return NormalizeCall{.dataset = request.dataset(),
                        .version = request.version(),
                        .layout = layout,
                        .scheme = std::move(scheme),
                        .input = input,
                        .output_dtype = output_dtype};
+}
+
+void FillRegionInfo(const RegionSummary& region, v1::RegionInfo* out) {
+  out->set_name(region.name);
+  out->set_size(region.size);
+  out->set_writable(region.writable);
+  TimeToProto(region.register_time, out->mutable_register_time());
+  out->set_client_pid(region.client_pid);
 }
 
 void FillTotals(const DatasetTotals& totals,

@@ -3,27 +3,71 @@
 #ifndef NORMD_SERVER_SERVICE_MESSAGES_H_
 #define NORMD_SERVER_SERVICE_MESSAGES_H_
 
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "normd/v1/normd.pb.h"
 #include "server/engine/dataset_engine.h"
 #include "server/engine/ingest_transaction.h"
 #include "server/engine/normalize.h"
+#include "server/regions/region_registry.h"
 
 namespace normd {
 
-// One Ingest message, decoded: `batch` views the message's bytes and `identity` its
-// writer id, so both live as long as the message.
+// The shared-memory regions one call reads or writes, resolved for its caller and
+// held (mapped) until the call ends.
+class CallRegions {
+ public:
+  // `registry` is null when the server has no shared memory; `owner` is the caller's
+  // token id ("" without tokens).
+  CallRegions(const RegionRegistry* registry, std::string owner)
+      : registry_(registry), owner_(std::move(owner)) {}
+
+  // The `length` bytes `slice` names; `what` names the tensor in errors.
+  absl::StatusOr<std::span<const std::byte>> Read(const v1::RegionSlice& slice, uint64_t length,
+                                                  absl::string_view what);
+  absl::StatusOr<std::span<std::byte>> Write(const v1::RegionSlice& slice, uint64_t length,
+                                             absl::string_view what);
+  // Whether two slices already resolved share any byte (the same memfd, overlapping
+  // ranges).
+  bool Overlap(const v1::RegionSlice& a, uint64_t a_length, const v1::RegionSlice& b,
+               uint64_t b_length) const;
+
+ private:
+  absl::StatusOr<std::shared_ptr<const SharedRegion>> Find(const v1::RegionSlice& slice);
+
+  const RegionRegistry* registry_;
+  const std::string owner_;
+  // By name: a stream's batches from one region look it up once.
+  absl::flat_hash_map<std::string, std::shared_ptr<const SharedRegion>> held_;
+};
+
+// A wire tensor's values, inline or in a region, validated once. `field` names it
+// in errors.
+absl::StatusOr<ValidatedTensor> TensorFromProto(const v1::Tensor& tensor, absl::string_view field,
+                                                CallRegions& regions);
+
+// One Ingest message, decoded: `batch` views the message's bytes (or its region) and
+// `identity` its writer id, so both live as long as the message.
 struct IngestBatch {
   Split split;
   ValidatedTensor batch;
   BatchIdentity identity;
 };
 
-absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request);
+absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request,
+                                                 CallRegions& regions);
 
-// The whole call; its input views the request's bytes.
-absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest& request);
+// The whole call; its input views the request's bytes (or its region).
+absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest& request,
+                                                     CallRegions& regions);
+
+void FillRegionInfo(const RegionSummary& region, v1::RegionInfo* out);
 
 void FillTotals(const DatasetTotals& totals,
                 google::protobuf::RepeatedPtrField<v1::SplitTotals>* out);

@@ -6,6 +6,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "server/service/grpc_status.h"
@@ -19,29 +20,44 @@ constexpr int32_t kDefaultPageSize = 100;
 constexpr int32_t kMaxPageSize = 1000;
 
 // The request's "authorization" metadata, "" when absent.
-absl::string_view AuthorizationOf(const grpc::ServerContext& context) {
+absl::string_view AuthorizationOf(const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   const auto header = metadata.find("authorization");
   return header == metadata.end() ? absl::string_view()
                                   : absl::string_view(header->second.data(), header->second.size());
 }
 
+// "ipv4:127.0.0.1:5678" -> "ipv4:127.0.0.1": a caller without a token is its host.
+std::string PeerHost(const grpc::ServerContextBase& context) {
+  std::string peer = context.peer();
+  if (absl::StartsWith(peer, "ipv4:") || absl::StartsWith(peer, "ipv6:")) {
+    const size_t colon = peer.rfind(':');
+    if (colon != std::string::npos && colon > 5) peer.resize(colon);
+  }
+  return peer;
+}
+
 }  // namespace
 
-grpc::Status NormdService::Serve(const grpc::ServerContext* context, Method method,
-                                 absl::FunctionRef<absl::Status()> handler) const {
+grpc::Status NormdService::Serve(const grpc::ServerContextBase* context, Method method,
+                                 absl::FunctionRef<absl::Status(const Principal&)> handler) const {
+  Principal caller;
   if (access_ != nullptr) {
-    NORMD_RETURN_IF_ERROR(
+    NORMD_ASSIGN_OR_RETURN(
+        const Caller token,
         access_->Authorize(AuthorizationOf(*context), RequiredRole(method), MethodName(method)),
         ToGrpcStatus(_));
+    caller = {.id = token.id, .authenticated = true};
+  } else {
+    caller = {.id = PeerHost(*context), .authenticated = false};
   }
-  return ToGrpcStatus(handler());
+  return ToGrpcStatus(handler(caller));
 }
 
 grpc::Status NormdService::CreateDataset(grpc::ServerContext* context,
                                          const v1::CreateDatasetRequest* request,
                                          v1::DatasetInfo* response) {
-  return Serve(context, Method::kCreateDataset, [&]() -> absl::Status {
+  return Serve(context, Method::kCreateDataset, [&](const Principal&) -> absl::Status {
     NORMD_ASSIGN_OR_RETURN(const DatasetSpec spec, DatasetSpecFromProto(request->spec()));
     NORMD_ASSIGN_OR_RETURN(const DatasetInfo info, engine_->Create(spec));
     FillDatasetInfo(info, response);
@@ -52,7 +68,7 @@ grpc::Status NormdService::CreateDataset(grpc::ServerContext* context,
 grpc::Status NormdService::GetDataset(grpc::ServerContext* context,
                                       const v1::GetDatasetRequest* request,
                                       v1::DatasetInfo* response) {
-  return Serve(context, Method::kGetDataset, [&]() -> absl::Status {
+  return Serve(context, Method::kGetDataset, [&](const Principal&) -> absl::Status {
     NORMD_ASSIGN_OR_RETURN(const DatasetInfo info, engine_->Get(request->name()));
     FillDatasetInfo(info, response);
     return absl::OkStatus();
@@ -62,7 +78,7 @@ grpc::Status NormdService::GetDataset(grpc::ServerContext* context,
 grpc::Status NormdService::ListDatasets(grpc::ServerContext* context,
                                         const v1::ListDatasetsRequest* request,
                                         v1::ListDatasetsResponse* response) {
-  return Serve(context, Method::kListDatasets, [&]() -> absl::Status {
+  return Serve(context, Method::kListDatasets, [&](const Principal&) -> absl::Status {
     if (request->page_size() < 0 || request->page_size() > kMaxPageSize) {
       return absl::InvalidArgumentError(
           absl::StrCat("page_size must be in [0, ", kMaxPageSize, "], got ", request->page_size()));
@@ -81,7 +97,8 @@ grpc::Status NormdService::ListDatasets(grpc::ServerContext* context,
 grpc::Status NormdService::DeleteDataset(grpc::ServerContext* context,
                                          const v1::DeleteDatasetRequest* request,
                                          v1::DeleteDatasetResponse*) {
-  return Serve(context, Method::kDeleteDataset, [&] { return engine_->Delete(request->name()); });
+  return Serve(context, Method::kDeleteDataset,
+               [&](const Principal&) { return engine_->Delete(request->name()); });
 }
 
 absl::Status NormdService::CheckElements(int64_t elements, absl::string_view what) const {
@@ -94,11 +111,13 @@ absl::Status NormdService::CheckElements(int64_t elements, absl::string_view wha
 grpc::Status NormdService::Ingest(grpc::ServerContext* context,
                                   grpc::ServerReader<v1::IngestRequest>* reader,
                                   v1::IngestResponse* response) {
-  return Serve(context, Method::kIngest,
-               [&] { return ReadAndCommitIngest(context, reader, response); });
+  return Serve(context, Method::kIngest, [&](const Principal& caller) {
+    return ReadAndCommitIngest(caller, context, reader, response);
+  });
 }
 
-absl::Status NormdService::ReadAndCommitIngest(grpc::ServerContext* context,
+absl::Status NormdService::ReadAndCommitIngest(const Principal& caller,
+                                               grpc::ServerContext* context,
                                                grpc::ServerReader<v1::IngestRequest>* reader,
                                                v1::IngestResponse* response) {
   const int open = active_ingests_.fetch_add(1) + 1;
@@ -114,6 +133,7 @@ absl::Status NormdService::ReadAndCommitIngest(grpc::ServerContext* context,
         "the Ingest stream held no batch; expected at least one IngestRequest");
   }
   NORMD_ASSIGN_OR_RETURN(IngestTransaction transaction, engine_->BeginIngest(request.dataset()));
+  CallRegions regions = RegionsOf(caller);
   uint64_t index = 0;
   int64_t bytes = 0;
   const auto reject = [&](const absl::Status& status) {
@@ -131,11 +151,12 @@ absl::Status NormdService::ReadAndCommitIngest(grpc::ServerContext* context,
           "the stream began with dataset \"", transaction.dataset(), "\" but this batch names \"",
           request.dataset(), "\"; one stream feeds one dataset")));
     }
-    NORMD_ASSIGN_OR_RETURN(const IngestBatch batch, IngestBatchFromProto(request), reject(_));
+    NORMD_ASSIGN_OR_RETURN(const IngestBatch batch, IngestBatchFromProto(request, regions),
+                           reject(_));
     NORMD_RETURN_IF_ERROR(CheckElements(batch.batch.elements(), "the batch"), reject(_));
     NORMD_RETURN_IF_ERROR(transaction.Add(batch.split, batch.batch, batch.identity), reject(_));
     ++index;
-    bytes += static_cast<int64_t>(request.batch().data().size());
+    bytes += static_cast<int64_t>(batch.batch.view().bytes.size());
   } while (reader->Read(&request));
   // A stream the client cancelled (its batch iterator failed, it gave up) or whose
   // deadline passed also ends the reads; only a stream closed normally is committed.
@@ -159,7 +180,7 @@ absl::Status NormdService::ReadAndCommitIngest(grpc::ServerContext* context,
 
 grpc::Status NormdService::Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
                                   v1::FreezeResponse* response) {
-  return Serve(context, Method::kFreeze, [&]() -> absl::Status {
+  return Serve(context, Method::kFreeze, [&](const Principal&) -> absl::Status {
     NORMD_ASSIGN_OR_RETURN(const VersionSummary version, engine_->Freeze(request->dataset()));
     response->set_version(version.version);
     TimeToProto(version.freeze_time, response->mutable_freeze_time());
@@ -170,7 +191,7 @@ grpc::Status NormdService::Freeze(grpc::ServerContext* context, const v1::Freeze
 grpc::Status NormdService::GetStats(grpc::ServerContext* context,
                                     const v1::GetStatsRequest* request,
                                     v1::GetStatsResponse* response) {
-  return Serve(context, Method::kGetStats, [&]() -> absl::Status {
+  return Serve(context, Method::kGetStats, [&](const Principal&) -> absl::Status {
     NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request->split(), true));
     NORMD_ASSIGN_OR_RETURN(const StatisticsResult result,
                            engine_->GetStatistics(request->dataset(), request->version()));
@@ -185,35 +206,101 @@ grpc::Status NormdService::GetStats(grpc::ServerContext* context,
 grpc::Status NormdService::Normalize(grpc::ServerContext* context,
                                      const v1::NormalizeRequest* request,
                                      v1::NormalizeResponse* response) {
-  return Serve(context, Method::kNormalize, [&]() -> absl::Status {
-    NORMD_ASSIGN_OR_RETURN(const NormalizeCall call, NormalizeCallFromProto(*request));
-    const int64_t elements = call.input.elements();
-    NORMD_RETURN_IF_ERROR(CheckElements(elements, "the input"));
-    const DType output_dtype = call.output_dtype.dtype();
-    const size_t size = static_cast<size_t>(elements) * ElementSize(output_dtype);
+  return Serve(context, Method::kNormalize,
+               [&](const Principal& caller) { return NormalizeInto(caller, *request, *response); });
+}
+
+absl::Status NormdService::NormalizeInto(const Principal& caller,
+                                         const v1::NormalizeRequest& request,
+                                         v1::NormalizeResponse& response) const {
+  CallRegions regions = RegionsOf(caller);
+  NORMD_ASSIGN_OR_RETURN(const NormalizeCall call, NormalizeCallFromProto(request, regions));
+  const int64_t elements = call.input.elements();
+  NORMD_RETURN_IF_ERROR(CheckElements(elements, "the input"));
+  const DType output_dtype = call.output_dtype.dtype();
+  const size_t size = static_cast<size_t>(elements) * ElementSize(output_dtype);
+  const size_t input_size = call.input.view().bytes.size();
+  v1::Tensor* output = response.mutable_output();
+  output->mutable_shape()->CopyFrom(request.input().shape());
+  output->set_dtype(DTypeToProto(output_dtype));
+  absl::StatusOr<uint64_t> version;
+  if (request.has_output_region()) {
+    // Straight into the caller's memory: the reply carries no values, so the message
+    // size limit does not apply.
+    const v1::RegionSlice& slice = request.output_region();
+    NORMD_ASSIGN_OR_RETURN(const std::span<std::byte> target,
+                           regions.Write(slice, size, "the output"));
+    if (request.input().has_region() &&
+        regions.Overlap(request.input().region(), input_size, slice, size)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the output (", size, " bytes at offset ", slice.offset(), " of region \"",
+                       slice.name(), "\") overlaps the input (", input_size, " bytes at offset ",
+                       request.input().region().offset(), " of region \"",
+                       request.input().region().name(), "\"); give the output bytes of its own"));
+    }
+    version = normalizer_.Normalize(call, target);
+    *output->mutable_region() = slice;
+  } else {
     // The reply's shape and framing take a few bytes besides the values.
     constexpr size_t kReplyOverhead = 4096;
     if (size + kReplyOverhead > static_cast<size_t>(limits_.max_message_bytes)) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "the reply would hold ", size, " bytes of values (", elements, " ",
           DTypeName(output_dtype), "), more than fit in a ", limits_.max_message_bytes,
-          "-byte message (--max_message_bytes): send fewer samples per request or ask for a "
-          "narrower output_dtype"));
+          "-byte message (--max_message_bytes): send fewer samples per request, ask for a "
+          "narrower output_dtype, or write the output to a shared-memory region"));
     }
-    v1::Tensor* output = response->mutable_output();
-    output->mutable_shape()->CopyFrom(request->input().shape());
-    output->set_dtype(DTypeToProto(output_dtype));
     // The kernels write straight into the reply's bytes, which are not zero-filled
     // first. (libstdc++ 12 passes the capacity, not the requested size, as the second
     // argument.)
-    absl::StatusOr<uint64_t> version;
     output->mutable_data()->resize_and_overwrite(size, [&](char* data, size_t) {
       version = normalizer_.Normalize(call, std::as_writable_bytes(std::span<char>(data, size)));
       return version.ok() ? size : 0;
     });
-    NORMD_RETURN_IF_ERROR(version);
-    response->set_version(*version);
-    if (metrics_ != nullptr) metrics_->Normalized(elements, static_cast<int64_t>(size));
+  }
+  NORMD_RETURN_IF_ERROR(version);
+  response.set_version(*version);
+  if (metrics_ != nullptr) metrics_->Normalized(elements, static_cast<int64_t>(size));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RegionRegistry*> NormdService::Regions() const {
+  if (shared_memory_.regions == nullptr) {
+    return absl::FailedPreconditionError(
+        "this server has no shared memory (it was started with --region_socket=off)");
+  }
+  return shared_memory_.regions;
+}
+
+grpc::Status NormdService::RegisterRegion(grpc::ServerContext* context,
+                                          const v1::RegisterRegionRequest* request,
+                                          v1::RegionInfo* response) {
+  return Serve(context, Method::kRegisterRegion, [&](const Principal& caller) -> absl::Status {
+    NORMD_ASSIGN_OR_RETURN(RegionRegistry* const registry, Regions());
+    NORMD_ASSIGN_OR_RETURN(const RegionSummary region,
+                           registry->Claim(caller.owner(), request->name(), request->claim()));
+    FillRegionInfo(region, response);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status NormdService::UnregisterRegion(grpc::ServerContext* context,
+                                            const v1::UnregisterRegionRequest* request,
+                                            v1::UnregisterRegionResponse*) {
+  return Serve(context, Method::kUnregisterRegion, [&](const Principal& caller) -> absl::Status {
+    NORMD_ASSIGN_OR_RETURN(RegionRegistry* const registry, Regions());
+    return registry->Unregister(caller.owner(), request->name());
+  });
+}
+
+grpc::Status NormdService::ListRegions(grpc::ServerContext* context, const v1::ListRegionsRequest*,
+                                       v1::ListRegionsResponse* response) {
+  return Serve(context, Method::kListRegions, [&](const Principal& caller) -> absl::Status {
+    if (shared_memory_.regions == nullptr) return absl::OkStatus();
+    for (const RegionSummary& region : shared_memory_.regions->List(caller.owner())) {
+      FillRegionInfo(region, response->add_regions());
+    }
+    response->set_handoff_socket(shared_memory_.handoff_socket);
     return absl::OkStatus();
   });
 }

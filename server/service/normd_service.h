@@ -14,6 +14,8 @@
 #include "server/engine/dataset_engine.h"
 #include "server/engine/normalize.h"
 #include "server/observability/server_metrics.h"
+#include "server/regions/region_registry.h"
+#include "server/service/messages.h"
 
 namespace normd {
 
@@ -30,14 +32,36 @@ struct RequestLimits {
   int max_message_bytes = 64 << 20;
 };
 
+// Who is calling: with tokens, the token (its unique id and its name); without, the
+// peer's address.
+struct Principal {
+  std::string id;
+  bool authenticated = false;
+  // What the caller owns (its regions) is keyed by this: the token, or "" when the
+  // server has no tokens and every caller is trusted alike.
+  std::string owner() const { return authenticated ? id : std::string(); }
+};
+
+// The shared-memory side of the service: the regions, and the socket on which
+// callers hand them over (absent: no shared memory).
+struct SharedMemory {
+  RegionRegistry* regions = nullptr;
+  std::string handoff_socket;
+};
+
 class NormdService final : public v1::Normd::Service {
  public:
   // With `access`, every RPC needs a bearer token of a sufficient role; without it,
   // the service is open (for a listener that only trusted callers reach). With
   // `metrics`, what is ingested and normalised is counted there.
   NormdService(DatasetEngine* engine, RequestLimits limits, const AccessPolicy* access = nullptr,
-               ServerMetrics* metrics = nullptr)
-      : engine_(engine), normalizer_(engine), limits_(limits), access_(access), metrics_(metrics) {}
+               ServerMetrics* metrics = nullptr, SharedMemory shared_memory = {})
+      : engine_(engine),
+        normalizer_(engine),
+        limits_(limits),
+        access_(access),
+        metrics_(metrics),
+        shared_memory_(std::move(shared_memory)) {}
 
   // Ingest streams being served now.
   int active_ingests() const { return active_ingests_.load(); }
@@ -58,15 +82,30 @@ class NormdService final : public v1::Normd::Service {
                         v1::GetStatsResponse* response) override;
   grpc::Status Normalize(grpc::ServerContext* context, const v1::NormalizeRequest* request,
                          v1::NormalizeResponse* response) override;
+  grpc::Status RegisterRegion(grpc::ServerContext* context,
+                              const v1::RegisterRegionRequest* request,
+                              v1::RegionInfo* response) override;
+  grpc::Status UnregisterRegion(grpc::ServerContext* context,
+                                const v1::UnregisterRegionRequest* request,
+                                v1::UnregisterRegionResponse* response) override;
+  grpc::Status ListRegions(grpc::ServerContext* context, const v1::ListRegionsRequest* request,
+                           v1::ListRegionsResponse* response) override;
 
  private:
   // Admits the call for `method` (OK when its bearer token has the method's role, or
-  // when there is no policy), runs `handler`, and maps its status to gRPC's.
-  grpc::Status Serve(const grpc::ServerContext* context, Method method,
-                     absl::FunctionRef<absl::Status()> handler) const;
+  // when there is no policy), runs `handler` for the caller, and maps its status to
+  // gRPC's.
+  grpc::Status Serve(const grpc::ServerContextBase* context, Method method,
+                     absl::FunctionRef<absl::Status(const Principal&)> handler) const;
+  absl::Status NormalizeInto(const Principal& caller, const v1::NormalizeRequest& request,
+                             v1::NormalizeResponse& response) const;
+  CallRegions RegionsOf(const Principal& caller) const {
+    return CallRegions(shared_memory_.regions, caller.owner());
+  }
+  absl::StatusOr<RegionRegistry*> Regions() const;
 
   // The Ingest stream as one transaction: every batch, then one commit.
-  absl::Status ReadAndCommitIngest(grpc::ServerContext* context,
+  absl::Status ReadAndCommitIngest(const Principal& caller, grpc::ServerContext* context,
                                    grpc::ServerReader<v1::IngestRequest>* reader,
                                    v1::IngestResponse* response);
   absl::Status CheckElements(int64_t elements, absl::string_view what) const;
@@ -76,6 +115,7 @@ class NormdService final : public v1::Normd::Service {
   const RequestLimits limits_;
   const AccessPolicy* access_;
   ServerMetrics* metrics_;
+  const SharedMemory shared_memory_;
   std::atomic<int> active_ingests_ = 0;
 };
 

@@ -123,7 +123,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // loop needs a live call): validation and the fit kernels, statistics untouched.
     absl::StatusOr<IngestTransaction> transaction =
         fixture->engine().BeginIngest(request.dataset());
-    absl::StatusOr<IngestBatch> batch = IngestBatchFromProto(request);
+    // No region is ever registered here: a reference to one is refused, not followed.
+    CallRegions regions(nullptr, "");
+    absl::StatusOr<IngestBatch> batch = IngestBatchFromProto(request, regions);
     if (!transaction.ok() || !batch.ok()) return 0;
     if (batch->batch.elements() > kLimits.max_request_elements) return 0;
     (void)transaction->Add(batch->split, batch->batch, batch->identity);
