@@ -3,8 +3,10 @@ import json
 import os
 import re
 import signal
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -35,8 +37,14 @@ class NormdProcess:
         self._stderr_closed = False
 
     def command(self, listen):
+        flags = list(self.flags)
+        if not any(flag.startswith("--region_socket") for flag in flags):
+            # A Unix socket path holds at most 107 bytes; pytest's directories are long.
+            if getattr(self, "_socket_dir", None) is None:
+                self._socket_dir = tempfile.mkdtemp(prefix="normd-", dir="/tmp")
+            flags.append(f"--region_socket={self._socket_dir}/regions.sock")
         return [*self.wrapper, NORMD_BIN, f"--listen={listen}", f"--data_dir={self.data_dir}",
-                *self.flags]
+                *flags]
 
     def start(self):
         """Starts normd on a free port, or again on the same address after a stop."""
@@ -98,6 +106,9 @@ class NormdProcess:
             self.proc.send_signal(signal.SIGTERM)
             assert self.proc.wait(timeout=30) == 0
         self.proc = None
+        if getattr(self, "_socket_dir", None) is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+            self._socket_dir = None
 
 
 def listening_event(server):

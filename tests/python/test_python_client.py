@@ -50,7 +50,7 @@ def test_fit_freeze_and_zscore_against_numpy(client):
 
 def test_fit_is_paced_by_flow_control(client):
     """A generator over 256 MiB of batches is pulled only as the server takes them:
-    the client side never holds more than a few batches."""
+    the client side holds one unacknowledged stream (kept for a resend), never more."""
     client.create_dataset("big", layout="NC", channels=64)
     batch_rows, batches = 8192, 128  # 2 MiB per float32 batch
 
@@ -61,7 +61,7 @@ def test_fit_is_paced_by_flow_control(client):
 
     tracemalloc.start()
     try:
-        reply = client.fit("big", epoch())
+        reply = client.fit("big", epoch(), stream_bytes=8 << 20)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

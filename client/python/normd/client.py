@@ -9,7 +9,8 @@ from typing import Iterable, Optional, Sequence
 import grpc
 import numpy as np
 
-from normd import errors, tensors
+from normd import errors, tensors, wire
+from normd.shared_memory import SharedBuffer, SharedPool
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
 
@@ -114,8 +115,10 @@ class _PendingStream:
     so a failed attempt can be resent; later batches are pulled from the iterable
     only as gRPC asks for them."""
 
-    def __init__(self, dataset, split, writer, source, stream_bytes, first_sequence):
-        self._dataset, self._split, self._writer = dataset, split, writer
+    def __init__(self, encode, source, stream_bytes, first_sequence):
+        """`encode(batch, sequence)` returns (the serialised IngestRequest, its payload
+        bytes, whether the batch lives in shared memory)."""
+        self._encode = encode
         self._source, self._stream_bytes = source, stream_bytes
         self._next_sequence = first_sequence
         self._sent = []
@@ -142,16 +145,17 @@ class _PendingStream:
             if batch is _END:
                 self._full = True
                 return False
-            request = pb.IngestRequest(dataset=self._dataset, split=self._split,
-                                       writer_id=self._writer, sequence=self._next_sequence)
-            tensors.to_wire(batch, request.batch)
+            request, nbytes, shared = self._encode(batch, self._next_sequence)
         except BaseException as error:  # raised again by fit() once gRPC has cancelled
             self.failure = error
             raise
         self._next_sequence += 1
         self._sent.append(request)
-        self._bytes += len(request.batch.data)
-        self._full = self._bytes >= self._stream_bytes
+        self._bytes += nbytes
+        # A batch in shared memory is read by the server where it lies, and the caller
+        # may refill that memory as soon as it hands over the next batch: so the
+        # stream ends with it, and is acknowledged before the next batch is pulled.
+        self._full = shared or self._bytes >= self._stream_bytes
         return True
 
 
@@ -193,10 +197,20 @@ class Client:
             raise ValueError("a client certificate needs TLS: give ca_file too")
         self._channel = channel or grpc.insecure_channel(target, options=options)
         self._stub = normd_pb2_grpc.NormdStub(self._channel)
+        # The tensor RPCs carry bytes this client encodes and decodes itself (wire.py):
+        # the payload is copied once into a request and viewed in place in a reply.
+        self._normalize_bytes = self._channel.unary_unary("/normd.v1.Normd/Normalize")
+        self._ingest_bytes = self._channel.stream_unary(
+            "/normd.v1.Normd/Ingest", response_deserializer=pb.IngestResponse.FromString)
+        self._templates = {}
         self._timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._buffers = []
+        self._socket_path = None
 
     def close(self) -> None:
+        for buffer in list(self._buffers):
+            buffer.close()
         self._channel.close()
 
     def __enter__(self):
@@ -271,15 +285,27 @@ class Client:
         split_value = _choice(_SPLITS, split, "split")
         writer = writer_id or f"py-{uuid.uuid4().hex}"
         result = FitResult(writer_id=writer, writer_sequence=first_sequence - 1)
-        stream = _PendingStream(name, split_value, writer, iter(batches), stream_bytes,
-                                first_sequence)
+        header = pb.IngestRequest(dataset=name, split=split_value,
+                                  writer_id=writer).SerializeToString()
+
+        def encode(batch, sequence):
+            source = tensors.source(batch)
+            head = header + wire.varint(5 << 3) + wire.varint(sequence)
+            region = self._locate(source)
+            if region is not None:
+                return head + wire.tensor_field(3, source.shape, source.dtype, region=region), \
+                    source.nbytes, True
+            prefix = wire.tensor_field(3, source.shape, source.dtype, source.nbytes)
+            return b"".join((head, prefix, source.array)), source.nbytes, False
+
+        stream = _PendingStream(encode, iter(batches), stream_bytes, first_sequence)
         deadline = time.monotonic() + retry_for
         while stream.start():
             retrying = False
             backoff = _Backoff()
             while True:
                 try:
-                    reply = self._stub.Ingest(
+                    reply = self._ingest_bytes(
                         stream.requests(), wait_for_ready=retrying, metadata=self._metadata,
                         timeout=max(1.0, deadline - time.monotonic()) if retrying
                         else self._timeout)
@@ -316,99 +342,231 @@ class Client:
             stats.running_var = np.array(s.running_var)
         return stats
 
+    # ---- shared memory ----------------------------------------------------------
+
+    def shared_buffer(self, nbytes: int, name: Optional[str] = None) -> SharedBuffer:
+        """`nbytes` of memory shared with a server on this host (see SharedBuffer):
+        arrays in it are sent as references, and out= arrays in it are written in
+        place by the server."""
+        buffer = SharedBuffer(self, nbytes, name)
+        self._buffers.append(buffer)
+        return buffer
+
+    def shared_pool(self, nbytes: int, name: Optional[str] = None) -> SharedPool:
+        """A SharedBuffer to carve arrays and tensors from (pool.array, pool.tensor)."""
+        pool = SharedPool(self, nbytes, name)
+        self._buffers.append(pool.buffer)
+        return pool
+
+    def regions(self) -> pb.ListRegionsResponse:
+        """This caller's registered regions and the server's handoff socket."""
+        return self._call(self._stub.ListRegions, pb.ListRegionsRequest())
+
+    def _handoff_socket(self) -> str:
+        if self._socket_path is None:
+            path = self.regions().handoff_socket
+            if not path:
+                raise errors.FailedPrecondition(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    "the server has no shared memory (--region_socket=off)")
+            self._socket_path = path
+        return self._socket_path
+
+    def _register_region(self, name: str, claim: str) -> None:
+        self._call(self._stub.RegisterRegion, pb.RegisterRegionRequest(name=name, claim=claim))
+
+    def _forget_buffer(self, buffer: SharedBuffer) -> None:
+        if buffer in self._buffers:
+            self._buffers.remove(buffer)
+        try:  # frees the name at once; closing the handoff connection would, a moment later
+            self._call(self._stub.UnregisterRegion, pb.UnregisterRegionRequest(name=buffer.name))
+        except errors.NormdError:
+            pass
+
+    def _locate(self, source) -> Optional[bytes]:
+        """The RegionSlice (encoded) of a source that lies in one of our buffers."""
+        for buffer in self._buffers:
+            offset = buffer.locate(source.address, source.nbytes)
+            if offset is not None:
+                return wire.region_slice(buffer.name, offset)
+        return None
+
     # ---- normalise --------------------------------------------------------------
 
-    def normalize(self, x, request: pb.NormalizeRequest, output_dtype=None):
+    def normalize(self, x, request: pb.NormalizeRequest, output_dtype=None, *, out=None):
         """Sends `x` with a prepared NormalizeRequest (scheme, dataset, layout set);
-        the scheme methods below build it for you."""
+        the scheme methods below build it for you, once per set of arguments."""
+        return self._normalize(x, self._template(request, output_dtype, out), out)
+
+    def _template(self, request: pb.NormalizeRequest, output_dtype, out):
+        """The request's serialised fields but the input, and its output dtype: built
+        once per set of arguments and reused (the tensor is appended per call)."""
+        if output_dtype is None and out is not None:
+            request.output_dtype = tensors.dtype_of(out)
+        else:
+            request.output_dtype = tensors.output_dtype(output_dtype)
+        return request.SerializeToString(), request.output_dtype
+
+    def _cached(self, key, build, output_dtype, out):
+        key = (key, output_dtype, None if out is None else tensors.dtype_of(out))
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) >= 4096:
+                self._templates.clear()
+            template = self._templates[key] = self._template(build(), output_dtype, out)
+        return template
+
+    def _normalize(self, x, template, out):
+        template, output_dtype = template
         like_torch = tensors.is_torch(x)
-        request.output_dtype = tensors.output_dtype(output_dtype)
-        if request.output_dtype == pb.DTYPE_BFLOAT16 and not like_torch:
+        if output_dtype == pb.DTYPE_BFLOAT16 and not like_torch and out is None:
             raise TypeError("numpy has no bfloat16: pass a torch tensor to get bfloat16 back")
-        tensors.to_wire(x, request.input)
-        reply = self._call(self._stub.Normalize, request)
-        return tensors.from_wire(reply.output, like_torch)
+        source = tensors.source(x)
+        region = self._locate(source)
+        if region is not None:
+            parts = [template, wire.tensor_field(3, source.shape, source.dtype, region=region)]
+        else:
+            parts = [template, wire.tensor_field(3, source.shape, source.dtype, source.nbytes),
+                     source.array]
+        target = None
+        if out is not None:
+            target = self._locate(tensors.source(out))
+            if target is not None:
+                parts.append(wire.length_delimited(14, len(target)) + target)
+        try:
+            reply = self._normalize_bytes(b"".join(parts), timeout=self._timeout,
+                                          metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise errors.from_rpc_error(error) from None
+        tensor, _ = wire.normalize_response(reply)
+        if target is not None:
+            return out
+        if out is not None:
+            tensors.write_into(out, tensors.reply_values(reply, tensor))
+            return out
+        return tensors.reply_array(reply, tensor, like_torch)
 
     def zscore(self, x, dataset: str, *, version: int = 0, eps: Optional[float] = None,
-               output_dtype=None):
-        """(x - mean) / sqrt(var + eps) with a frozen version's statistics."""
-        request = pb.NormalizeRequest(dataset=dataset, version=version)
-        request.zscore.SetInParent()
-        if eps is not None:
-            request.zscore.eps = eps
-        return self.normalize(x, request, output_dtype)
+               output_dtype=None, out=None):
+        """(x - mean) / sqrt(var + eps) with a frozen version's statistics.
+
+        Every scheme method takes `out`: an array or tensor of x's shape (and of
+        output_dtype, which it sets when not given) to write the result into. When x or
+        out lies in a shared buffer of this client (shared_buffer, shared_pool), it
+        stays there: the server reads and writes it in place."""
+        def build():
+            request = pb.NormalizeRequest(dataset=dataset, version=version)
+            request.zscore.SetInParent()
+            if eps is not None:
+                request.zscore.eps = eps
+            return request
+        return self._normalize(x, self._cached(("zscore", dataset, version, eps), build,
+                                               output_dtype, out), out)
 
     def minmax(self, x, dataset: str, *, version: int = 0, low: float = 0.0, high: float = 1.0,
-               output_dtype=None):
-        request = pb.NormalizeRequest(dataset=dataset, version=version)
-        request.minmax.low, request.minmax.high = low, high
-        return self.normalize(x, request, output_dtype)
+               output_dtype=None, out=None):
+        def build():
+            request = pb.NormalizeRequest(dataset=dataset, version=version)
+            request.minmax.low, request.minmax.high = low, high
+            return request
+        return self._normalize(x, self._cached(("minmax", dataset, version, low, high), build,
+                                               output_dtype, out), out)
 
-    def scale(self, x, factor: float, offset: float = 0.0, *, output_dtype=None):
+    def scale(self, x, factor: float, offset: float = 0.0, *, output_dtype=None, out=None):
         """x * factor + offset, e.g. factor=1/255 for 8-bit images; needs no dataset."""
-        request = pb.NormalizeRequest()
-        request.scale.factor, request.scale.offset = factor, offset
-        return self.normalize(x, request, output_dtype)
+        def build():
+            request = pb.NormalizeRequest()
+            request.scale.factor, request.scale.offset = factor, offset
+            return request
+        return self._normalize(x, self._cached(("scale", factor, offset), build, output_dtype,
+                                               out), out)
 
     def batch_norm(self, x, dataset: str, *, version: int = 0, gamma=None, beta=None,
-                   eps: Optional[float] = None, output_dtype=None):
+                   eps: Optional[float] = None, output_dtype=None, out=None):
         """Batch norm in eval mode with a frozen version's statistics (running
         statistics for running-average datasets), as F.batch_norm(training=False)."""
-        request = pb.NormalizeRequest(dataset=dataset, version=version)
-        request.batchnorm.gamma[:] = _floats(gamma)
-        request.batchnorm.beta[:] = _floats(beta)
-        if eps is not None:
-            request.batchnorm.eps = eps
-        return self.normalize(x, request, output_dtype)
+        gamma, beta = _floats(gamma), _floats(beta)
+
+        def build():
+            request = pb.NormalizeRequest(dataset=dataset, version=version)
+            request.batchnorm.gamma[:], request.batchnorm.beta[:] = gamma, beta
+            if eps is not None:
+                request.batchnorm.eps = eps
+            return request
+        key = ("batchnorm", dataset, version, tuple(gamma), tuple(beta), eps)
+        return self._normalize(x, self._cached(key, build, output_dtype, out), out)
 
     def batch_norm_train(self, x, *, dataset: str = "", layout: Optional[str] = None,
                          gamma=None, beta=None, eps: Optional[float] = None,
-                         update: bool = False, split: str = "train", output_dtype=None):
+                         update: bool = False, split: str = "train", output_dtype=None,
+                         out=None):
         """Batch norm in training mode, as F.batch_norm(training=True): normalises
         with x's own batch statistics. update=True also folds the batch into
         `dataset` (train split only), updating its running statistics as
         torch.nn.BatchNorm updates its buffers, durably before returning."""
-        request = self._per_sample_request(dataset, layout, default_layout="NCHW")
-        bn = request.batchnorm_training
-        bn.gamma[:], bn.beta[:] = _floats(gamma), _floats(beta)
-        if eps is not None:
-            bn.eps = eps
-        bn.update_statistics = update
-        bn.split = _choice(_SPLITS, split, "split")
-        return self.normalize(x, request, output_dtype)
+        gamma, beta = _floats(gamma), _floats(beta)
+
+        def build():
+            request = self._per_sample_request(dataset, layout, default_layout="NCHW")
+            bn = request.batchnorm_training
+            bn.gamma[:], bn.beta[:] = gamma, beta
+            if eps is not None:
+                bn.eps = eps
+            bn.update_statistics = update
+            bn.split = _choice(_SPLITS, split, "split")
+            return request
+        key = ("batchnorm_training", dataset, layout, tuple(gamma), tuple(beta), eps, update,
+               split)
+        return self._normalize(x, self._cached(key, build, output_dtype, out), out)
 
     def layer_norm(self, x, normalized_shape: Optional[Sequence[int]] = None, *, gamma=None,
-                   beta=None, eps: Optional[float] = None, output_dtype=None):
+                   beta=None, eps: Optional[float] = None, output_dtype=None, out=None):
         """As F.layer_norm over the trailing `normalized_shape` dims (None: every dim
         after the first); gamma/beta have shape normalized_shape."""
-        request = pb.NormalizeRequest()
-        ln = request.layernorm
-        ln.normalized_shape[:] = list(normalized_shape or [])
-        ln.gamma[:], ln.beta[:] = _floats(gamma), _floats(beta)
-        if eps is not None:
-            ln.eps = eps
-        return self.normalize(x, request, output_dtype)
+        shape = tuple(normalized_shape or ())
+        gamma, beta = _floats(gamma), _floats(beta)
+
+        def build():
+            request = pb.NormalizeRequest()
+            ln = request.layernorm
+            ln.normalized_shape[:] = list(shape)
+            ln.gamma[:], ln.beta[:] = gamma, beta
+            if eps is not None:
+                ln.eps = eps
+            return request
+        key = ("layernorm", shape, tuple(gamma), tuple(beta), eps)
+        return self._normalize(x, self._cached(key, build, output_dtype, out), out)
 
     def instance_norm(self, x, *, dataset: str = "", layout: Optional[str] = None, gamma=None,
-                      beta=None, eps: Optional[float] = None, output_dtype=None):
+                      beta=None, eps: Optional[float] = None, output_dtype=None, out=None):
         """As F.instance_norm; layout "NCHW" (default without a dataset) or "NHWC"."""
-        request = self._per_sample_request(dataset, layout, default_layout="NCHW")
-        request.instancenorm.gamma[:] = _floats(gamma)
-        request.instancenorm.beta[:] = _floats(beta)
-        if eps is not None:
-            request.instancenorm.eps = eps
-        return self.normalize(x, request, output_dtype)
+        gamma, beta = _floats(gamma), _floats(beta)
+
+        def build():
+            request = self._per_sample_request(dataset, layout, default_layout="NCHW")
+            request.instancenorm.gamma[:], request.instancenorm.beta[:] = gamma, beta
+            if eps is not None:
+                request.instancenorm.eps = eps
+            return request
+        key = ("instancenorm", dataset, layout, tuple(gamma), tuple(beta), eps)
+        return self._normalize(x, self._cached(key, build, output_dtype, out), out)
 
     def group_norm(self, x, num_groups: int, *, dataset: str = "", layout: Optional[str] = None,
-                   gamma=None, beta=None, eps: Optional[float] = None, output_dtype=None):
+                   gamma=None, beta=None, eps: Optional[float] = None, output_dtype=None,
+                   out=None):
         """As F.group_norm; layout "NCHW" (default without a dataset), "NHWC" or "NC"."""
-        request = self._per_sample_request(dataset, layout, default_layout="NCHW")
-        gn = request.groupnorm
-        gn.num_groups = num_groups
-        gn.gamma[:], gn.beta[:] = _floats(gamma), _floats(beta)
-        if eps is not None:
-            gn.eps = eps
-        return self.normalize(x, request, output_dtype)
+        gamma, beta = _floats(gamma), _floats(beta)
+
+        def build():
+            request = self._per_sample_request(dataset, layout, default_layout="NCHW")
+            gn = request.groupnorm
+            gn.num_groups = num_groups
+            gn.gamma[:], gn.beta[:] = gamma, beta
+            if eps is not None:
+                gn.eps = eps
+            return request
+        key = ("groupnorm", num_groups, dataset, layout, tuple(gamma), tuple(beta), eps)
+        return self._normalize(x, self._cached(key, build, output_dtype, out), out)
 
     @staticmethod
     def _per_sample_request(dataset: str, layout: Optional[str], default_layout: str):

@@ -32,26 +32,72 @@ def is_torch(x) -> bool:
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def to_wire(x, out: pb.Tensor) -> None:
-    """Fills `out` with x's shape, dtype and C-ordered little-endian bytes."""
+class Source:
+    """A tensor ready to send: its shape, wire dtype and a C-contiguous little-endian
+    numpy array over its bytes (the caller's own memory whenever it already was
+    contiguous, CPU-resident and little-endian: no copy)."""
+    __slots__ = ("shape", "dtype", "array", "address", "nbytes")
+
+    def __init__(self, shape, dtype, array):
+        self.shape, self.dtype, self.array = tuple(shape), dtype, array
+        self.address = array.__array_interface__["data"][0]
+        self.nbytes = array.nbytes
+
+
+def source(x) -> Source:
     if is_torch(x):
         torch = sys.modules["torch"]
-        x = x.detach().cpu().contiguous()
+        x = x.detach()
+        if x.device.type != "cpu":
+            x = x.cpu()
+        x = x.contiguous()
         if x.dtype == torch.bfloat16:
-            out.shape[:] = x.shape
-            out.dtype = pb.DTYPE_BFLOAT16
-            out.data = x.view(torch.int16).numpy().tobytes()
-            return
-        x = x.numpy()
+            return Source(x.shape, pb.DTYPE_BFLOAT16, x.view(torch.int16).numpy())
+        x = x.numpy()  # a view of the tensor's memory
     array = np.asarray(x)
     wire_dtype = _NUMPY_DTYPES.get(array.dtype.newbyteorder("="))
     if wire_dtype is None:
         raise TypeError(f"normd takes float32, float64, float16, bfloat16 (torch) or uint8 "
                         f"tensors, got {array.dtype}")
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-    out.shape[:] = array.shape
-    out.dtype = wire_dtype
-    out.data = array.tobytes()
+    return Source(array.shape, wire_dtype, array)
+
+
+def reply_values(buf, tensor) -> np.ndarray:
+    """A read-only numpy view of the reply's values (bfloat16 as int16 bit patterns)."""
+    dtype = _WIRE_NUMPY[tensor.dtype]
+    return np.frombuffer(buf, dtype=dtype, count=tensor.data_length // dtype.itemsize,
+                         offset=tensor.data_offset).reshape(tuple(tensor.shape))
+
+
+def reply_array(buf, tensor, like_torch: bool):
+    """The reply's values: a read-only numpy view of the reply's bytes, or a torch
+    tensor of its own when the input was one."""
+    return _as_result(reply_values(buf, tensor), tensor.dtype, like_torch)
+
+
+def write_into(out, values: np.ndarray) -> None:
+    """Copies `values` (reply_values) into `out`, a numpy array or torch tensor of the
+    output dtype and the input's shape."""
+    if is_torch(out):
+        torch = sys.modules["torch"]
+        target = out.view(torch.int16) if out.dtype == torch.bfloat16 else out
+        target.numpy()[...] = values
+    else:
+        np.copyto(out, values)
+
+
+def dtype_of(x) -> int:
+    """The wire dtype of an array or tensor (for out=: the output dtype)."""
+    if is_torch(x):
+        torch = sys.modules["torch"]
+        if x.dtype == torch.bfloat16:
+            return pb.DTYPE_BFLOAT16
+        x = torch.empty((), dtype=x.dtype).numpy()
+    wire_dtype = _NUMPY_DTYPES.get(np.asarray(x).dtype.newbyteorder("="))
+    if wire_dtype is None:
+        raise TypeError(f"unsupported dtype {x.dtype}")
+    return wire_dtype
 
 
 def output_dtype(dtype) -> int:
@@ -66,17 +112,14 @@ def output_dtype(dtype) -> int:
     return _OUTPUT_DTYPES[name]
 
 
-def from_wire(tensor: pb.Tensor, like_torch: bool):
-    """The reply as a numpy array (a read-only view of the reply's bytes) or, when
-    the input was a torch tensor, as a torch tensor of its own."""
-    array = np.frombuffer(tensor.data, dtype=_WIRE_NUMPY[tensor.dtype]).reshape(tuple(tensor.shape))
+def _as_result(array, dtype, like_torch: bool):
     if like_torch:
         torch = sys.modules["torch"]
         result = torch.from_numpy(array.copy())
-        if tensor.dtype == pb.DTYPE_BFLOAT16:
+        if dtype == pb.DTYPE_BFLOAT16:
             result = result.view(torch.bfloat16)
         return result
-    if tensor.dtype == pb.DTYPE_BFLOAT16:
+    if dtype == pb.DTYPE_BFLOAT16:
         raise TypeError("numpy has no bfloat16: pass a torch tensor to get bfloat16 back, "
                         "or ask for float32")
     return array
