@@ -55,6 +55,13 @@ ABSL_FLAG(int64_t, max_request_elements, kDefaults.limits.max_request_elements,
 ABSL_FLAG(int, max_concurrent_ingests, kDefaults.limits.max_concurrent_ingests,
           "Most Ingest streams served at once; more get RESOURCE_EXHAUSTED. "
           "[env NORMD_MAX_CONCURRENT_INGESTS]");
+ABSL_FLAG(int, max_ingests_per_caller, kDefaults.limits.max_ingests_per_caller,
+          "Most Ingest streams one caller (bearer token; without tokens, peer host) may hold "
+          "open at once, so that no one client takes every slot. "
+          "[env NORMD_MAX_INGESTS_PER_CALLER]");
+ABSL_FLAG(absl::Duration, ingest_idle_timeout, kDefaults.limits.ingest_idle_timeout,
+          "An Ingest stream that sends nothing for this long is cancelled with nothing "
+          "applied (e.g. 60s, 5m). [env NORMD_INGEST_IDLE_TIMEOUT]");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate (chain) for TLS on the gRPC port; with --tls_key_file. "
           "[env NORMD_TLS_CERT_FILE]");
@@ -142,6 +149,8 @@ int main(int argc, char** argv) {
   options.kernel_threads = absl::GetFlag(FLAGS_kernel_threads);
   options.limits.max_request_elements = absl::GetFlag(FLAGS_max_request_elements);
   options.limits.max_concurrent_ingests = absl::GetFlag(FLAGS_max_concurrent_ingests);
+  options.limits.max_ingests_per_caller = absl::GetFlag(FLAGS_max_ingests_per_caller);
+  options.limits.ingest_idle_timeout = absl::GetFlag(FLAGS_ingest_idle_timeout);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
   options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);

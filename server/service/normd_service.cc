@@ -1,10 +1,10 @@
 #include "server/service/normd_service.h"
 
-#include <chrono>
+#include <algorithm>
 #include <span>
 #include <string>
+#include <thread>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -39,19 +39,23 @@ std::string PeerHost(const grpc::ServerContextBase& context) {
 
 }  // namespace
 
+absl::StatusOr<Principal> NormdService::Admit(const grpc::ServerContextBase& context,
+                                              Method method) const {
+  if (access_ == nullptr) return Principal{.id = PeerHost(context), .authenticated = false};
+  NORMD_ASSIGN_OR_RETURN(
+      const Caller token,
+      access_->Authorize(AuthorizationOf(context), RequiredRole(method), MethodName(method)));
+  return Principal{.id = token.id, .authenticated = true};
+}
+
 grpc::Status NormdService::Serve(const grpc::ServerContextBase* context, Method method,
                                  absl::FunctionRef<absl::Status(const Principal&)> handler) const {
-  Principal caller;
-  if (access_ != nullptr) {
-    NORMD_ASSIGN_OR_RETURN(
-        const Caller token,
-        access_->Authorize(AuthorizationOf(*context), RequiredRole(method), MethodName(method)),
-        ToGrpcStatus(_));
-    caller = {.id = token.id, .authenticated = true};
-  } else {
-    caller = {.id = PeerHost(*context), .authenticated = false};
-  }
+  NORMD_ASSIGN_OR_RETURN(const Principal caller, Admit(*context, method), ToGrpcStatus(_));
   return ToGrpcStatus(handler(caller));
+}
+
+int NormdService::IngestThreads() {
+  return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 grpc::Status NormdService::CreateDataset(grpc::ServerContext* context,
@@ -101,81 +105,9 @@ grpc::Status NormdService::DeleteDataset(grpc::ServerContext* context,
                [&](const Principal&) { return engine_->Delete(request->name()); });
 }
 
-absl::Status NormdService::CheckElements(int64_t elements, absl::string_view what) const {
-  if (elements <= limits_.max_request_elements) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat(
-      what, " has ", elements, " values; this server takes at most ", limits_.max_request_elements,
-      " per request (--max_request_elements): split it"));
-}
-
-grpc::Status NormdService::Ingest(grpc::ServerContext* context,
-                                  grpc::ServerReader<v1::IngestRequest>* reader,
-                                  v1::IngestResponse* response) {
-  return Serve(context, Method::kIngest, [&](const Principal& caller) {
-    return ReadAndCommitIngest(caller, context, reader, response);
-  });
-}
-
-absl::Status NormdService::ReadAndCommitIngest(const Principal& caller,
-                                               grpc::ServerContext* context,
-                                               grpc::ServerReader<v1::IngestRequest>* reader,
-                                               v1::IngestResponse* response) {
-  const int open = active_ingests_.fetch_add(1) + 1;
-  absl::Cleanup release = [this] { active_ingests_.fetch_sub(1); };
-  if (open > limits_.max_concurrent_ingests) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("this server already serves ", limits_.max_concurrent_ingests,
-                     " Ingest streams (--max_concurrent_ingests); retry when one has finished"));
-  }
-  v1::IngestRequest request;
-  if (!reader->Read(&request)) {
-    return absl::InvalidArgumentError(
-        "the Ingest stream held no batch; expected at least one IngestRequest");
-  }
-  NORMD_ASSIGN_OR_RETURN(IngestTransaction transaction, engine_->BeginIngest(request.dataset()));
-  CallRegions regions = RegionsOf(caller);
-  uint64_t index = 0;
-  int64_t bytes = 0;
-  const auto reject = [&](const absl::Status& status) {
-    return absl::Status(
-        status.code(),
-        absl::StrCat("batch ", index,
-                     " rejected, nothing from this stream was applied: ", status.message()));
-  };
-  do {
-    if (context->IsCancelled()) {
-      return absl::CancelledError("the client cancelled the Ingest stream");
-    }
-    if (!request.dataset().empty() && request.dataset() != transaction.dataset()) {
-      return reject(absl::InvalidArgumentError(absl::StrCat(
-          "the stream began with dataset \"", transaction.dataset(), "\" but this batch names \"",
-          request.dataset(), "\"; one stream feeds one dataset")));
-    }
-    NORMD_ASSIGN_OR_RETURN(const IngestBatch batch, IngestBatchFromProto(request, regions),
-                           reject(_));
-    NORMD_RETURN_IF_ERROR(CheckElements(batch.batch.elements(), "the batch"), reject(_));
-    NORMD_RETURN_IF_ERROR(transaction.Add(batch.split, batch.batch, batch.identity), reject(_));
-    ++index;
-    bytes += static_cast<int64_t>(batch.batch.view().bytes.size());
-  } while (reader->Read(&request));
-  // A stream the client cancelled (its batch iterator failed, it gave up) or whose
-  // deadline passed also ends the reads; only a stream closed normally is committed.
-  if (std::chrono::system_clock::now() >= context->deadline()) {
-    return absl::DeadlineExceededError(
-        "the Ingest stream's deadline passed; nothing from it was applied");
-  }
-  if (context->IsCancelled()) {
-    return absl::CancelledError(
-        "the client cancelled the Ingest stream; nothing from it was applied");
-  }
-  NORMD_ASSIGN_OR_RETURN(const DatasetTotals totals, transaction.Commit());
-  FillIngestResponse(transaction, totals, response);
-  if (metrics_ != nullptr) {
-    metrics_->Ingested(static_cast<int64_t>(transaction.delta().batches()),
-                       static_cast<int64_t>(transaction.duplicates()),
-                       static_cast<int64_t>(transaction.delta().totals().values), bytes);
-  }
-  return absl::OkStatus();
+grpc::ServerReadReactor<v1::IngestRequest>* NormdService::Ingest(
+    grpc::CallbackServerContext* context, v1::IngestResponse* response) {
+  return new IngestReactor(ingest_, Admit(*context, Method::kIngest), context, response);
 }
 
 grpc::Status NormdService::Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
@@ -216,7 +148,7 @@ absl::Status NormdService::NormalizeInto(const Principal& caller,
   CallRegions regions = RegionsOf(caller);
   NORMD_ASSIGN_OR_RETURN(const NormalizeCall call, NormalizeCallFromProto(request, regions));
   const int64_t elements = call.input.elements();
-  NORMD_RETURN_IF_ERROR(CheckElements(elements, "the input"));
+  NORMD_RETURN_IF_ERROR(CheckElements(limits_, elements, "the input"));
   const DType output_dtype = call.output_dtype.dtype();
   const size_t size = static_cast<size_t>(elements) * ElementSize(output_dtype);
   const size_t input_size = call.input.view().bytes.size();

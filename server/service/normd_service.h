@@ -4,8 +4,8 @@
 #ifndef NORMD_SERVER_SERVICE_NORMD_SERVICE_H_
 #define NORMD_SERVER_SERVICE_NORMD_SERVICE_H_
 
-#include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "absl/functional/function_ref.h"
 #include "normd/v1/normd.grpc.pb.h"
@@ -15,32 +15,14 @@
 #include "server/engine/normalize.h"
 #include "server/observability/server_metrics.h"
 #include "server/regions/region_registry.h"
+#include "server/service/ingest_reactor.h"
+#include "server/service/ingest_slots.h"
 #include "server/service/messages.h"
+#include "server/service/principal.h"
+#include "server/service/request_limits.h"
+#include "server/service/task_queue.h"
 
 namespace normd {
-
-// What one client may ask of the server; beyond these, RESOURCE_EXHAUSTED. The
-// defaults here are the server's defaults (flags and ServerOptions start from them).
-struct RequestLimits {
-  // Values in one Ingest batch or Normalize input: bounds the work and the reply
-  // memory of a request whatever the message size limit.
-  int64_t max_request_elements = int64_t{1} << 28;
-  // Ingest streams open at once: each holds a message and O(channels) of state.
-  int max_concurrent_ingests = 64;
-  // The largest message: a Normalize reply that could not be sent is refused
-  // before any work is done.
-  int max_message_bytes = 64 << 20;
-};
-
-// Who is calling: with tokens, the token (its unique id and its name); without, the
-// peer's address.
-struct Principal {
-  std::string id;
-  bool authenticated = false;
-  // What the caller owns (its regions) is keyed by this: the token, or "" when the
-  // server has no tokens and every caller is trusted alike.
-  std::string owner() const { return authenticated ? id : std::string(); }
-};
 
 // The shared-memory side of the service: the regions, and the socket on which
 // callers hand them over (absent: no shared memory).
@@ -49,7 +31,9 @@ struct SharedMemory {
   std::string handoff_socket;
 };
 
-class NormdService final : public v1::Normd::Service {
+// Ingest is served by the callback API (an idle stream holds no thread); the unary
+// methods by the synchronous one.
+class NormdService final : public v1::Normd::WithCallbackMethod_Ingest<v1::Normd::Service> {
  public:
   // With `access`, every RPC needs a bearer token of a sufficient role; without it,
   // the service is open (for a listener that only trusted callers reach). With
@@ -61,10 +45,15 @@ class NormdService final : public v1::Normd::Service {
         limits_(limits),
         access_(access),
         metrics_(metrics),
-        shared_memory_(std::move(shared_memory)) {}
+        shared_memory_(std::move(shared_memory)),
+        ingest_slots_({.max_streams = limits.max_concurrent_ingests,
+                       .max_streams_per_caller = limits.max_ingests_per_caller,
+                       .idle_timeout = limits.ingest_idle_timeout}),
+        ingest_tasks_(IngestThreads()),
+        ingest_{engine, shared_memory_.regions, metrics, &ingest_slots_, &ingest_tasks_, limits} {}
 
   // Ingest streams being served now.
-  int active_ingests() const { return active_ingests_.load(); }
+  int active_ingests() const { return ingest_slots_.active(); }
 
   grpc::Status CreateDataset(grpc::ServerContext* context, const v1::CreateDatasetRequest* request,
                              v1::DatasetInfo* response) override;
@@ -74,8 +63,8 @@ class NormdService final : public v1::Normd::Service {
                             v1::ListDatasetsResponse* response) override;
   grpc::Status DeleteDataset(grpc::ServerContext* context, const v1::DeleteDatasetRequest* request,
                              v1::DeleteDatasetResponse* response) override;
-  grpc::Status Ingest(grpc::ServerContext* context, grpc::ServerReader<v1::IngestRequest>* reader,
-                      v1::IngestResponse* response) override;
+  grpc::ServerReadReactor<v1::IngestRequest>* Ingest(grpc::CallbackServerContext* context,
+                                                     v1::IngestResponse* response) override;
   grpc::Status Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
                       v1::FreezeResponse* response) override;
   grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
@@ -92,9 +81,10 @@ class NormdService final : public v1::Normd::Service {
                            v1::ListRegionsResponse* response) override;
 
  private:
-  // Admits the call for `method` (OK when its bearer token has the method's role, or
-  // when there is no policy), runs `handler` for the caller, and maps its status to
-  // gRPC's.
+  // The caller, when its bearer token has the method's role (or there is no policy).
+  absl::StatusOr<Principal> Admit(const grpc::ServerContextBase& context, Method method) const;
+  // Admits the call for `method`, runs `handler` for the caller, and maps its status
+  // to gRPC's.
   grpc::Status Serve(const grpc::ServerContextBase* context, Method method,
                      absl::FunctionRef<absl::Status(const Principal&)> handler) const;
   absl::Status NormalizeInto(const Principal& caller, const v1::NormalizeRequest& request,
@@ -104,11 +94,7 @@ class NormdService final : public v1::Normd::Service {
   }
   absl::StatusOr<RegionRegistry*> Regions() const;
 
-  // The Ingest stream as one transaction: every batch, then one commit.
-  absl::Status ReadAndCommitIngest(const Principal& caller, grpc::ServerContext* context,
-                                   grpc::ServerReader<v1::IngestRequest>* reader,
-                                   v1::IngestResponse* response);
-  absl::Status CheckElements(int64_t elements, absl::string_view what) const;
+  static int IngestThreads();
 
   DatasetEngine* engine_;
   const Normalizer normalizer_;
@@ -116,7 +102,9 @@ class NormdService final : public v1::Normd::Service {
   const AccessPolicy* access_;
   ServerMetrics* metrics_;
   const SharedMemory shared_memory_;
-  std::atomic<int> active_ingests_ = 0;
+  IngestSlots ingest_slots_;
+  TaskQueue ingest_tasks_;
+  const IngestServices ingest_;
 };
 
 }  // namespace normd

@@ -1,0 +1,132 @@
+#include "server/service/ingest_reactor.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/status_macros.h"
+#include "grpcpp/server_context.h"
+#include "server/service/grpc_status.h"
+
+namespace normd {
+
+IngestReactor::IngestReactor(const IngestServices& services, absl::StatusOr<Principal> caller,
+                             grpc::CallbackServerContext* context, v1::IngestResponse* response)
+    : services_(services), context_(context), response_(response) {
+  if (!caller.ok()) {
+    End(caller.status());
+    return;
+  }
+  absl::StatusOr<IngestSlots::SlotId> slot = services_.slots->Acquire(caller->id, this);
+  if (!slot.ok()) {
+    End(slot.status());
+    return;
+  }
+  slot_ = *slot;
+  regions_.emplace(services_.regions, caller->owner());
+  Read();
+}
+
+void IngestReactor::Read() {
+  // The idle clock restarts before the stream can be seen waiting.
+  services_.slots->Waiting(*slot_);
+  state_.store(State::kReading);
+  StartRead(&request_);
+}
+
+bool IngestReactor::MarkExpired() {
+  State reading = State::kReading;
+  return state_.compare_exchange_strong(reading, State::kExpired);
+}
+
+void IngestReactor::FinishExpired() {
+  // The outstanding read then ends, not ok, and OnReadDone leaves the stream be.
+  End(absl::CancelledError(
+      absl::StrCat("the Ingest stream sent nothing for ",
+                   absl::FormatDuration(services_.limits.ingest_idle_timeout),
+                   " (--ingest_idle_timeout) and was cancelled; nothing from it was applied")));
+}
+
+void IngestReactor::OnReadDone(bool ok) {
+  State reading = State::kReading;
+  // Expired: FinishExpired ends the stream (or has already).
+  if (!state_.compare_exchange_strong(reading, State::kWorking)) return;
+  services_.tasks->Post([this, ok] { Process(ok); });
+}
+
+void IngestReactor::Process(bool ok) {
+  if (ok) {
+    const absl::Status added = AddBatch();
+    if (!added.ok()) {
+      End(added);
+      return;
+    }
+    ++index_;
+    Read();
+    return;
+  }
+  End(CommitStream());
+}
+
+absl::Status IngestReactor::AddBatch() {
+  if (!transaction_.has_value()) {
+    NORMD_ASSIGN_OR_RETURN(IngestTransaction transaction,
+                           services_.engine->BeginIngest(request_.dataset()));
+    transaction_.emplace(std::move(transaction));
+  }
+  const auto reject = [&](const absl::Status& status) {
+    return absl::Status(
+        status.code(),
+        absl::StrCat("batch ", index_,
+                     " rejected, nothing from this stream was applied: ", status.message()));
+  };
+  if (!request_.dataset().empty() && request_.dataset() != transaction_->dataset()) {
+    return reject(absl::InvalidArgumentError(absl::StrCat(
+        "the stream began with dataset \"", transaction_->dataset(), "\" but this batch names \"",
+        request_.dataset(), "\"; one stream feeds one dataset")));
+  }
+  NORMD_ASSIGN_OR_RETURN(const IngestBatch batch, IngestBatchFromProto(request_, *regions_),
+                         reject(_));
+  NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, batch.batch.elements(), "the batch"),
+                        reject(_));
+  NORMD_RETURN_IF_ERROR(transaction_->Add(batch.split, batch.batch, batch.identity), reject(_));
+  bytes_ += static_cast<int64_t>(batch.batch.view().bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status IngestReactor::CommitStream() {
+  // A stream the client cancelled (its batch iterator failed, it gave up) or whose
+  // deadline passed also ends the reads; only a stream closed normally is committed.
+  if (context_->IsCancelled()) {
+    return absl::CancelledError(
+        "the client cancelled the Ingest stream; nothing from it was applied");
+  }
+  if (std::chrono::system_clock::now() >= context_->deadline()) {
+    return absl::DeadlineExceededError(
+        "the Ingest stream's deadline passed; nothing from it was applied");
+  }
+  if (!transaction_.has_value()) {
+    return absl::InvalidArgumentError(
+        "the Ingest stream held no batch; expected at least one IngestRequest");
+  }
+  NORMD_ASSIGN_OR_RETURN(const DatasetTotals totals, transaction_->Commit());
+  FillIngestResponse(*transaction_, totals, response_);
+  if (services_.metrics != nullptr) {
+    services_.metrics->Ingested(static_cast<int64_t>(transaction_->delta().batches()),
+                                static_cast<int64_t>(transaction_->duplicates()),
+                                static_cast<int64_t>(transaction_->delta().totals().values),
+                                bytes_);
+  }
+  return absl::OkStatus();
+}
+
+void IngestReactor::End(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+
+void IngestReactor::OnDone() {
+  if (slot_.has_value()) services_.slots->Release(*slot_);
+  delete this;
+}
+
+}  // namespace normd

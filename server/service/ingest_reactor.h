@@ -1,0 +1,76 @@
+// One Ingest stream, served by gRPC's callback API (the route_guide
+// ServerReadReactor is the model): no thread waits on a stream between its messages.
+// Each message is decoded and reduced, and the stream committed at its end, on the
+// service's TaskQueue, since a reaction must not block. The stream is one
+// transaction: any rejected batch, a cancellation, a passed deadline or an idle
+// expiry ends it with nothing applied.
+#ifndef NORMD_SERVER_SERVICE_INGEST_REACTOR_H_
+#define NORMD_SERVER_SERVICE_INGEST_REACTOR_H_
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/support/server_callback.h"
+#include "normd/v1/normd.pb.h"
+#include "server/engine/dataset_engine.h"
+#include "server/engine/ingest_transaction.h"
+#include "server/observability/server_metrics.h"
+#include "server/regions/region_registry.h"
+#include "server/service/ingest_slots.h"
+#include "server/service/messages.h"
+#include "server/service/principal.h"
+#include "server/service/request_limits.h"
+#include "server/service/task_queue.h"
+
+namespace normd {
+
+// What every Ingest stream shares; owned by the service.
+struct IngestServices {
+  DatasetEngine* engine;
+  const RegionRegistry* regions;
+  ServerMetrics* metrics;
+  IngestSlots* slots;
+  TaskQueue* tasks;
+  RequestLimits limits;
+};
+
+class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest>, public IdleStream {
+ public:
+  // Serves the stream for `caller`, or finishes it at once with its error (the
+  // caller was not admitted). Deletes itself when gRPC is done with it.
+  IngestReactor(const IngestServices& services, absl::StatusOr<Principal> caller,
+                grpc::CallbackServerContext* context, v1::IngestResponse* response);
+
+  bool MarkExpired() override;
+  void FinishExpired() override;
+  void OnReadDone(bool ok) override;
+  void OnDone() override;
+
+ private:
+  enum class State { kReading, kWorking, kExpired };
+
+  void Read();
+  // On the task queue: a message arrived (ok), or the stream ended.
+  void Process(bool ok);
+  absl::Status AddBatch();
+  absl::Status CommitStream();
+  // Finishes the RPC; `this` may be gone when it returns.
+  void End(const absl::Status& status);
+
+  const IngestServices& services_;
+  grpc::CallbackServerContext* const context_;
+  v1::IngestResponse* const response_;
+  std::optional<IngestSlots::SlotId> slot_;
+  std::optional<CallRegions> regions_;
+  std::atomic<State> state_ = State::kWorking;
+  v1::IngestRequest request_;  // reused for every message
+  std::optional<IngestTransaction> transaction_;
+  uint64_t index_ = 0;  // of the batch being read
+  int64_t bytes_ = 0;
+};
+
+}  // namespace normd
+
+#endif  // NORMD_SERVER_SERVICE_INGEST_REACTOR_H_
