@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "server/normd_server.h"
 #include "server/observability/structured_log.h"
@@ -25,8 +26,9 @@ const normd::ServerOptions kDefaults;
 }  // namespace
 
 ABSL_FLAG(std::string, listen, kDefaults.listen,
-          "Address to serve gRPC on, HOST:PORT; port 0 picks a free port (printed at start). "
-          "[env NORMD_LISTEN]");
+          "Address to serve gRPC on, HOST:PORT (port 0 picks a free port, printed at start) or "
+          "unix:/path; several, comma-separated, are all served (e.g. "
+          "0.0.0.0:50051,unix:/run/normd/grpc.sock). [env NORMD_LISTEN]");
 ABSL_FLAG(std::string, data_dir, kDefaults.data_dir,
           "Directory for the store (RocksDB keeps its files in DATA_DIR/db); created if missing. "
           "[env NORMD_DATA_DIR]");
@@ -178,6 +180,7 @@ int main(int argc, char** argv) {
   normd::Log(normd::LogLevel::kInfo, "listening",
              {{"version", NORMD_VERSION},
               {"address", (*server)->address()},
+              {"addresses", absl::StrJoin((*server)->addresses(), ",")},
               {"metrics_address", bound(options.metrics_listen, (*server)->metrics_port())},
               {"health_address", bound(options.health_listen, (*server)->health_port())},
               {"data_dir", options.data_dir},

@@ -6,7 +6,9 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/pem_file.h"
 #include "common/status_macros.h"
 #include "google/protobuf/descriptor.h"
@@ -107,7 +109,6 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   server->service_ =
       std::make_unique<NormdService>(server->engine_.get(), options.limits, server->access_.get(),
                                      server->metrics_.get(), std::move(shared_memory));
-  server->host_ = HostOf(options.listen);
 
   grpc::EnableDefaultHealthCheckService(true);
   // Server reflection, so that generic gRPC tools can list and call the API.
@@ -120,13 +121,29 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   // gRPC sets SO_REUSEPORT by default: a second normd on the same port would start and
   // take half the connections, with its own store. Refuse it instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options.listen, credentials, &server->port_);
+  const std::vector<std::string> listens = absl::StrSplit(options.listen, ',', absl::SkipEmpty());
+  if (listens.empty()) return absl::InvalidArgumentError("--listen names no address");
+  std::vector<int> ports(listens.size(), 0);
+  for (size_t i = 0; i < listens.size(); ++i) {
+    builder.AddListeningPort(listens[i], credentials, &ports[i]);
+  }
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(options.limits.max_message_bytes);
   builder.SetMaxSendMessageSize(options.limits.max_message_bytes);
   server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || server->port_ == 0) {
+  if (server->server_ == nullptr) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+  for (size_t i = 0; i < listens.size(); ++i) {
+    if (ports[i] == 0) {
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", listens[i]));
+    }
+    if (absl::StartsWith(listens[i], "unix:")) {
+      server->addresses_.push_back(listens[i]);
+    } else {
+      server->addresses_.push_back(absl::StrCat(HostOf(listens[i]), ":", ports[i]));
+      if (server->port_ == 0) server->port_ = ports[i];
+    }
   }
   if (!options.health_listen.empty()) {
     grpc::ServerBuilder health;
@@ -168,7 +185,6 @@ void NormdServer::SetServing(bool serving) {
   }
 }
 
-std::string NormdServer::address() const { return absl::StrCat(host_, ":", port_); }
 
 void NormdServer::Shutdown(absl::Duration grace) {
   // Probes see NOT_SERVING at once; the health port itself closes with the rest.

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -23,7 +24,10 @@ namespace normd {
 // Every setting of a normd, with its default: the one place defaults are written
 // (main.cc's flags take theirs from here).
 struct ServerOptions {
-  std::string listen = "127.0.0.1:50051";  // port 0 picks a free port
+  // HOST:PORT (port 0 picks a free port) or unix:/path; several, comma-separated,
+  // serve the same service on each (say, TCP for remote callers and a Unix socket
+  // for same-host ones).
+  std::string listen = "127.0.0.1:50051";
   std::string data_dir = "./data";         // created if missing; the store lives under it
   std::string store = "rocksdb";           // the storage backend (server/open_store.h)
   // Largest message (max_message_bytes), values per request, Ingest streams at once.
@@ -55,9 +59,11 @@ class NormdServer {
   static absl::StatusOr<std::unique_ptr<NormdServer>> Start(const ServerOptions& options);
   ~NormdServer();
 
-  // The port actually bound (useful with port 0).
+  // The TCP port actually bound (useful with port 0); 0 when serving Unix sockets only.
   int port() const { return port_; }
-  std::string address() const;
+  // Every address served, as clients dial them (a port 0 resolved); the first first.
+  const std::vector<std::string>& addresses() const { return addresses_; }
+  std::string address() const { return addresses_.front(); }
   // The metrics port actually bound; 0 without a metrics endpoint.
   int metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
   // The health-only port actually bound; 0 without one.
@@ -75,7 +81,7 @@ class NormdServer {
   NormdServer() = default;
   void SetServing(bool serving);  // what both health services answer
 
-  std::string host_;
+  std::vector<std::string> addresses_;
   int port_ = 0;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<WorkerPool> pool_;

@@ -252,5 +252,24 @@ TEST_F(ServiceTest, HealthServiceReportsServing) {
   EXPECT_EQ(*status, grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+TEST_F(ServiceTest, ServesTcpAndAUnixSocketAtOnce) {
+  const std::string socket = "unix:" + dir_.path() + "/grpc.sock";
+  RestartServer([&](ServerOptions& options) { options.listen = "127.0.0.1:0," + socket; });
+  ASSERT_EQ(server_->addresses().size(), 2u);
+  EXPECT_EQ(server_->addresses()[1], socket);
+  EXPECT_EQ(server_->address(), absl::StrCat("127.0.0.1:", server_->port()));
+  std::unique_ptr<NormdClient> local = NormdClient::Connect(socket);
+  v1::DatasetSpec spec;
+  spec.set_name("both");
+  spec.set_layout(v1::LAYOUT_NC);
+  spec.set_channels(2);
+  ASSERT_TRUE(local->CreateDataset(spec).ok());
+  std::unique_ptr<IngestStream> stream = local->StartIngest("both");
+  ASSERT_TRUE(stream->Write(v1::SPLIT_TRAIN, NumberedBatch(3)).ok());
+  ASSERT_TRUE(stream->Finish().ok());
+  // What one listener wrote, the other reads.
+  EXPECT_EQ(client_->GetStats("both", 0, v1::SPLIT_TRAIN)->stats().batches(), 1u);
+}
+
 }  // namespace
 }  // namespace normd::testing
