@@ -114,14 +114,16 @@ bool CallRegions::Overlap(const v1::RegionSlice& a, uint64_t a_length, const v1:
          a.offset() < b.offset() + b_length && b.offset() < a.offset() + a_length;
 }
 
-absl::StatusOr<ValidatedTensor> TensorFromProto(const v1::Tensor& tensor, absl::string_view field,
-                                                CallRegions& regions) {
+absl::StatusOr<ValidatedTensor> TensorFromProto(
+    const v1::Tensor& tensor, absl::string_view field, CallRegions& regions,
+    std::optional<std::span<const std::byte>> inline_data) {
   NORMD_ASSIGN_OR_RETURN(TensorView view, TensorViewOf(tensor, field));
+  if (inline_data.has_value()) view.bytes = *inline_data;
   if (tensor.has_region()) {
-    if (!tensor.data().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " has both inline data (", tensor.data().size(), " bytes) and region \"",
-          tensor.region().name(), "\"; a tensor's values come from one or the other"));
+    if (!view.bytes.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " has both inline data (", view.bytes.size(), " bytes) and region \"",
+                       tensor.region().name(), "\"; a tensor's values come from one or the other"));
     }
     NORMD_ASSIGN_OR_RETURN(const int64_t elements, CountElements(view.shape));
     NORMD_ASSIGN_OR_RETURN(
@@ -138,8 +140,9 @@ absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& reques
   return IngestBatch{split, batch, {request.writer_id(), request.sequence()}};
 }
 
-absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest& request,
-                                                     CallRegions& regions) {
+absl::StatusOr<NormalizeCall> NormalizeCallFromProto(
+    const v1::NormalizeRequest& request, CallRegions& regions,
+    std::optional<std::span<const std::byte>> input_data) {
   NORMD_ASSIGN_OR_RETURN(NormalizeScheme scheme, SchemeFromProto(request));
   OutputDType output_dtype;
   if (request.output_dtype() != v1::DTYPE_UNSPECIFIED) {
@@ -154,7 +157,8 @@ absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest&
   if (request.layout() != v1::LAYOUT_UNSPECIFIED) {
     NORMD_ASSIGN_OR_RETURN(layout, LayoutFromProto(request.layout(), "layout"));
   }
-  NORMD_ASSIGN_OR_RETURN(ValidatedTensor input, TensorFromProto(request.input(), "input", regions));
+  NORMD_ASSIGN_OR_RETURN(ValidatedTensor input,
+                         TensorFromProto(request.input(), "input", regions, input_data));
   return NormalizeCall{.dataset = request.dataset(),
                        .version = request.version(),
                        .layout = layout,

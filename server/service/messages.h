@@ -4,6 +4,7 @@
 #define NORMD_SERVER_SERVICE_MESSAGES_H_
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -48,9 +49,11 @@ class CallRegions {
 };
 
 // A wire tensor's values, inline or in a region, validated once. `field` names it
-// in errors.
-absl::StatusOr<ValidatedTensor> TensorFromProto(const v1::Tensor& tensor, absl::string_view field,
-                                                CallRegions& regions);
+// in errors. `inline_data`, when given, stands for tensor.data (bytes viewed where
+// they arrived rather than copied into the message).
+absl::StatusOr<ValidatedTensor> TensorFromProto(
+    const v1::Tensor& tensor, absl::string_view field, CallRegions& regions,
+    std::optional<std::span<const std::byte>> inline_data = std::nullopt);
 
 // One Ingest message, decoded: `batch` views the message's bytes (or its region) and
 // `identity` its writer id, so both live as long as the message.
@@ -63,9 +66,11 @@ struct IngestBatch {
 absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request,
                                                  CallRegions& regions);
 
-// The whole call; its input views the request's bytes (or its region).
-absl::StatusOr<NormalizeCall> NormalizeCallFromProto(const v1::NormalizeRequest& request,
-                                                     CallRegions& regions);
+// The whole call; its input views the request's bytes (or `input_data`, or its
+// region).
+absl::StatusOr<NormalizeCall> NormalizeCallFromProto(
+    const v1::NormalizeRequest& request, CallRegions& regions,
+    std::optional<std::span<const std::byte>> input_data = std::nullopt);
 
 void FillRegionInfo(const RegionSummary& region, v1::RegionInfo* out);
 

@@ -135,27 +135,62 @@ grpc::Status NormdService::GetStats(grpc::ServerContext* context,
   });
 }
 
-grpc::Status NormdService::Normalize(grpc::ServerContext* context,
-                                     const v1::NormalizeRequest* request,
-                                     v1::NormalizeResponse* response) {
-  return Serve(context, Method::kNormalize,
-               [&](const Principal& caller) { return NormalizeInto(caller, *request, *response); });
+grpc::ServerUnaryReactor* NormdService::Normalize(grpc::CallbackServerContext* context,
+                                                  const grpc::ByteBuffer* request,
+                                                  grpc::ByteBuffer* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const auto finish = [reactor, response](absl::StatusOr<grpc::ByteBuffer> reply) {
+    if (reply.ok()) *response = *std::move(reply);
+    reactor->Finish(ToGrpcStatus(reply.status()));
+  };
+  absl::StatusOr<Principal> caller = Admit(*context, Method::kNormalize);
+  if (!caller.ok()) {
+    finish(caller.status());
+    return reactor;
+  }
+  // Reused by every call on this thread: a request in several slices is gathered
+  // here without a fresh allocation (and its page faults) each time.
+  thread_local std::vector<std::byte> scratch;
+  thread_local std::vector<grpc::Slice> slices;
+  NormalizeMessage message;
+  const absl::Status parsed = ParseNormalizeRequest(*request, scratch, slices, message);
+  if (!parsed.ok()) {
+    slices.clear();
+    finish(parsed);
+    return reactor;
+  }
+  const bool commits = message.fields.has_batchnorm_training() &&
+                       message.fields.batchnorm_training().update_statistics();
+  if (!commits) {  // computation only: done in the reaction
+    finish(NormalizeMessageInto(*caller, message));
+    slices.clear();
+    return reactor;
+  }
+  slices.clear();
+  // A reaction must not block, and a batch-norm update ends in a synced commit: it
+  // runs on the task queue, parsing the request again into bytes of its own.
+  ingest_tasks_.Post([this, caller = *std::move(caller), request, finish] {
+    std::vector<std::byte> own_scratch;
+    std::vector<grpc::Slice> own_slices;
+    NormalizeMessage own;
+    const absl::Status reparsed = ParseNormalizeRequest(*request, own_scratch, own_slices, own);
+    finish(reparsed.ok() ? NormalizeMessageInto(caller, own) : reparsed);
+  });
+  return reactor;
 }
 
-absl::Status NormdService::NormalizeInto(const Principal& caller,
-                                         const v1::NormalizeRequest& request,
-                                         v1::NormalizeResponse& response) const {
+absl::StatusOr<grpc::ByteBuffer> NormdService::NormalizeMessageInto(
+    const Principal& caller, const NormalizeMessage& message) const {
+  const v1::NormalizeRequest& request = message.fields;
   CallRegions regions = RegionsOf(caller);
-  NORMD_ASSIGN_OR_RETURN(const NormalizeCall call, NormalizeCallFromProto(request, regions));
+  NORMD_ASSIGN_OR_RETURN(const NormalizeCall call,
+                         NormalizeCallFromProto(request, regions, message.input_data));
   const int64_t elements = call.input.elements();
   NORMD_RETURN_IF_ERROR(CheckElements(limits_, elements, "the input"));
   const DType output_dtype = call.output_dtype.dtype();
   const size_t size = static_cast<size_t>(elements) * ElementSize(output_dtype);
   const size_t input_size = call.input.view().bytes.size();
-  v1::Tensor* output = response.mutable_output();
-  output->mutable_shape()->CopyFrom(request.input().shape());
-  output->set_dtype(DTypeToProto(output_dtype));
-  absl::StatusOr<uint64_t> version;
+  grpc::ByteBuffer reply;
   if (request.has_output_region()) {
     // Straight into the caller's memory: the reply carries no values, so the message
     // size limit does not apply.
@@ -170,8 +205,15 @@ absl::Status NormdService::NormalizeInto(const Principal& caller,
                        request.input().region().offset(), " of region \"",
                        request.input().region().name(), "\"); give the output bytes of its own"));
     }
-    version = normalizer_.Normalize(call, target);
+    NORMD_ASSIGN_OR_RETURN(const uint64_t version, normalizer_.Normalize(call, target));
+    v1::NormalizeResponse response;
+    v1::Tensor* output = response.mutable_output();
+    output->mutable_shape()->CopyFrom(request.input().shape());
+    output->set_dtype(DTypeToProto(output_dtype));
     *output->mutable_region() = slice;
+    response.set_version(version);
+    grpc::Slice serialized(response.SerializeAsString());
+    reply = grpc::ByteBuffer(&serialized, 1);
   } else {
     // The reply's shape and framing take a few bytes besides the values.
     constexpr size_t kReplyOverhead = 4096;
@@ -182,18 +224,13 @@ absl::Status NormdService::NormalizeInto(const Principal& caller,
           "-byte message (--max_message_bytes): send fewer samples per request, ask for a "
           "narrower output_dtype, or write the output to a shared-memory region"));
     }
-    // The kernels write straight into the reply's bytes, which are not zero-filled
-    // first. (libstdc++ 12 passes the capacity, not the requested size, as the second
-    // argument.)
-    output->mutable_data()->resize_and_overwrite(size, [&](char* data, size_t) {
-      version = normalizer_.Normalize(call, std::as_writable_bytes(std::span<char>(data, size)));
-      return version.ok() ? size : 0;
-    });
+    // The kernels write straight into the buffer gRPC sends, not zero-filled first.
+    NormalizeReply values(request.input().shape(), DTypeToProto(output_dtype), size);
+    NORMD_ASSIGN_OR_RETURN(const uint64_t version, normalizer_.Normalize(call, values.values()));
+    reply = values.Release(version);
   }
-  NORMD_RETURN_IF_ERROR(version);
-  response.set_version(*version);
   if (metrics_ != nullptr) metrics_->Normalized(elements, static_cast<int64_t>(size));
-  return absl::OkStatus();
+  return reply;
 }
 
 absl::StatusOr<RegionRegistry*> NormdService::Regions() const {

@@ -18,6 +18,7 @@
 #include "server/service/ingest_reactor.h"
 #include "server/service/ingest_slots.h"
 #include "server/service/messages.h"
+#include "server/service/normalize_wire.h"
 #include "server/service/principal.h"
 #include "server/service/request_limits.h"
 #include "server/service/task_queue.h"
@@ -31,9 +32,11 @@ struct SharedMemory {
   std::string handoff_socket;
 };
 
-// Ingest is served by the callback API (an idle stream holds no thread); the unary
-// methods by the synchronous one.
-class NormdService final : public v1::Normd::WithCallbackMethod_Ingest<v1::Normd::Service> {
+// Ingest is served by the callback API (an idle stream holds no thread), Normalize
+// by the callback API on raw bytes (normalize_wire.h: the tensor is never copied by
+// protobuf), the other unary methods by the synchronous API.
+class NormdService final : public v1::Normd::WithRawCallbackMethod_Normalize<
+                               v1::Normd::WithCallbackMethod_Ingest<v1::Normd::Service>> {
  public:
   // With `access`, every RPC needs a bearer token of a sufficient role; without it,
   // the service is open (for a listener that only trusted callers reach). With
@@ -55,6 +58,11 @@ class NormdService final : public v1::Normd::WithCallbackMethod_Ingest<v1::Normd
   // Ingest streams being served now.
   int active_ingests() const { return ingest_slots_.active(); }
 
+  // Normalize past admission and parsing: decode, run, encode the reply. The fuzzer
+  // drives it.
+  absl::StatusOr<grpc::ByteBuffer> NormalizeMessageInto(const Principal& caller,
+                                                        const NormalizeMessage& message) const;
+
   grpc::Status CreateDataset(grpc::ServerContext* context, const v1::CreateDatasetRequest* request,
                              v1::DatasetInfo* response) override;
   grpc::Status GetDataset(grpc::ServerContext* context, const v1::GetDatasetRequest* request,
@@ -69,8 +77,9 @@ class NormdService final : public v1::Normd::WithCallbackMethod_Ingest<v1::Normd
                       v1::FreezeResponse* response) override;
   grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
                         v1::GetStatsResponse* response) override;
-  grpc::Status Normalize(grpc::ServerContext* context, const v1::NormalizeRequest* request,
-                         v1::NormalizeResponse* response) override;
+  grpc::ServerUnaryReactor* Normalize(grpc::CallbackServerContext* context,
+                                      const grpc::ByteBuffer* request,
+                                      grpc::ByteBuffer* response) override;
   grpc::Status RegisterRegion(grpc::ServerContext* context,
                               const v1::RegisterRegionRequest* request,
                               v1::RegionInfo* response) override;
@@ -87,8 +96,6 @@ class NormdService final : public v1::Normd::WithCallbackMethod_Ingest<v1::Normd
   // to gRPC's.
   grpc::Status Serve(const grpc::ServerContextBase* context, Method method,
                      absl::FunctionRef<absl::Status(const Principal&)> handler) const;
-  absl::Status NormalizeInto(const Principal& caller, const v1::NormalizeRequest& request,
-                             v1::NormalizeResponse& response) const;
   CallRegions RegionsOf(const Principal& caller) const {
     return CallRegions(shared_memory_.regions, caller.owner());
   }

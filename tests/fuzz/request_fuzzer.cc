@@ -130,11 +130,31 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (batch->batch.elements() > kLimits.max_request_elements) return 0;
     (void)transaction->Add(batch->split, batch->batch, batch->identity);
   } else {
-    v1::NormalizeRequest request;
-    if (!request.ParseFromArray(body, body_size)) return 0;
-    v1::NormalizeResponse response;
-    if (fixture->service().Normalize(&context, &request, &response).ok()) {
-      CheckReplySize(request, response);
+    // The raw path the server takes: the wire-level parse (which must agree with
+    // protobuf's), the whole call, and a reply protobuf must read back.
+    NormalizeMessage message;
+    const absl::Status parsed = ParseNormalizeRequest(
+        std::span(reinterpret_cast<const std::byte*>(body), body_size), message);
+    v1::NormalizeRequest whole;
+    const bool protobuf_parses = whole.ParseFromArray(body, static_cast<int>(body_size));
+    if (parsed.ok() != protobuf_parses) std::abort();
+    if (!parsed.ok()) return 0;
+    if (message.input_data.has_value()) {
+      message.fields.mutable_input()->set_data(message.input_data->data(),
+                                               message.input_data->size());
+    }
+    if (message.fields.SerializeAsString() != whole.SerializeAsString()) std::abort();
+    absl::StatusOr<grpc::ByteBuffer> reply = fixture->service().NormalizeMessageInto({}, message);
+    if (reply.ok()) {
+      std::vector<grpc::Slice> slices;
+      if (!reply->Dump(&slices).ok()) std::abort();
+      std::string bytes;
+      for (const grpc::Slice& slice : slices) {
+        bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+      }
+      v1::NormalizeResponse response;
+      if (!response.ParseFromString(bytes)) std::abort();
+      CheckReplySize(whole, response);
     }
   }
   return 0;

@@ -115,10 +115,12 @@ class _PendingStream:
     so a failed attempt can be resent; later batches are pulled from the iterable
     only as gRPC asks for them."""
 
-    def __init__(self, encode, source, stream_bytes, first_sequence):
+    def __init__(self, encode, source, stream_bytes, first_sequence, shared_stream_batches):
         """`encode(batch, sequence)` returns (the serialised IngestRequest, its payload
         bytes, whether the batch lives in shared memory)."""
         self._encode = encode
+        self._shared_stream_batches = shared_stream_batches
+        self._shared = 0
         self._source, self._stream_bytes = source, stream_bytes
         self._next_sequence = first_sequence
         self._sent = []
@@ -128,7 +130,7 @@ class _PendingStream:
 
     def start(self) -> bool:
         """Begins the next stream with the iterable's next batch; False when done."""
-        self._sent, self._bytes, self._full = [], 0, False
+        self._sent, self._bytes, self._full, self._shared = [], 0, False, 0
         return self._pull()
 
     def acknowledged(self) -> None:
@@ -152,10 +154,12 @@ class _PendingStream:
         self._next_sequence += 1
         self._sent.append(request)
         self._bytes += nbytes
-        # A batch in shared memory is read by the server where it lies, and the caller
-        # may refill that memory as soon as it hands over the next batch: so the
-        # stream ends with it, and is acknowledged before the next batch is pulled.
-        self._full = shared or self._bytes >= self._stream_bytes
+        # A batch in shared memory is read by the server where it lies, and a resend
+        # reads it again: the caller may refill that memory once the next batch is
+        # pulled, so by default such a stream ends with it and is acknowledged first.
+        self._shared += shared
+        self._full = (self._bytes >= self._stream_bytes or
+                      (shared and self._shared >= self._shared_stream_batches))
         return True
 
 
@@ -263,7 +267,8 @@ class Client:
 
     def fit(self, name: str, batches: Iterable, split: str = "train", *,
             writer_id: Optional[str] = None, first_sequence: int = 1,
-            stream_bytes: int = 64 << 20, retry_for: float = 300.0) -> "FitResult":
+            stream_bytes: int = 64 << 20, retry_for: float = 300.0,
+            shared_stream_batches: int = 1) -> "FitResult":
         """Streams `batches` (any iterable of arrays or tensors, consumed lazily and
         paced by gRPC flow control) into dataset `name`, exactly once.
 
@@ -278,6 +283,14 @@ class Client:
         server for up to `retry_for` seconds in all; the server drops the batches it
         had already committed. To resume after your own process
         restarted, call fit again with the same writer_id over the same batches.
+
+        Batches in a shared buffer of this client (shared_buffer, shared_pool) are not
+        sent: the server reads them where they lie. A resend would read them again, so
+        by default each is its own stream, acknowledged before the next batch is
+        pulled, and a loop may refill one buffer for every batch. When batches lie in
+        memory that stays unchanged until fit() returns (distinct buffers, say),
+        `shared_stream_batches` lets a stream hold that many of them, sparing a commit
+        each.
 
         A refused batch (wrong shape, NaN, ...) rejects its stream; streams
         acknowledged before it stay applied. If the iterable raises, the open stream
@@ -298,7 +311,8 @@ class Client:
             prefix = wire.tensor_field(3, source.shape, source.dtype, source.nbytes)
             return b"".join((head, prefix, source.array)), source.nbytes, False
 
-        stream = _PendingStream(encode, iter(batches), stream_bytes, first_sequence)
+        stream = _PendingStream(encode, iter(batches), stream_bytes, first_sequence,
+                                shared_stream_batches)
         deadline = time.monotonic() + retry_for
         while stream.start():
             retrying = False
