@@ -209,7 +209,25 @@ v1::NormalizeRequest ZScoreRequest(const Payload& payload) {
   return request;
 }
 
+// NormdClient::NormalizeInto: the caller's values in, its output buffer filled.
 void Normalize(benchmark::State& state, const char* env) {
+  std::unique_ptr<NormdClient> client = Client(state, env);
+  if (client == nullptr) return;
+  const Payload payload(state.range(0));
+  v1::NormalizeRequest call = ZScoreRequest(payload);
+  call.mutable_input()->mutable_shape()->Add(payload.shape.begin(), payload.shape.end());
+  call.mutable_input()->set_dtype(v1::DTYPE_FLOAT32);
+  std::vector<std::byte> output(payload.bytes());
+  Timed(state, static_cast<int64_t>(payload.bytes()), [&] {
+    absl::StatusOr<uint64_t> version =
+        client->NormalizeInto(call, std::as_bytes(std::span(payload.values)), output);
+    return version.ok() || Fail(state, version.status());
+  });
+}
+
+// NormdClient::Normalize, the protobuf messages: the request built from the
+// caller's values, the reply's values read from the message.
+void NormalizeMessages(benchmark::State& state, const char* env) {
   std::unique_ptr<NormdClient> client = Client(state, env);
   if (client == nullptr) return;
   const Payload payload(state.range(0));
@@ -304,6 +322,7 @@ BENCHMARK_CAPTURE(Echo, tcp, "ECHO_TCP")->Apply(Sizes);
 BENCHMARK_CAPTURE(Echo, unix, "ECHO_UNIX")->Apply(Sizes);
 BENCHMARK_CAPTURE(Normalize, tcp, "NORMD_TCP")->Apply(Sizes);
 BENCHMARK_CAPTURE(Normalize, unix, "NORMD_UNIX")->Apply(Sizes);
+BENCHMARK_CAPTURE(NormalizeMessages, tcp, "NORMD_TCP")->Apply(Sizes);
 BENCHMARK(SharedNormalize)->Apply(Sizes);
 BENCHMARK_CAPTURE(Ingest, tcp, "NORMD_TCP")->Apply(Sizes);
 BENCHMARK_CAPTURE(Ingest, unix, "NORMD_UNIX")->Apply(Sizes);

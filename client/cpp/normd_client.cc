@@ -1,5 +1,9 @@
 #include "client/cpp/normd_client.h"
 
+#include "client/cpp/lean_normalize.h"
+#include "grpcpp/impl/codegen/client_unary_call.h"
+#include "grpcpp/support/byte_buffer.h"
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -167,6 +171,20 @@ absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dat
 
 absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(const v1::NormalizeRequest& request) {
   return Call(*stub_, &v1::Normd::Stub::Normalize, NewContext(), request);
+}
+
+absl::StatusOr<uint64_t> NormdClient::NormalizeInto(const v1::NormalizeRequest& call,
+                                                    std::span<const std::byte> values,
+                                                    std::span<std::byte> output) {
+  static const grpc::internal::RpcMethod kNormalize("/normd.v1.Normd/Normalize",
+                                                    grpc::internal::RpcMethod::NORMAL_RPC);
+  const grpc::ByteBuffer request = EncodeNormalizeRequest(call, values);
+  grpc::ByteBuffer reply;
+  const std::unique_ptr<grpc::ClientContext> context = NewContext();
+  NORMD_RETURN_IF_ERROR(
+      FromGrpcStatus(grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
+          channel_.get(), kNormalize, context.get(), request, &reply)));
+  return DecodeNormalizeReply(reply, output);
 }
 
 absl::StatusOr<v1::RegionInfo> NormdClient::RegisterRegion(absl::string_view name,

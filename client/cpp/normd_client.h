@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,13 @@ class NormdClient {
   absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
                                                 v1::Split split);
   absl::StatusOr<v1::NormalizeResponse> Normalize(const v1::NormalizeRequest& request);
+  // Normalize for tensors in the caller's memory, without protobuf copies: `call`
+  // names the scheme, dataset and the input's shape and dtype (no data); `values`
+  // are the input's bytes, copied once into the request; the output's values are
+  // copied once into `output` (exactly their size). Returns the version used.
+  absl::StatusOr<uint64_t> NormalizeInto(const v1::NormalizeRequest& call,
+                                         std::span<const std::byte> values,
+                                         std::span<std::byte> output);
   // Shared-memory regions (see SharedBuffer in client/cpp/shared_buffer.h).
   absl::StatusOr<v1::RegionInfo> RegisterRegion(absl::string_view name, absl::string_view claim);
   absl::Status UnregisterRegion(absl::string_view name);

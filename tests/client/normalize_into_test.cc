@@ -1,0 +1,74 @@
+// NormdClient::NormalizeInto (the request serialised once from the caller's values,
+// the reply's values copied once into its output) against a real server: the same
+// bits as the protobuf-message call, which tests/python holds to PyTorch.
+#include <cstring>
+#include <vector>
+
+#include "tests/server/service_fixture.h"
+
+namespace normd::testing {
+namespace {
+
+using NormalizeIntoTest = ServiceTest;
+
+TEST_F(NormalizeIntoTest, GivesTheBitsOfTheMessageCall) {
+  Create("images", v1::LAYOUT_NCHW, 3);
+  ASSERT_TRUE(
+      Ingest("images", v1::SPLIT_TRAIN, {Float32Tensor({8, 3, 4, 4}, ImageBatch(8, 1))}).ok());
+  ASSERT_TRUE(client_->Freeze("images").ok());
+  for (const v1::DType output_dtype : {v1::DTYPE_FLOAT32, v1::DTYPE_FLOAT64}) {
+    const std::vector<float> values = ImageBatch(16, 2);  // about 3 KiB, one slice
+    v1::NormalizeRequest call;
+    call.set_dataset("images");
+    call.mutable_zscore();
+    call.set_output_dtype(output_dtype);
+    *call.mutable_input() = Float32Tensor({16, 3, 4, 4}, values);
+    absl::StatusOr<v1::NormalizeResponse> expected = client_->Normalize(call);
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    call.mutable_input()->clear_data();
+    std::vector<std::byte> output(expected->output().data().size());
+    absl::StatusOr<uint64_t> version =
+        client_->NormalizeInto(call, std::as_bytes(std::span(values)), output);
+    ASSERT_TRUE(version.ok()) << version.status();
+    EXPECT_EQ(*version, 1u);
+    EXPECT_EQ(std::memcmp(output.data(), expected->output().data().data(), output.size()), 0);
+  }
+}
+
+TEST_F(NormalizeIntoTest, ALargeTensorInManySlicesComesBackWhole) {
+  // 3 MiB each way: gRPC carries it in many slices on both sides.
+  const std::vector<double> values = GaussianValues(3 << 17, 4.0, 2.0, 3);
+  v1::NormalizeRequest call;
+  call.mutable_scale()->set_factor(0.5);
+  call.set_output_dtype(v1::DTYPE_FLOAT64);
+  call.mutable_input()->add_shape(static_cast<int64_t>(values.size()) / 4);
+  call.mutable_input()->add_shape(4);
+  call.mutable_input()->set_dtype(v1::DTYPE_FLOAT64);
+  std::vector<double> output(values.size());
+  absl::StatusOr<uint64_t> version = client_->NormalizeInto(
+      call, std::as_bytes(std::span(values)), std::as_writable_bytes(std::span(output)));
+  ASSERT_TRUE(version.ok()) << version.status();
+  for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(output[i], values[i] * 0.5) << i;
+}
+
+TEST_F(NormalizeIntoTest, ErrorsAndAWrongOutputSizeArePrecise) {
+  v1::NormalizeRequest call;
+  call.set_dataset("missing");
+  call.mutable_zscore();
+  *call.mutable_input() = Float32Tensor({2, 2}, {1, 2, 3, 4});
+  call.mutable_input()->clear_data();
+  const std::vector<float> values = {1, 2, 3, 4};
+  std::vector<std::byte> output(16);
+  ExpectCode(client_->NormalizeInto(call, std::as_bytes(std::span(values)), output).status(),
+             absl::StatusCode::kNotFound, "missing");
+  call.set_dataset("");
+  call.mutable_scale()->set_factor(2);
+  std::vector<std::byte> small(8);
+  ExpectCode(client_->NormalizeInto(call, std::as_bytes(std::span(values)), small).status(),
+             absl::StatusCode::kInternal,
+             "the reply holds 16 bytes of values; the output has "
+             "room for 8");
+}
+
+}  // namespace
+}  // namespace normd::testing
