@@ -246,15 +246,20 @@ int64_t BatchesPerStream(int64_t bytes) {
   return std::clamp<int64_t>((int64_t{8} << 20) / bytes, 1, 256);
 }
 
+// IngestStream::WriteValues: each batch serialised once from the caller's values.
 void Ingest(benchmark::State& state, const char* env) {
   std::unique_ptr<NormdClient> client = Client(state, env);
   if (client == nullptr) return;
   const Payload payload(state.range(0));
   const int64_t batches = BatchesPerStream(state.range(0));
+  v1::Tensor meta;
+  meta.mutable_shape()->Add(payload.shape.begin(), payload.shape.end());
+  meta.set_dtype(v1::DTYPE_FLOAT32);
+  const std::span<const std::byte> values = std::as_bytes(std::span(payload.values));
   Timed(state, batches * static_cast<int64_t>(payload.bytes()), [&] {
     std::unique_ptr<IngestStream> stream = client->StartIngest(payload.dataset);
     for (int64_t b = 0; b < batches; ++b) {
-      if (!stream->Write(v1::SPLIT_VALIDATION, payload.Inline()).ok()) break;
+      if (!stream->WriteValues(v1::SPLIT_VALIDATION, meta, values).ok()) break;
     }
     absl::StatusOr<v1::IngestResponse> reply = stream->Finish();
     return reply.ok() || Fail(state, reply.status());

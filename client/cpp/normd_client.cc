@@ -1,7 +1,9 @@
 #include "client/cpp/normd_client.h"
 
-#include "client/cpp/lean_normalize.h"
+#include "client/cpp/tensor_messages.h"
 #include "grpcpp/impl/codegen/client_unary_call.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/impl/codegen/sync_stream.h"
 #include "grpcpp/support/byte_buffer.h"
 
 #include <utility>
@@ -44,18 +46,22 @@ grpc::ChannelArguments ChannelArguments() {
 
 }  // namespace
 
-IngestStream::IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer,
-                           bool wait_for_ready, absl::Time deadline, const std::string& token)
+IngestStream::IngestStream(grpc::ChannelInterface* channel, std::string dataset,
+                           WriterPosition writer, bool wait_for_ready, absl::Time deadline,
+                           const std::string& token)
     : dataset_(std::move(dataset)),
       writer_(std::move(writer)),
       next_sequence_(writer_.first_sequence) {
   if (!token.empty()) context_.AddMetadata(kAuthorization, absl::StrCat("Bearer ", token));
   context_.set_wait_for_ready(wait_for_ready);
   if (deadline != absl::InfiniteFuture()) context_.set_deadline(absl::ToChronoTime(deadline));
-  stream_ = stub->Ingest(&context_, &response_);
+  static const grpc::internal::RpcMethod kIngest("/normd.v1.Normd/Ingest",
+                                                 grpc::internal::RpcMethod::CLIENT_STREAMING);
+  stream_.reset(grpc::internal::ClientWriterFactory<grpc::ByteBuffer>::Create(
+      channel, kIngest, &context_, &response_));
 }
 
-absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
+v1::IngestRequest IngestStream::NextRequest(v1::Split split) {
   v1::IngestRequest request;
   if (first_) {
     request.set_dataset(dataset_);
@@ -64,17 +70,43 @@ absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
   first_ = false;
   if (!writer_.writer_id.empty()) request.set_sequence(next_sequence_++);
   request.set_split(split);
-  *request.mutable_batch() = std::move(batch);
-  if (!stream_->Write(request)) {
+  return request;
+}
+
+absl::Status IngestStream::Send(const grpc::ByteBuffer& message) {
+  if (!stream_->Write(message)) {
     return absl::UnavailableError("the Ingest stream closed; Finish() gives the server's status");
   }
   return absl::OkStatus();
 }
 
+absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
+  v1::IngestRequest request = NextRequest(split);
+  *request.mutable_batch() = std::move(batch);
+  grpc::ByteBuffer message;
+  bool own_buffer = false;
+  if (!grpc::SerializationTraits<v1::IngestRequest>::Serialize(request, &message, &own_buffer)
+           .ok()) {
+    return absl::InvalidArgumentError("the batch could not be serialised");
+  }
+  return Send(message);
+}
+
+absl::Status IngestStream::WriteValues(v1::Split split, const v1::Tensor& meta,
+                                       std::span<const std::byte> values) {
+  v1::IngestRequest request = NextRequest(split);
+  *request.mutable_batch() = meta;
+  return Send(EncodeWithTensor(request, values));
+}
+
 absl::StatusOr<v1::IngestResponse> IngestStream::Finish() {
   stream_->WritesDone();
   NORMD_RETURN_IF_ERROR(FromGrpcStatus(stream_->Finish()));
-  return response_;
+  v1::IngestResponse response;
+  if (!grpc::SerializationTraits<v1::IngestResponse>::Deserialize(&response_, &response).ok()) {
+    return absl::InternalError("the server's IngestResponse could not be parsed");
+  }
+  return response;
 }
 
 std::unique_ptr<NormdClient> NormdClient::Connect(const std::string& target) {
@@ -150,7 +182,7 @@ absl::Status NormdClient::DeleteDataset(absl::string_view name) {
 std::unique_ptr<IngestStream> NormdClient::StartIngest(absl::string_view dataset,
                                                        WriterPosition writer, bool wait_for_ready,
                                                        absl::Time deadline) {
-  return std::make_unique<IngestStream>(stub_.get(), std::string(dataset), std::move(writer),
+  return std::make_unique<IngestStream>(channel_.get(), std::string(dataset), std::move(writer),
                                         wait_for_ready, deadline, token_);
 }
 
@@ -178,7 +210,7 @@ absl::StatusOr<uint64_t> NormdClient::NormalizeInto(const v1::NormalizeRequest& 
                                                     std::span<std::byte> output) {
   static const grpc::internal::RpcMethod kNormalize("/normd.v1.Normd/Normalize",
                                                     grpc::internal::RpcMethod::NORMAL_RPC);
-  const grpc::ByteBuffer request = EncodeNormalizeRequest(call, values);
+  const grpc::ByteBuffer request = EncodeWithTensor(call, values);
   grpc::ByteBuffer reply;
   const std::unique_ptr<grpc::ClientContext> context = NewContext();
   NORMD_RETURN_IF_ERROR(

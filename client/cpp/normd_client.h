@@ -15,6 +15,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "normd/v1/normd.grpc.pb.h"
 
 namespace normd {
@@ -34,12 +35,16 @@ class IngestStream {
   // With `wait_for_ready` the stream waits for an unreachable server (until
   // `deadline`) instead of failing at once, as a resend after a crash should.
   // A non-empty `token` is sent as "authorization: Bearer TOKEN".
-  IngestStream(v1::Normd::Stub* stub, std::string dataset, WriterPosition writer = {},
+  IngestStream(grpc::ChannelInterface* channel, std::string dataset, WriterPosition writer = {},
                bool wait_for_ready = false, absl::Time deadline = absl::InfiniteFuture(),
                const std::string& token = "");
 
   // Sends one batch. An error means the stream broke; Finish() says why.
   absl::Status Write(v1::Split split, v1::Tensor batch);
+  // Sends one batch from the caller's memory, copied once into the message: `meta`
+  // gives its shape and dtype (no data), `values` its bytes.
+  absl::Status WriteValues(v1::Split split, const v1::Tensor& meta,
+                           std::span<const std::byte> values);
   // Closes the stream; OK means every batch is applied and durable.
   absl::StatusOr<v1::IngestResponse> Finish();
   // Abandons the stream: the server applies nothing from it. Finish() then reports
@@ -51,9 +56,13 @@ class IngestStream {
   WriterPosition writer_;
   uint64_t next_sequence_;
   bool first_ = true;
+  v1::IngestRequest NextRequest(v1::Split split);
+  absl::Status Send(const grpc::ByteBuffer& message);
+
   grpc::ClientContext context_;
-  v1::IngestResponse response_;
-  std::unique_ptr<grpc::ClientWriter<v1::IngestRequest>> stream_;
+  grpc::ByteBuffer response_;
+  // Raw bytes, so a batch can be serialised straight from the caller's memory.
+  std::unique_ptr<grpc::ClientWriter<grpc::ByteBuffer>> stream_;
 };
 
 // How to reach a server that has TLS or bearer tokens on.

@@ -24,8 +24,9 @@ absl::Status Errno(absl::string_view what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
 }
 
-// Connects to the server's handoff socket, sends `memfd` and returns the claim.
-absl::StatusOr<std::string> HandOver(int connection, const std::string& path, int memfd) {
+}  // namespace
+
+absl::StatusOr<std::string> HandOverDescriptor(int connection, const std::string& path, int fd) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.size() >= sizeof(address.sun_path)) {
@@ -47,7 +48,7 @@ absl::StatusOr<std::string> HandOver(int connection, const std::string& path, in
   header->cmsg_level = SOL_SOCKET;
   header->cmsg_type = SCM_RIGHTS;
   header->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(header), &memfd, sizeof(int));
+  std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
   if (sendmsg(connection, &message, MSG_NOSIGNAL) < 0) return Errno("cannot hand the memfd over");
   char answer[512];
   const ssize_t got = recv(connection, answer, sizeof(answer), 0);
@@ -60,8 +61,6 @@ absl::StatusOr<std::string> HandOver(int connection, const std::string& path, in
   }
   return words[1];
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<SharedBuffer>> SharedBuffer::Create(NormdClient& client,
                                                                    std::string name, size_t bytes) {
@@ -83,7 +82,7 @@ absl::StatusOr<std::unique_ptr<SharedBuffer>> SharedBuffer::Create(NormdClient& 
   if (connection < 0) return Errno("cannot create a socket");
   absl::Cleanup close_connection = [connection] { close(connection); };
   NORMD_ASSIGN_OR_RETURN(const std::string claim,
-                         HandOver(connection, regions.handoff_socket(), memfd));
+                         HandOverDescriptor(connection, regions.handoff_socket(), memfd));
   NORMD_RETURN_IF_ERROR(client.RegisterRegion(name, claim).status());
   std::move(close_memfd).Cancel();
   std::move(unmap).Cancel();

@@ -17,6 +17,10 @@
 
 namespace normd {
 
+// Sends `fd` over `connection` (a SOCK_SEQPACKET socket, connected here to the
+// server's region socket at `path`) and returns the claim the server answered.
+absl::StatusOr<std::string> HandOverDescriptor(int connection, const std::string& path, int fd);
+
 class SharedBuffer {
  public:
   // A memfd of `bytes` bytes, sealed against shrinking and growing, mapped here and

@@ -13,7 +13,7 @@
 namespace normd {
 
 IngestReactor::IngestReactor(const IngestServices& services, absl::StatusOr<Principal> caller,
-                             grpc::CallbackServerContext* context, v1::IngestResponse* response)
+                             grpc::CallbackServerContext* context, grpc::ByteBuffer* response)
     : services_(services), context_(context), response_(response) {
   if (!caller.ok()) {
     End(caller.status());
@@ -33,7 +33,7 @@ void IngestReactor::Read() {
   // The idle clock restarts before the stream can be seen waiting.
   services_.slots->Waiting(*slot_);
   state_.store(State::kReading);
-  StartRead(&request_);
+  StartRead(&received_);
 }
 
 bool IngestReactor::MarkExpired() {
@@ -71,24 +71,28 @@ void IngestReactor::Process(bool ok) {
 }
 
 absl::Status IngestReactor::AddBatch() {
-  if (!transaction_.has_value()) {
-    NORMD_ASSIGN_OR_RETURN(IngestTransaction transaction,
-                           services_.engine->BeginIngest(request_.dataset()));
-    transaction_.emplace(std::move(transaction));
-  }
   const auto reject = [&](const absl::Status& status) {
     return absl::Status(
         status.code(),
         absl::StrCat("batch ", index_,
                      " rejected, nothing from this stream was applied: ", status.message()));
   };
-  if (!request_.dataset().empty() && request_.dataset() != transaction_->dataset()) {
+  NORMD_ASSIGN_OR_RETURN(const std::span<const std::byte> bytes,
+                         ContiguousBytes(received_, scratch_, slices_), reject(_));
+  NORMD_RETURN_IF_ERROR(ParseIngestRequest(bytes, message_), reject(_));
+  const v1::IngestRequest& request = message_.fields;
+  if (!transaction_.has_value()) {
+    NORMD_ASSIGN_OR_RETURN(IngestTransaction transaction,
+                           services_.engine->BeginIngest(request.dataset()));
+    transaction_.emplace(std::move(transaction));
+  }
+  if (!request.dataset().empty() && request.dataset() != transaction_->dataset()) {
     return reject(absl::InvalidArgumentError(absl::StrCat(
         "the stream began with dataset \"", transaction_->dataset(), "\" but this batch names \"",
-        request_.dataset(), "\"; one stream feeds one dataset")));
+        request.dataset(), "\"; one stream feeds one dataset")));
   }
-  NORMD_ASSIGN_OR_RETURN(const IngestBatch batch, IngestBatchFromProto(request_, *regions_),
-                         reject(_));
+  NORMD_ASSIGN_OR_RETURN(const IngestBatch batch,
+                         IngestBatchFromProto(request, *regions_, message_.tensor_data), reject(_));
   NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, batch.batch.elements(), "the batch"),
                         reject(_));
   NORMD_RETURN_IF_ERROR(transaction_->Add(batch.split, batch.batch, batch.identity), reject(_));
@@ -112,7 +116,10 @@ absl::Status IngestReactor::CommitStream() {
         "the Ingest stream held no batch; expected at least one IngestRequest");
   }
   NORMD_ASSIGN_OR_RETURN(const DatasetTotals totals, transaction_->Commit());
-  FillIngestResponse(*transaction_, totals, response_);
+  v1::IngestResponse response;
+  FillIngestResponse(*transaction_, totals, &response);
+  grpc::Slice serialized(response.SerializeAsString());
+  *response_ = grpc::ByteBuffer(&serialized, 1);
   if (services_.metrics != nullptr) {
     services_.metrics->Ingested(static_cast<int64_t>(transaction_->delta().batches()),
                                 static_cast<int64_t>(transaction_->duplicates()),

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/support/server_callback.h"
@@ -23,6 +24,7 @@
 #include "server/service/principal.h"
 #include "server/service/request_limits.h"
 #include "server/service/task_queue.h"
+#include "server/service/tensor_wire.h"
 
 namespace normd {
 
@@ -36,12 +38,12 @@ struct IngestServices {
   RequestLimits limits;
 };
 
-class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest>, public IdleStream {
+class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer>, public IdleStream {
  public:
   // Serves the stream for `caller`, or finishes it at once with its error (the
   // caller was not admitted). Deletes itself when gRPC is done with it.
   IngestReactor(const IngestServices& services, absl::StatusOr<Principal> caller,
-                grpc::CallbackServerContext* context, v1::IngestResponse* response);
+                grpc::CallbackServerContext* context, grpc::ByteBuffer* response);
 
   bool MarkExpired() override;
   void FinishExpired() override;
@@ -61,11 +63,17 @@ class IngestReactor final : public grpc::ServerReadReactor<v1::IngestRequest>, p
 
   const IngestServices& services_;
   grpc::CallbackServerContext* const context_;
-  v1::IngestResponse* const response_;
+  grpc::ByteBuffer* const response_;
   std::optional<IngestSlots::SlotId> slot_;
   std::optional<CallRegions> regions_;
   std::atomic<State> state_ = State::kWorking;
-  v1::IngestRequest request_;  // reused for every message
+  // Each message's bytes as gRPC received them, parsed with the batch's values viewed
+  // in place (tensor_wire.h); the scratch gathers a message that came in several
+  // slices, reused from message to message.
+  grpc::ByteBuffer received_;
+  std::vector<std::byte> scratch_;
+  std::vector<grpc::Slice> slices_;
+  IngestMessage message_;
   std::optional<IngestTransaction> transaction_;
   uint64_t index_ = 0;  // of the batch being read
   int64_t bytes_ = 0;

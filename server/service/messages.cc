@@ -133,10 +133,12 @@ absl::StatusOr<ValidatedTensor> TensorFromProto(
   return ValidateTensor(view);
 }
 
-absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request,
-                                                 CallRegions& regions) {
+absl::StatusOr<IngestBatch> IngestBatchFromProto(
+    const v1::IngestRequest& request, CallRegions& regions,
+    std::optional<std::span<const std::byte>> batch_data) {
   NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request.split(), false));
-  NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch, TensorFromProto(request.batch(), "batch", regions));
+  NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch,
+                         TensorFromProto(request.batch(), "batch", regions, batch_data));
   return IngestBatch{split, batch, {request.writer_id(), request.sequence()}};
 }
 

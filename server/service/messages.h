@@ -63,8 +63,10 @@ struct IngestBatch {
   BatchIdentity identity;
 };
 
-absl::StatusOr<IngestBatch> IngestBatchFromProto(const v1::IngestRequest& request,
-                                                 CallRegions& regions);
+// `batch_data`, when given, stands for request.batch.data (see TensorFromProto).
+absl::StatusOr<IngestBatch> IngestBatchFromProto(
+    const v1::IngestRequest& request, CallRegions& regions,
+    std::optional<std::span<const std::byte>> batch_data = std::nullopt);
 
 // The whole call; its input views the request's bytes (or `input_data`, or its
 // region).

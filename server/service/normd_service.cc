@@ -105,8 +105,8 @@ grpc::Status NormdService::DeleteDataset(grpc::ServerContext* context,
                [&](const Principal&) { return engine_->Delete(request->name()); });
 }
 
-grpc::ServerReadReactor<v1::IngestRequest>* NormdService::Ingest(
-    grpc::CallbackServerContext* context, v1::IngestResponse* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* NormdService::Ingest(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
   return new IngestReactor(ingest_, Admit(*context, Method::kIngest), context, response);
 }
 
@@ -153,7 +153,8 @@ grpc::ServerUnaryReactor* NormdService::Normalize(grpc::CallbackServerContext* c
   thread_local std::vector<std::byte> scratch;
   thread_local std::vector<grpc::Slice> slices;
   NormalizeMessage message;
-  const absl::Status parsed = ParseNormalizeRequest(*request, scratch, slices, message);
+  absl::StatusOr<std::span<const std::byte>> bytes = ContiguousBytes(*request, scratch, slices);
+  const absl::Status parsed = bytes.ok() ? ParseNormalizeRequest(*bytes, message) : bytes.status();
   if (!parsed.ok()) {
     slices.clear();
     finish(parsed);
@@ -173,7 +174,10 @@ grpc::ServerUnaryReactor* NormdService::Normalize(grpc::CallbackServerContext* c
     std::vector<std::byte> own_scratch;
     std::vector<grpc::Slice> own_slices;
     NormalizeMessage own;
-    const absl::Status reparsed = ParseNormalizeRequest(*request, own_scratch, own_slices, own);
+    absl::StatusOr<std::span<const std::byte>> own_bytes =
+        ContiguousBytes(*request, own_scratch, own_slices);
+    const absl::Status reparsed =
+        own_bytes.ok() ? ParseNormalizeRequest(*own_bytes, own) : own_bytes.status();
     finish(reparsed.ok() ? NormalizeMessageInto(caller, own) : reparsed);
   });
   return reactor;
@@ -184,7 +188,7 @@ absl::StatusOr<grpc::ByteBuffer> NormdService::NormalizeMessageInto(
   const v1::NormalizeRequest& request = message.fields;
   CallRegions regions = RegionsOf(caller);
   NORMD_ASSIGN_OR_RETURN(const NormalizeCall call,
-                         NormalizeCallFromProto(request, regions, message.input_data));
+                         NormalizeCallFromProto(request, regions, message.tensor_data));
   const int64_t elements = call.input.elements();
   NORMD_RETURN_IF_ERROR(CheckElements(limits_, elements, "the input"));
   const DType output_dtype = call.output_dtype.dtype();

@@ -18,10 +18,10 @@
 #include "server/service/ingest_reactor.h"
 #include "server/service/ingest_slots.h"
 #include "server/service/messages.h"
-#include "server/service/normalize_wire.h"
 #include "server/service/principal.h"
 #include "server/service/request_limits.h"
 #include "server/service/task_queue.h"
+#include "server/service/tensor_wire.h"
 
 namespace normd {
 
@@ -32,11 +32,11 @@ struct SharedMemory {
   std::string handoff_socket;
 };
 
-// Ingest is served by the callback API (an idle stream holds no thread), Normalize
-// by the callback API on raw bytes (normalize_wire.h: the tensor is never copied by
-// protobuf), the other unary methods by the synchronous API.
+// Ingest and Normalize are served by the callback API on raw bytes (an idle stream
+// holds no thread; tensor_wire.h: the tensor is never copied by protobuf), the other
+// methods by the synchronous API.
 class NormdService final : public v1::Normd::WithRawCallbackMethod_Normalize<
-                               v1::Normd::WithCallbackMethod_Ingest<v1::Normd::Service>> {
+                               v1::Normd::WithRawCallbackMethod_Ingest<v1::Normd::Service>> {
  public:
   // With `access`, every RPC needs a bearer token of a sufficient role; without it,
   // the service is open (for a listener that only trusted callers reach). With
@@ -71,8 +71,8 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Normalize<
                             v1::ListDatasetsResponse* response) override;
   grpc::Status DeleteDataset(grpc::ServerContext* context, const v1::DeleteDatasetRequest* request,
                              v1::DeleteDatasetResponse* response) override;
-  grpc::ServerReadReactor<v1::IngestRequest>* Ingest(grpc::CallbackServerContext* context,
-                                                     v1::IngestResponse* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* Ingest(grpc::CallbackServerContext* context,
+                                                    grpc::ByteBuffer* response) override;
   grpc::Status Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
                       v1::FreezeResponse* response) override;
   grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,

@@ -1,6 +1,8 @@
-// NormdClient::NormalizeInto (the request serialised once from the caller's values,
-// the reply's values copied once into its output) against a real server: the same
-// bits as the protobuf-message call, which tests/python holds to PyTorch.
+// The C++ client's calls without protobuf copies of the tensor, against a real
+// server: NormalizeInto (the request serialised once from the caller's values, the
+// reply's values copied once into its output) gives the bits of the protobuf-message
+// call, which tests/python holds to PyTorch; IngestStream::WriteValues fits what Write
+// fits.
 #include <cstring>
 #include <vector>
 
@@ -68,6 +70,30 @@ TEST_F(NormalizeIntoTest, ErrorsAndAWrongOutputSizeArePrecise) {
              absl::StatusCode::kInternal,
              "the reply holds 16 bytes of values; the output has "
              "room for 8");
+}
+
+TEST_F(NormalizeIntoTest, IngestWriteValuesFitsAsWriteDoes) {
+  Create("messages", v1::LAYOUT_NC, 4);
+  Create("values", v1::LAYOUT_NC, 4);
+  std::vector<std::vector<double>> batches;
+  for (int b = 0; b < 3; ++b) batches.push_back(GaussianValues(4 * 1000, 2.0 + b, 3.0, 10 + b));
+  std::vector<v1::Tensor> tensors;
+  for (const auto& batch : batches) tensors.push_back(Float64Tensor({1000, 4}, batch));
+  ASSERT_TRUE(Ingest("messages", v1::SPLIT_TRAIN, tensors).ok());
+  std::unique_ptr<IngestStream> stream = client_->StartIngest("values", {"w", 1});
+  v1::Tensor meta;
+  meta.add_shape(1000);
+  meta.add_shape(4);
+  meta.set_dtype(v1::DTYPE_FLOAT64);
+  for (const auto& batch : batches) {
+    ASSERT_TRUE(stream->WriteValues(v1::SPLIT_TRAIN, meta, std::as_bytes(std::span(batch))).ok());
+  }
+  absl::StatusOr<v1::IngestResponse> reply = stream->Finish();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->batches(), 3u);
+  EXPECT_EQ(reply->writer_sequence(), 3u);
+  EXPECT_EQ(client_->GetStats("values", 0, v1::SPLIT_TRAIN)->stats().SerializeAsString(),
+            client_->GetStats("messages", 0, v1::SPLIT_TRAIN)->stats().SerializeAsString());
 }
 
 }  // namespace

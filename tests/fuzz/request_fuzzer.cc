@@ -117,15 +117,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!fixture->service().DeleteDataset(&context, &del, &deleted).ok()) std::abort();
     }
   } else if (which == 1) {
+    // The wire-level parse the server's stream takes must agree with protobuf's.
+    IngestMessage message;
+    const absl::Status parsed =
+        ParseIngestRequest(std::span(reinterpret_cast<const std::byte*>(body), body_size), message);
     v1::IngestRequest request;
-    if (!request.ParseFromArray(body, body_size)) return 0;
+    const bool protobuf_parses = request.ParseFromArray(body, static_cast<int>(body_size));
+    if (parsed.ok() != protobuf_parses) std::abort();
+    if (!parsed.ok()) return 0;
+    v1::IngestRequest rebuilt = message.fields;
+    if (message.tensor_data.has_value()) {
+      rebuilt.mutable_batch()->set_data(message.tensor_data->data(), message.tensor_data->size());
+    }
+    if (rebuilt.SerializeAsString() != request.SerializeAsString()) std::abort();
     // One batch through a transaction that is never committed (the service's stream
     // loop needs a live call): validation and the fit kernels, statistics untouched.
     absl::StatusOr<IngestTransaction> transaction =
         fixture->engine().BeginIngest(request.dataset());
     // No region is ever registered here: a reference to one is refused, not followed.
     CallRegions regions(nullptr, "");
-    absl::StatusOr<IngestBatch> batch = IngestBatchFromProto(request, regions);
+    absl::StatusOr<IngestBatch> batch =
+        IngestBatchFromProto(message.fields, regions, message.tensor_data);
     if (!transaction.ok() || !batch.ok()) return 0;
     if (batch->batch.elements() > kLimits.max_request_elements) return 0;
     (void)transaction->Add(batch->split, batch->batch, batch->identity);
@@ -139,9 +151,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool protobuf_parses = whole.ParseFromArray(body, static_cast<int>(body_size));
     if (parsed.ok() != protobuf_parses) std::abort();
     if (!parsed.ok()) return 0;
-    if (message.input_data.has_value()) {
-      message.fields.mutable_input()->set_data(message.input_data->data(),
-                                               message.input_data->size());
+    if (message.tensor_data.has_value()) {
+      message.fields.mutable_input()->set_data(message.tensor_data->data(),
+                                               message.tensor_data->size());
     }
     if (message.fields.SerializeAsString() != whole.SerializeAsString()) std::abort();
     absl::StatusOr<grpc::ByteBuffer> reply = fixture->service().NormalizeMessageInto({}, message);

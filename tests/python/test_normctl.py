@@ -256,3 +256,26 @@ def test_ingest_is_exactly_once_and_waits_for_a_restarting_server(normd, normctl
     pooled = np.concatenate([first, second])
     assert stats["count"] == [len(pooled)] * 3
     np.testing.assert_allclose(stats["mean"], pooled.mean(axis=0), rtol=1e-12, atol=1e-15)
+
+
+def test_normalize_through_shared_memory_writes_the_same_file(normctl, client, tmp_path):
+    """--shared_memory: each chunk read into a region, its result written from one; the
+    file is byte for byte the one the socket path writes, and the regions are gone after."""
+    rng = np.random.default_rng(11)
+    images = rng.normal(5, 2, size=(50, 3, 6, 6)).astype(np.float32)
+    np.save(tmp_path / "train.npy", images)
+    normctl("create", "img", "--layout=NCHW", "--channels=3")
+    normctl("ingest", "img", tmp_path / "train.npy")
+    normctl("freeze", "img")
+    # Small chunks: the regions are reused from chunk to chunk.
+    normctl("normalize", "img", tmp_path / "train.npy", tmp_path / "socket.npy",
+            "--chunk_bytes=4096", "--output_dtype=float64")
+    normctl("normalize", "img", tmp_path / "train.npy", tmp_path / "shared.npy",
+            "--chunk_bytes=4096", "--output_dtype=float64", "--shared_memory")
+    assert (tmp_path / "shared.npy").read_bytes() == (tmp_path / "socket.npy").read_bytes()
+    stats = client.stats("img", version=1)
+    expected = F.batch_norm(torch.from_numpy(images.astype(np.float64)),
+                            torch.from_numpy(stats.mean), torch.from_numpy(stats.variance),
+                            training=False, eps=1e-5).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "shared.npy"), expected, rtol=1e-12, atol=1e-12)
+    assert list(client.regions().regions) == []

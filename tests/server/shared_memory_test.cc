@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -152,54 +151,34 @@ TEST_F(SharedMemoryTest, BadReferencesAreRefusedPrecisely) {
   EXPECT_EQ(StatsBytes("fit", 0), before);
 }
 
-// Makes a memfd of `bytes` with `seals`, hands it to the server and returns its
-// answer ("OK <claim> ..." or "ERR ..."); `connection` is left open.
-std::string HandOver(const std::string& socket_path, size_t bytes, int seals, int& connection) {
+// Makes a memfd of `bytes` with `seals` and hands it to the server; returns the
+// claim, or the server's refusal. `connection` is left open.
+absl::StatusOr<std::string> HandOver(const std::string& socket_path, size_t bytes, int seals,
+                                     int& connection) {
   const int memfd = memfd_create("raw", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   EXPECT_EQ(ftruncate(memfd, static_cast<off_t>(bytes)), 0);
   if (seals != 0) EXPECT_EQ(fcntl(memfd, F_ADD_SEALS, seals), 0);
   connection = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  std::strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
-  EXPECT_EQ(connect(connection, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  char payload[] = "x";
-  iovec data{payload, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr message{};
-  message.msg_iov = &data;
-  message.msg_iovlen = 1;
-  message.msg_control = control;
-  message.msg_controllen = sizeof(control);
-  cmsghdr* header = CMSG_FIRSTHDR(&message);
-  header->cmsg_level = SOL_SOCKET;
-  header->cmsg_type = SCM_RIGHTS;
-  header->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(header), &memfd, sizeof(int));
-  EXPECT_GT(sendmsg(connection, &message, 0), 0);
+  absl::StatusOr<std::string> claim = HandOverDescriptor(connection, socket_path, memfd);
   close(memfd);
-  char answer[512];
-  const ssize_t got = recv(connection, answer, sizeof(answer), 0);
-  return got > 0 ? std::string(answer, got) : "";
+  return claim;
 }
 
 TEST_F(SharedMemoryTest, OnlySealedMemfdsAreTakenAndReadOnlyOnesOnlyRead) {
   FitAndFreeze();
   int connection = -1;
-  EXPECT_EQ(HandOver(server_->region_socket(), 4096, 0, connection)
-                .rfind("ERR the memfd is not "
-                       "sealed with F_SEAL_SHRINK",
-                       0),
-            0u);
+  ExpectCode(HandOver(server_->region_socket(), 4096, 0, connection).status(),
+             absl::StatusCode::kInvalidArgument,
+             "ERR the memfd is not sealed with F_SEAL_SHRINK; a region that can shrink under the "
+             "server is refused");
   close(connection);
-  const std::string answer = HandOver(server_->region_socket(), kBytes,
-                                      F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE, connection);
-  ASSERT_EQ(answer.rfind("OK ", 0), 0u) << answer;
-  EXPECT_NE(answer.find(" ro"), std::string::npos) << answer;
-  const std::string claim = answer.substr(3, 32);
+  absl::StatusOr<std::string> claim = HandOver(
+      server_->region_socket(), kBytes, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE, connection);
+  ASSERT_TRUE(claim.ok()) << claim.status();
+  EXPECT_EQ(claim->size(), 32u);
   ExpectCode(client_->RegisterRegion("ro", "0123456789abcdef0123456789abcdef").status(),
              absl::StatusCode::kNotFound, "no region was handed over with this claim");
-  absl::StatusOr<v1::RegionInfo> info = client_->RegisterRegion("ro", claim);
+  absl::StatusOr<v1::RegionInfo> info = client_->RegisterRegion("ro", *claim);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_FALSE(info->writable());
   EXPECT_EQ(info->client_pid(), getpid());

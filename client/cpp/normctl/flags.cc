@@ -47,3 +47,6 @@ ABSL_FLAG(std::string, gamma, "",
 ABSL_FLAG(std::string, beta, "",
           "normalize: beta, comma-separated, one per channel (layernorm: per normalized element)");
 ABSL_FLAG(std::string, output_dtype, "float32", "normalize: float32 or float64");
+ABSL_FLAG(bool, shared_memory, false,
+          "normalize: on the server's host, pass each chunk and its result through shared "
+          "memory instead of the socket");

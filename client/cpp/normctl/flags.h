@@ -34,5 +34,6 @@ ABSL_DECLARE_FLAG(double, offset);
 ABSL_DECLARE_FLAG(std::string, gamma);
 ABSL_DECLARE_FLAG(std::string, beta);
 ABSL_DECLARE_FLAG(std::string, output_dtype);
+ABSL_DECLARE_FLAG(bool, shared_memory);
 
 #endif  // NORMD_CLIENT_CPP_NORMCTL_FLAGS_H_

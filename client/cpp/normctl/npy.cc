@@ -183,15 +183,24 @@ absl::StatusOr<NpyReader> NpyReader::Open(const std::string& path) {
 }
 
 absl::Status NpyReader::ReadRows(int64_t count, std::string* out) {
+  out->resize(static_cast<size_t>(std::min(count, rows_left())) * row_bytes_);
+  return ReadRows(count, std::as_writable_bytes(std::span(*out))).status();
+}
+
+absl::StatusOr<size_t> NpyReader::ReadRows(int64_t count, std::span<std::byte> out) {
   const int64_t rows = std::min(count, rows_left());
-  out->resize(static_cast<size_t>(rows) * row_bytes_);
-  if (!out->empty() && std::fread(out->data(), 1, out->size(), file_.get()) != out->size()) {
+  const size_t bytes = static_cast<size_t>(rows) * row_bytes_;
+  if (bytes > out.size()) {
+    return absl::InternalError(
+        absl::StrCat(rows, " rows need ", bytes, " bytes; ", out.size(), " were given"));
+  }
+  if (bytes != 0 && std::fread(out.data(), 1, bytes, file_.get()) != bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(path_, ": the file ends before the data its header promises (shape [",
                      absl::StrJoin(header_.shape, ", "), "])"));
   }
   rows_read_ += rows;
-  return absl::OkStatus();
+  return bytes;
 }
 
 absl::StatusOr<NpyWriter> NpyWriter::Create(const std::string& path, const NpyHeader& header) {

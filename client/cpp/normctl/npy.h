@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,8 @@ class NpyReader {
 
   // Reads the next min(count, rows_left()) rows into *out, replacing its contents.
   absl::Status ReadRows(int64_t count, std::string* out);
+  // The same into `out` (room for at least that many rows); returns the bytes read.
+  absl::StatusOr<size_t> ReadRows(int64_t count, std::span<std::byte> out);
 
  private:
   std::string path_;

@@ -34,6 +34,13 @@ def _choice(table, value, what):
     return table[value]
 
 
+def _set_affine(scheme, gamma: list, beta: list, eps: Optional[float]) -> None:
+    """gamma, beta and eps on any scheme message that has them."""
+    scheme.gamma[:], scheme.beta[:] = gamma, beta
+    if eps is not None:
+        scheme.eps = eps
+
+
 def _floats(values) -> list:
     """gamma/beta from a sequence, numpy array or torch tensor (None: not sent)."""
     if values is None:
@@ -503,9 +510,7 @@ class Client:
 
         def build():
             request = pb.NormalizeRequest(dataset=dataset, version=version)
-            request.batchnorm.gamma[:], request.batchnorm.beta[:] = gamma, beta
-            if eps is not None:
-                request.batchnorm.eps = eps
+            _set_affine(request.batchnorm, gamma, beta, eps)
             return request
         key = ("batchnorm", dataset, version, tuple(gamma), tuple(beta), eps)
         return self._normalize(x, self._cached(key, build, output_dtype, out), out)
@@ -523,9 +528,7 @@ class Client:
         def build():
             request = self._per_sample_request(dataset, layout, default_layout="NCHW")
             bn = request.batchnorm_training
-            bn.gamma[:], bn.beta[:] = gamma, beta
-            if eps is not None:
-                bn.eps = eps
+            _set_affine(bn, gamma, beta, eps)
             bn.update_statistics = update
             bn.split = _choice(_SPLITS, split, "split")
             return request
@@ -544,9 +547,7 @@ class Client:
             request = pb.NormalizeRequest()
             ln = request.layernorm
             ln.normalized_shape[:] = list(shape)
-            ln.gamma[:], ln.beta[:] = gamma, beta
-            if eps is not None:
-                ln.eps = eps
+            _set_affine(ln, gamma, beta, eps)
             return request
         key = ("layernorm", shape, tuple(gamma), tuple(beta), eps)
         return self._normalize(x, self._cached(key, build, output_dtype, out), out)
@@ -558,9 +559,7 @@ class Client:
 
         def build():
             request = self._per_sample_request(dataset, layout, default_layout="NCHW")
-            request.instancenorm.gamma[:], request.instancenorm.beta[:] = gamma, beta
-            if eps is not None:
-                request.instancenorm.eps = eps
+            _set_affine(request.instancenorm, gamma, beta, eps)
             return request
         key = ("instancenorm", dataset, layout, tuple(gamma), tuple(beta), eps)
         return self._normalize(x, self._cached(key, build, output_dtype, out), out)
@@ -575,9 +574,7 @@ class Client:
             request = self._per_sample_request(dataset, layout, default_layout="NCHW")
             gn = request.groupnorm
             gn.num_groups = num_groups
-            gn.gamma[:], gn.beta[:] = gamma, beta
-            if eps is not None:
-                gn.eps = eps
+            _set_affine(gn, gamma, beta, eps)
             return request
         key = ("groupnorm", num_groups, dataset, layout, tuple(gamma), tuple(beta), eps)
         return self._normalize(x, self._cached(key, build, output_dtype, out), out)

@@ -1,4 +1,4 @@
-#include "client/cpp/lean_normalize.h"
+#include "client/cpp/tensor_messages.h"
 
 #include <algorithm>
 #include <cstring>
@@ -42,20 +42,32 @@ absl::Status BadReply(absl::string_view why) {
   return absl::InternalError(absl::StrCat("malformed NormalizeResponse from the server: ", why));
 }
 
+// The tensor field of each request.
+v1::Tensor TakeTensor(v1::NormalizeRequest& request) {
+  v1::Tensor tensor = std::move(*request.mutable_input());
+  request.clear_input();
+  return tensor;
+}
+v1::Tensor TakeTensor(v1::IngestRequest& request) {
+  v1::Tensor tensor = std::move(*request.mutable_batch());
+  request.clear_batch();
+  return tensor;
+}
+
 }  // namespace
 
-grpc::ByteBuffer EncodeNormalizeRequest(const v1::NormalizeRequest& call,
-                                        std::span<const std::byte> values) {
-  v1::NormalizeRequest fields = call;
-  v1::Tensor input = std::move(*fields.mutable_input());
-  fields.clear_input();
-  input.clear_data();
+template <typename Request>
+grpc::ByteBuffer EncodeWithTensor(const Request& fields_and_tensor,
+                                  std::span<const std::byte> values) {
+  Request fields = fields_and_tensor;
+  v1::Tensor meta = TakeTensor(fields);
+  meta.clear_data();
   std::string head = fields.SerializeAsString();
-  const std::string tensor = input.SerializeAsString();  // shape, dtype (and nothing else)
+  const std::string tensor = meta.SerializeAsString();  // shape, dtype (and nothing else)
   std::string data_key;
   AppendVarint(data_key, (3 << 3) | 2);  // Tensor.data
   AppendVarint(data_key, values.size());
-  AppendVarint(head, (3 << 3) | 2);  // NormalizeRequest.input
+  AppendVarint(head, (3 << 3) | 2);  // NormalizeRequest.input, IngestRequest.batch
   AppendVarint(head, tensor.size() + data_key.size() + values.size());
   head.append(tensor);
   head.append(data_key);
@@ -65,6 +77,9 @@ grpc::ByteBuffer EncodeNormalizeRequest(const v1::NormalizeRequest& call,
   std::memcpy(out + head.size(), values.data(), values.size());  // the one copy
   return grpc::ByteBuffer(&slice, 1);
 }
+
+template grpc::ByteBuffer EncodeWithTensor(const v1::NormalizeRequest&, std::span<const std::byte>);
+template grpc::ByteBuffer EncodeWithTensor(const v1::IngestRequest&, std::span<const std::byte>);
 
 absl::StatusOr<uint64_t> DecodeNormalizeReply(const grpc::ByteBuffer& reply,
                                               std::span<std::byte> output) {

@@ -1,7 +1,8 @@
-#include "server/service/normalize_wire.h"
+#include "server/service/tensor_wire.h"
 
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 
 namespace normd {
@@ -10,8 +11,8 @@ namespace {
 using google::protobuf::io::CodedOutputStream;
 
 constexpr uint32_t kLengthDelimited = 2;
-constexpr uint32_t kInputField = 3;  // NormalizeRequest.input
-constexpr uint32_t kDataField = 3;   // Tensor.data
+constexpr uint32_t kTensorField = 3;  // NormalizeRequest.input, IngestRequest.batch
+constexpr uint32_t kDataField = 3;    // Tensor.data
 
 // One field of a message: its tag and, for a length-delimited field, its body.
 struct Field {
@@ -68,15 +69,18 @@ void AppendVarint(std::string& out, uint64_t value) {
   out.append(reinterpret_cast<const char*>(buffer), end - buffer);
 }
 
+template <typename Request>
 absl::Status Malformed() {
-  return absl::InvalidArgumentError("the request is not a well-formed NormalizeRequest message");
+  return absl::InvalidArgumentError(
+      absl::StrCat("the request is not a well-formed ", Request::descriptor()->name(), " message"));
 }
 
-// Splits input.data out of the request; false when the bytes hold anything this
-// does not handle (the input in several pieces, groups, malformed framing), for
+// Splits the tensor's data out of the request; false when the bytes hold anything
+// this does not handle (the tensor in several pieces, groups, malformed framing), for
 // protobuf to parse whole.
-bool SpliceRequest(std::span<const std::byte> bytes, NormalizeMessage& message) {
-  message.input_data.reset();
+template <typename Request>
+bool SpliceRequest(std::span<const std::byte> bytes, TensorMessage<Request>& message) {
+  message.tensor_data.reset();
   // The request less input.data: its other fields as they came, and the input
   // re-framed around what is left of it.
   std::string rest;
@@ -88,7 +92,7 @@ bool SpliceRequest(std::span<const std::byte> bytes, NormalizeMessage& message) 
     const auto as_chars = [&](size_t begin, size_t end) {
       return std::string_view(reinterpret_cast<const char*>(bytes.data()) + begin, end - begin);
     };
-    if (field.number != kInputField || field.wire_type != kLengthDelimited) {
+    if (field.number != kTensorField || field.wire_type != kLengthDelimited) {
       rest.append(as_chars(field.begin, field.end));
       continue;
     }
@@ -102,51 +106,61 @@ bool SpliceRequest(std::span<const std::byte> bytes, NormalizeMessage& message) 
     while (inner_at < body.size()) {
       if (!NextField(body, inner_at, inner)) return false;
       if (inner.number == kDataField && inner.wire_type == kLengthDelimited) {
-        if (message.input_data.has_value()) {
+        if (message.tensor_data.has_value()) {
           inputs = 2;  // data twice: the last wins in protobuf; leave that to it
           break;
         }
-        message.input_data = body.subspan(inner.body_begin, inner.end - inner.body_begin);
+        message.tensor_data = body.subspan(inner.body_begin, inner.end - inner.body_begin);
       } else {
         input.append(as_chars(field.body_begin + inner.begin, field.body_begin + inner.end));
       }
     }
     if (inputs > 1) break;
-    AppendVarint(rest, (kInputField << 3) | kLengthDelimited);
+    AppendVarint(rest, (kTensorField << 3) | kLengthDelimited);
     AppendVarint(rest, input.size());
     rest.append(input);
   }
   return inputs <= 1 && message.fields.ParseFromString(rest);
 }
 
-}  // namespace
-
-absl::Status ParseNormalizeRequest(std::span<const std::byte> bytes, NormalizeMessage& message) {
+template <typename Request>
+absl::Status ParseTensorRequest(std::span<const std::byte> bytes, TensorMessage<Request>& message) {
   if (SpliceRequest(bytes, message)) return absl::OkStatus();
-  message.input_data.reset();
+  message.tensor_data.reset();
   message.fields.Clear();
   if (!message.fields.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return Malformed();
+    return Malformed<Request>();
   }
   return absl::OkStatus();
 }
 
-absl::Status ParseNormalizeRequest(const grpc::ByteBuffer& request, std::vector<std::byte>& scratch,
-                                   std::vector<grpc::Slice>& slices, NormalizeMessage& message) {
+}  // namespace
+
+absl::Status ParseNormalizeRequest(std::span<const std::byte> bytes, NormalizeMessage& message) {
+  return ParseTensorRequest(bytes, message);
+}
+
+absl::Status ParseIngestRequest(std::span<const std::byte> bytes, IngestMessage& message) {
+  return ParseTensorRequest(bytes, message);
+}
+
+absl::StatusOr<std::span<const std::byte>> ContiguousBytes(const grpc::ByteBuffer& buffer,
+                                                           std::vector<std::byte>& scratch,
+                                                           std::vector<grpc::Slice>& slices) {
   slices.clear();
-  if (!request.Dump(&slices).ok()) return Malformed();
-  if (slices.size() == 1) {
-    return ParseNormalizeRequest(
-        std::span(reinterpret_cast<const std::byte*>(slices[0].begin()), slices[0].size()),
-        message);
+  if (!buffer.Dump(&slices).ok()) {
+    return absl::InvalidArgumentError("the request's bytes could not be read");
   }
-  scratch.resize(request.Length());  // keeps its capacity from call to call
+  if (slices.size() == 1) {
+    return std::span(reinterpret_cast<const std::byte*>(slices[0].begin()), slices[0].size());
+  }
+  scratch.resize(buffer.Length());  // keeps its capacity from call to call
   size_t at = 0;
   for (const grpc::Slice& slice : slices) {
     std::memcpy(scratch.data() + at, slice.begin(), slice.size());
     at += slice.size();
   }
-  return ParseNormalizeRequest(std::span<const std::byte>(scratch.data(), at), message);
+  return std::span<const std::byte>(scratch.data(), at);
 }
 
 NormalizeReply::NormalizeReply(const google::protobuf::RepeatedField<int64_t>& shape,
