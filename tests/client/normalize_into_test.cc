@@ -53,6 +53,30 @@ TEST_F(NormalizeIntoTest, ALargeTensorInManySlicesComesBackWhole) {
   for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(output[i], values[i] * 0.5) << i;
 }
 
+TEST_F(NormalizeIntoTest, ALargeInputGoesInChunksWithTheBitsOfOneRequest) {
+  Create("wide", v1::LAYOUT_NC, 64);
+  ASSERT_TRUE(
+      Ingest("wide", v1::SPLIT_TRAIN, {Float64Tensor({100, 64}, GaussianValues(6400, 1.0, 2.0, 5))})
+          .ok());
+  ASSERT_TRUE(client_->Freeze("wide").ok());
+  // 3 MiB of float32: three requests of about 1 MiB, against one message call.
+  const std::vector<double> doubles = GaussianValues(12288 * 64, 1.0, 2.0, 6);
+  const std::vector<float> values(doubles.begin(), doubles.end());
+  v1::NormalizeRequest call;
+  call.set_dataset("wide");
+  call.mutable_zscore();
+  *call.mutable_input() = Float32Tensor({12288, 64}, values);
+  absl::StatusOr<v1::NormalizeResponse> expected = client_->Normalize(call);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  call.mutable_input()->clear_data();
+  std::vector<std::byte> output(values.size() * 4);
+  absl::StatusOr<uint64_t> version =
+      client_->NormalizeInto(call, std::as_bytes(std::span(values)), output);
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, 1u);
+  EXPECT_EQ(std::memcmp(output.data(), expected->output().data().data(), output.size()), 0);
+}
+
 TEST_F(NormalizeIntoTest, ErrorsAndAWrongOutputSizeArePrecise) {
   v1::NormalizeRequest call;
   call.set_dataset("missing");

@@ -166,3 +166,27 @@ def test_the_hand_decoded_reply_is_what_protobuf_wrote():
     assert (tensor.shape, tensor.dtype, version) == ([5, 300], pb.DTYPE_FLOAT16, 9)
     assert encoded[tensor.data_offset:tensor.data_offset + tensor.data_length] == \
         reply.output.data
+
+
+def test_a_large_input_goes_in_chunks_with_the_same_result(client, fitted):
+    batch = np.random.default_rng(12).normal(4.0, 3.0, (64, 3, 8, 8)).astype(np.float32)
+    whole = client.zscore(batch, "images")  # 48 KiB: one request at the default chunk size
+    sent = []
+    send = client._normalize_bytes
+    client._normalize_bytes = lambda request, **kw: sent.append(len(request)) or send(request, **kw)
+    client.chunk_bytes = 4096  # 5 samples of 768 B per request
+    try:
+        np.testing.assert_array_equal(client.zscore(batch, "images"), whole)
+        assert len(sent) == 13 and max(sent) < 4096 + 200
+        out = torch.empty(batch.shape, dtype=torch.bfloat16)
+        client.zscore(torch.from_numpy(batch), "images", out=out)
+        assert torch.equal(out, client.zscore(torch.from_numpy(batch), "images",
+                                              output_dtype=torch.bfloat16))
+        # Batch norm in training mode needs the whole batch's statistics: one request.
+        sent.clear()
+        trained = client.batch_norm_train(batch)
+        assert len(sent) == 1
+        assert_matches_torch(torch.from_numpy(trained.copy()), F.batch_norm(
+            torch.from_numpy(batch).double(), None, None, training=True, eps=1e-5))
+    finally:
+        client._normalize_bytes = send

@@ -112,6 +112,21 @@ def output_dtype(dtype) -> int:
     return _OUTPUT_DTYPES[name]
 
 
+def wire_numpy_dtype(wire_dtype: int) -> np.dtype:
+    """The numpy dtype holding a wire dtype's values (bfloat16 as int16 bit patterns;
+    unspecified as float32, the server's default output)."""
+    return _WIRE_NUMPY[wire_dtype or pb.DTYPE_FLOAT32]
+
+
+def owned_result(array: np.ndarray, dtype: int, like_torch: bool):
+    """An array this client allocated, as the caller's kind: torch shares its memory."""
+    if like_torch:
+        torch = sys.modules["torch"]
+        result = torch.from_numpy(array)
+        return result.view(torch.bfloat16) if dtype == pb.DTYPE_BFLOAT16 else result
+    return array
+
+
 def _as_result(array, dtype, like_torch: bool):
     if like_torch:
         torch = sys.modules["torch"]
