@@ -207,9 +207,6 @@ absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(const v1::Normalize
   return Call(*stub_, &v1::Normd::Stub::Normalize, NewContext(), request);
 }
 
-// The message size gRPC carries fastest over loopback (bench/whole_path.py).
-constexpr size_t kChunkBytes = 1 << 20;
-
 absl::StatusOr<uint64_t> NormdClient::NormalizeInto(const v1::NormalizeRequest& call,
                                                     std::span<const std::byte> values,
                                                     std::span<std::byte> output) {

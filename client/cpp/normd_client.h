@@ -100,9 +100,7 @@ class NormdClient {
   // Normalize for tensors in the caller's memory, without protobuf copies: `call`
   // names the scheme, dataset and the input's shape and dtype (no data); `values`
   // are the input's bytes, copied once into the request; the output's values are
-  // copied once into `output` (exactly their size). Returns the version used. An
-  // input over 2 MiB goes in requests of about 1 MiB of samples each (not batch norm
-  // in training mode, whose statistics span the batch), all with the same version.
+  // copied once into `output` (exactly their size). Returns the version used.
   absl::StatusOr<uint64_t> NormalizeInto(const v1::NormalizeRequest& call,
                                          std::span<const std::byte> values,
                                          std::span<std::byte> output);

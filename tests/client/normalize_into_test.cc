@@ -53,13 +53,13 @@ TEST_F(NormalizeIntoTest, ALargeTensorInManySlicesComesBackWhole) {
   for (size_t i = 0; i < values.size(); ++i) ASSERT_EQ(output[i], values[i] * 0.5) << i;
 }
 
-TEST_F(NormalizeIntoTest, ALargeInputGoesInChunksWithTheBitsOfOneRequest) {
+TEST_F(NormalizeIntoTest, A3MiBInputGivesTheBitsOfTheMessageCall) {
   Create("wide", v1::LAYOUT_NC, 64);
   ASSERT_TRUE(
       Ingest("wide", v1::SPLIT_TRAIN, {Float64Tensor({100, 64}, GaussianValues(6400, 1.0, 2.0, 5))})
           .ok());
   ASSERT_TRUE(client_->Freeze("wide").ok());
-  // 3 MiB of float32: three requests of about 1 MiB, against one message call.
+  // 3 MiB of float32, arriving at the server in many slices.
   const std::vector<double> doubles = GaussianValues(12288 * 64, 1.0, 2.0, 6);
   const std::vector<float> values(doubles.begin(), doubles.end());
   v1::NormalizeRequest call;

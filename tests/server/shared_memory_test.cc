@@ -157,7 +157,9 @@ absl::StatusOr<std::string> HandOver(const std::string& socket_path, size_t byte
                                      int& connection) {
   const int memfd = memfd_create("raw", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   EXPECT_EQ(ftruncate(memfd, static_cast<off_t>(bytes)), 0);
-  if (seals != 0) EXPECT_EQ(fcntl(memfd, F_ADD_SEALS, seals), 0);
+  if (seals != 0) {
+    EXPECT_EQ(fcntl(memfd, F_ADD_SEALS, seals), 0);
+  }
   connection = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   absl::StatusOr<std::string> claim = HandOverDescriptor(connection, socket_path, memfd);
   close(memfd);
