@@ -17,6 +17,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
 #include "server/observability/rpc_observer.h"
+#include "server/observability/structured_log.h"
 #include "server/open_store.h"
 
 namespace normd {
@@ -102,9 +103,22 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
                                        .lexically_normal()
                                        .string()
                                  : options.region_socket;
-    server->regions_ = std::make_unique<RegionRegistry>(options.region_limits);
-    NORMD_ASSIGN_OR_RETURN(server->handoff_, HandoffListener::Start(path, server->regions_.get()));
-    shared_memory = {server->regions_.get(), path};
+    auto regions = std::make_unique<RegionRegistry>(options.region_limits);
+    absl::StatusOr<std::unique_ptr<HandoffListener>> handoff =
+        HandoffListener::Start(path, regions.get());
+    if (handoff.ok()) {
+      server->regions_ = std::move(regions);
+      server->handoff_ = *std::move(handoff);
+      shared_memory = {server->regions_.get(), path};
+    } else if (options.region_socket.empty()) {
+      // The default place may not do (a data directory whose path is too long for a
+      // Unix socket): serve without shared memory rather than not at all.
+      Log(LogLevel::kWarning, "shared_memory_off",
+          {{"status", handoff.status().ToString()},
+           {"hint", "set --region_socket to a shorter path, or to off"}});
+    } else {
+      return handoff.status();
+    }
   }
   server->service_ =
       std::make_unique<NormdService>(server->engine_.get(), options.limits, server->access_.get(),
@@ -184,7 +198,6 @@ void NormdServer::SetServing(bool serving) {
     if (grpc_server != nullptr) grpc_server->GetHealthCheckService()->SetServingStatus(serving);
   }
 }
-
 
 void NormdServer::Shutdown(absl::Duration grace) {
   // Probes see NOT_SERVING at once; the health port itself closes with the rest.

@@ -28,8 +28,8 @@ struct ServerOptions {
   // serve the same service on each (say, TCP for remote callers and a Unix socket
   // for same-host ones).
   std::string listen = "127.0.0.1:50051";
-  std::string data_dir = "./data";         // created if missing; the store lives under it
-  std::string store = "rocksdb";           // the storage backend (server/open_store.h)
+  std::string data_dir = "./data";  // created if missing; the store lives under it
+  std::string store = "rocksdb";    // the storage backend (server/open_store.h)
   // Largest message (max_message_bytes), values per request, Ingest streams at once.
   RequestLimits limits;
   // Threads, besides the gRPC ones, that split one large Normalize or Ingest batch;
@@ -49,7 +49,8 @@ struct ServerOptions {
   // that cannot speak TLS (Kubernetes' gRPC probes); empty: none. Port 0 picks one.
   std::string health_listen;
   // The Unix socket on which same-host callers hand over shared-memory regions;
-  // empty: regions.sock in the data directory; "off": no shared memory.
+  // empty: regions.sock in the data directory (without shared memory, and a warning,
+  // when that path cannot hold a socket); "off": no shared memory.
   std::string region_socket;
   RegionLimits region_limits;
 };

@@ -66,7 +66,8 @@ absl::StatusOr<std::unique_ptr<SharedBuffer>> SharedBuffer::Create(NormdClient& 
                                                                    std::string name, size_t bytes) {
   NORMD_ASSIGN_OR_RETURN(const v1::ListRegionsResponse regions, client.ListRegions());
   if (regions.handoff_socket().empty()) {
-    return absl::FailedPreconditionError("the server has no shared memory (--region_socket=off)");
+    return absl::FailedPreconditionError(
+        "the server has no shared memory (see its --region_socket)");
   }
   const int memfd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (memfd < 0) return Errno("memfd_create");

@@ -81,7 +81,7 @@ absl::StatusOr<std::shared_ptr<const SharedRegion>> CallRegions::Find(
     const v1::RegionSlice& slice) {
   if (registry_ == nullptr) {
     return absl::FailedPreconditionError(
-        "this server has no shared memory (--region_socket=off); send the tensor inline");
+        "this server has no shared memory (see its --region_socket); send the tensor inline");
   }
   if (const auto held = held_.find(slice.name()); held != held_.end()) return held->second;
   NORMD_ASSIGN_OR_RETURN(std::shared_ptr<const SharedRegion> region,

@@ -240,7 +240,7 @@ absl::StatusOr<grpc::ByteBuffer> NormdService::NormalizeMessageInto(
 absl::StatusOr<RegionRegistry*> NormdService::Regions() const {
   if (shared_memory_.regions == nullptr) {
     return absl::FailedPreconditionError(
-        "this server has no shared memory (it was started with --region_socket=off)");
+        "this server has no shared memory (see its --region_socket)");
   }
   return shared_memory_.regions;
 }

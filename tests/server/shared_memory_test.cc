@@ -289,5 +289,30 @@ TEST_F(SharedMemoryTest, ARegionBelongsToTheTokenThatRegisteredIt) {
   EXPECT_TRUE(bobs_own != nullptr);
 }
 
+TEST_F(SharedMemoryTest, WithoutAPlaceForTheSocketTheServerRunsWithoutSharedMemory) {
+  const std::string long_dir = dir_.path() + "/" + std::string(100, 'd');
+  RestartServer([&](ServerOptions& options) { options.data_dir = long_dir; });
+  EXPECT_EQ(server_->region_socket(), "");
+  absl::StatusOr<v1::ListRegionsResponse> listed = client_->ListRegions();
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->handoff_socket(), "");
+  ExpectCode(SharedBuffer::Create(*client_, "x", 4096).status(),
+             absl::StatusCode::kFailedPrecondition, "the server has no shared memory");
+  v1::NormalizeRequest request;
+  request.mutable_scale()->set_factor(2);
+  request.mutable_input()->add_shape(2);
+  request.mutable_input()->add_shape(2);
+  request.mutable_input()->set_dtype(v1::DTYPE_FLOAT32);
+  request.mutable_input()->mutable_region()->set_name("x");
+  ExpectCode(client_->Normalize(request).status(), absl::StatusCode::kFailedPrecondition,
+             "this server has no shared memory");
+
+  // Named explicitly, a path that cannot hold a socket stops the start.
+  ServerOptions explicit_path = LoopbackServerOptions(dir_.path() + "/other");
+  explicit_path.region_socket = long_dir + "/regions.sock";
+  ExpectCode(NormdServer::Start(explicit_path).status(), absl::StatusCode::kInvalidArgument,
+             "the region socket path must be absolute and shorter than 108 bytes");
+}
+
 }  // namespace
 }  // namespace normd::testing

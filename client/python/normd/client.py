@@ -393,7 +393,7 @@ class Client:
             if not path:
                 raise errors.FailedPrecondition(
                     grpc.StatusCode.FAILED_PRECONDITION,
-                    "the server has no shared memory (--region_socket=off)")
+                    "the server has no shared memory (see its --region_socket)")
             self._socket_path = path
         return self._socket_path
 
