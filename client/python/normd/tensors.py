@@ -36,15 +36,29 @@ class Source:
     """A tensor ready to send: its shape, wire dtype and a C-contiguous little-endian
     numpy array over its bytes (the caller's own memory whenever it already was
     contiguous, CPU-resident and little-endian: no copy)."""
-    __slots__ = ("shape", "dtype", "array", "address", "nbytes")
+    __slots__ = ("shape", "dtype", "array", "nbytes")
 
     def __init__(self, shape, dtype, array):
         self.shape, self.dtype, self.array = tuple(shape), dtype, array
-        self.address = array.__array_interface__["data"][0]
         self.nbytes = array.nbytes
+
+    @property
+    def address(self) -> int:
+        """Where the bytes start (asked only when looking for them in shared memory)."""
+        return self.array.__array_interface__["data"][0]
+
+
+# The common case, checked first: a C-contiguous numpy array of a native
+# little-endian dtype is sent as it is.
+_READY_DTYPES = {np.dtype("<f4"): pb.DTYPE_FLOAT32, np.dtype("<f8"): pb.DTYPE_FLOAT64,
+                 np.dtype("<f2"): pb.DTYPE_FLOAT16, np.dtype("u1"): pb.DTYPE_UINT8}
 
 
 def source(x) -> Source:
+    if type(x) is np.ndarray and x.flags.c_contiguous:
+        wire_dtype = _READY_DTYPES.get(x.dtype)
+        if wire_dtype is not None:
+            return Source(x.shape, wire_dtype, x)
     if is_torch(x):
         torch = sys.modules["torch"]
         x = x.detach()
