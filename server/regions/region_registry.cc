@@ -100,13 +100,13 @@ absl::StatusOr<RegionSummary> RegionRegistry::Claim(absl::string_view owner, abs
                      " bytes (--max_region_bytes_per_caller); it has ", bytes));
   }
   const auto pid = connection_pids_.find(offered->second.connection);
+  const bool writable = offered->second.region->writable();
   Registered entry{offered->second.connection, std::move(offered->second.region),
                    RegionSummary{.name = std::string(name),
                                  .size = size,
-                                 .writable = false,
+                                 .writable = writable,
                                  .register_time = absl::Now(),
                                  .client_pid = pid == connection_pids_.end() ? 0 : pid->second}};
-  entry.summary.writable = entry.region->writable();
   offered_.erase(offered);
   RegionSummary summary = entry.summary;
   registered_.emplace(Key(owner, name), std::move(entry));
@@ -146,11 +146,6 @@ absl::StatusOr<std::shared_ptr<const SharedRegion>> RegionRegistry::Find(
         "\" is registered by this caller (regions belong to the token that registered them)"));
   }
   return found->second.region;
-}
-
-int RegionRegistry::registered() const {
-  absl::MutexLock lock(&mu_);
-  return static_cast<int>(registered_.size());
 }
 
 }  // namespace normd

@@ -62,8 +62,6 @@ class RegionRegistry {
   absl::StatusOr<std::shared_ptr<const SharedRegion>> Find(absl::string_view owner,
                                                            absl::string_view name) const;
 
-  int registered() const;
-
  private:
   struct Offered {
     uint64_t connection;

@@ -529,7 +529,7 @@ class Client:
                 pin = wire.varint(2 << 3) + wire.varint(version)  # NormalizeRequest.version
         if out is not None:
             return out
-        return tensors.owned_result(result, output_dtype, like_torch)
+        return tensors.as_result(result, output_dtype, like_torch, owned=True)
 
     def zscore(self, x, dataset: str, *, version: int = 0, eps: Optional[float] = None,
                output_dtype=None, out=None):

@@ -87,7 +87,7 @@ def reply_values(buf, tensor) -> np.ndarray:
 def reply_array(buf, tensor, like_torch: bool):
     """The reply's values: a read-only numpy view of the reply's bytes, or a torch
     tensor of its own when the input was one."""
-    return _as_result(reply_values(buf, tensor), tensor.dtype, like_torch)
+    return as_result(reply_values(buf, tensor), tensor.dtype, like_torch)
 
 
 def write_into(out, values: np.ndarray) -> None:
@@ -132,22 +132,14 @@ def wire_numpy_dtype(wire_dtype: int) -> np.dtype:
     return _WIRE_NUMPY[wire_dtype or pb.DTYPE_FLOAT32]
 
 
-def owned_result(array: np.ndarray, dtype: int, like_torch: bool):
-    """An array this client allocated, as the caller's kind: torch shares its memory."""
+def as_result(array: np.ndarray, dtype: int, like_torch: bool, owned: bool = False):
+    """The values as the caller's kind: the numpy array itself, or a torch tensor,
+    which shares `array` when this client `owned` it and copies it otherwise (a view of
+    a reply's immutable bytes is no tensor to hand out)."""
     if like_torch:
         torch = sys.modules["torch"]
-        result = torch.from_numpy(array)
+        result = torch.from_numpy(array if owned else array.copy())
         return result.view(torch.bfloat16) if dtype == pb.DTYPE_BFLOAT16 else result
-    return array
-
-
-def _as_result(array, dtype, like_torch: bool):
-    if like_torch:
-        torch = sys.modules["torch"]
-        result = torch.from_numpy(array.copy())
-        if dtype == pb.DTYPE_BFLOAT16:
-            result = result.view(torch.bfloat16)
-        return result
     if dtype == pb.DTYPE_BFLOAT16:
         raise TypeError("numpy has no bfloat16: pass a torch tensor to get bfloat16 back, "
                         "or ask for float32")

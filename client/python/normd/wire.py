@@ -86,12 +86,11 @@ def _fields(buf, pos: int, end: int):
 
 class TensorReply:
     """A reply's Tensor: shape, dtype, and where its data lies in the reply."""
-    __slots__ = ("shape", "dtype", "data_offset", "data_length", "region")
+    __slots__ = ("shape", "dtype", "data_offset", "data_length")
 
     def __init__(self, shape=None, dtype=0, data_offset=0, data_length=0):
         self.shape = [] if shape is None else list(shape)
         self.dtype, self.data_offset, self.data_length = dtype, data_offset, data_length
-        self.region = False
 
 
 def _tensor(buf, pos: int, end: int) -> TensorReply:
@@ -108,8 +107,6 @@ def _tensor(buf, pos: int, end: int) -> TensorReply:
             tensor.dtype = value
         elif field == 3:
             tensor.data_offset, tensor.data_length = start, value
-        elif field == 4:
-            tensor.region = True
     return tensor
 
 
