@@ -102,6 +102,26 @@ def test_fit_from_a_refilled_shared_buffer_is_exact(client):
     np.testing.assert_allclose(shared.variance, pooled.var(axis=0), rtol=1e-12)
 
 
+def test_shared_batches_fill_streams_by_count_not_by_bytes(client):
+    """A batch in shared memory is not sent, so stream_bytes (a bound on what the client
+    sends and holds for a resend) does not end its stream: shared_stream_batches does."""
+    rng = np.random.default_rng(11)
+    pool = client.shared_pool(4 * 64 * 8 * 8)
+    batches = [pool.array((64, 8), np.float64) for _ in range(4)]
+    for batch in batches:
+        batch[...] = rng.normal(1.0, 2.0, batch.shape)
+    client.create_dataset("packed", layout="NC", channels=8)
+    result = client.fit("packed", batches, stream_bytes=1, shared_stream_batches=4)
+    assert (result.batches, result.streams) == (4, 1)
+    pooled = np.concatenate(batches)
+    stats = client.stats("packed")
+    np.testing.assert_allclose(stats.mean, pooled.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(stats.variance, pooled.var(axis=0), rtol=1e-12)
+    # Inline batches still end a stream once it holds stream_bytes of them.
+    inline = client.fit("packed", [b.copy() for b in batches], stream_bytes=1)
+    assert (inline.batches, inline.streams) == (4, 4)
+
+
 def test_regions_are_listed_and_unregistered_on_close(client):
     buffer = client.shared_buffer(4096, name="listed")
     listed = client.regions()

@@ -160,11 +160,14 @@ class _PendingStream:
             raise
         self._next_sequence += 1
         self._sent.append(request)
-        self._bytes += nbytes
         # A batch in shared memory is read by the server where it lies, and a resend
         # reads it again: the caller may refill that memory once the next batch is
         # pulled, so by default such a stream ends with it and is acknowledged first.
-        self._shared += shared
+        # Its bytes are neither sent nor held here, so they do not fill stream_bytes.
+        if shared:
+            self._shared += 1
+        else:
+            self._bytes += nbytes
         self._full = (self._bytes >= self._stream_bytes or
                       (shared and self._shared >= self._shared_stream_batches))
         return True
@@ -284,7 +287,8 @@ class Client:
         """Streams `batches` (any iterable of arrays or tensors, consumed lazily and
         paced by gRPC flow control) into dataset `name`, exactly once.
 
-        Batches go in streams of up to `stream_bytes`; each stream is a transaction
+        Batches go in streams of up to `stream_bytes` of sent data (batches in shared
+        memory are not sent; see below); each stream is a transaction
         the server acknowledges before the next begins, so the client holds at most
         one stream's batches. Every batch carries `writer_id` (default: a new random
         id) and a sequence number counting from `first_sequence`. When the server is
