@@ -1,5 +1,6 @@
 #include "core/ingest_delta.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
 #include "core/batch_moments.h"
@@ -50,6 +51,58 @@ absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ChannelG
   totals_.skipped_nonfinite += summary.skipped_nonfinite;
   ++batches_;
   return summary;
+}
+
+absl::StatusOr<BatchSummary> IngestDelta::AddSummary(Split split, const MomentsSummary& summary) {
+  NORMD_RETURN_IF_ERROR(ValidateMomentsSummary(summary, spec_));
+  const bool tracks_running = running_.has_value() && split == Split::kTrain;
+  if (tracks_running && summary.batches != 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "dataset \"", spec_.name,
+        "\" keeps a running average, which depends on the order and "
+        "size of each train batch: a summary there must cover exactly one batch (batches = 1), "
+        "got one of ",
+        summary.batches, " batches; send one summary per batch, in order"));
+  }
+  if (tracks_running) NORMD_RETURN_IF_ERROR(CheckRunningAverageBatch(summary.channels));
+  SplitStatistics& target = delta_.split(split);
+  for (size_t c = 0; c < target.moments.size(); ++c) {
+    if (summary.channels[c].count > kMaxSummaryCount - target.moments[c].count) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the stream would count more than 2^53 values in channel ", c,
+                       " (beyond it float64 cannot count exactly)"));
+    }
+  }
+  MergeMoments(summary.channels, target.moments);
+  target.batches += summary.batches;
+  target.samples += summary.samples;
+  if (tracks_running) running_->AddBatch(summary.channels);
+
+  BatchSummary added;
+  added.samples = summary.samples;
+  added.skipped_nonfinite = summary.skipped_nonfinite;
+  for (const ChannelMoments& m : summary.channels) added.values += m.count;
+  totals_.samples += added.samples;
+  totals_.values += added.values;
+  totals_.skipped_nonfinite += added.skipped_nonfinite;
+  batches_ += summary.batches;
+  return added;
+}
+
+absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {
+  for (Split split : kAllSplits) {
+    const std::vector<ChannelMoments>& from = delta_.split(split).moments;
+    const std::vector<ChannelMoments>& into = stats.split(split).moments;
+    for (size_t c = 0; c < from.size() && c < into.size(); ++c) {
+      if (from[c].count > kMaxSummaryCount - into[c].count) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "dataset \"", spec_.name, "\" holds ", into[c].count, " values in channel ", c,
+            " of split ", SplitName(split), "; adding ", from[c].count,
+            " would pass 2^53, beyond which float64 cannot count exactly; nothing was applied"));
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 void IngestDelta::ApplyTo(DatasetStatistics& stats) const {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "core/dataset_spec.h"
 #include "core/dataset_statistics.h"
+#include "core/moments_summary.h"
 #include "core/running_average.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
@@ -39,6 +40,17 @@ class IngestDelta {
   absl::StatusOr<BatchSummary> AddMoments(Split split, const ChannelGeometry& geometry,
                                           std::span<const ChannelMoments> moments,
                                           uint64_t skipped);
+
+  // Merges a partial summary made elsewhere (untrusted: ValidateMomentsSummary) into
+  // this delta. A running average depends on the order and size of each batch, so
+  // in the train split of a running-average dataset a summary must cover exactly one
+  // batch and then updates the average as that batch would; a summary of several
+  // batches there is FAILED_PRECONDITION. On error nothing changes.
+  absl::StatusOr<BatchSummary> AddSummary(Split split, const MomentsSummary& summary);
+
+  // FAILED_PRECONDITION when merging this delta into `stats` would count more than
+  // kMaxSummaryCount values in a channel (only summaries can bring a dataset there).
+  absl::Status CheckCountsFit(const DatasetStatistics& stats) const;
 
   // Merges everything added into `stats` (which must belong to the same spec).
   void ApplyTo(DatasetStatistics& stats) const;

@@ -95,6 +95,22 @@ absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const Validated
   return summary;
 }
 
+absl::StatusOr<BatchSummary> IngestTransaction::AddSummary(Split split,
+                                                           const MomentsSummary& summary,
+                                                           BatchIdentity identity) {
+  NORMD_ASSIGN_OR_RETURN(const bool duplicate, CheckIdentity(identity));
+  BatchSummary added;
+  if (duplicate) {
+    duplicates_ += summary.batches;
+  } else {
+    NORMD_ASSIGN_OR_RETURN(added, delta_.AddSummary(split, summary));
+    if (!writer_.empty() && first_new_sequence_ == 0) first_new_sequence_ = identity.sequence;
+  }
+  ++batches_seen_;
+  last_sequence_ = identity.sequence;
+  return added;
+}
+
 absl::StatusOr<BatchSummary> IngestTransaction::AddMoments(Split split,
                                                            const ChannelGeometry& geometry,
                                                            std::span<const ChannelMoments> moments,
@@ -135,6 +151,7 @@ absl::StatusOr<DatasetTotals> IngestTransaction::Commit() {
   }
   // Only the live statistics are copied (O(channels)); the writers change in place
   // once the store has the commit.
+  NORMD_RETURN_IF_ERROR(delta_.CheckCountsFit(record.live));
   DatasetStatistics live = record.live;
   delta_.ApplyTo(live);
   NORMD_RETURN_IF_ERROR(store_->CommitIngest(entry_->spec, live, mark ? &*mark : nullptr));

@@ -56,6 +56,10 @@ class IngestTransaction {
   // non-finite policy. On error nothing changes.
   absl::StatusOr<BatchSummary> Add(Split split, const ValidatedTensor& batch,
                                    BatchIdentity identity = {});
+  // Adds a partial summary made elsewhere (see IngestDelta::AddSummary), with the same
+  // exactly-once identity as a batch: one sequence number per summary.
+  absl::StatusOr<BatchSummary> AddSummary(Split split, const MomentsSummary& summary,
+                                          BatchIdentity identity = {});
   // Adds moments the caller reduced itself (batch norm in training mode does, for its
   // output), as one batch without a writer.
   absl::StatusOr<BatchSummary> AddMoments(Split split, const ChannelGeometry& geometry,

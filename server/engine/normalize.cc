@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/dataset_statistics.h"
+#include "core/frozen_normalizer.h"
 #include "core/overloaded.h"
 #include "server/engine/dataset_entry.h"
 
@@ -81,21 +81,19 @@ absl::StatusOr<uint64_t> Normalizer::Normalize(const NormalizeCall& call,
 absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const NormalizeCall& call,
                                                      const FrozenScheme& scheme,
                                                      std::span<std::byte> output) const {
-  ChannelGeometry geometry;
   ReferenceStatistics reference;
   uint64_t version = 0;
+  std::optional<Layout> layout;
   int64_t channels = 1;
   if (entry == nullptr) {
     if (NeedsStatistics(scheme)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "scheme ", SchemeName(scheme), " needs a dataset's statistics; dataset is empty"));
     }
-    // A fixed scale is the same for every channel: treat the input as one.
-    geometry = {call.input.shape()[0], 1, 1, call.input.elements()};
   } else {
-    NORMD_ASSIGN_OR_RETURN(const std::optional<ChannelGeometry> resolved,
-                           InputGeometry(entry, call));
-    geometry = *resolved;
+    // The layout check; the normaliser resolves the same geometry again.
+    NORMD_RETURN_IF_ERROR(InputGeometry(entry, call).status());
+    layout = entry->spec.layout;
     channels = entry->spec.channels;
     if (NeedsStatistics(scheme)) {
       NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<const FrozenSnapshot> snapshot,
@@ -104,9 +102,9 @@ absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const 
       reference = ReferenceStatisticsOf(snapshot->stats);
     }
   }
-  NORMD_ASSIGN_OR_RETURN(const ScaleShift factors, FoldScaleShift(scheme, reference, channels));
-  NORMD_RETURN_IF_ERROR(ApplyScaleShift(call.input.view(), geometry, factors, call.output_dtype,
-                                        output, engine_->pool()));
+  NORMD_ASSIGN_OR_RETURN(const FrozenNormalizer normalizer,
+                         FrozenNormalizer::Create(scheme, layout, channels, reference));
+  NORMD_RETURN_IF_ERROR(normalizer.Apply(call.input, call.output_dtype, output, engine_->pool()));
   return version;
 }
 

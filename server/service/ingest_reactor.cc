@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <utility>
+#include <variant>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -93,10 +94,15 @@ absl::Status IngestReactor::AddBatch() {
   }
   NORMD_ASSIGN_OR_RETURN(const IngestBatch batch,
                          IngestBatchFromProto(request, *regions_, message_.tensor_data), reject(_));
-  NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, batch.batch.elements(), "the batch"),
-                        reject(_));
-  NORMD_RETURN_IF_ERROR(transaction_->Add(batch.split, batch.batch, batch.identity), reject(_));
-  bytes_ += static_cast<int64_t>(batch.batch.view().bytes.size());
+  if (const auto* summary = std::get_if<MomentsSummary>(&batch.payload)) {
+    NORMD_RETURN_IF_ERROR(transaction_->AddSummary(batch.split, *summary, batch.identity),
+                          reject(_));
+    return absl::OkStatus();
+  }
+  const auto& tensor = std::get<ValidatedTensor>(batch.payload);
+  NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, tensor.elements(), "the batch"), reject(_));
+  NORMD_RETURN_IF_ERROR(transaction_->Add(batch.split, tensor, batch.identity), reject(_));
+  bytes_ += static_cast<int64_t>(tensor.view().bytes.size());
   return absl::OkStatus();
 }
 

@@ -137,9 +137,23 @@ absl::StatusOr<IngestBatch> IngestBatchFromProto(
     const v1::IngestRequest& request, CallRegions& regions,
     std::optional<std::span<const std::byte>> batch_data) {
   NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request.split(), false));
+  const BatchIdentity identity{request.writer_id(), request.sequence()};
+  switch (request.payload_case()) {
+    case v1::IngestRequest::kSummary: {
+      if (batch_data.has_value()) {
+        return absl::InvalidArgumentError(
+            "the message carries both a batch and a summary; expected one or the other");
+      }
+      NORMD_ASSIGN_OR_RETURN(MomentsSummary summary, MomentsSummaryFromProto(request.summary()));
+      return IngestBatch{split, std::move(summary), identity};
+    }
+    case v1::IngestRequest::kBatch:
+    case v1::IngestRequest::PAYLOAD_NOT_SET:
+      break;
+  }
   NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch,
                          TensorFromProto(request.batch(), "batch", regions, batch_data));
-  return IngestBatch{split, batch, {request.writer_id(), request.sequence()}};
+  return IngestBatch{split, batch, identity};
 }
 
 absl::StatusOr<NormalizeCall> NormalizeCallFromProto(

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -55,11 +56,11 @@ absl::StatusOr<ValidatedTensor> TensorFromProto(
     const v1::Tensor& tensor, absl::string_view field, CallRegions& regions,
     std::optional<std::span<const std::byte>> inline_data = std::nullopt);
 
-// One Ingest message, decoded: `batch` views the message's bytes (or its region) and
+// One Ingest message, decoded: a batch views the message's bytes (or its region) and
 // `identity` its writer id, so both live as long as the message.
 struct IngestBatch {
   Split split;
-  ValidatedTensor batch;
+  std::variant<ValidatedTensor, MomentsSummary> payload;  // a batch, or its summary
   BatchIdentity identity;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <span>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -163,6 +164,50 @@ absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_v
       std::span<const int64_t>(tensor.shape().data(), static_cast<size_t>(tensor.shape_size()));
   view.bytes = std::as_bytes(std::span<const char>(tensor.data()));
   return view;
+}
+
+absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary& proto) {
+  const int channels = proto.count_size();
+  for (const auto& [name, size] :
+       {std::pair{"mean_hi", proto.mean_hi_size()}, std::pair{"mean_lo", proto.mean_lo_size()},
+        std::pair{"m2_hi", proto.m2_hi_size()}, std::pair{"m2_lo", proto.m2_lo_size()},
+        std::pair{"min", proto.min_size()}, std::pair{"max", proto.max_size()}}) {
+    if (size != channels) {
+      return absl::InvalidArgumentError(absl::StrCat("summary.", name, " holds ", size,
+                                                     " values, expected one per channel (",
+                                                     channels, ", as summary.count)"));
+    }
+  }
+  NORMD_ASSIGN_OR_RETURN(const Layout layout, LayoutFromProto(proto.layout(), "summary.layout"));
+  MomentsSummary summary = MomentsSummary::Empty(layout, channels);
+  for (int c = 0; c < channels; ++c) {
+    ChannelMoments& m = summary.channels[static_cast<size_t>(c)];
+    m.count = proto.count(c);
+    m.mean = {proto.mean_hi(c), proto.mean_lo(c)};
+    m.m2 = {proto.m2_hi(c), proto.m2_lo(c)};
+    m.min = proto.min(c);
+    m.max = proto.max(c);
+  }
+  summary.samples = proto.samples();
+  summary.batches = proto.batches();
+  summary.skipped_nonfinite = proto.skipped_nonfinite();
+  return summary;
+}
+
+void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* out) {
+  for (const ChannelMoments& m : summary.channels) {
+    out->add_count(m.count);
+    out->add_mean_hi(m.mean.hi);
+    out->add_mean_lo(m.mean.lo);
+    out->add_m2_hi(m.m2.hi);
+    out->add_m2_lo(m.m2.lo);
+    out->add_min(m.min);
+    out->add_max(m.max);
+  }
+  out->set_samples(summary.samples);
+  out->set_batches(summary.batches);
+  out->set_skipped_nonfinite(summary.skipped_nonfinite);
+  out->set_layout(LayoutToProto(summary.layout));
 }
 
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {

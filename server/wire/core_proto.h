@@ -11,6 +11,7 @@
 #include "core/dataset_spec.h"
 #include "core/dtype.h"
 #include "core/layout.h"
+#include "core/moments_summary.h"
 #include "core/tensor_view.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "normd/v1/normd.pb.h"
@@ -32,6 +33,11 @@ v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec);
 
 // A view of the message's bytes: valid while `tensor` lives and is unchanged.
 absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field);
+
+// The arrays must all have one entry per channel (INVALID_ARGUMENT naming the ones
+// that differ); the values themselves are checked by ValidateMomentsSummary.
+absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary& proto);
+void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* out);
 
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out);
 absl::Time TimeFromProto(const google::protobuf::Timestamp& proto);

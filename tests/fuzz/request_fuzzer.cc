@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include "grpcpp/server_context.h"
 #include "server/engine/dataset_engine.h"
@@ -126,10 +127,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (parsed.ok() != protobuf_parses) std::abort();
     if (!parsed.ok()) return 0;
     v1::IngestRequest rebuilt = message.fields;
-    if (message.tensor_data.has_value()) {
+    // A batch's data followed by a summary: protobuf keeps the summary (the payload is
+    // a oneof) while the splitter has taken the data; the decoder refuses the pair.
+    const bool both =
+        message.tensor_data.has_value() && rebuilt.payload_case() == v1::IngestRequest::kSummary;
+    if (message.tensor_data.has_value() && !both) {
       rebuilt.mutable_batch()->set_data(message.tensor_data->data(), message.tensor_data->size());
     }
-    if (rebuilt.SerializeAsString() != request.SerializeAsString()) std::abort();
+    if (!both && rebuilt.SerializeAsString() != request.SerializeAsString()) std::abort();
     // One batch through a transaction that is never committed (the service's stream
     // loop needs a live call): validation and the fit kernels, statistics untouched.
     absl::StatusOr<IngestTransaction> transaction =
@@ -139,8 +144,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<IngestBatch> batch =
         IngestBatchFromProto(message.fields, regions, message.tensor_data);
     if (!transaction.ok() || !batch.ok()) return 0;
-    if (batch->batch.elements() > kLimits.max_request_elements) return 0;
-    (void)transaction->Add(batch->split, batch->batch, batch->identity);
+    if (both) std::abort();  // must have been refused
+    if (const auto* summary = std::get_if<MomentsSummary>(&batch->payload)) {
+      (void)transaction->AddSummary(batch->split, *summary, batch->identity);
+      return 0;
+    }
+    const auto& tensor = std::get<ValidatedTensor>(batch->payload);
+    if (tensor.elements() > kLimits.max_request_elements) return 0;
+    (void)transaction->Add(batch->split, tensor, batch->identity);
   } else {
     // The raw path the server takes: the wire-level parse (which must agree with
     // protobuf's), the whole call, and a reply protobuf must read back.

@@ -30,7 +30,8 @@ ALLOWED = {
                        "server/wire", "server/store", "core", "common", "proto"},
     "server": {"server/service", "server/store", "server/store/rocksdb", "server/engine", "server/auth",
                "server/observability", "server/regions", "core", "common", "proto"},
-    "client/cpp": {"common", "proto"},
+    "client/cpp": {"core", "common", "proto"},
+    "client/python/native": {"core", "common"},
     "client/cpp/normctl": {"client/cpp", "common", "proto"},
 }
 

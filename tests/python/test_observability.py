@@ -44,7 +44,7 @@ def test_metrics_count_requests_errors_latency_and_data(observed, tmp_path):
     x = rng.normal(3, 2, (64, 4)).astype(np.float32)
     with normd.Client(server.address, timeout=60) as client:
         client.create_dataset("m", layout="NC", channels=4)
-        client.fit("m", batches)
+        client.fit("m", batches, local=False)  # batches, whose bytes are counted
         client.freeze("m")
         client.zscore(x, "m")
         client.zscore(x, "m", output_dtype="float64")

@@ -70,19 +70,22 @@ def test_fit_is_paced_by_flow_control(client):
     assert peak < total / 8, f"client held {peak >> 20} MiB of a {total >> 20} MiB stream"
 
 
-def test_fit_is_exactly_once_per_writer(client):
+@pytest.mark.parametrize("local", [False, True], ids=["batches", "summaries"])
+def test_fit_is_exactly_once_per_writer(client, local):
     """Resending what was already committed (a job restarted, a reply lost) changes
-    nothing; streams of a few batches give the same statistics as one stream."""
+    nothing; streams of a few batches give the same statistics as one stream. The same
+    holds when fit sends each batch's summary instead of the batch."""
+    chunked = dict(local=local, stream_bytes=4096, summaries_per_stream=5)
     client.create_dataset("once", layout="NC", channels=5)
     client.create_dataset("reference", layout="NC", channels=5)
     rng = np.random.default_rng(6)
     batches = [rng.normal(3e3, 7, (int(rng.integers(1, 50)), 5)) for _ in range(30)]
-    first = client.fit("once", batches[:12], writer_id="job-1", stream_bytes=4096)
+    first = client.fit("once", batches[:12], writer_id="job-1", **chunked)
     assert (first.batches, first.writer_sequence) == (12, 12) and first.streams > 1
     # The job restarts and replays its whole epoch under the same writer id.
-    again = client.fit("once", batches, writer_id="job-1", stream_bytes=4096)
+    again = client.fit("once", batches, writer_id="job-1", **chunked)
     assert (again.duplicate_batches, again.batches, again.writer_sequence) == (12, 18, 30)
-    client.fit("reference", batches)
+    client.fit("reference", batches, local=False)
     got, want = client.stats("once"), client.stats("reference")
     pooled = np.concatenate(batches)
     np.testing.assert_array_equal(got.count, [len(pooled)] * 5)
@@ -91,7 +94,7 @@ def test_fit_is_exactly_once_per_writer(client):
     np.testing.assert_allclose(got.mean, want.mean, rtol=1e-15)
     assert got.batches == want.batches == 30
     with pytest.raises(normd.FailedPrecondition, match="the next batch must be 31, got 40"):
-        client.fit("once", batches[:1], writer_id="job-1", first_sequence=40)
+        client.fit("once", batches[:1], writer_id="job-1", first_sequence=40, local=local)
 
 
 def test_a_refused_batch_rejects_the_whole_stream(client):

@@ -92,7 +92,7 @@ def test_fit_from_a_refilled_shared_buffer_is_exact(client):
             staging[...] = batch
             yield staging
 
-    result = client.fit("shared", refill())
+    result = client.fit("shared", refill(), local=False)  # the server reads the buffer
     assert (result.batches, result.streams) == (5, 5)
     shared, inline = client.stats("shared"), client.stats("inline")
     for field in ("count", "mean", "variance", "min", "max"):
@@ -111,14 +111,14 @@ def test_shared_batches_fill_streams_by_count_not_by_bytes(client):
     for batch in batches:
         batch[...] = rng.normal(1.0, 2.0, batch.shape)
     client.create_dataset("packed", layout="NC", channels=8)
-    result = client.fit("packed", batches, stream_bytes=1, shared_stream_batches=4)
+    result = client.fit("packed", batches, stream_bytes=1, shared_stream_batches=4, local=False)
     assert (result.batches, result.streams) == (4, 1)
     pooled = np.concatenate(batches)
     stats = client.stats("packed")
     np.testing.assert_allclose(stats.mean, pooled.mean(axis=0), rtol=1e-13)
     np.testing.assert_allclose(stats.variance, pooled.var(axis=0), rtol=1e-12)
     # Inline batches still end a stream once it holds stream_bytes of them.
-    inline = client.fit("packed", [b.copy() for b in batches], stream_bytes=1)
+    inline = client.fit("packed", [b.copy() for b in batches], stream_bytes=1, local=False)
     assert (inline.batches, inline.streams) == (4, 4)
 
 

@@ -10,6 +10,7 @@ import grpc
 import numpy as np
 
 from normd import errors, tensors, wire
+from normd import local as _local
 from normd.shared_memory import SharedBuffer, SharedPool
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
@@ -117,17 +118,24 @@ class FitResult:
         self.streams += 1
 
 
+_NO_STATISTICS = Statistics(
+    count=np.zeros(0, np.uint64), mean=np.zeros(0), variance=np.zeros(0),
+    sample_variance=np.zeros(0), min=np.zeros(0), max=np.zeros(0), batches=0, samples=0,
+    version=0)
+
+
 class _PendingStream:
     """The batches of the stream being sent, kept until the server acknowledges them
     so a failed attempt can be resent; later batches are pulled from the iterable
     only as gRPC asks for them."""
 
-    def __init__(self, encode, source, stream_bytes, first_sequence, shared_stream_batches):
+    def __init__(self, encode, source, stream_bytes, first_sequence, per_stream):
         """`encode(batch, sequence)` returns (the serialised IngestRequest, its payload
-        bytes, whether the batch lives in shared memory)."""
+        bytes, its kind: "inline", "shared" (a batch in shared memory) or "summary");
+        `per_stream` bounds the shared batches and the summaries of one stream."""
         self._encode = encode
-        self._shared_stream_batches = shared_stream_batches
-        self._shared = 0
+        self._per_stream = per_stream
+        self._held = {}
         self._source, self._stream_bytes = source, stream_bytes
         self._next_sequence = first_sequence
         self._sent = []
@@ -137,7 +145,7 @@ class _PendingStream:
 
     def start(self) -> bool:
         """Begins the next stream with the iterable's next batch; False when done."""
-        self._sent, self._bytes, self._full, self._shared = [], 0, False, 0
+        self._sent, self._bytes, self._full, self._held = [], 0, False, {}
         return self._pull()
 
     def acknowledged(self) -> None:
@@ -154,7 +162,12 @@ class _PendingStream:
             if batch is _END:
                 self._full = True
                 return False
-            request, nbytes, shared = self._encode(batch, self._next_sequence)
+            request, nbytes, kind = self._encode(batch, self._next_sequence)
+        except errors.NormdError as error:  # refused here, as the server would refuse it
+            self.failure = type(error)(error.code, (
+                f"batch {len(self._sent)} rejected, nothing from this stream was applied: "
+                f"{error.details}"))
+            raise self.failure from None
         except BaseException as error:  # raised again by fit() once gRPC has cancelled
             self.failure = error
             raise
@@ -163,13 +176,14 @@ class _PendingStream:
         # A batch in shared memory is read by the server where it lies, and a resend
         # reads it again: the caller may refill that memory once the next batch is
         # pulled, so by default such a stream ends with it and is acknowledged first.
-        # Its bytes are neither sent nor held here, so they do not fill stream_bytes.
-        if shared:
-            self._shared += 1
-        else:
+        # Neither its bytes nor a summary's batch are sent or held here, so they do not
+        # fill stream_bytes: a count per stream bounds them.
+        if kind == "inline":
             self._bytes += nbytes
-        self._full = (self._bytes >= self._stream_bytes or
-                      (shared and self._shared >= self._shared_stream_batches))
+            self._full = self._bytes >= self._stream_bytes
+        else:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            self._full = self._held[kind] >= self._per_stream[kind]
         return True
 
 
@@ -283,7 +297,8 @@ class Client:
     def fit(self, name: str, batches: Iterable, split: str = "train", *,
             writer_id: Optional[str] = None, first_sequence: int = 1,
             stream_bytes: int = 64 << 20, retry_for: float = 300.0,
-            shared_stream_batches: int = 1) -> "FitResult":
+            shared_stream_batches: int = 1, local: Optional[bool] = None,
+            summaries_per_stream: int = 256) -> "FitResult":
         """Streams `batches` (any iterable of arrays or tensors, consumed lazily and
         paced by gRPC flow control) into dataset `name`, exactly once.
 
@@ -308,6 +323,13 @@ class Client:
         `shared_stream_batches` lets a stream hold that many of them, sparing a commit
         each.
 
+        With `local` (the default where normd's native module is built), each batch
+        is reduced here, with normd's own kernels, to its exact per-channel moments
+        (normd.moments) and only that summary is sent: O(channels) bytes instead of
+        the batch, with the same sequence numbers, and the same statistics to float64's
+        last bits or so. Such a stream holds up to `summaries_per_stream` of them, one
+        commit for all; local=False sends the batches themselves.
+
         A refused batch (wrong shape, NaN, ...) rejects its stream; streams
         acknowledged before it stay applied. If the iterable raises, the open stream
         is cancelled, nothing of it is applied, and the exception propagates."""
@@ -316,20 +338,33 @@ class Client:
         result = FitResult(writer_id=writer, writer_sequence=first_sequence - 1)
         header = pb.IngestRequest(dataset=name, split=split_value,
                                   writer_id=writer).SerializeToString()
+        deadline = time.monotonic() + retry_for
+        if local is None:
+            local = _local.available()
+        if local:  # batches are reduced as the dataset would reduce them
+            spec, retries = self._dataset_spec(name, deadline)
+            result.retries += retries
+            layout = pb.Layout.Name(spec.layout)[len("LAYOUT_"):]
+            skip = spec.nonfinite_policy == pb.NONFINITE_POLICY_SKIP
 
         def encode(batch, sequence):
-            source = tensors.source(batch)
             head = header + wire.varint(5 << 3) + wire.varint(sequence)
+            if local:
+                summary = _local.moments(batch, layout, "skip" if skip else "reject",
+                                         channels=spec.channels)
+                body = _local.summary_message(summary).SerializeToString()
+                return head + wire.length_delimited(6, len(body)) + body, 0, "summary"
+            source = tensors.source(batch)
             region = self._locate(source)
             if region is not None:
                 return head + wire.tensor_field(3, source.shape, source.dtype, region=region), \
-                    source.nbytes, True
+                    source.nbytes, "shared"
             prefix = wire.tensor_field(3, source.shape, source.dtype, source.nbytes)
-            return b"".join((head, prefix, source.array)), source.nbytes, False
+            return b"".join((head, prefix, source.array)), source.nbytes, "inline"
 
         stream = _PendingStream(encode, iter(batches), stream_bytes, first_sequence,
-                                shared_stream_batches)
-        deadline = time.monotonic() + retry_for
+                                {"shared": shared_stream_batches,
+                                 "summary": summaries_per_stream})
         while stream.start():
             retrying = False
             backoff = _Backoff()
@@ -353,6 +388,24 @@ class Client:
             stream.acknowledged()
         return result
 
+    def _dataset_spec(self, name: str, deadline: float):
+        """The dataset's spec, waiting for the server as fit's resends do; returns
+        (spec, the attempts that failed)."""
+        backoff, failed = _Backoff(), 0
+        while True:
+            try:
+                reply = self._stub.GetDataset(
+                    pb.GetDatasetRequest(name=name), wait_for_ready=failed > 0,
+                    metadata=self._metadata,
+                    timeout=max(1.0, deadline - time.monotonic()) if failed else self._timeout)
+                return reply.spec, failed
+            except grpc.RpcError as error:
+                if error.code() in _RETRYABLE and time.monotonic() < deadline:
+                    failed += 1
+                    backoff.wait(deadline)
+                    continue
+                raise errors.from_rpc_error(error) from None
+
     def freeze(self, name: str) -> int:
         """Freezes the live training statistics into a new version; returns its number."""
         return self._call(self._stub.Freeze, pb.FreezeRequest(dataset=name)).version
@@ -371,6 +424,30 @@ class Client:
             stats.running_mean = np.array(s.running_mean)
             stats.running_var = np.array(s.running_var)
         return stats
+
+    # ---- in process -------------------------------------------------------------
+
+    def normalizer(self, dataset: str, *, version: int = 0, scheme: str = "zscore",
+                   **params) -> "_local.Normalizer":
+        """A frozen `version` (0: the latest) of `dataset`, fetched once, normalising in
+        this process with normd's own kernels: `normalizer(x, out=None,
+        output_dtype=None)` returns what `Client.<scheme>(x, dataset, version=...)`
+        would, bit for bit, with no round trip. `scheme` is "zscore" (eps), "minmax"
+        (low, high), "batchnorm" (gamma, beta, eps) or "scale" (factor, offset; no
+        dataset needed: pass ""). Needs normd's native module."""
+        if scheme == "scale":
+            return _local.Normalizer("", 0, scheme, params, None, 1, _NO_STATISTICS)
+        info = self.get_dataset(dataset)
+        if version == 0:
+            version = info.latest_version
+            if version == 0:
+                raise errors.FailedPrecondition(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f'dataset "{dataset}" has no frozen version; call freeze first')
+        stats = self.stats(dataset, version=version)
+        layout = pb.Layout.Name(info.spec.layout)[len("LAYOUT_"):]
+        return _local.Normalizer(dataset, version, scheme, params, layout, info.spec.channels,
+                                 stats)
 
     # ---- shared memory ----------------------------------------------------------
 

@@ -59,3 +59,9 @@ _BY_CODE = {
 def from_rpc_error(error: grpc.RpcError) -> NormdError:
     code = error.code()
     return _BY_CODE.get(code, NormdError)(code, error.details() or "")
+
+
+def from_status(code_name: str, details: str) -> NormdError:
+    """The exception for a status of normd's native module ("INVALID_ARGUMENT", ...)."""
+    code = getattr(grpc.StatusCode, code_name, grpc.StatusCode.UNKNOWN)
+    return _BY_CODE.get(code, NormdError)(code, details)

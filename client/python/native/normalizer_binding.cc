@@ -1,0 +1,101 @@
+// normd._native.FrozenNormalizer: a frozen version's scheme folded once and applied
+// in process with the server's own kernels (core::FrozenNormalizer).
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/python/native/native.h"
+#include "core/frozen_normalizer.h"
+#include "pybind11/numpy.h"
+#include "pybind11/stl.h"
+
+namespace py = pybind11;
+
+namespace normd::native {
+namespace {
+
+double Param(const py::dict& params, const char* name, double fallback) {
+  if (!params.contains(name) || params[name].is_none()) return fallback;
+  return params[name].cast<double>();
+}
+
+std::vector<double> Params(const py::dict& params, const char* name) {
+  if (!params.contains(name) || params[name].is_none()) return {};
+  return params[name].cast<std::vector<double>>();
+}
+
+// The scheme with the wire's defaults for what `params` leaves out (normd.proto's
+// ZScore, MinMax, Scale and BatchNorm messages).
+FrozenScheme SchemeNamed(const std::string& name, const py::dict& params) {
+  if (name == "zscore") return ZScoreScheme{Param(params, "eps", kDefaultEps)};
+  if (name == "minmax") return MinMaxScheme{Param(params, "low", 0.0), Param(params, "high", 1.0)};
+  if (name == "scale") {
+    return FixedScaleScheme{Param(params, "factor", 1.0), Param(params, "offset", 0.0)};
+  }
+  if (name == "batchnorm") {
+    return BatchNormScheme{Params(params, "gamma"), Params(params, "beta"),
+                           Param(params, "eps", kDefaultEps)};
+  }
+  Raise(absl::InvalidArgumentError(absl::StrCat(
+      "a frozen normaliser's scheme is zscore, minmax, scale or batchnorm, got ", name)));
+}
+
+std::vector<double> Doubles(const py::array_t<double, py::array::forcecast>& a) {
+  return std::vector<double>(a.data(), a.data() + a.size());
+}
+
+FrozenNormalizer Make(const std::string& scheme, const py::dict& params,
+                      const std::optional<std::string>& layout, int64_t channels,
+                      const py::array_t<uint64_t, py::array::forcecast>& count,
+                      const py::array_t<double, py::array::forcecast>& mean,
+                      const py::array_t<double, py::array::forcecast>& variance,
+                      const py::array_t<double, py::array::forcecast>& min,
+                      const py::array_t<double, py::array::forcecast>& max) {
+  ReferenceStatistics stats;
+  stats.count.assign(count.data(), count.data() + count.size());
+  stats.mean = Doubles(mean);
+  stats.variance = Doubles(variance);
+  stats.min = Doubles(min);
+  stats.max = Doubles(max);
+  std::optional<Layout> parsed;
+  if (layout.has_value()) parsed = LayoutNamed(*layout);
+  return ValueOrRaise(
+      FrozenNormalizer::Create(SchemeNamed(scheme, params), parsed, channels, stats));
+}
+
+void Apply(const FrozenNormalizer& normalizer, const py::buffer& x, std::vector<int64_t> shape,
+           const std::string& dtype, const py::buffer& out, const std::string& out_dtype) {
+  const TensorArg input(x, shape, dtype, /*writable=*/false);
+  const TensorArg output(out, std::move(shape), out_dtype, /*writable=*/true);
+  const OutputDType output_type = ValueOrRaise(ValidateOutputDType(DTypeNamed(out_dtype)));
+  absl::Status applied;
+  {
+    py::gil_scoped_release unlocked;
+    applied = normalizer.Apply(input.tensor(), output_type, output.writable_bytes(), Pool());
+  }
+  RaiseIfError(applied);
+}
+
+py::array_t<double> Array(const std::vector<double>& values) {
+  return py::array_t<double>(static_cast<py::ssize_t>(values.size()), values.data());
+}
+
+}  // namespace
+
+void BindNormalizer(py::module_& m) {
+  py::class_<FrozenNormalizer>(m, "FrozenNormalizer")
+      .def(py::init(&Make), py::arg("scheme"), py::arg("params"), py::arg("layout"),
+           py::arg("channels"), py::arg("count"), py::arg("mean"), py::arg("variance"),
+           py::arg("min"), py::arg("max"))
+      .def("apply", &Apply, py::arg("x"), py::arg("shape"), py::arg("dtype"), py::arg("out"),
+           py::arg("out_dtype"))
+      .def_property_readonly("center",
+                             [](const FrozenNormalizer& n) { return Array(n.factors().center); })
+      .def_property_readonly("scale",
+                             [](const FrozenNormalizer& n) { return Array(n.factors().scale); })
+      .def_property_readonly("shift",
+                             [](const FrozenNormalizer& n) { return Array(n.factors().shift); });
+}
+
+}  // namespace normd::native

@@ -1,0 +1,166 @@
+"""normd's kernels in this process (the native module, normd._native, built from the
+server's own core): exact partial summaries of batches where they lie, and a frozen
+version's normalisation without a round trip, bit for bit what the server computes.
+
+    s = normd.moments(batch, layout="NCHW")          # a Summary: O(channels)
+    total = s + normd.moments(other, layout="NCHW")  # merged exactly, as the server does
+    normalize = client.normalizer("imagenet")        # fetches the frozen version once
+    y = normalize(x, out=y)
+
+Without the module (built where pybind11 is installed) the client works as before:
+fit() sends batches, and normalizer() is unavailable."""
+import sys
+from typing import Optional
+
+import numpy as np
+
+from normd import tensors
+from normd.v1 import normd_pb2 as pb
+
+try:
+    from normd import _native
+except ImportError:  # built without pybind11: the pure-Python client
+    _native = None
+
+_DTYPE_NAMES = {pb.DTYPE_FLOAT32: "float32", pb.DTYPE_FLOAT64: "float64",
+                pb.DTYPE_FLOAT16: "float16", pb.DTYPE_BFLOAT16: "bfloat16",
+                pb.DTYPE_UINT8: "uint8"}
+_LAYOUTS = ("NC", "NCHW", "NHWC")
+_FROZEN_SCHEMES = ("zscore", "minmax", "scale", "batchnorm")
+
+Summary = _native.Summary if _native is not None else None
+
+
+def available() -> bool:
+    """Whether the native module was built (pybind11 present at build time)."""
+    return _native is not None
+
+
+def _require():
+    if _native is None:
+        raise RuntimeError("normd's native module (normd._native) was not built: install "
+                           "pybind11-dev and python3-dev and rebuild normd")
+
+
+def _channels_last_view(x, layout: str):
+    """A channels-first array or tensor whose memory is channels-last (torch's
+    channels_last format, a transposed numpy array) is NHWC data as it lies, and the
+    other way round: reduce it so, without a copy. None when it is not."""
+    if layout not in ("NCHW", "NHWC") or len(x.shape) < 3:
+        return None
+    k = len(x.shape)
+    to_other = (0, *range(2, k), 1) if layout == "NCHW" else (0, k - 1, *range(1, k - 1))
+    other = "NHWC" if layout == "NCHW" else "NCHW"
+    if tensors.is_torch(x):
+        moved = x.permute(*to_other)
+        return (moved, other) if moved.is_contiguous() and not x.is_contiguous() else None
+    array = np.asarray(x)
+    moved = array.transpose(to_other)
+    if moved.flags.c_contiguous and not array.flags.c_contiguous:
+        return moved, other
+    return None
+
+
+def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
+            channels: Optional[int] = None) -> "Summary":
+    """The exact per-channel moments of batch `x` (numpy array or torch tensor,
+    float32/64, float16, bfloat16 or uint8, any strides) in `layout` ("NC", "NCHW",
+    "NHWC"): the very moments normd's Ingest of the batch would merge, computed with
+    its kernels on this host's cores with the GIL released. nonfinite="skip" leaves
+    NaN and infinities out (counted in skipped_nonfinite); "reject" raises
+    InvalidArgument naming the first. With `channels`, x's shape is checked against
+    it as the server checks a batch for a dataset of that many channels."""
+    _require()
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
+    if nonfinite not in ("reject", "skip"):
+        raise ValueError(f"nonfinite must be 'reject' or 'skip', got {nonfinite!r}")
+    summary_layout = layout
+    moved = _channels_last_view(x, layout)
+    if moved is not None:
+        x, layout = moved
+    source = tensors.source(x)
+    summary = _native.moments(source.array, source.shape, _DTYPE_NAMES[source.dtype], layout,
+                              channels or 0, nonfinite == "skip")
+    if layout != summary_layout:  # reduced as it lay: the same channels, relabelled
+        parts = summary.parts()
+        summary = _native.Summary.from_parts(parts[:-1] + (summary_layout,))
+    return summary
+
+
+def summary_message(summary) -> pb.MomentsSummary:
+    """The wire's MomentsSummary for a Summary."""
+    (count, mean_hi, mean_lo, m2_hi, m2_lo, low, high, samples, batches, skipped,
+     layout) = summary.parts()
+    return pb.MomentsSummary(count=count, mean_hi=mean_hi, mean_lo=mean_lo, m2_hi=m2_hi,
+                             m2_lo=m2_lo, min=low, max=high, samples=samples, batches=batches,
+                             skipped_nonfinite=skipped, layout=pb.Layout.Value("LAYOUT_" + layout))
+
+
+class Normalizer:
+    """A frozen version of a dataset, normalising in this process with the server's
+    kernels: `normalizer(x, out=None, output_dtype=None)` returns what the server's
+    Normalize returns for the same scheme, version and input, bit for bit. Made by
+    Client.normalizer; holds O(channels) of folded factors, and is thread-safe."""
+
+    def __init__(self, dataset: str, version: int, scheme: str, params: dict, layout,
+                 channels: int, stats):
+        _require()
+        if scheme not in _FROZEN_SCHEMES:
+            raise ValueError(f"a frozen normaliser's scheme is one of {_FROZEN_SCHEMES}, "
+                             f"got {scheme!r}")
+        self.dataset, self.version, self.scheme = dataset, version, scheme
+        self.layout, self.channels = layout, channels
+        mean, variance = stats.mean, stats.variance
+        if getattr(stats, "running_mean", None) is not None:  # as the server folds them
+            mean, variance = stats.running_mean, stats.running_var
+        self._native = _native.FrozenNormalizer(
+            scheme, dict(params), layout, channels, stats.count, mean, variance, stats.min,
+            stats.max)
+
+    @property
+    def factors(self):
+        """(center, scale, shift) per channel: y = (x - center) * scale + shift."""
+        return self._native.center, self._native.scale, self._native.shift
+
+    def __call__(self, x, *, out=None, output_dtype=None):
+        like_torch = tensors.is_torch(x)
+        if out is not None and output_dtype is None:
+            wire_out = tensors.dtype_of(out)
+        else:
+            wire_out = tensors.output_dtype(output_dtype) or pb.DTYPE_FLOAT32
+        source = tensors.source(x)
+        result = out
+        if out is None:
+            if wire_out == pb.DTYPE_BFLOAT16 and not like_torch:
+                raise TypeError("numpy has no bfloat16: pass a torch tensor to get bfloat16 "
+                                "back, or ask for float32")
+            result = np.empty(source.shape, tensors.wire_numpy_dtype(wire_out))
+            target = result
+        else:
+            target = _writable_array(out)
+            if tuple(target.shape) != tuple(source.shape):
+                raise ValueError(f"out has shape {tuple(target.shape)}, expected the "
+                                 f"input's {tuple(source.shape)}")
+        self._native.apply(source.array, source.shape, _DTYPE_NAMES[source.dtype], target,
+                           _DTYPE_NAMES[wire_out])
+        if out is not None:
+            return out
+        return tensors.as_result(result, wire_out, like_torch, owned=True)
+
+    def __repr__(self):
+        return (f"Normalizer(dataset={self.dataset!r}, version={self.version}, "
+                f"scheme={self.scheme!r})")
+
+
+def _writable_array(out) -> np.ndarray:
+    """A C-contiguous numpy view of `out`'s memory (bfloat16 as int16 bit patterns)."""
+    if tensors.is_torch(out):
+        torch = sys.modules["torch"]
+        if out.device.type != "cpu" or not out.is_contiguous():
+            raise ValueError("out must be a contiguous CPU tensor")
+        out = out.view(torch.int16) if out.dtype == torch.bfloat16 else out
+        return out.numpy()
+    if not isinstance(out, np.ndarray) or not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be a writable C-contiguous numpy array or torch tensor")
+    return out

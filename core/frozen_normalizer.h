@@ -1,0 +1,55 @@
+// A frozen-statistics scheme with its factors folded once, for one dataset's layout
+// and channels: what the server applies to every Normalize of a frozen version, and
+// what an in-process normaliser (the Python module, normd::LocalNormalizer) holds. The
+// same folding and the same kernels, so both give the same bits.
+#ifndef NORMD_CORE_FROZEN_NORMALIZER_H_
+#define NORMD_CORE_FROZEN_NORMALIZER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/dataset_statistics.h"
+#include "core/dtype.h"
+#include "core/frozen_scheme.h"
+#include "core/layout.h"
+#include "core/tensor_view.h"
+#include "core/worker_pool.h"
+
+namespace normd {
+
+class FrozenNormalizer {
+ public:
+  // Folds `scheme` with `stats` (a frozen version's reference statistics; ignored for
+  // FixedScaleScheme) for inputs of `layout` with `channels` channels. Without a
+  // layout (a fixed scale applied with no dataset) every input is one channel.
+  // Errors as FoldScaleShift.
+  static absl::StatusOr<FrozenNormalizer> Create(const FrozenScheme& scheme,
+                                                 std::optional<Layout> layout, int64_t channels,
+                                                 const ReferenceStatistics& stats);
+
+  // Normalises `input` into `output` (exactly input.elements() elements of
+  // `output_type`). INVALID_ARGUMENT when the input's shape does not fit the layout
+  // and channels, or `output` has the wrong size.
+  absl::Status Apply(const ValidatedTensor& input, OutputDType output_type,
+                     std::span<std::byte> output, WorkerPool* pool = nullptr) const;
+
+  const ScaleShift& factors() const { return factors_; }
+  std::optional<Layout> layout() const { return layout_; }
+  int64_t channels() const { return channels_; }
+
+ private:
+  FrozenNormalizer(std::optional<Layout> layout, int64_t channels, ScaleShift factors)
+      : layout_(layout), channels_(channels), factors_(std::move(factors)) {}
+
+  std::optional<Layout> layout_;
+  int64_t channels_;
+  ScaleShift factors_;
+};
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_FROZEN_NORMALIZER_H_

@@ -1,0 +1,168 @@
+#include "core/moments_summary.h"
+
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "core/batch_moments.h"
+
+namespace normd {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// A double-double with finite parts whose low part is below half an ulp of the
+// high part, as every operation of double_double.h leaves it.
+bool Normalised(const DoubleDouble& x) {
+  return std::isfinite(x.hi) && std::isfinite(x.lo) && x.hi + x.lo == x.hi;
+}
+
+absl::Status ChannelError(size_t c, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("summary channel ", c, ": ", what));
+}
+
+absl::Status ValidateChannel(size_t c, const ChannelMoments& m) {
+  if (m.count == 0) {
+    if (m.mean.hi != 0 || m.mean.lo != 0 || m.m2.hi != 0 || m.m2.lo != 0 || m.min != kInf ||
+        m.max != -kInf) {
+      return ChannelError(
+          c, absl::StrCat("count is 0, so expected mean 0, m2 0, min +inf and "
+                          "max -inf (an empty channel), got mean ",
+                          m.mean.hi, ", m2 ", m.m2.hi, ", min ", m.min, ", max ", m.max));
+    }
+    return absl::OkStatus();
+  }
+  if (m.count > kMaxSummaryCount) {
+    return ChannelError(c,
+                        absl::StrCat("count must be at most 2^53 = ", kMaxSummaryCount,
+                                     " (beyond it float64 cannot count exactly), got ", m.count));
+  }
+  if (!std::isfinite(m.min) || !std::isfinite(m.max) || m.min > m.max) {
+    return ChannelError(
+        c, absl::StrCat("expected finite min <= max, got min ", m.min, " and max ", m.max));
+  }
+  if (!Normalised(m.mean) || !Normalised(m.m2)) {
+    return ChannelError(
+        c, absl::StrCat("mean and m2 must be finite, normalised double-doubles "
+                        "(hi + lo == hi), got mean (",
+                        m.mean.hi, ", ", m.mean.lo, ") and m2 (", m.m2.hi, ", ", m.m2.lo, ")"));
+  }
+  if (m.mean.hi < m.min || m.mean.hi > m.max) {
+    return ChannelError(c, absl::StrCat("mean ", m.mean.hi, " lies outside [min, max] = [", m.min,
+                                        ", ", m.max, "]"));
+  }
+  const double range = m.max - m.min;
+  // Popoviciu: variance <= range^2 / 4; the slack covers rounding of M2 and the bound.
+  const double bound = static_cast<double>(m.count) * (range * range / 4) * (1 + 1e-9);
+  if (m.m2.hi < 0 || m.m2.hi > bound) {
+    return ChannelError(c, absl::StrCat("m2 must lie in [0, count * (max - min)^2 / 4] = [0, ",
+                                        bound, "], got ", m.m2.hi));
+  }
+  if (m.count == 1 && m.min != m.max) {
+    return ChannelError(
+        c, absl::StrCat("a single value has min == max, got min ", m.min, " and max ", m.max));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+MomentsSummary MomentsSummary::Empty(Layout layout, int64_t channels) {
+  MomentsSummary summary;
+  summary.layout = layout;
+  summary.channels.assign(static_cast<size_t>(channels), ChannelMoments{});
+  return summary;
+}
+
+absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout layout,
+                                              const ChannelGeometry& geometry,
+                                              NonFinitePolicy policy, WorkerPool* pool) {
+  MomentsSummary summary = MomentsSummary::Empty(layout, geometry.channels);
+  NORMD_ASSIGN_OR_RETURN(summary.skipped_nonfinite,
+                         ComputeBatchMoments(batch, geometry, policy, summary.channels, pool));
+  summary.samples = static_cast<uint64_t>(geometry.samples);
+  summary.batches = 1;
+  return summary;
+}
+
+absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into) {
+  if (other.layout != into.layout) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot merge a summary of ",
+                                                   LayoutName(other.layout), " data into one of ",
+                                                   LayoutName(into.layout), " data"));
+  }
+  if (other.channels.size() != into.channels.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot merge a summary of ",
+                                                   other.channels.size(), " channels into one of ",
+                                                   into.channels.size()));
+  }
+  for (size_t c = 0; c < other.channels.size(); ++c) {
+    if (other.channels[c].count > kMaxSummaryCount - into.channels[c].count) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "merged summaries would count ", other.channels[c].count, " + ", into.channels[c].count,
+          " values in channel ", c, ", more than 2^53 (beyond it float64 cannot count exactly)"));
+    }
+  }
+  MergeMoments(other.channels, into.channels);
+  into.samples += other.samples;
+  into.batches += other.batches;
+  into.skipped_nonfinite += other.skipped_nonfinite;
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const DatasetSpec& spec) {
+  const auto channels = static_cast<size_t>(spec.channels);
+  if (summary.layout != spec.layout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "summary was reduced as ", LayoutName(summary.layout), " data, dataset \"", spec.name,
+        "\" has layout ", LayoutName(spec.layout), "; reduce batches in the dataset's layout"));
+  }
+  if (summary.channels.size() != channels) {
+    return absl::InvalidArgumentError(absl::StrCat("summary holds ", summary.channels.size(),
+                                                   " channels, dataset \"", spec.name, "\" has ",
+                                                   spec.channels));
+  }
+  if (summary.batches == 0 || summary.samples < summary.batches) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a summary covers at least one batch of at least one sample each: expected batches >= 1 "
+        "and samples >= batches, got batches ",
+        summary.batches, " and samples ", summary.samples));
+  }
+  if (summary.skipped_nonfinite > 0 && spec.nonfinite == NonFinitePolicy::kReject) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "summary skipped ", summary.skipped_nonfinite, " non-finite values, but dataset \"",
+        spec.name, "\" rejects them (nonfinite_policy=reject): expected 0"));
+  }
+  // Every value and skipped value is one channel of one pixel (one sample for NC).
+  unsigned __int128 values = summary.skipped_nonfinite;
+  for (size_t c = 0; c < channels; ++c) {
+    NORMD_RETURN_IF_ERROR(ValidateChannel(c, summary.channels[c]));
+    values += summary.channels[c].count;
+  }
+  const auto pixels = static_cast<uint64_t>(values / channels);
+  const bool whole = values % channels == 0 && values / channels <= kMaxSummaryCount;
+  const bool nc = spec.layout == Layout::kNC;
+  if (!whole || pixels < summary.samples || (nc && pixels != summary.samples)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("summary counts (their sum plus skipped_nonfinite) must make whole ",
+                     nc ? "samples" : "pixels", " of ", spec.channels, " channels",
+                     nc ? absl::StrCat(", ", summary.samples, " of them")
+                        : absl::StrCat(", at least samples = ", summary.samples),
+                     "; got ", static_cast<uint64_t>(values), " values"));
+  }
+  for (size_t c = 0; c < channels; ++c) {
+    const uint64_t count = summary.channels[c].count;
+    if (count > pixels || (summary.skipped_nonfinite == 0 && count != pixels)) {
+      return ChannelError(c,
+                          absl::StrCat("count ", count, " disagrees with the summary's ", pixels,
+                                       " values per channel",
+                                       summary.skipped_nonfinite == 0
+                                           ? " (with nothing skipped, every channel has them all)"
+                                           : ""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace normd

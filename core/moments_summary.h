@@ -1,0 +1,63 @@
+// A partial summary of one or more batches of a dataset: per channel, the exact
+// moments normd keeps (count, double-double mean and M2, min, max), plus the samples,
+// batches and non-finite values behind them. Workers reduce their data where it lies
+// into summaries and send O(channels); summaries merge exactly as batches do.
+#ifndef NORMD_CORE_MOMENTS_SUMMARY_H_
+#define NORMD_CORE_MOMENTS_SUMMARY_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/channel_moments.h"
+#include "core/dataset_spec.h"
+#include "core/layout.h"
+#include "core/nonfinite_policy.h"
+#include "core/tensor_view.h"
+#include "core/worker_pool.h"
+
+namespace normd {
+
+// Counts beyond 2^53 are not exact in float64, which Chan's merge divides by.
+inline constexpr uint64_t kMaxSummaryCount = uint64_t{1} << 53;
+
+struct MomentsSummary {
+  std::vector<ChannelMoments> channels;
+  uint64_t samples = 0;            // rows along N
+  uint64_t batches = 0;            // batches summarised
+  uint64_t skipped_nonfinite = 0;  // values left out under NonFinitePolicy::kSkip
+  Layout layout = Layout::kNC;     // what the batches were reduced as
+
+  // An empty summary of `channels` channels of `layout`: the identity of Merge.
+  static MomentsSummary Empty(Layout layout, int64_t channels);
+};
+
+// The summary of one batch of `layout` (already validated, `geometry` resolved from
+// its shape),
+// reduced with the fit's kernels on `pool`: the very moments an Ingest of the batch
+// would merge. Errors as ComputeBatchMoments.
+absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout layout,
+                                              const ChannelGeometry& geometry,
+                                              NonFinitePolicy policy, WorkerPool* pool = nullptr);
+
+// into <- into (+) other, channel by channel (MergeMoments). INVALID_ARGUMENT when
+// the layouts or channel counts differ or a count would pass kMaxSummaryCount; `into` is then
+// unchanged.
+absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into);
+
+// Checks a summary that came from outside as if it were a batch for dataset `spec`:
+// the dataset's layout and one entry per channel; each channel either empty (count 0, mean and M2
+// zero, min +inf, max -inf) or with finite parts, normalised double-doubles, count at most
+// kMaxSummaryCount, min <= mean <= max, 0 <= M2 <= count * (max - min)^2 / 4
+// (Popoviciu's bound on the variance), min == max for a single value; batches >= 1
+// and samples >= batches; no skipped values unless the dataset skips them; and counts
+// consistent with the layout: the values and skipped ones make whole pixels of every
+// channel (for NC, exactly `samples` of them), no channel has more values than there
+// are pixels, and without skipped values every channel has them all.
+// INVALID_ARGUMENT naming the field, channel, expected and received value.
+absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const DatasetSpec& spec);
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_MOMENTS_SUMMARY_H_

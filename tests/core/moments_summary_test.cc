@@ -1,0 +1,159 @@
+#include "core/moments_summary.h"
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace normd {
+namespace {
+
+struct Batch {
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+
+  TensorView View() const {
+    return {DType::kFloat64, shape,
+            std::span(reinterpret_cast<const std::byte*>(values.data()),
+                      values.size() * sizeof(double))};
+  }
+};
+
+Batch RandomBatch(std::vector<int64_t> shape, std::mt19937_64& rng, double nan_rate = 0) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  std::normal_distribution<double> noise(1e6, 3.0);
+  std::bernoulli_distribution nan(nan_rate);
+  Batch batch{std::move(shape), std::vector<double>(static_cast<size_t>(n))};
+  for (double& v : batch.values) v = nan(rng) ? std::nan("") : noise(rng);
+  return batch;
+}
+
+MomentsSummary Summarize(const Batch& batch, Layout layout, int64_t channels,
+                         NonFinitePolicy policy) {
+  const ValidatedTensor tensor = *ValidateTensor(batch.View());
+  const ChannelGeometry geometry = *ResolveGeometry(layout, channels, tensor.shape());
+  return *SummarizeBatch(tensor.view(), layout, geometry, policy);
+}
+
+DatasetSpec Spec(Layout layout, int64_t channels, NonFinitePolicy policy) {
+  return {.name = "d", .layout = layout, .channels = channels, .nonfinite = policy};
+}
+
+// Every summary the kernels make, and every merge of them, passes the checks a
+// summary from outside must pass: the validation never refuses honest data.
+TEST(MomentsSummaryTest, SummariesOfRealBatchesAndTheirMergesValidate) {
+  std::mt19937_64 rng(3);
+  struct Case {
+    Layout layout;
+    std::vector<int64_t> shape;
+    int64_t channels;
+  };
+  for (const Case& c : {Case{Layout::kNC, {37, 5}, 5}, Case{Layout::kNCHW, {3, 4, 5, 6}, 4},
+                        Case{Layout::kNHWC, {3, 5, 6, 4}, 4}}) {
+    for (NonFinitePolicy policy : {NonFinitePolicy::kReject, NonFinitePolicy::kSkip}) {
+      const double nan_rate = policy == NonFinitePolicy::kSkip ? 0.2 : 0.0;
+      const DatasetSpec spec = Spec(c.layout, c.channels, policy);
+      MomentsSummary total = MomentsSummary::Empty(c.layout, c.channels);
+      for (int i = 0; i < 4; ++i) {
+        const MomentsSummary one =
+            Summarize(RandomBatch(c.shape, rng, nan_rate), c.layout, c.channels, policy);
+        EXPECT_TRUE(ValidateMomentsSummary(one, spec).ok()) << ValidateMomentsSummary(one, spec);
+        ASSERT_TRUE(MergeSummary(one, total).ok());
+        EXPECT_TRUE(ValidateMomentsSummary(total, spec).ok())
+            << ValidateMomentsSummary(total, spec);
+      }
+      EXPECT_EQ(total.batches, 4u);
+      EXPECT_EQ(total.samples, 4u * static_cast<uint64_t>(c.shape[0]));
+    }
+  }
+}
+
+// The extremes of the checks: no spread at all, and the largest spread a set of
+// values in [min, max] can have (half at each end, Popoviciu's bound attained).
+TEST(MomentsSummaryTest, ConstantAndTwoPointBatchesValidate) {
+  const DatasetSpec spec = Spec(Layout::kNC, 1, NonFinitePolicy::kReject);
+  Batch constant{{6, 1}, std::vector<double>(6, 0.1)};
+  Batch two_point{{6, 1}, {-3e8, 7.5, -3e8, 7.5, -3e8, 7.5}};
+  for (const Batch& batch : {constant, two_point}) {
+    const MomentsSummary s = Summarize(batch, Layout::kNC, 1, NonFinitePolicy::kReject);
+    EXPECT_TRUE(ValidateMomentsSummary(s, spec).ok()) << ValidateMomentsSummary(s, spec);
+  }
+}
+
+TEST(MomentsSummaryTest, MergedPiecesAgreeWithOneBatch) {
+  std::mt19937_64 rng(4);
+  const Batch whole = RandomBatch({40, 3, 2, 2}, rng);
+  const MomentsSummary one = Summarize(whole, Layout::kNCHW, 3, NonFinitePolicy::kReject);
+  MomentsSummary merged = MomentsSummary::Empty(Layout::kNCHW, 3);
+  const int64_t per_sample = 3 * 2 * 2;
+  for (int64_t begin : {0, 7, 8, 30}) {
+    const int64_t end = begin == 30 ? 40 : (begin == 0 ? 7 : (begin == 7 ? 8 : 30));
+    Batch piece{{end - begin, 3, 2, 2},
+                std::vector<double>(whole.values.begin() + begin * per_sample,
+                                    whole.values.begin() + end * per_sample)};
+    ASSERT_TRUE(
+        MergeSummary(Summarize(piece, Layout::kNCHW, 3, NonFinitePolicy::kReject), merged).ok());
+  }
+  for (size_t c = 0; c < 3; ++c) {
+    EXPECT_EQ(merged.channels[c].count, one.channels[c].count);
+    EXPECT_EQ(merged.channels[c].min, one.channels[c].min);
+    EXPECT_EQ(merged.channels[c].max, one.channels[c].max);
+    EXPECT_NEAR(merged.channels[c].Mean(), one.channels[c].Mean(),
+                1e-15 * std::abs(one.channels[c].Mean()));
+    EXPECT_NEAR(merged.channels[c].PopulationVariance(), one.channels[c].PopulationVariance(),
+                1e-12 * one.channels[c].PopulationVariance());
+  }
+  EXPECT_EQ(merged.batches, 4u);
+  EXPECT_EQ(merged.samples, 40u);
+}
+
+TEST(MomentsSummaryTest, MergeRefusesMismatchesAndOverflowAndChangesNothing) {
+  MomentsSummary into = MomentsSummary::Empty(Layout::kNC, 2);
+  into.channels[0] = {kMaxSummaryCount - 1, {1.0, 0.0}, {0.0, 0.0}, 1.0, 1.0};
+  const MomentsSummary before = into;
+  MomentsSummary more = MomentsSummary::Empty(Layout::kNC, 2);
+  more.channels[0] = {2, {1.0, 0.0}, {0.0, 0.0}, 1.0, 1.0};
+  EXPECT_EQ(MergeSummary(more, into).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MergeSummary(MomentsSummary::Empty(Layout::kNHWC, 2), into).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MergeSummary(MomentsSummary::Empty(Layout::kNC, 3), into).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(into.channels[0].count, before.channels[0].count);
+  EXPECT_EQ(into.channels[1].count, 0u);
+}
+
+TEST(MomentsSummaryTest, ValidationNamesWhatIsWrong) {
+  std::mt19937_64 rng(5);
+  const DatasetSpec spec = Spec(Layout::kNC, 2, NonFinitePolicy::kReject);
+  const MomentsSummary good =
+      Summarize(RandomBatch({9, 2}, rng), Layout::kNC, 2, NonFinitePolicy::kReject);
+  ASSERT_TRUE(ValidateMomentsSummary(good, spec).ok());
+  const auto refused = [&](auto mutate, absl::string_view expected) {
+    MomentsSummary bad = good;
+    mutate(bad);
+    const absl::Status status = ValidateMomentsSummary(bad, spec);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << expected;
+    EXPECT_NE(status.message().find(expected), absl::string_view::npos) << status;
+  };
+  refused([](MomentsSummary& s) { s.channels[1].m2.hi = -1; }, "summary channel 1: m2 must lie");
+  refused([](MomentsSummary& s) { s.channels[0].mean.lo = s.channels[0].mean.hi; },
+          "normalised double-doubles");
+  refused([](MomentsSummary& s) { s.channels[0].min = std::nan(""); }, "expected finite min");
+  refused(
+      [](MomentsSummary& s) {
+        s.channels[0].count = 10;
+        s.channels[1].count = 8;
+      },
+      "summary channel 0: count 10 disagrees with the summary's 9 values per channel");
+  refused([](MomentsSummary& s) { s.samples = 10; }, "10 of them; got 18 values");
+  refused([](MomentsSummary& s) { s.layout = Layout::kNHWC; }, "reduced as NHWC data");
+  refused([](MomentsSummary& s) { s.channels.pop_back(); }, "summary holds 1 channels");
+  refused([](MomentsSummary& s) { s.skipped_nonfinite = 2; }, "expected 0");
+}
+
+}  // namespace
+}  // namespace normd

@@ -1,0 +1,310 @@
+"""normd's kernels in the client's process (normd._native): summaries against exact
+rational arithmetic, summaries merged any way against one batch, fit() through
+summaries against fit() of the batches, hostile summaries refused with nothing
+changed, and the in-process normaliser against the server's Normalize byte for byte."""
+import itertools
+import pickle
+import re
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+import normd
+from normd import local
+from normd.v1 import normd_pb2 as pb
+
+pytestmark = pytest.mark.skipif(not local.available(),
+                                reason="normd._native not built (pybind11-dev missing)")
+
+
+def exact_moments(values):
+    """(count, mean, M2, min, max) of float values in exact rational arithmetic."""
+    exact = [Fraction(float(v)) for v in values]
+    n = len(exact)
+    mean = sum(exact) / n
+    return n, mean, sum((v - mean) ** 2 for v in exact), min(exact), max(exact)
+
+
+def channel_values(x: np.ndarray, layout: str):
+    """Each channel's values, flattened: [C][values]."""
+    axis = 1 if layout in ("NC", "NCHW") else x.ndim - 1
+    moved = np.moveaxis(x, axis, 0)
+    return moved.reshape(moved.shape[0], -1)
+
+
+@pytest.mark.parametrize("dtype,layout", [
+    (np.float32, "NC"), (np.float64, "NCHW"), (np.float16, "NHWC"), (np.uint8, "NCHW")])
+def test_moments_agree_with_exact_arithmetic(dtype, layout):
+    rng = np.random.default_rng(1)
+    shape = {"NC": (257, 3), "NCHW": (5, 3, 7, 6), "NHWC": (5, 7, 6, 3)}[layout]
+    if dtype == np.uint8:
+        x = rng.integers(0, 256, shape, dtype=np.uint8)
+    else:
+        x = (1e4 + rng.normal(0, 3, shape)).astype(dtype)  # |mean| >> std
+    summary = normd.moments(x, layout=layout)
+    assert (summary.layout, summary.channels, summary.samples, summary.batches) == (
+        layout, 3, shape[0], 1)
+    count, mean_hi, mean_lo, m2_hi, m2_lo, low, high, *_ = summary.parts()
+    for c, values in enumerate(channel_values(x, layout)):
+        n, mean, m2, lo, hi = exact_moments(values)
+        assert count[c] == n and low[c] == lo and high[c] == hi
+        # Within float64's resolution (the kernels' bound, batch_moments.cc).
+        assert abs(Fraction(mean_hi[c]) + Fraction(mean_lo[c]) - mean) <= abs(mean) * Fraction(
+            1, 10 ** 15)
+        assert abs(Fraction(m2_hi[c]) + Fraction(m2_lo[c]) - m2) <= m2 * Fraction(1, 10 ** 12)
+        assert abs(summary.mean[c] - float(mean)) <= 2.0 ** -52 * abs(float(mean))  # 1 ulp
+        assert abs(summary.variance[c] - float(m2 / n)) <= 1e-12 * float(m2 / n)
+
+
+def test_summaries_merged_any_way_agree_with_one_batch():
+    rng = np.random.default_rng(2)
+    x = rng.normal(-7.0, 0.01, (200, 4, 3, 3)).astype(np.float32)
+    whole = normd.moments(x, layout="NCHW")
+    for _ in range(5):
+        cuts = np.sort(rng.choice(np.arange(1, 200), size=int(rng.integers(1, 12)),
+                                  replace=False))
+        pieces = [normd.moments(p, layout="NCHW") for p in np.split(x, cuts)]
+        order = rng.permutation(len(pieces))
+        merged = normd.Summary("NCHW", 4)
+        for i in order:
+            merged += pieces[i]
+        assert (merged.samples, merged.batches) == (200, len(pieces))
+        np.testing.assert_array_equal(merged.count, whole.count)
+        np.testing.assert_array_equal(merged.min, whole.min)
+        np.testing.assert_array_equal(merged.max, whole.max)
+        np.testing.assert_allclose(merged.mean, whole.mean, rtol=1e-15)
+        np.testing.assert_allclose(merged.variance, whole.variance, rtol=1e-12)
+    again = pickle.loads(pickle.dumps(whole))  # a worker's summary sent to its driver
+    for a, b in zip(again.parts(), whole.parts()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(normd.InvalidArgument, match="cannot merge a summary of NHWC"):
+        whole + normd.Summary("NHWC", 4)
+    with pytest.raises(normd.InvalidArgument, match="3 channels into one of 4"):
+        whole + normd.Summary("NCHW", 3)
+
+
+def test_strided_inputs_are_reduced_as_they_lie():
+    rng = np.random.default_rng(3)
+    x = torch.from_numpy(rng.normal(2.0, 3.0, (8, 3, 5, 4)).astype(np.float32))
+    contiguous = normd.moments(x, layout="NCHW")
+    strided = [x.to(memory_format=torch.channels_last),         # NHWC memory, NCHW shape
+               x[:, :, ::2, :], x.numpy()[::2], x.double().numpy().transpose(0, 1, 3, 2)]
+    for view in strided:
+        got = normd.moments(view, layout="NCHW")
+        want = normd.moments(np.ascontiguousarray(np.asarray(view, dtype=np.float64)),
+                             layout="NCHW")
+        assert got.layout == "NCHW"
+        np.testing.assert_array_equal(got.count, want.count)
+        np.testing.assert_allclose(got.mean, want.mean, rtol=1e-15)
+        np.testing.assert_allclose(got.variance, want.variance, rtol=1e-12)
+    np.testing.assert_allclose(normd.moments(strided[0], layout="NCHW").mean, contiguous.mean,
+                               rtol=1e-15)
+
+
+@pytest.mark.parametrize("layout,shape,dtype", [
+    ("NC", (64, 6), np.float64), ("NCHW", (4, 3, 9, 9), np.float32),
+    ("NHWC", (4, 9, 9, 3), np.float16), ("NCHW", (4, 3, 9, 9), np.uint8)])
+def test_fit_through_summaries_matches_fit_of_the_batches(client, layout, shape, dtype):
+    rng = np.random.default_rng(4)
+    channels = shape[1] if layout != "NHWC" else shape[-1]
+    batches = [(rng.integers(0, 256, shape) if dtype == np.uint8
+                else rng.normal(50.0, 4.0, shape)).astype(dtype) for _ in range(6)]
+    client.create_dataset("summaries", layout=layout, channels=channels)
+    client.create_dataset("batches", layout=layout, channels=channels)
+    sent = []
+    ingest = client._ingest_bytes
+    client._ingest_bytes = lambda requests, **kw: ingest(
+        (sent.append(len(r)) or r for r in requests), **kw)
+    result = client.fit("summaries", batches, local=True)
+    client._ingest_bytes = ingest
+    assert (result.batches, result.streams, len(sent)) == (6, 1, 6)
+    assert max(sent) < 100 + 70 * channels  # O(channels), not the batch
+    client.fit("batches", batches, local=False)
+    got, want = client.stats("summaries"), client.stats("batches")
+    np.testing.assert_array_equal(got.count, want.count)
+    np.testing.assert_array_equal(got.min, want.min)
+    np.testing.assert_array_equal(got.max, want.max)
+    assert (got.batches, got.samples) == (want.batches, want.samples)
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-15)
+    np.testing.assert_allclose(got.variance, want.variance, rtol=1e-12)
+
+
+def summary_request(dataset, summary: pb.MomentsSummary, split=pb.SPLIT_TRAIN,
+                    **fields) -> pb.IngestRequest:
+    return pb.IngestRequest(dataset=dataset, summary=summary, split=split, **fields)
+
+
+def refused(client, request_bytes):
+    with pytest.raises(normd.NormdError) as error:
+        try:
+            client._ingest_bytes(iter([request_bytes]), timeout=30)
+        except Exception as rpc_error:  # grpc.RpcError
+            raise normd.errors.from_rpc_error(rpc_error) from None
+    return error.value
+
+
+def test_hostile_summaries_are_refused_and_change_nothing(client):
+    client.create_dataset("tab", layout="NC", channels=2)
+    rng = np.random.default_rng(5)
+    client.fit("tab", [rng.normal(1.0, 2.0, (50, 2))], local=False)
+    before = client.stats("tab")
+    good = local.summary_message(normd.moments(rng.normal(0.0, 1.0, (10, 2)), layout="NC"))
+
+    def mutated(**changes):
+        message = pb.MomentsSummary()
+        message.CopyFrom(good)
+        for field, value in changes.items():
+            if isinstance(value, list):
+                getattr(message, field)[:] = value
+            else:
+                setattr(message, field, value)
+        return summary_request("tab", message).SerializeToString()
+
+    inf, nan = float("inf"), float("nan")
+    lo, hi = list(good.min), list(good.max)
+    cases = {
+        "3 channels": mutated(count=[10, 10, 10], mean_hi=[0, 0, 0], mean_lo=[0, 0, 0],
+                              m2_hi=[1, 1, 1], m2_lo=[0, 0, 0], min=[-1] * 3, max=[1] * 3),
+        "summary.mean_lo holds 1 values": mutated(mean_lo=[0.0]),
+        "count is 0, so expected mean 0": mutated(count=[0, 10]),
+        "m2 must lie in": mutated(m2_hi=[-1.0, good.m2_hi[1]]),
+        "got 1e\\+300": mutated(m2_hi=[1e300, good.m2_hi[1]]),
+        "expected finite min <= max": mutated(min=[hi[0] + 1, lo[1]]),
+        "lies outside \\[min, max\\]": mutated(mean_hi=[hi[0] + 1, good.mean_hi[1]]),
+        "finite, normalised double-doubles": mutated(mean_hi=[nan, good.mean_hi[1]]),
+        "normalised double-doubles \\(hi": mutated(m2_lo=[inf, 0.0]),
+        "\\(hi \\+ lo == hi\\)": mutated(mean_lo=[good.mean_hi[0], 0.0]),
+        "count must be at most 2\\^53": mutated(count=[2 ** 53 + 1, 10]),
+        "11 of them; got 20 values": mutated(samples=11),
+        "every channel has them all": mutated(count=[9, 11]),
+        "rejects them \\(nonfinite_policy=reject\\)": mutated(skipped_nonfinite=1),
+        "expected batches >= 1": mutated(batches=0),
+        "samples >= batches": mutated(batches=11),
+        "reduced as NCHW data": mutated(layout=pb.LAYOUT_NCHW),
+        "summary.layout must be one of": mutated(layout=pb.LAYOUT_UNSPECIFIED),
+    }
+    for match, request in cases.items():
+        error = refused(client, request)
+        assert error.code.name == "INVALID_ARGUMENT", (match, error)
+        assert "batch 0 rejected, nothing from this stream was applied" in error.details
+        assert re.search(match, error.details), (match, error.details)
+    # A batch and a summary in one message (protobuf keeps the last; the server sees both).
+    batch = pb.IngestRequest(batch=pb.Tensor(shape=[1, 2], dtype=pb.DTYPE_FLOAT64,
+                                             data=np.zeros(2).tobytes()))
+    both = batch.SerializeToString() + summary_request("tab", good).SerializeToString()
+    assert "both a batch and a summary" in refused(client, both).details
+    # A summary whose counts would pass 2^53 once merged with the stream's others.
+    big = pb.MomentsSummary(count=[2 ** 52] * 2, mean_hi=[1.0] * 2, mean_lo=[0.0] * 2,
+                            m2_hi=[0.0] * 2, m2_lo=[0.0] * 2, min=[1.0] * 2, max=[1.0] * 2,
+                            samples=2 ** 52, batches=1, layout=pb.LAYOUT_NC)
+    two = [summary_request("tab", big).SerializeToString()] * 3
+    with pytest.raises(Exception) as error:
+        client._ingest_bytes(iter(two), timeout=30)
+    assert "more than 2^53" in normd.errors.from_rpc_error(error.value).details
+
+    after = client.stats("tab")
+    for field in ("count", "mean", "variance", "min", "max"):
+        np.testing.assert_array_equal(getattr(after, field), getattr(before, field))
+    assert (after.batches, after.samples) == (before.batches, before.samples)
+    # The unmutated summary is accepted: the refusals above were the mutations'.
+    client._ingest_bytes(iter([summary_request("tab", good).SerializeToString()]), timeout=30)
+    assert client.stats("tab").batches == before.batches + 1
+
+
+def test_running_average_takes_single_batch_summaries_in_order(client):
+    rng = np.random.default_rng(6)
+    batches = [rng.normal(3.0, 2.0, (16, 3, 4, 4)).astype(np.float32) for _ in range(5)]
+    for name in ("summaries", "batches"):
+        client.create_dataset(name, layout="NCHW", channels=3, running_average=True,
+                              momentum=0.1)
+    client.fit("summaries", batches, local=True)
+    client.fit("batches", batches, local=False)
+    got, want = client.stats("summaries"), client.stats("batches")
+    # Each batch's moments are the same bits either way, so the average is too.
+    np.testing.assert_array_equal(got.running_mean, want.running_mean)
+    np.testing.assert_array_equal(got.running_var, want.running_var)
+    assert got.num_batches_tracked == want.num_batches_tracked == 5
+    merged = normd.moments(batches[0], layout="NCHW") + normd.moments(batches[1], layout="NCHW")
+    request = summary_request("summaries", local.summary_message(merged))
+    error = refused(client, request.SerializeToString())
+    assert error.code.name == "FAILED_PRECONDITION"
+    assert "must cover exactly one batch (batches = 1), got one of 2 batches" in error.details
+    assert client.stats("summaries").num_batches_tracked == 5
+    # Other splits keep no running average: a merged summary is fine there.
+    request.split = pb.SPLIT_VALIDATION
+    client._ingest_bytes(iter([request.SerializeToString()]), timeout=30)
+    assert client.stats("summaries", split="validation").batches == 2
+
+
+INPUTS = {
+    "float32": lambda x: x.astype(np.float32),
+    "float64": lambda x: x,
+    "float16": lambda x: x.astype(np.float16),
+    "uint8": lambda x: np.clip(x * 20 + 128, 0, 255).astype(np.uint8),
+    "bfloat16": lambda x: torch.from_numpy(x).to(torch.bfloat16),
+}
+OUTPUTS = ["float32", "float64", "float16", "bfloat16"]
+
+
+def as_bytes(result) -> bytes:
+    if isinstance(result, torch.Tensor):
+        if result.dtype == torch.bfloat16:
+            result = result.view(torch.int16)
+        return result.numpy().tobytes()
+    return np.asarray(result).tobytes()
+
+
+@pytest.mark.parametrize("layout,shape", [("NC", (33, 5)), ("NCHW", (3, 5, 4, 7)),
+                                          ("NHWC", (3, 4, 7, 5))])
+def test_local_normalizer_is_bit_identical_to_the_server(client, layout, shape):
+    rng = np.random.default_rng(7)
+    client.create_dataset("frozen", layout=layout, channels=5)
+    client.fit("frozen", [rng.normal(1e3, 5.0, shape), rng.normal(1e3, 5.0, shape)])
+    version = client.freeze("frozen")
+    gamma, beta = list(rng.normal(1, 0.2, 5)), list(rng.normal(0, 1, 5))
+    schemes = {
+        "zscore": ({"eps": 1e-3}, lambda x, **kw: client.zscore(x, "frozen", eps=1e-3, **kw)),
+        "minmax": ({"low": -1.0, "high": 1.0},
+                   lambda x, **kw: client.minmax(x, "frozen", low=-1.0, high=1.0, **kw)),
+        "batchnorm": ({"gamma": gamma, "beta": beta},
+                      lambda x, **kw: client.batch_norm(x, "frozen", gamma=gamma, beta=beta,
+                                                        **kw)),
+        "scale": ({"factor": 1 / 255, "offset": -0.5},
+                  lambda x, **kw: client.scale(x, 1 / 255, -0.5, **kw)),
+    }
+    x64 = rng.normal(1e3, 5.0, shape)
+    for (scheme, (params, remote)), (in_name, make), out_name in itertools.product(
+            schemes.items(), INPUTS.items(), OUTPUTS):
+        normalizer = client.normalizer("frozen" if scheme != "scale" else "", scheme=scheme,
+                                       **params)
+        assert normalizer.version == (version if scheme != "scale" else 0)
+        x = make(x64)
+        if out_name == "bfloat16" and not isinstance(x, torch.Tensor):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        got, want = normalizer(x, output_dtype=out_name), remote(x, output_dtype=out_name)
+        assert as_bytes(got) == as_bytes(want), (scheme, in_name, out_name)
+
+
+def test_local_normalizer_writes_into_out_and_reports_errors(client):
+    rng = np.random.default_rng(8)
+    client.create_dataset("img", layout="NCHW", channels=3)
+    client.fit("img", [rng.normal(5.0, 2.0, (8, 3, 6, 6))])
+    with pytest.raises(normd.FailedPrecondition, match="no frozen version"):
+        client.normalizer("img")
+    client.freeze("img")
+    normalize = client.normalizer("img")
+    x = rng.normal(5.0, 2.0, (4, 3, 6, 6)).astype(np.float32)
+    out = np.empty_like(x)
+    assert normalize(x, out=out) is out
+    assert out.tobytes() == client.zscore(x, "img").tobytes()
+    out_t = torch.empty(x.shape, dtype=torch.float16)
+    assert normalize(torch.from_numpy(x), out=out_t) is out_t
+    assert torch.equal(out_t, client.zscore(torch.from_numpy(x), "img", output_dtype="float16"))
+    with pytest.raises(normd.InvalidArgument, match="expects 3 channels"):
+        normalize(np.zeros((4, 5, 6, 6), np.float32))
+    with pytest.raises(ValueError, match="out has shape"):
+        normalize(x, out=np.empty((4, 3, 6, 5), np.float32))
+    with pytest.raises(normd.NotFound):
+        client.normalizer("img", version=9)
