@@ -219,8 +219,11 @@ void ImageShape(benchmark::internal::Benchmark* b) { b->Arg(0)->Unit(benchmark::
 const Shape kImageRgb{Layout::kNCHW, {64, 3, 224, 224}, 3};
 constexpr int kSimd = 0, kScalar = 1, kSimdPool2 = 2;
 
-BENCHMARK(BM_Memcpy)->Apply(Sizes);
-BENCHMARK(BM_ReadOnlySum)->Apply(Sizes);
+// Also at the image batch's bytes, float32 and uint8 ([64, 3, 224, 224]).
+constexpr int64_t kImageF32Bytes = int64_t{64} * 3 * 224 * 224 * 4;
+constexpr int64_t kImageU8Bytes = kImageF32Bytes / 4;
+BENCHMARK(BM_Memcpy)->Apply(Sizes)->Arg(kImageF32Bytes);
+BENCHMARK(BM_ReadOnlySum)->Apply(Sizes)->Arg(kImageU8Bytes)->Arg(kImageF32Bytes);
 BENCHMARK(BM_WidenU8ToF32)->Apply(Sizes);
 // [N, F] sized by bytes: a one-element dims vector means "derive N".
 #define NORMD_NORMALIZE_BENCH(name, dtype, shape, apply)                 \
@@ -253,6 +256,13 @@ NORMD_FIT_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
 BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), kSimdPool2)
     ->Arg(256 * kMiB)
     ->Unit(benchmark::kMicrosecond);
+// What a caller's process gets on two cores (normd.moments, LocalNormalizer use a pool).
+BENCHMARK_CAPTURE(Fit, f32_NCHW_64x3x224x224_pool2, DType::kFloat32, kImageRgb, kSimdPool2)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(Fit, u8_NCHW_64x3x224x224_pool2, DType::kUInt8, kImageRgb, kSimdPool2)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(Normalize, f32_NCHW_64x3x224x224_pool2, DType::kFloat32, kImageRgb, kSimdPool2)
+    ->Apply(ImageShape);
 
 // Layer norm over transformer rows; group and instance norm on ResNet-sized maps;
 // batch norm in training mode on an RGB batch.

@@ -15,6 +15,8 @@
 //
 // Non-finite values make a tile's sum of squares non-finite; that tile is redone by
 // scalar code that applies the policy element by element, in flat order.
+//
+// uint8 batches take another road: exact integer sums (core/u8_batch_moments.h).
 #include "core/batch_moments.h"
 
 #include <algorithm>
@@ -26,6 +28,7 @@
 #include "core/double_double.h"
 #include "core/kernel_plan.h"
 #include "core/kernels/moment_sums.h"
+#include "core/u8_batch_moments.h"
 
 namespace normd {
 namespace {
@@ -286,6 +289,10 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
                                             " channels, geometry has ", geometry.channels));
   }
   const KernelWalk walk = PlanKernelWalk(geometry);
+  if (batch.dtype == DType::kUInt8) {  // exact in integer lanes; never non-finite
+    ComputeU8BatchMoments(batch, walk, out, pool);
+    return 0;
+  }
   const FitContext ctx{batch, walk, policy, ElementSize(batch.dtype)};
   const bool runs = walk.kind == KernelWalk::Kind::kRuns;
   const size_t units = runs ? walk.runs : walk.rows + (walk.tail > 0 ? 1 : 0);

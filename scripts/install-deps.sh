@@ -13,6 +13,7 @@ build_packages=(
 )
 test_packages=(
   libgtest-dev libgmock-dev libgmp-dev libbenchmark-dev pybind11-dev python3-dev
+  python3-torchvision
   python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
   clang-14 libclang-rt-14-dev dpkg-dev openssl
   prometheus yamllint docker-compose python3-kubernetes python3-yaml debootstrap

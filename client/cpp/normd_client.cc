@@ -16,6 +16,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "wire/core_proto.h"
 
 namespace normd {
 
@@ -63,14 +64,17 @@ IngestStream::IngestStream(grpc::ChannelInterface* channel, std::string dataset,
       channel, kIngest, &context_, &response_));
 }
 
-v1::IngestRequest IngestStream::NextRequest(v1::Split split) {
+v1::IngestRequest IngestStream::NextRequest(v1::Split split, uint64_t batches) {
   v1::IngestRequest request;
   if (first_) {
     request.set_dataset(dataset_);
     request.set_writer_id(writer_.writer_id);
   }
   first_ = false;
-  if (!writer_.writer_id.empty()) request.set_sequence(next_sequence_++);
+  if (!writer_.writer_id.empty()) {
+    request.set_sequence(next_sequence_);
+    next_sequence_ += batches;
+  }
   request.set_split(split);
   return request;
 }
@@ -85,6 +89,19 @@ absl::Status IngestStream::Send(const grpc::ByteBuffer& message) {
 absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
   v1::IngestRequest request = NextRequest(split);
   *request.mutable_batch() = std::move(batch);
+  return SendRequest(request);
+}
+
+absl::Status IngestStream::WriteSummaries(v1::Split split,
+                                          std::span<const MomentsSummary> summaries) {
+  v1::IngestRequest request = NextRequest(split, summaries.size());
+  for (const MomentsSummary& summary : summaries) {
+    MomentsSummaryToProto(summary, request.mutable_summaries()->add_summaries());
+  }
+  return SendRequest(request);
+}
+
+absl::Status IngestStream::SendRequest(const v1::IngestRequest& request) {
   grpc::ByteBuffer message;
   bool own_buffer = false;
   if (!grpc::SerializationTraits<v1::IngestRequest>::Serialize(request, &message, &own_buffer)

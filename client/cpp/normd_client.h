@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "core/moments_summary.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -45,6 +46,9 @@ class IngestStream {
   // gives its shape and dtype (no data), `values` its bytes.
   absl::Status WriteValues(v1::Split split, const v1::Tensor& meta,
                            std::span<const std::byte> values);
+  // Sends the summaries of batches (Moments in client/cpp/local.h) in their place, in
+  // one message: each takes its batch's sequence number.
+  absl::Status WriteSummaries(v1::Split split, std::span<const MomentsSummary> summaries);
   // Closes the stream; OK means every batch is applied and durable.
   absl::StatusOr<v1::IngestResponse> Finish();
   // Abandons the stream: the server applies nothing from it. Finish() then reports
@@ -56,7 +60,9 @@ class IngestStream {
   WriterPosition writer_;
   uint64_t next_sequence_;
   bool first_ = true;
-  v1::IngestRequest NextRequest(v1::Split split);
+  // The next message's header; it holds `batches` batches (their sequence numbers).
+  v1::IngestRequest NextRequest(v1::Split split, uint64_t batches = 1);
+  absl::Status SendRequest(const v1::IngestRequest& request);
   absl::Status Send(const grpc::ByteBuffer& message);
 
   grpc::ClientContext context_;

@@ -94,15 +94,27 @@ absl::Status IngestReactor::AddBatch() {
   }
   NORMD_ASSIGN_OR_RETURN(const IngestBatch batch,
                          IngestBatchFromProto(request, *regions_, message_.tensor_data), reject(_));
-  if (const auto* summary = std::get_if<MomentsSummary>(&batch.payload)) {
-    NORMD_RETURN_IF_ERROR(transaction_->AddSummary(batch.split, *summary, batch.identity),
-                          reject(_));
+  if (const auto* summaries = std::get_if<std::vector<MomentsSummary>>(&batch.payload)) {
+    NORMD_RETURN_IF_ERROR(AddSummaries(batch.split, *summaries, batch.identity), reject(_));
     return absl::OkStatus();
   }
   const auto& tensor = std::get<ValidatedTensor>(batch.payload);
   NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, tensor.elements(), "the batch"), reject(_));
   NORMD_RETURN_IF_ERROR(transaction_->Add(batch.split, tensor, batch.identity), reject(_));
   bytes_ += static_cast<int64_t>(tensor.view().bytes.size());
+  return absl::OkStatus();
+}
+
+absl::Status IngestReactor::AddSummaries(Split split, std::span<const MomentsSummary> summaries,
+                                         const BatchIdentity& first) {
+  for (size_t i = 0; i < summaries.size(); ++i) {
+    BatchIdentity identity = first;
+    if (!identity.writer.empty()) identity.sequence += i;
+    const absl::Status added = transaction_->AddSummary(split, summaries[i], identity).status();
+    if (!added.ok()) {
+      return absl::Status(added.code(), absl::StrCat("summaries[", i, "]: ", added.message()));
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -57,6 +57,9 @@ class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer>, pu
   // On the task queue: a message arrived (ok), or the stream ended.
   void Process(bool ok);
   absl::Status AddBatch();
+  // The summaries of consecutive batches, the first with identity `first`.
+  absl::Status AddSummaries(Split split, std::span<const MomentsSummary> summaries,
+                            const BatchIdentity& first);
   absl::Status CommitStream();
   // Finishes the RPC; `this` may be gone when it returns.
   void End(const absl::Status& status);

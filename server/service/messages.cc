@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "server/wire/core_proto.h"
+#include "wire/core_proto.h"
 
 namespace normd {
 namespace {
@@ -139,13 +139,14 @@ absl::StatusOr<IngestBatch> IngestBatchFromProto(
   NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request.split(), false));
   const BatchIdentity identity{request.writer_id(), request.sequence()};
   switch (request.payload_case()) {
-    case v1::IngestRequest::kSummary: {
+    case v1::IngestRequest::kSummaries: {
       if (batch_data.has_value()) {
         return absl::InvalidArgumentError(
-            "the message carries both a batch and a summary; expected one or the other");
+            "the message carries both a batch and summaries; expected one or the other");
       }
-      NORMD_ASSIGN_OR_RETURN(MomentsSummary summary, MomentsSummaryFromProto(request.summary()));
-      return IngestBatch{split, std::move(summary), identity};
+      NORMD_ASSIGN_OR_RETURN(std::vector<MomentsSummary> summaries,
+                             MomentsSummariesFromProto(request.summaries()));
+      return IngestBatch{split, std::move(summaries), identity};
     }
     case v1::IngestRequest::kBatch:
     case v1::IngestRequest::PAYLOAD_NOT_SET:

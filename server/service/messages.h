@@ -60,7 +60,8 @@ absl::StatusOr<ValidatedTensor> TensorFromProto(
 // `identity` its writer id, so both live as long as the message.
 struct IngestBatch {
   Split split;
-  std::variant<ValidatedTensor, MomentsSummary> payload;  // a batch, or its summary
+  // A batch, or the summaries of consecutive batches (identity.sequence, + 1, ...).
+  std::variant<ValidatedTensor, std::vector<MomentsSummary>> payload;
   BatchIdentity identity;
 };
 

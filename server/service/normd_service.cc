@@ -11,7 +11,7 @@
 #include "common/status_macros.h"
 #include "server/service/grpc_status.h"
 #include "server/service/messages.h"
-#include "server/wire/core_proto.h"
+#include "wire/core_proto.h"
 
 namespace normd {
 namespace {

@@ -5,7 +5,7 @@
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 #include "normd/storage/v1/storage.pb.h"
-#include "server/wire/core_proto.h"
+#include "wire/core_proto.h"
 
 namespace normd {
 namespace {

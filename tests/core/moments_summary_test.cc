@@ -6,6 +6,7 @@
 #include <random>
 #include <vector>
 
+#include "core/worker_pool.h"
 #include "gtest/gtest.h"
 
 namespace normd {
@@ -153,6 +154,54 @@ TEST(MomentsSummaryTest, ValidationNamesWhatIsWrong) {
   refused([](MomentsSummary& s) { s.layout = Layout::kNHWC; }, "reduced as NHWC data");
   refused([](MomentsSummary& s) { s.channels.pop_back(); }, "summary holds 1 channels");
   refused([](MomentsSummary& s) { s.skipped_nonfinite = 2; }, "expected 0");
+}
+
+}  // namespace
+}  // namespace normd
+
+namespace normd {
+namespace {
+
+// uint8 batches are summed in integers: mean and variance are the correctly rounded
+// values of the exact rationals, and the moments do not depend on how the batch is
+// split, merged or spread over a pool.
+TEST(U8MomentsTest, ExactAndIndependentOfTheSplit) {
+  std::mt19937_64 rng(8);
+  for (const auto& [layout, shape] : {std::pair{Layout::kNCHW, std::vector<int64_t>{6, 3, 70, 70}},
+                                      std::pair{Layout::kNHWC, std::vector<int64_t>{6, 9, 11, 3}},
+                                      std::pair{Layout::kNC, std::vector<int64_t>{1001, 3}}}) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    std::vector<uint8_t> values(static_cast<size_t>(n));
+    for (uint8_t& v : values) v = static_cast<uint8_t>(rng() % 200 + 40);
+    const TensorView view{DType::kUInt8, shape, std::as_bytes(std::span(values))};
+    const ChannelGeometry geometry = *ResolveGeometry(layout, 3, shape);
+    WorkerPool pool(3);
+    const MomentsSummary whole = *SummarizeBatch(view, layout, geometry, NonFinitePolicy::kReject);
+    const MomentsSummary pooled =
+        *SummarizeBatch(view, layout, geometry, NonFinitePolicy::kReject, &pool);
+    // Exact rationals per channel, from the values themselves.
+    for (size_t c = 0; c < 3; ++c) {
+      uint64_t count = 0, sum = 0, squares = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t channel = layout == Layout::kNCHW ? i / (70 * 70) % 3 : i % 3;
+        if (static_cast<size_t>(channel) != c) continue;
+        ++count;
+        sum += values[static_cast<size_t>(i)];
+        squares += uint64_t{values[static_cast<size_t>(i)]} * values[static_cast<size_t>(i)];
+      }
+      const ChannelMoments& m = whole.channels[c];
+      EXPECT_EQ(m.count, count);
+      EXPECT_EQ(m.Mean(), static_cast<double>(sum) / static_cast<double>(count));
+      const auto spread = static_cast<double>(count * squares - sum * sum);  // < 2^53 here
+      EXPECT_EQ(m.PopulationVariance(),
+                spread / (static_cast<double>(count) * static_cast<double>(count)));
+      EXPECT_EQ(pooled.channels[c].mean.hi, m.mean.hi);
+      EXPECT_EQ(pooled.channels[c].mean.lo, m.mean.lo);
+      EXPECT_EQ(pooled.channels[c].m2.hi, m.m2.hi);
+      EXPECT_EQ(pooled.channels[c].m2.lo, m.m2.lo);
+    }
+  }
 }
 
 }  // namespace

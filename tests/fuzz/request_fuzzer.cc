@@ -17,8 +17,8 @@
 #include "server/service/messages.h"
 #include "server/service/normd_service.h"
 #include "server/store/rocksdb/rocksdb_store.h"
-#include "server/wire/core_proto.h"
 #include "tests/support/temp_dir.h"
+#include "wire/core_proto.h"
 
 namespace normd {
 namespace {
@@ -130,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // A batch's data followed by a summary: protobuf keeps the summary (the payload is
     // a oneof) while the splitter has taken the data; the decoder refuses the pair.
     const bool both =
-        message.tensor_data.has_value() && rebuilt.payload_case() == v1::IngestRequest::kSummary;
+        message.tensor_data.has_value() && rebuilt.payload_case() == v1::IngestRequest::kSummaries;
     if (message.tensor_data.has_value() && !both) {
       rebuilt.mutable_batch()->set_data(message.tensor_data->data(), message.tensor_data->size());
     }
@@ -145,8 +145,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         IngestBatchFromProto(message.fields, regions, message.tensor_data);
     if (!transaction.ok() || !batch.ok()) return 0;
     if (both) std::abort();  // must have been refused
-    if (const auto* summary = std::get_if<MomentsSummary>(&batch->payload)) {
-      (void)transaction->AddSummary(batch->split, *summary, batch->identity);
+    if (const auto* summaries = std::get_if<std::vector<MomentsSummary>>(&batch->payload)) {
+      for (size_t i = 0; i < summaries->size(); ++i) {
+        BatchIdentity identity = batch->identity;
+        identity.sequence += i;
+        if (!transaction->AddSummary(batch->split, (*summaries)[i], identity).ok()) break;
+      }
       return 0;
     }
     const auto& tensor = std::get<ValidatedTensor>(batch->payload);

@@ -119,8 +119,8 @@ def test_fit_through_summaries_matches_fit_of_the_batches(client, layout, shape,
         (sent.append(len(r)) or r for r in requests), **kw)
     result = client.fit("summaries", batches, local=True)
     client._ingest_bytes = ingest
-    assert (result.batches, result.streams, len(sent)) == (6, 1, 6)
-    assert max(sent) < 100 + 70 * channels  # O(channels), not the batch
+    assert (result.batches, result.streams, len(sent)) == (6, 1, 1)  # one message of six
+    assert sent[0] < 100 + 6 * (20 + 70 * channels)  # O(channels) per batch
     client.fit("batches", batches, local=False)
     got, want = client.stats("summaries"), client.stats("batches")
     np.testing.assert_array_equal(got.count, want.count)
@@ -131,9 +131,10 @@ def test_fit_through_summaries_matches_fit_of_the_batches(client, layout, shape,
     np.testing.assert_allclose(got.variance, want.variance, rtol=1e-12)
 
 
-def summary_request(dataset, summary: pb.MomentsSummary, split=pb.SPLIT_TRAIN,
+def summary_request(dataset, *summaries: pb.MomentsSummary, split=pb.SPLIT_TRAIN,
                     **fields) -> pb.IngestRequest:
-    return pb.IngestRequest(dataset=dataset, summary=summary, split=split, **fields)
+    return pb.IngestRequest(dataset=dataset, split=split,
+                            summaries=pb.MomentsSummaries(summaries=summaries), **fields)
 
 
 def refused(client, request_bytes):
@@ -194,7 +195,10 @@ def test_hostile_summaries_are_refused_and_change_nothing(client):
     batch = pb.IngestRequest(batch=pb.Tensor(shape=[1, 2], dtype=pb.DTYPE_FLOAT64,
                                              data=np.zeros(2).tobytes()))
     both = batch.SerializeToString() + summary_request("tab", good).SerializeToString()
-    assert "both a batch and a summary" in refused(client, both).details
+    assert "both a batch and summaries" in refused(client, both).details
+    empty = pb.IngestRequest(dataset="tab", split=pb.SPLIT_TRAIN,
+                             summaries=pb.MomentsSummaries()).SerializeToString()
+    assert "summaries is empty" in refused(client, empty).details
     # A summary whose counts would pass 2^53 once merged with the stream's others.
     big = pb.MomentsSummary(count=[2 ** 52] * 2, mean_hi=[1.0] * 2, mean_lo=[0.0] * 2,
                             m2_hi=[0.0] * 2, m2_lo=[0.0] * 2, min=[1.0] * 2, max=[1.0] * 2,
@@ -211,6 +215,22 @@ def test_hostile_summaries_are_refused_and_change_nothing(client):
     # The unmutated summary is accepted: the refusals above were the mutations'.
     client._ingest_bytes(iter([summary_request("tab", good).SerializeToString()]), timeout=30)
     assert client.stats("tab").batches == before.batches + 1
+
+
+def test_a_message_of_summaries_is_consecutive_batches_exactly_once(client):
+    rng = np.random.default_rng(10)
+    batches = [rng.normal(0.0, 1.0, (20, 2)) for _ in range(3)]
+    client.create_dataset("once", layout="NC", channels=2)
+    message = summary_request(
+        "once", *[local.summary_message(normd.moments(b, layout="NC")) for b in batches],
+        writer_id="w", sequence=1).SerializeToString()
+    first = client._ingest_bytes(iter([message]), timeout=30)
+    assert (first.batches, first.writer_sequence, first.duplicate_batches) == (3, 3, 0)
+    again = client._ingest_bytes(iter([message]), timeout=30)  # a lost reply, resent
+    assert (again.batches, again.writer_sequence, again.duplicate_batches) == (0, 3, 3)
+    stats = client.stats("once")
+    assert stats.batches == 3 and list(stats.count) == [60, 60]
+    np.testing.assert_allclose(stats.mean, np.concatenate(batches).mean(axis=0), rtol=1e-13)
 
 
 def test_running_average_takes_single_batch_summaries_in_order(client):
@@ -308,3 +328,26 @@ def test_local_normalizer_writes_into_out_and_reports_errors(client):
         normalize(x, out=np.empty((4, 3, 6, 5), np.float32))
     with pytest.raises(normd.NotFound):
         client.normalizer("img", version=9)
+
+
+def test_fit_from_a_refilled_buffer_reduces_each_batch_before_the_next(client):
+    """fit pulls the next batch only once the last one is reduced, so a loop refilling
+    one buffer fits its data."""
+    rng = np.random.default_rng(9)
+    batches = [rng.normal(-2.0, 5.0, (256, 8)) for _ in range(6)]
+    staging = np.empty((256, 8))
+    pulled = []
+
+    def refill():
+        for i, batch in enumerate(batches):
+            staging[...] = batch
+            pulled.append(i)
+            yield staging
+
+    client.create_dataset("refilled", layout="NC", channels=8)
+    result = client.fit("refilled", refill(), local=True, summaries_per_stream=4)
+    assert (result.batches, result.streams, pulled) == (6, 2, list(range(6)))
+    stats, pooled = client.stats("refilled"), np.concatenate(batches)
+    np.testing.assert_allclose(stats.mean, pooled.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(stats.variance, pooled.var(axis=0), rtol=1e-12)
+    np.testing.assert_array_equal(stats.min, pooled.min(axis=0))

@@ -6,7 +6,7 @@
 #include "normd/storage/v1/storage.pb.h"
 #include "rocksdb/db.h"
 #include "server/store/records.h"
-#include "server/wire/core_proto.h"
+#include "wire/core_proto.h"
 #include "tests/support/temp_dir.h"
 
 namespace normd {

@@ -10,6 +10,7 @@ import grpc
 import numpy as np
 
 from normd import errors, tensors, wire
+from normd import export as _export
 from normd import local as _local
 from normd.shared_memory import SharedBuffer, SharedPool
 from normd.v1 import normd_pb2 as pb
@@ -130,9 +131,10 @@ class _PendingStream:
     only as gRPC asks for them."""
 
     def __init__(self, encode, source, stream_bytes, first_sequence, per_stream):
-        """`encode(batch, sequence)` returns (the serialised IngestRequest, its payload
-        bytes, its kind: "inline", "shared" (a batch in shared memory) or "summary");
-        `per_stream` bounds the shared batches and the summaries of one stream."""
+        """`encode(item, sequence)` returns (the serialised IngestRequest, its payload
+        bytes, its kind: "inline", "shared" (a batch in shared memory) or "summary" (a
+        group of them), the batches it holds); `per_stream` bounds the messages of the
+        latter two kinds in one stream."""
         self._encode = encode
         self._per_stream = per_stream
         self._held = {}
@@ -162,16 +164,11 @@ class _PendingStream:
             if batch is _END:
                 self._full = True
                 return False
-            request, nbytes, kind = self._encode(batch, self._next_sequence)
-        except errors.NormdError as error:  # refused here, as the server would refuse it
-            self.failure = type(error)(error.code, (
-                f"batch {len(self._sent)} rejected, nothing from this stream was applied: "
-                f"{error.details}"))
-            raise self.failure from None
+            request, nbytes, kind, batches = self._encode(batch, self._next_sequence)
         except BaseException as error:  # raised again by fit() once gRPC has cancelled
             self.failure = error
             raise
-        self._next_sequence += 1
+        self._next_sequence += batches
         self._sent.append(request)
         # A batch in shared memory is read by the server where it lies, and a resend
         # reads it again: the caller may refill that memory once the next batch is
@@ -234,6 +231,7 @@ class Client:
             "/normd.v1.Normd/Ingest", response_deserializer=pb.IngestResponse.FromString)
         self._templates = {}
         self._framings = {}
+        self._specs = {}  # dataset name -> spec, for fit's local reduction
         self._timeout = timeout
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._buffers = []
@@ -266,6 +264,7 @@ class Client:
         """Creates a dataset. running_average=True also keeps batch-norm running
         statistics with `momentum` (None: a cumulative average, as momentum=None in
         torch.nn.BatchNorm)."""
+        self._specs.pop(name, None)
         spec = pb.DatasetSpec(name=name, layout=_choice(_LAYOUTS, layout, "layout"),
                               channels=channels,
                               nonfinite_policy=_choice(_NONFINITE, nonfinite, "nonfinite"))
@@ -290,6 +289,7 @@ class Client:
                 return infos
 
     def delete_dataset(self, name: str) -> None:
+        self._specs.pop(name, None)
         self._call(self._stub.DeleteDataset, pb.DeleteDatasetRequest(name=name))
 
     # ---- fit ------------------------------------------------------------------
@@ -327,8 +327,9 @@ class Client:
         is reduced here, with normd's own kernels, to its exact per-channel moments
         (normd.moments) and only that summary is sent: O(channels) bytes instead of
         the batch, with the same sequence numbers, and the same statistics to float64's
-        last bits or so. Such a stream holds up to `summaries_per_stream` of them, one
-        commit for all; local=False sends the batches themselves.
+        last bits or so (uint8: exactly). A stream is one message of up to
+        `summaries_per_stream` of them, reduced before it is sent, and one commit;
+        local=False sends the batches themselves.
 
         A refused batch (wrong shape, NaN, ...) rejects its stream; streams
         acknowledged before it stay applied. If the iterable raises, the open stream
@@ -341,30 +342,63 @@ class Client:
         deadline = time.monotonic() + retry_for
         if local is None:
             local = _local.available()
-        if local:  # batches are reduced as the dataset would reduce them
+        source = iter(batches)
+        if local:  # batches reduced as the dataset would reduce them
             spec, retries = self._dataset_spec(name, deadline)
             result.retries += retries
-            layout = pb.Layout.Name(spec.layout)[len("LAYOUT_"):]
-            skip = spec.nonfinite_policy == pb.NONFINITE_POLICY_SKIP
+            source = self._summarised(source, spec, summaries_per_stream)
 
-        def encode(batch, sequence):
+        def encode(item, sequence):
+            """(request, payload bytes, kind, batches) for a batch or a summary group."""
             head = header + wire.varint(5 << 3) + wire.varint(sequence)
-            if local:
-                summary = _local.moments(batch, layout, "skip" if skip else "reject",
-                                         channels=spec.channels)
-                body = _local.summary_message(summary).SerializeToString()
-                return head + wire.length_delimited(6, len(body)) + body, 0, "summary"
-            source = tensors.source(batch)
+            if local:  # the framed summaries of consecutive batches, in one message
+                body = b"".join(item)
+                return head + wire.length_delimited(6, len(body)) + body, 0, "summary", len(item)
+            source = tensors.source(item)
             region = self._locate(source)
             if region is not None:
                 return head + wire.tensor_field(3, source.shape, source.dtype, region=region), \
-                    source.nbytes, "shared"
+                    source.nbytes, "shared", 1
             prefix = wire.tensor_field(3, source.shape, source.dtype, source.nbytes)
-            return b"".join((head, prefix, source.array)), source.nbytes, "inline"
+            return b"".join((head, prefix, source.array)), source.nbytes, "inline", 1
 
-        stream = _PendingStream(encode, iter(batches), stream_bytes, first_sequence,
-                                {"shared": shared_stream_batches,
-                                 "summary": summaries_per_stream})
+        stream = _PendingStream(encode, source, stream_bytes, first_sequence,
+                                {"shared": shared_stream_batches, "summary": 1})
+        try:
+            return self._send_streams(stream, result, deadline)
+        except errors.NormdError:
+            # A spec cached from an earlier fit may be stale (the dataset deleted and
+            # made again): the next fit asks afresh. A stale spec can only make the
+            # server refuse a summary (it checks layout, channels and policy), never
+            # fit wrong statistics.
+            self._specs.pop(name, None)
+            raise
+
+    @staticmethod
+    def _summarised(batches, spec, per_message: int):
+        """Groups of up to `per_message` framed summaries (MomentsSummaries entries),
+        each batch reduced before the next is pulled (a loop may refill one buffer)."""
+        layout = pb.Layout.Name(spec.layout)[len("LAYOUT_"):]
+        policy = "skip" if spec.nonfinite_policy == pb.NONFINITE_POLICY_SKIP else "reject"
+        group = []
+        for batch in batches:
+            try:
+                summary = _local.moments(batch, layout, policy, channels=spec.channels)
+            except errors.NormdError as error:  # refused here, as the server would refuse it
+                raise type(error)(error.code, (
+                    f"batch {len(group)} rejected, nothing from this stream was applied: "
+                    f"{error.details}")) from None
+            body = _local.summary_message(summary).SerializeToString()
+            group.append(wire.length_delimited(1, len(body)) + body)
+            if len(group) == per_message:
+                yield group
+                group = []
+        if group:
+            yield group
+
+    def _send_streams(self, stream, result, deadline) -> "FitResult":
+        """fit's loop: each stream sent, and resent as fit describes, until the batches
+        run out."""
         while stream.start():
             retrying = False
             backoff = _Backoff()
@@ -389,8 +423,10 @@ class Client:
         return result
 
     def _dataset_spec(self, name: str, deadline: float):
-        """The dataset's spec, waiting for the server as fit's resends do; returns
-        (spec, the attempts that failed)."""
+        """The dataset's spec (asked once per name, see fit), waiting for the server as
+        fit's resends do; returns (spec, the attempts that failed)."""
+        if name in self._specs:
+            return self._specs[name], 0
         backoff, failed = _Backoff(), 0
         while True:
             try:
@@ -398,6 +434,9 @@ class Client:
                     pb.GetDatasetRequest(name=name), wait_for_ready=failed > 0,
                     metadata=self._metadata,
                     timeout=max(1.0, deadline - time.monotonic()) if failed else self._timeout)
+                if len(self._specs) >= 1024:
+                    self._specs.clear()
+                self._specs[name] = reply.spec
                 return reply.spec, failed
             except grpc.RpcError as error:
                 if error.code() in _RETRYABLE and time.monotonic() < deadline:
@@ -426,6 +465,36 @@ class Client:
         return stats
 
     # ---- in process -------------------------------------------------------------
+
+    def export(self, dataset: str, version: int = 0, format: str = "json", *,
+               eps: float = 1e-5, layer: str = "bn", pixel_scale: Optional[float] = None):
+        """A frozen `version` (0: the latest) of `dataset` for another framework, with
+        the statistics normd's z-score and batch norm use (the running average for
+        running-average datasets):
+
+        - "torchvision": {"mean", "std"} for torchvision.transforms.Normalize, std =
+          sqrt(variance + eps), so it computes normd's z-score;
+        - "module": a normd.torch.FrozenNormalize (statistics as buffers; any device;
+          TorchScript);
+        - "state_dict": {layer.running_mean, layer.running_var,
+          layer.num_batches_tracked} for a torch.nn.BatchNorm layer named `layer`;
+        - "dali": {"mean", "std"} for DALI's crop_mirror_normalize on uint8 pixels:
+          the statistics times `pixel_scale` (default 255 when the data were fit in
+          [0, 1], else 1);
+        - "json": the statistics with their provenance (dataset, version, freeze
+          time, counts)."""
+        info = self.get_dataset(dataset)
+        version = version or info.latest_version
+        if version == 0:
+            raise errors.FailedPrecondition(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f'dataset "{dataset}" has no frozen version; call freeze first')
+        found = [v for v in info.versions if v.version == version]
+        if not found:
+            raise errors.NotFound(grpc.StatusCode.NOT_FOUND,
+                                  f'dataset "{dataset}" has no version {version}')
+        return _export.export(info, self.stats(dataset, version=version), found[0], format,
+                              eps=eps, layer=layer, pixel_scale=pixel_scale)
 
     def normalizer(self, dataset: str, *, version: int = 0, scheme: str = "zscore",
                    **params) -> "_local.Normalizer":

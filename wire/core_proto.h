@@ -4,11 +4,14 @@
 #ifndef NORMD_SERVER_WIRE_CORE_PROTO_H_
 #define NORMD_SERVER_WIRE_CORE_PROTO_H_
 
+#include <vector>
+
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/dataset_spec.h"
+#include "core/dataset_statistics.h"
 #include "core/dtype.h"
 #include "core/layout.h"
 #include "core/moments_summary.h"
@@ -37,7 +40,14 @@ absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_v
 // The arrays must all have one entry per channel (INVALID_ARGUMENT naming the ones
 // that differ); the values themselves are checked by ValidateMomentsSummary.
 absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary& proto);
+absl::StatusOr<std::vector<MomentsSummary>> MomentsSummariesFromProto(
+    const v1::MomentsSummaries& proto);
 void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* out);
+
+// What a frozen scheme folds (the server's ReferenceStatisticsOf): the train split's
+// statistics as GetStats returns them, the running average in place of mean and
+// variance where the dataset keeps one.
+ReferenceStatistics ReferenceStatisticsFromProto(const v1::Statistics& stats);
 
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out);
 absl::Time TimeFromProto(const google::protobuf::Timestamp& proto);

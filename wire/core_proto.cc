@@ -1,4 +1,4 @@
-#include "server/wire/core_proto.h"
+#include "wire/core_proto.h"
 
 #include <cstddef>
 #include <span>
@@ -194,6 +194,24 @@ absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary&
   return summary;
 }
 
+absl::StatusOr<std::vector<MomentsSummary>> MomentsSummariesFromProto(
+    const v1::MomentsSummaries& proto) {
+  if (proto.summaries_size() == 0) {
+    return absl::InvalidArgumentError("summaries is empty; expected one summary per batch");
+  }
+  std::vector<MomentsSummary> summaries;
+  summaries.reserve(static_cast<size_t>(proto.summaries_size()));
+  for (int i = 0; i < proto.summaries_size(); ++i) {
+    absl::StatusOr<MomentsSummary> summary = MomentsSummaryFromProto(proto.summaries(i));
+    if (!summary.ok()) {
+      return absl::Status(summary.status().code(),
+                          absl::StrCat("summaries[", i, "]: ", summary.status().message()));
+    }
+    summaries.push_back(*std::move(summary));
+  }
+  return summaries;
+}
+
 void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* out) {
   for (const ChannelMoments& m : summary.channels) {
     out->add_count(m.count);
@@ -208,6 +226,19 @@ void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* ou
   out->set_batches(summary.batches);
   out->set_skipped_nonfinite(summary.skipped_nonfinite);
   out->set_layout(LayoutToProto(summary.layout));
+}
+
+ReferenceStatistics ReferenceStatisticsFromProto(const v1::Statistics& stats) {
+  ReferenceStatistics reference;
+  reference.count.assign(stats.count().begin(), stats.count().end());
+  const bool running = stats.running_mean_size() > 0;
+  const auto& mean = running ? stats.running_mean() : stats.mean();
+  const auto& variance = running ? stats.running_var() : stats.variance();
+  reference.mean.assign(mean.begin(), mean.end());
+  reference.variance.assign(variance.begin(), variance.end());
+  reference.min.assign(stats.min().begin(), stats.min().end());
+  reference.max.assign(stats.max().begin(), stats.max().end());
+  return reference;
 }
 
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out) {
