@@ -19,27 +19,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+from whole_path import measure  # the same timing loop as the whole-path table
 
 SHAPE = (64, 3, 224, 224)
 KERNELS = ("Fit/(f32|u8)_NCHW_64x3x224x224_(simd|pool2)|Normalize/f32_NCHW_64x3x224x224_"
            "(simd|pool2)|BM_ReadOnlySum/(9633792|38535168)|BM_Memcpy/38535168")
-
-
-def measure(name, nbytes, call, min_time, min_iterations=5):
-    call()  # warm: first touch of buffers, connections
-    times = []
-    began = time.perf_counter()
-    while len(times) < min_iterations or time.perf_counter() - began < min_time:
-        t0 = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return {"name": name, "iterations": len(times),
-            "bytes_per_second": nbytes * len(times) / sum(times),
-            "p50_us": times[len(times) // 2] * 1e6}
 
 
 def kernel_side(build, min_time):

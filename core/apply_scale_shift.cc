@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/kernel_plan.h"
+#include "core/kernels/element.h"
 #include "core/kernels/scale_shift.h"
 
 namespace normd {
@@ -17,6 +18,24 @@ constexpr size_t kTaskBytes = size_t{1} << 20;
 constexpr size_t kStreamingBytes = size_t{32} << 20;
 
 size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// y[i] = clamp(y[i], low, high) for written outputs. Rounding to the output type is
+// monotonic, so clamping the rounded value to the rounded bounds equals rounding the
+// clamped float64 value: the same bits as clamping inside the kernel. NaN compares
+// false both ways and stays.
+void ClampOutput(DType out, std::byte* y, size_t n, ScaleShift::Range range) {
+  VisitOutputDType(out, [&](auto tag) {
+    using Out = decltype(tag);
+    const Out low = FromDouble<Out>(range.low);
+    const Out high = FromDouble<Out>(range.high);
+    const double low_value = ToDouble(low), high_value = ToDouble(high);
+    for (size_t i = 0; i < n; ++i) {
+      const double v = ToDouble(LoadElement<Out>(y, i));
+      if (v < low_value) StoreElement<Out>(y, i, low);
+      if (v > high_value) StoreElement<Out>(y, i, high);
+    }
+  });
+}
 
 }  // namespace
 
@@ -35,7 +54,13 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
   }
   const std::byte* x = input.bytes.data();
   std::byte* y = output.data();
-  const bool streaming = output.size() >= kStreamingBytes;
+  // A clamped output is read back while in cache: no non-temporal stores then.
+  const bool streaming = output.size() >= kStreamingBytes && !factors.clamp.has_value();
+  const auto clamp = [&](size_t first, size_t count) {
+    if (factors.clamp.has_value()) {
+      ClampOutput(output_dtype, y + first * out_size, count, *factors.clamp);
+    }
+  };
   const KernelWalk walk = PlanKernelWalk(geometry);
   const auto run_tasks = [&](size_t tasks, auto&& task) {
     if (pool != nullptr && tasks > 1) {
@@ -57,6 +82,7 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
                       factors.center[c], factors.scale[c], factors.shift[c], y + offset * out_size,
                       streaming);
       }
+      clamp(t * per_task * walk.inner, (end - t * per_task) * walk.inner);
     });
     return absl::OkStatus();
   }
@@ -77,11 +103,13 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
       ScaleShiftRows(input.dtype, output_dtype, x + offset * in_size, full_end - begin,
                      walk.row_len, center.data(), scale.data(), shift.data(), y + offset * out_size,
                      streaming);
+      clamp(offset, (full_end - begin) * walk.row_len);
     }
     if (end > walk.rows) {  // the partial last row
       const size_t offset = walk.rows * walk.row_len;
       ScaleShiftRows(input.dtype, output_dtype, x + offset * in_size, 1, walk.tail, center.data(),
                      scale.data(), shift.data(), y + offset * out_size, streaming);
+      clamp(offset, walk.tail);
     }
   });
   return absl::OkStatus();

@@ -1,6 +1,8 @@
 #include "core/frozen_normalizer.h"
 
+#include <string>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -8,12 +10,44 @@
 
 namespace normd {
 
+namespace {
+
+// y = (x - c) * s + h  <=>  x = (y - h) * (1 / s) + c.
+absl::StatusOr<ScaleShift> Invert(const FrozenScheme& scheme, const ScaleShift& forward) {
+  if (forward.clamp.has_value()) {
+    return absl::InvalidArgumentError(
+        "minmax with clip has no inverse: every input beyond the training range maps to low or "
+        "high; denormalize without clip");
+  }
+  ScaleShift inverse;
+  for (size_t c = 0; c < forward.scale.size(); ++c) {
+    if (forward.scale[c] == 0) {
+      const bool constant = std::holds_alternative<MinMaxScheme>(scheme);
+      const std::string why = absl::StrCat(
+          "channel ", c, " maps every input to ", forward.shift[c], " (",
+          constant ? "it was constant in training: min == max" : "a zero scale factor or gamma",
+          "), so ", SchemeName(scheme), " has no inverse there");
+      return constant ? absl::FailedPreconditionError(why) : absl::InvalidArgumentError(why);
+    }
+    inverse.center.push_back(forward.shift[c]);
+    inverse.scale.push_back(1.0 / forward.scale[c]);
+    inverse.shift.push_back(forward.center[c]);
+  }
+  return inverse;
+}
+
+}  // namespace
+
 absl::StatusOr<FrozenNormalizer> FrozenNormalizer::Create(const FrozenScheme& scheme,
                                                           std::optional<Layout> layout,
                                                           int64_t channels,
-                                                          const ReferenceStatistics& stats) {
+                                                          const ReferenceStatistics& stats,
+                                                          bool inverse) {
   if (!layout.has_value()) channels = 1;
   NORMD_ASSIGN_OR_RETURN(ScaleShift factors, FoldScaleShift(scheme, stats, channels));
+  if (inverse) {
+    NORMD_ASSIGN_OR_RETURN(factors, Invert(scheme, factors));
+  }
   return FrozenNormalizer(layout, channels, std::move(factors));
 }
 

@@ -27,9 +27,15 @@ class FrozenNormalizer {
   // FixedScaleScheme) for inputs of `layout` with `channels` channels. Without a
   // layout (a fixed scale applied with no dataset) every input is one channel.
   // Errors as FoldScaleShift.
+  // With `inverse`, the normaliser maps outputs back to inputs: x = (y - shift) /
+  // scale + center, for every scheme but minmax with clip (INVALID_ARGUMENT: clamped
+  // values come from many inputs); a zero scale has no inverse either
+  // (FAILED_PRECONDITION for a minmax channel constant in training, else
+  // INVALID_ARGUMENT).
   static absl::StatusOr<FrozenNormalizer> Create(const FrozenScheme& scheme,
                                                  std::optional<Layout> layout, int64_t channels,
-                                                 const ReferenceStatistics& stats);
+                                                 const ReferenceStatistics& stats,
+                                                 bool inverse = false);
 
   // Normalises `input` into `output` (exactly input.elements() elements of
   // `output_type`). INVALID_ARGUMENT when the input's shape does not fit the layout

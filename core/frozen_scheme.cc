@@ -123,6 +123,7 @@ absl::StatusOr<ScaleShift> FoldScaleShift(const FrozenScheme& scheme,
               folded.scale.push_back(scale);
               folded.shift.push_back(mm.low);
             }
+            if (mm.clip) folded.clamp = ScaleShift::Range{mm.low, mm.high};
             return folded;
           },
           [&](const FixedScaleScheme& fs) -> absl::StatusOr<ScaleShift> {

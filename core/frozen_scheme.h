@@ -5,6 +5,7 @@
 #define NORMD_CORE_FROZEN_SCHEME_H_
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <variant>
 #include <vector>
@@ -25,6 +26,7 @@ struct ZScoreScheme {
 struct MinMaxScheme {
   double low = 0.0;
   double high = 1.0;
+  bool clip = false;  // clamp outputs to [low, high]
 };
 // x * factor + offset; uses no statistics.
 struct FixedScaleScheme {
@@ -59,6 +61,12 @@ struct ScaleShift {
   std::vector<double> center;
   std::vector<double> scale;
   std::vector<double> shift;
+  // Outputs clamped to [low, high] after the map (minmax with clip); NaN stays NaN.
+  struct Range {
+    double low;
+    double high;
+  };
+  std::optional<Range> clamp;
 };
 
 // Folds `scheme` with `stats` (ignored, may be empty, for FixedScaleScheme, which

@@ -179,15 +179,9 @@ absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary&
     }
   }
   NORMD_ASSIGN_OR_RETURN(const Layout layout, LayoutFromProto(proto.layout(), "summary.layout"));
-  MomentsSummary summary = MomentsSummary::Empty(layout, channels);
-  for (int c = 0; c < channels; ++c) {
-    ChannelMoments& m = summary.channels[static_cast<size_t>(c)];
-    m.count = proto.count(c);
-    m.mean = {proto.mean_hi(c), proto.mean_lo(c)};
-    m.m2 = {proto.m2_hi(c), proto.m2_lo(c)};
-    m.min = proto.min(c);
-    m.max = proto.max(c);
-  }
+  MomentsSummary summary;
+  summary.layout = layout;
+  summary.channels = *MomentsFromArrays(proto, static_cast<size_t>(channels));  // sizes checked
   summary.samples = proto.samples();
   summary.batches = proto.batches();
   summary.skipped_nonfinite = proto.skipped_nonfinite();
@@ -213,15 +207,7 @@ absl::StatusOr<std::vector<MomentsSummary>> MomentsSummariesFromProto(
 }
 
 void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* out) {
-  for (const ChannelMoments& m : summary.channels) {
-    out->add_count(m.count);
-    out->add_mean_hi(m.mean.hi);
-    out->add_mean_lo(m.mean.lo);
-    out->add_m2_hi(m.m2.hi);
-    out->add_m2_lo(m.m2.lo);
-    out->add_min(m.min);
-    out->add_max(m.max);
-  }
+  AppendMomentArrays(summary.channels, out);
   out->set_samples(summary.samples);
   out->set_batches(summary.batches);
   out->set_skipped_nonfinite(summary.skipped_nonfinite);

@@ -4,12 +4,15 @@
 #ifndef NORMD_SERVER_WIRE_CORE_PROTO_H_
 #define NORMD_SERVER_WIRE_CORE_PROTO_H_
 
+#include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/channel_moments.h"
 #include "core/dataset_spec.h"
 #include "core/dataset_statistics.h"
 #include "core/dtype.h"
@@ -36,6 +39,40 @@ v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec);
 
 // A view of the message's bytes: valid while `tensor` lives and is unchanged.
 absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field);
+
+// Per-channel moments as the parallel arrays count, mean_hi, mean_lo, m2_hi, m2_lo,
+// min and max: the shape of the wire's MomentsSummary and of the store's MomentsRecord.
+template <typename Arrays>
+void AppendMomentArrays(std::span<const ChannelMoments> moments, Arrays* out) {
+  for (const ChannelMoments& m : moments) {
+    out->add_count(m.count);
+    out->add_mean_hi(m.mean.hi);
+    out->add_mean_lo(m.mean.lo);
+    out->add_m2_hi(m.m2.hi);
+    out->add_m2_lo(m.m2.lo);
+    out->add_min(m.min);
+    out->add_max(m.max);
+  }
+}
+
+// The moments of `channels` channels back; nullopt unless every array holds that many.
+template <typename Arrays>
+std::optional<std::vector<ChannelMoments>> MomentsFromArrays(const Arrays& in, size_t channels) {
+  const auto n = static_cast<int>(channels);
+  if (in.count_size() != n || in.mean_hi_size() != n || in.mean_lo_size() != n ||
+      in.m2_hi_size() != n || in.m2_lo_size() != n || in.min_size() != n || in.max_size() != n) {
+    return std::nullopt;
+  }
+  std::vector<ChannelMoments> moments(channels);
+  for (int c = 0; c < n; ++c) {
+    moments[c] = {in.count(c),
+                  {in.mean_hi(c), in.mean_lo(c)},
+                  {in.m2_hi(c), in.m2_lo(c)},
+                  in.min(c),
+                  in.max(c)};
+  }
+  return moments;
+}
 
 // The arrays must all have one entry per channel (INVALID_ARGUMENT naming the ones
 // that differ); the values themselves are checked by ValidateMomentsSummary.

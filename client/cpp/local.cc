@@ -32,10 +32,10 @@ absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, i
 
 absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,
                                                        absl::string_view dataset, uint64_t version,
-                                                       const FrozenScheme& scheme) {
+                                                       const FrozenScheme& scheme, bool inverse) {
   if (!NeedsStatistics(scheme)) {
     NORMD_ASSIGN_OR_RETURN(FrozenNormalizer normalizer,
-                           FrozenNormalizer::Create(scheme, std::nullopt, 1, {}));
+                           FrozenNormalizer::Create(scheme, std::nullopt, 1, {}, inverse));
     return LocalNormalizer(0, std::move(normalizer));
   }
   NORMD_ASSIGN_OR_RETURN(const v1::DatasetInfo info, client.GetDataset(dataset));
@@ -47,9 +47,10 @@ absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,
   NORMD_ASSIGN_OR_RETURN(const v1::GetStatsResponse stats,
                          client.GetStats(dataset, version, v1::SPLIT_TRAIN));
   NORMD_ASSIGN_OR_RETURN(const Layout layout, LayoutFromProto(info.spec().layout(), "layout"));
-  NORMD_ASSIGN_OR_RETURN(FrozenNormalizer normalizer,
-                         FrozenNormalizer::Create(scheme, layout, info.spec().channels(),
-                                                  ReferenceStatisticsFromProto(stats.stats())));
+  NORMD_ASSIGN_OR_RETURN(
+      FrozenNormalizer normalizer,
+      FrozenNormalizer::Create(scheme, layout, info.spec().channels(),
+                               ReferenceStatisticsFromProto(stats.stats()), inverse));
   return LocalNormalizer(version, std::move(normalizer));
 }
 

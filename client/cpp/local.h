@@ -29,9 +29,11 @@ absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, i
 class LocalNormalizer {
  public:
   // `version` (0: the latest frozen one) of `dataset`, with `scheme`'s factors folded
-  // from its statistics. A FixedScaleScheme needs no dataset: pass "".
+  // from its statistics; with `inverse`, its inverse map (the server's Denormalize).
+  // A FixedScaleScheme needs no dataset: pass "".
   static absl::StatusOr<LocalNormalizer> Fetch(NormdClient& client, absl::string_view dataset,
-                                               uint64_t version, const FrozenScheme& scheme);
+                                               uint64_t version, const FrozenScheme& scheme,
+                                               bool inverse = false);
 
   // Normalises `input` into `output` (exactly its elements in `output_type`).
   // Thread-safe.

@@ -224,6 +224,11 @@ absl::StatusOr<v1::NormalizeResponse> NormdClient::Normalize(const v1::Normalize
   return Call(*stub_, &v1::Normd::Stub::Normalize, NewContext(), request);
 }
 
+absl::StatusOr<v1::NormalizeResponse> NormdClient::Denormalize(
+    const v1::NormalizeRequest& request) {
+  return Call(*stub_, &v1::Normd::Stub::Denormalize, NewContext(), request);
+}
+
 absl::StatusOr<uint64_t> NormdClient::NormalizeInto(const v1::NormalizeRequest& call,
                                                     std::span<const std::byte> values,
                                                     std::span<std::byte> output) {

@@ -103,6 +103,9 @@ class NormdClient {
   absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
                                                 v1::Split split);
   absl::StatusOr<v1::NormalizeResponse> Normalize(const v1::NormalizeRequest& request);
+  // The inverse map of `request`'s frozen scheme: the input that Normalize maps to
+  // request.input.
+  absl::StatusOr<v1::NormalizeResponse> Denormalize(const v1::NormalizeRequest& request);
   // Normalize for tensors in the caller's memory, without protobuf copies: `call`
   // names the scheme, dataset and the input's shape and dtype (no data); `values`
   // are the input's bytes, copied once into the request; the output's values are

@@ -11,7 +11,7 @@ struct MethodRole {
   Role role;
 };
 
-constexpr std::array<MethodRole, 11> kMethodRoles = {{
+constexpr std::array<MethodRole, 12> kMethodRoles = {{
     {Method::kCreateDataset, "CreateDataset", Role::kAdmin},
     {Method::kGetDataset, "GetDataset", Role::kReader},
     {Method::kListDatasets, "ListDatasets", Role::kReader},
@@ -23,6 +23,7 @@ constexpr std::array<MethodRole, 11> kMethodRoles = {{
     {Method::kRegisterRegion, "RegisterRegion", Role::kReader},
     {Method::kUnregisterRegion, "UnregisterRegion", Role::kReader},
     {Method::kListRegions, "ListRegions", Role::kReader},
+    {Method::kDenormalize, "Denormalize", Role::kReader},
 }};
 
 // The table is indexed by the enum: a row out of place fails the build.

@@ -24,6 +24,7 @@ enum class Method {
   kRegisterRegion,
   kUnregisterRegion,
   kListRegions,
+  kDenormalize,
 };
 
 absl::string_view MethodName(Method method);

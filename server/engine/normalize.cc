@@ -62,6 +62,12 @@ absl::StatusOr<uint64_t> Normalizer::Normalize(const NormalizeCall& call,
   if (const auto* frozen = std::get_if<FrozenScheme>(&call.scheme)) {
     return NormalizeFrozen(entry.get(), call, *frozen, output);
   }
+  if (call.inverse) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "scheme ", SchemeName(call.scheme),
+        " has no inverse: its statistics come from each input and are not kept; Denormalize "
+        "takes zscore, minmax, scale or batchnorm"));
+  }
   NORMD_ASSIGN_OR_RETURN(const std::optional<ChannelGeometry> geometry,
                          InputGeometry(entry.get(), call));
   if (const auto* training = std::get_if<BatchNormTrainingCall>(&call.scheme)) {
@@ -102,8 +108,9 @@ absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const 
       reference = ReferenceStatisticsOf(snapshot->stats);
     }
   }
-  NORMD_ASSIGN_OR_RETURN(const FrozenNormalizer normalizer,
-                         FrozenNormalizer::Create(scheme, layout, channels, reference));
+  NORMD_ASSIGN_OR_RETURN(
+      const FrozenNormalizer normalizer,
+      FrozenNormalizer::Create(scheme, layout, channels, reference, call.inverse));
   NORMD_RETURN_IF_ERROR(normalizer.Apply(call.input, call.output_dtype, output, engine_->pool()));
   return version;
 }

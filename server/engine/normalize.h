@@ -42,6 +42,8 @@ struct NormalizeCall {
   NormalizeScheme scheme;
   ValidatedTensor input;
   OutputDType output_dtype;
+  // Denormalize: the frozen scheme's inverse map (see FrozenNormalizer::Create).
+  bool inverse = false;
 };
 
 class Normalizer {

@@ -30,6 +30,7 @@ absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& requ
       MinMaxScheme mm;
       if (request.minmax().has_low()) mm.low = request.minmax().low();
       if (request.minmax().has_high()) mm.high = request.minmax().high();
+      mm.clip = request.minmax().clip();
       return FrozenScheme(mm);
     }
     case v1::NormalizeRequest::kScale: {

@@ -138,12 +138,25 @@ grpc::Status NormdService::GetStats(grpc::ServerContext* context,
 grpc::ServerUnaryReactor* NormdService::Normalize(grpc::CallbackServerContext* context,
                                                   const grpc::ByteBuffer* request,
                                                   grpc::ByteBuffer* response) {
+  return ServeNormalize(context, request, response, Method::kNormalize);
+}
+
+grpc::ServerUnaryReactor* NormdService::Denormalize(grpc::CallbackServerContext* context,
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
+  return ServeNormalize(context, request, response, Method::kDenormalize);
+}
+
+grpc::ServerUnaryReactor* NormdService::ServeNormalize(grpc::CallbackServerContext* context,
+                                                       const grpc::ByteBuffer* request,
+                                                       grpc::ByteBuffer* response, Method method) {
+  const bool inverse = method == Method::kDenormalize;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const auto finish = [reactor, response](absl::StatusOr<grpc::ByteBuffer> reply) {
     if (reply.ok()) *response = *std::move(reply);
     reactor->Finish(ToGrpcStatus(reply.status()));
   };
-  absl::StatusOr<Principal> caller = Admit(*context, Method::kNormalize);
+  absl::StatusOr<Principal> caller = Admit(*context, method);
   if (!caller.ok()) {
     finish(caller.status());
     return reactor;
@@ -163,14 +176,14 @@ grpc::ServerUnaryReactor* NormdService::Normalize(grpc::CallbackServerContext* c
   const bool commits = message.fields.has_batchnorm_training() &&
                        message.fields.batchnorm_training().update_statistics();
   if (!commits) {  // computation only: done in the reaction
-    finish(NormalizeMessageInto(*caller, message));
+    finish(NormalizeMessageInto(*caller, message, inverse));
     slices.clear();
     return reactor;
   }
   slices.clear();
   // A reaction must not block, and a batch-norm update ends in a synced commit: it
   // runs on the task queue, parsing the request again into bytes of its own.
-  ingest_tasks_.Post([this, caller = *std::move(caller), request, finish] {
+  ingest_tasks_.Post([this, caller = *std::move(caller), request, finish, inverse] {
     std::vector<std::byte> own_scratch;
     std::vector<grpc::Slice> own_slices;
     NormalizeMessage own;
@@ -178,17 +191,19 @@ grpc::ServerUnaryReactor* NormdService::Normalize(grpc::CallbackServerContext* c
         ContiguousBytes(*request, own_scratch, own_slices);
     const absl::Status reparsed =
         own_bytes.ok() ? ParseNormalizeRequest(*own_bytes, own) : own_bytes.status();
-    finish(reparsed.ok() ? NormalizeMessageInto(caller, own) : reparsed);
+    finish(reparsed.ok() ? NormalizeMessageInto(caller, own, inverse) : reparsed);
   });
   return reactor;
 }
 
-absl::StatusOr<grpc::ByteBuffer> NormdService::NormalizeMessageInto(
-    const Principal& caller, const NormalizeMessage& message) const {
+absl::StatusOr<grpc::ByteBuffer> NormdService::NormalizeMessageInto(const Principal& caller,
+                                                                    const NormalizeMessage& message,
+                                                                    bool inverse) const {
   const v1::NormalizeRequest& request = message.fields;
   CallRegions regions = RegionsOf(caller);
-  NORMD_ASSIGN_OR_RETURN(const NormalizeCall call,
+  NORMD_ASSIGN_OR_RETURN(NormalizeCall call,
                          NormalizeCallFromProto(request, regions, message.tensor_data));
+  call.inverse = inverse;
   const int64_t elements = call.input.elements();
   NORMD_RETURN_IF_ERROR(CheckElements(limits_, elements, "the input"));
   const DType output_dtype = call.output_dtype.dtype();

@@ -35,8 +35,9 @@ struct SharedMemory {
 // Ingest and Normalize are served by the callback API on raw bytes (an idle stream
 // holds no thread; tensor_wire.h: the tensor is never copied by protobuf), the other
 // methods by the synchronous API.
-class NormdService final : public v1::Normd::WithRawCallbackMethod_Normalize<
-                               v1::Normd::WithRawCallbackMethod_Ingest<v1::Normd::Service>> {
+class NormdService final : public v1::Normd::WithRawCallbackMethod_Denormalize<
+                               v1::Normd::WithRawCallbackMethod_Normalize<
+                                   v1::Normd::WithRawCallbackMethod_Ingest<v1::Normd::Service>>> {
  public:
   // With `access`, every RPC needs a bearer token of a sufficient role; without it,
   // the service is open (for a listener that only trusted callers reach). With
@@ -58,10 +59,11 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Normalize<
   // Ingest streams being served now.
   int active_ingests() const { return ingest_slots_.active(); }
 
-  // Normalize past admission and parsing: decode, run, encode the reply. The fuzzer
-  // drives it.
+  // Normalize (or with `inverse`, Denormalize) past admission and parsing: decode,
+  // run, encode the reply. The fuzzer drives it.
   absl::StatusOr<grpc::ByteBuffer> NormalizeMessageInto(const Principal& caller,
-                                                        const NormalizeMessage& message) const;
+                                                        const NormalizeMessage& message,
+                                                        bool inverse = false) const;
 
   grpc::Status CreateDataset(grpc::ServerContext* context, const v1::CreateDatasetRequest* request,
                              v1::DatasetInfo* response) override;
@@ -80,6 +82,9 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Normalize<
   grpc::ServerUnaryReactor* Normalize(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* Denormalize(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
   grpc::Status RegisterRegion(grpc::ServerContext* context,
                               const v1::RegisterRegionRequest* request,
                               v1::RegionInfo* response) override;
@@ -100,6 +105,10 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Normalize<
     return CallRegions(shared_memory_.regions, caller.owner());
   }
   absl::StatusOr<RegionRegistry*> Regions() const;
+  // Normalize and Denormalize, on raw bytes.
+  grpc::ServerUnaryReactor* ServeNormalize(grpc::CallbackServerContext* context,
+                                           const grpc::ByteBuffer* request,
+                                           grpc::ByteBuffer* response, Method method);
 
   static int IngestThreads();
 

@@ -11,35 +11,14 @@ namespace normd {
 namespace {
 namespace pb = ::normd::storage::v1;
 
-void MomentsToRecord(const std::vector<ChannelMoments>& moments, pb::MomentsRecord* out) {
-  for (const ChannelMoments& m : moments) {
-    out->add_count(m.count);
-    out->add_mean_hi(m.mean.hi);
-    out->add_mean_lo(m.mean.lo);
-    out->add_m2_hi(m.m2.hi);
-    out->add_m2_lo(m.m2.lo);
-    out->add_min(m.min);
-    out->add_max(m.max);
-  }
-}
-
 absl::Status MomentsFromRecord(const pb::MomentsRecord& record, size_t channels,
                                std::vector<ChannelMoments>& out) {
-  const auto n = static_cast<int>(channels);
-  if (record.count_size() != n || record.mean_hi_size() != n || record.mean_lo_size() != n ||
-      record.m2_hi_size() != n || record.m2_lo_size() != n || record.min_size() != n ||
-      record.max_size() != n) {
+  std::optional<std::vector<ChannelMoments>> moments = MomentsFromArrays(record, channels);
+  if (!moments.has_value()) {
     return absl::DataLossError(
         absl::StrCat("stored moments do not hold ", channels, " channels in every field"));
   }
-  out.resize(channels);
-  for (int c = 0; c < n; ++c) {
-    out[c].count = record.count(c);
-    out[c].mean = {record.mean_hi(c), record.mean_lo(c)};
-    out[c].m2 = {record.m2_hi(c), record.m2_lo(c)};
-    out[c].min = record.min(c);
-    out[c].max = record.max(c);
-  }
+  out = *std::move(moments);
   return absl::OkStatus();
 }
 
@@ -50,7 +29,7 @@ void StatisticsToRecord(const DatasetStatistics& stats, pb::StatisticsRecord* ou
     record->set_split(SplitToProto(split));
     record->set_batches(s.batches);
     record->set_samples(s.samples);
-    MomentsToRecord(s.moments, record->mutable_moments());
+    AppendMomentArrays(s.moments, record->mutable_moments());
   }
   if (stats.running.has_value()) {
     pb::RunningRecord* running = out->mutable_running();

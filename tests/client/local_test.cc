@@ -90,6 +90,9 @@ TEST_F(LocalTest, LocalNormalizerGivesTheServersBytes) {
     absl::StatusOr<LocalNormalizer> local =
         LocalNormalizer::Fetch(*client_, c.dataset, 0, c.scheme);
     ASSERT_TRUE(local.ok()) << local.status();
+    absl::StatusOr<LocalNormalizer> inverse =
+        LocalNormalizer::Fetch(*client_, c.dataset, 0, c.scheme, /*inverse=*/true);
+    ASSERT_TRUE(inverse.ok()) << inverse.status();
     for (const v1::DType out :
          {v1::DTYPE_FLOAT32, v1::DTYPE_FLOAT64, v1::DTYPE_FLOAT16, v1::DTYPE_BFLOAT16}) {
       v1::NormalizeRequest request;
@@ -106,6 +109,13 @@ TEST_F(LocalTest, LocalNormalizerGivesTheServersBytes) {
       ASSERT_EQ(remote->output().data().size(), mine.size());
       EXPECT_EQ(std::memcmp(mine.data(), remote->output().data().data(), mine.size()), 0)
           << request.ShortDebugString();
+      // Denormalize: the server's inverse map, and the local one, byte for byte.
+      absl::StatusOr<v1::NormalizeResponse> back = client_->Denormalize(request);
+      ASSERT_TRUE(back.ok()) << back.status();
+      ASSERT_TRUE(
+          inverse->Normalize(ViewOf({9, 4}, input), *ValidateOutputDType(out_dtype), mine).ok());
+      EXPECT_EQ(std::memcmp(mine.data(), back->output().data().data(), mine.size()), 0)
+          << "inverse " << request.ShortDebugString();
     }
   }
   EXPECT_EQ(LocalNormalizer::Fetch(*client_, "frozen", 7, ZScoreScheme{}).status().code(),

@@ -3,6 +3,7 @@
 // element's channel found from its coordinates.
 #include "core/apply_scale_shift.h"
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -73,6 +74,24 @@ TEST_P(ApplyScaleShiftDriverTest, MatchesElementwiseReferenceWithAndWithoutPool)
         ASSERT_TRUE(ApplyScaleShift(view, *geometry, factors, Out(out), got, p).ok());
         ASSERT_EQ(got, want) << DTypeName(in) << " -> " << DTypeName(out)
                              << (p ? " with pool" : " inline");
+      }
+      // With a clamp (minmax's clip): the float64 value clamped, then rounded once.
+      ScaleShift clamped = factors;
+      clamped.clamp = ScaleShift::Range{-3.25, 2.5};
+      for (int64_t i = 0; i < elements; ++i) {
+        const int64_t c = CoordinateAt(param.shape, axis, i);
+        double exact = 0;
+        ScaleShiftRunReference(in, DType::kFloat64, input.data() + i * ElementSize(in), 1,
+                               factors.center[c], factors.scale[c], factors.shift[c],
+                               reinterpret_cast<std::byte*>(&exact));
+        exact = std::min(std::max(exact, -3.25), 2.5);
+        ScaleShiftRunReference(DType::kFloat64, out, reinterpret_cast<const std::byte*>(&exact), 1,
+                               0.0, 1.0, 0.0, want.data() + i * out_size);
+      }
+      for (WorkerPool* p : {static_cast<WorkerPool*>(nullptr), &pool}) {
+        std::vector<std::byte> got(want.size(), std::byte{0x5A});
+        ASSERT_TRUE(ApplyScaleShift(view, *geometry, clamped, Out(out), got, p).ok());
+        ASSERT_EQ(got, want) << "clamped " << DTypeName(in) << " -> " << DTypeName(out);
       }
     }
   }

@@ -119,3 +119,18 @@ def test_export_errors(client):
         client.export("empty", format="onnx")
     with pytest.raises(normd.NotFound):
         client.export("missing")
+
+
+def test_normctl_export_writes_what_the_python_client_exports(client, frozen, normctl):
+    for fmt in ("json", "torchvision", "dali"):
+        printed = json.loads(normctl("export", "images", f"--format={fmt}").stdout)
+        exported = client.export("images", format=fmt)
+        exported = json.loads(exported) if fmt == "json" else exported
+        if fmt == "json":
+            assert printed.pop("freeze_time")[:19] == exported.pop("freeze_time")[:19]
+        assert printed == exported, fmt
+    scaled = json.loads(normctl("export", "images", "--format=dali", "--pixel_scale=1",
+                                "--eps=0.5").stdout)
+    assert scaled == client.export("images", format="dali", pixel_scale=1.0, eps=0.5)
+    refused = normctl("export", "images", "--format=onnx", check=False)
+    assert refused.returncode == 2 and "--format must be json, torchvision or dali" in refused.stderr

@@ -351,3 +351,98 @@ def test_fit_from_a_refilled_buffer_reduces_each_batch_before_the_next(client):
     np.testing.assert_allclose(stats.mean, pooled.mean(axis=0), rtol=1e-13)
     np.testing.assert_allclose(stats.variance, pooled.var(axis=0), rtol=1e-12)
     np.testing.assert_array_equal(stats.min, pooled.min(axis=0))
+
+
+def test_minmax_clip_clamps_to_the_range_and_keeps_nan(client):
+    rng = np.random.default_rng(14)
+    client.create_dataset("ranged", layout="NCHW", channels=2)
+    train = rng.uniform(10.0, 20.0, (8, 2, 4, 4))
+    client.fit("ranged", [train])
+    client.freeze("ranged")
+    x = rng.uniform(0.0, 30.0, (3, 2, 4, 4))  # much of it outside the training range
+    x[0, 0, 0, 0] = np.nan
+    lo = torch.from_numpy(train.min(axis=(0, 2, 3))).view(1, 2, 1, 1)
+    hi = torch.from_numpy(train.max(axis=(0, 2, 3))).view(1, 2, 1, 1)
+    reference = torch.clamp(-1 + (torch.from_numpy(x) - lo) / (hi - lo) * 2, -1.0, 1.0)
+    for dtype in ("float64", "float32", "bfloat16"):
+        xt = torch.from_numpy(x)
+        got = client.minmax(xt, "ranged", low=-1, high=1, clip=True, output_dtype=dtype)
+        torch.testing.assert_close(got.double(), reference.to(got.dtype).double(),
+                                   rtol=1e-6 if dtype != "bfloat16" else 1e-2, atol=1e-6,
+                                   equal_nan=True)
+        finite = got[~torch.isnan(got)]
+        assert float(finite.max()) == 1.0 and float(finite.min()) == -1.0
+        assert torch.isnan(got[0, 0, 0, 0])
+        local_got = client.normalizer("ranged", scheme="minmax", low=-1, high=1, clip=True)(
+            xt, output_dtype=dtype)
+        assert as_bytes(local_got) == as_bytes(got)
+    unclipped = client.minmax(x, "ranged", low=-1, high=1)
+    assert np.nanmax(unclipped) > 1.0 and np.nanmin(unclipped) < -1.0
+
+
+def test_denormalize_inverts_each_frozen_scheme_locally_and_on_the_server(client):
+    rng = np.random.default_rng(15)
+    client.create_dataset("targets", layout="NC", channels=3)
+    client.fit("targets", [rng.normal([100.0, -5.0, 1e4], [10.0, 0.5, 300.0], (64, 3))])
+    client.freeze("targets")
+    stats = client.stats("targets", version=1)
+    x = rng.normal([100.0, -5.0, 1e4], [10.0, 0.5, 300.0], (9, 3))
+    gamma, beta = [1.5, -0.5, 2.0], [0.1, 0.2, 0.3]
+    cases = [
+        ("zscore", {}, lambda t: t * torch.sqrt(torch.from_numpy(stats.variance) + 1e-5)
+         + torch.from_numpy(stats.mean)),
+        ("minmax", {"low": -1.0, "high": 1.0},
+         lambda t: (t + 1) / 2 * torch.from_numpy(stats.max - stats.min)
+         + torch.from_numpy(stats.min)),
+        ("scale", {"factor": 0.25, "offset": 3.0}, lambda t: (t - 3.0) / 0.25),
+        ("batchnorm", {"gamma": gamma, "beta": beta},
+         lambda t: (t - torch.tensor(beta, dtype=torch.float64)) / torch.tensor(
+             gamma, dtype=torch.float64) * torch.sqrt(torch.from_numpy(stats.variance) + 1e-5)
+         + torch.from_numpy(stats.mean)),
+    ]
+    for scheme, params, oracle in cases:
+        dataset = "" if scheme == "scale" else "targets"
+        forward = {"zscore": lambda v: client.zscore(v, dataset, output_dtype="float64"),
+                   "minmax": lambda v: client.minmax(v, dataset, output_dtype="float64",
+                                                     **params),
+                   "scale": lambda v: client.scale(v, output_dtype="float64", **params),
+                   "batchnorm": lambda v: client.batch_norm(v, dataset, output_dtype="float64",
+                                                            **params)}[scheme]
+        y = np.array(forward(x))
+        back = client.denormalize(y, dataset, scheme=scheme, output_dtype="float64", **params)
+        np.testing.assert_allclose(back, x, rtol=1e-13, atol=1e-11)  # the round trip
+        torch.testing.assert_close(torch.from_numpy(np.array(back)), oracle(torch.from_numpy(y)),
+                                   rtol=1e-13, atol=1e-11)
+        local_back = client.normalizer(dataset, scheme=scheme, **params).inverse(
+            y, output_dtype="float64")
+        assert local_back.tobytes() == np.asarray(back).tobytes()
+    module = client.export("targets", format="module")
+    xt = torch.from_numpy(x)
+    torch.testing.assert_close(torch.jit.script(module).inverse(module(xt)), xt, rtol=1e-12,
+                               atol=1e-9)
+
+
+def test_denormalize_refuses_schemes_without_an_inverse(client):
+    client.create_dataset("flat", layout="NC", channels=2)
+    client.fit("flat", [np.array([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]])])  # channel 1 constant
+    client.freeze("flat")
+    y = np.zeros((2, 2))
+    with pytest.raises(normd.FailedPrecondition, match="channel 1 .* constant in training"):
+        client.denormalize(y, "flat", scheme="minmax")
+    with pytest.raises(normd.InvalidArgument, match="minmax with clip has no inverse"):
+        client.denormalize(y, "flat", scheme="minmax", clip=True)
+    with pytest.raises(normd.InvalidArgument, match="zero scale factor or gamma"):
+        client.denormalize(y, "", scheme="scale", factor=0.0)
+    with pytest.raises(normd.InvalidArgument, match="zero scale factor or gamma"):
+        client.normalizer("", scheme="scale", factor=0.0).inverse(y)
+    request = pb.NormalizeRequest()
+    request.layernorm.SetInParent()
+    request.input.shape[:] = [2, 2]
+    request.input.dtype = pb.DTYPE_FLOAT64
+    request.input.data = y.tobytes()
+    with pytest.raises(Exception) as error:
+        client._denormalize_bytes(request.SerializeToString(), timeout=30)
+    refusal = normd.errors.from_rpc_error(error.value)
+    assert refusal.code.name == "INVALID_ARGUMENT" and "has no inverse" in refusal.details
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        client.denormalize(y, "flat", scheme="layernorm")

@@ -70,7 +70,8 @@ def test_fit_is_paced_by_flow_control(client):
     assert peak < total / 8, f"client held {peak >> 20} MiB of a {total >> 20} MiB stream"
 
 
-@pytest.mark.parametrize("local", [False, True], ids=["batches", "summaries"])
+@pytest.mark.parametrize("local", [False, pytest.param(True, marks=pytest.mark.skipif(
+    not normd.local.available(), reason="normd._native not built"))], ids=["batches", "summaries"])
 def test_fit_is_exactly_once_per_writer(client, local):
     """Resending what was already committed (a job restarted, a reply lost) changes
     nothing; streams of a few batches give the same statistics as one stream. The same

@@ -84,6 +84,7 @@ std::map<std::string, absl::StatusCode> CallEveryMethod(NormdClient& client,
   request.mutable_zscore();
   *request.mutable_input() = Float64Tensor({1, 1}, {3});
   got["Normalize"] = client.Normalize(request).status().code();
+  got["Denormalize"] = client.Denormalize(request).status().code();
   got["DeleteDataset"] = client.DeleteDataset("made-by-" + suffix).code();
   got["ListRegions"] = client.ListRegions().status().code();
   return got;
@@ -107,18 +108,18 @@ TEST_F(SecurityTest, EveryRoleGetsExactlyItsMethods) {
   }
   using Code = absl::StatusCode;
   const Code kOk = Code::kOk, kDeny = Code::kPermissionDenied, kAnon = Code::kUnauthenticated;
-  const std::vector<std::string> methods = {"CreateDataset", "GetDataset",    "ListDatasets",
-                                            "Ingest",        "Freeze",        "GetStats",
-                                            "Normalize",     "DeleteDataset", "ListRegions"};
+  const std::vector<std::string> methods = {
+      "CreateDataset", "GetDataset",    "ListDatasets", "Ingest",     "Freeze",
+      "GetStats",      "Normalize",     "DeleteDataset", "ListRegions", "Denormalize"};
   // One row per token, one column per method, in the order above.
   // clang-format off
   const std::vector<std::pair<std::string, std::vector<Code>>> expected = {
-      //                            Create Get    List   Ingest Freeze Stats  Norm   Delete Regions
-      {"",                         {kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon}},
-      {"not-a-known-token-000",    {kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon}},
-      {"reader-secret-0123456789", {kDeny, kOk,   kOk,   kDeny, kDeny, kOk,   kOk,   kDeny, kOk}},
-      {"writer-secret-0123456789", {kDeny, kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kDeny, kOk}},
-      {"admin-secret-0123456789",  {kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kOk}},
+      //                            Create Get    List   Ingest Freeze Stats  Norm   Delete Regions Denorm
+      {"",                         {kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon}},
+      {"not-a-known-token-000",    {kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon, kAnon}},
+      {"reader-secret-0123456789", {kDeny, kOk,   kOk,   kDeny, kDeny, kOk,   kOk,   kDeny, kOk,   kOk}},
+      {"writer-secret-0123456789", {kDeny, kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kDeny, kOk,   kOk}},
+      {"admin-secret-0123456789",  {kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kOk,   kOk}},
   };
   // clang-format on
   int n = 0;

@@ -15,6 +15,7 @@ int Create(NormdClient& client, const CommandArgs& args);
 int Ingest(NormdClient& client, const CommandArgs& args);  // ingest_command.cc
 int Freeze(NormdClient& client, const CommandArgs& args);
 int Stats(NormdClient& client, const CommandArgs& args);
+int Export(NormdClient& client, const CommandArgs& args);
 int Normalize(NormdClient& client, const CommandArgs& args);  // normalize_command.cc
 int Info(NormdClient& client, const CommandArgs& args);
 int List(NormdClient& client, const CommandArgs& args);

@@ -86,6 +86,36 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
   return 0;
 }
 
+int Export(NormdClient& client, const std::vector<char*>& args) {
+  if (args.size() != 1) return Usage("export takes one dataset name");
+  const std::string format = absl::GetFlag(FLAGS_format);
+  if (format != "json" && format != "torchvision" && format != "dali") {
+    return Usage(absl::StrCat("--format must be json, torchvision or dali, got '", format, "'"));
+  }
+  double eps = 1e-5;
+  if (!absl::GetFlag(FLAGS_eps).empty()) {
+    NORMD_ASSIGN_OR_RETURN(eps, ParseDouble("eps", absl::GetFlag(FLAGS_eps)),
+                           Usage(std::string(_.message())));
+  }
+  std::optional<double> pixel_scale;
+  if (!absl::GetFlag(FLAGS_pixel_scale).empty()) {
+    NORMD_ASSIGN_OR_RETURN(pixel_scale,
+                           ParseDouble("pixel_scale", absl::GetFlag(FLAGS_pixel_scale)),
+                           Usage(std::string(_.message())));
+  }
+  NORMD_ASSIGN_OR_RETURN(const v1::DatasetInfo info, client.GetDataset(args[0]), Fail(_));
+  NORMD_ASSIGN_OR_RETURN(uint64_t version, ResolveVersion(client, args[0]), Fail(_));
+  if (version == 0) version = info.latest_version();
+  if (version == 0) {
+    return Fail(absl::FailedPreconditionError(
+        absl::StrCat("dataset \"", args[0], "\" has no frozen version; freeze it first")));
+  }
+  NORMD_ASSIGN_OR_RETURN(const v1::GetStatsResponse stats,
+                         client.GetStats(args[0], version, v1::SPLIT_TRAIN), Fail(_));
+  std::printf("%s\n", ExportToJson(info, stats, format, eps, pixel_scale).c_str());
+  return 0;
+}
+
 int Info(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("info takes one dataset name");
   NORMD_ASSIGN_OR_RETURN(v1::DatasetInfo info, client.GetDataset(args[0]), Fail(_));

@@ -30,6 +30,10 @@ ABSL_FLAG(int64_t, retry_seconds, 300,
 ABSL_FLAG(std::string, version, "",
           "stats: version, 'latest', or empty for live; normalize: version, empty for latest");
 ABSL_FLAG(bool, json, false, "stats: print one JSON object");
+ABSL_FLAG(std::string, format, "json", "export: json, torchvision or dali");
+ABSL_FLAG(std::string, pixel_scale, "",
+          "export --format=dali: dataset units to pixel units (default 255 when the data "
+          "were fit in [0, 1], else 1)");
 // normalize
 ABSL_FLAG(std::string, scheme, "zscore",
           "normalize: zscore, minmax, scale, batchnorm (frozen statistics), or layernorm, "

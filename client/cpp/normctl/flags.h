@@ -23,6 +23,8 @@ ABSL_DECLARE_FLAG(std::string, writer_id);
 ABSL_DECLARE_FLAG(int64_t, retry_seconds);
 ABSL_DECLARE_FLAG(std::string, version);
 ABSL_DECLARE_FLAG(bool, json);
+ABSL_DECLARE_FLAG(std::string, format);
+ABSL_DECLARE_FLAG(std::string, pixel_scale);
 ABSL_DECLARE_FLAG(std::string, scheme);
 ABSL_DECLARE_FLAG(int64_t, groups);
 ABSL_DECLARE_FLAG(std::string, normalized_shape);

@@ -29,6 +29,7 @@ int Run(int argc, char** argv) {
   if (command == "ingest") return Ingest(*client, args);
   if (command == "freeze") return Freeze(*client, args);
   if (command == "stats") return Stats(*client, args);
+  if (command == "export") return Export(*client, args);
   if (command == "normalize") return Normalize(*client, args);
   if (command == "info") return Info(*client, args);
   if (command == "list") return List(*client, args);

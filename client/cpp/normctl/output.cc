@@ -15,6 +15,7 @@ Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
   ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID]
   freeze NAME
   stats NAME [--version=V|latest] [--split=...] [--json]
+  export NAME [--version=V|latest] [--format=json|torchvision|dali] [--eps=E] [--pixel_scale=S]
   normalize NAME IN.npy OUT.npy [--scheme=zscore|minmax|scale|batchnorm] [--version=V]
               [--eps=E] [--low=L --high=H] [--factor=F --offset=O] [--gamma=.. --beta=..]
               [--output_dtype=float32|float64]

@@ -29,7 +29,10 @@ std::vector<double> Params(const py::dict& params, const char* name) {
 // ZScore, MinMax, Scale and BatchNorm messages).
 FrozenScheme SchemeNamed(const std::string& name, const py::dict& params) {
   if (name == "zscore") return ZScoreScheme{Param(params, "eps", kDefaultEps)};
-  if (name == "minmax") return MinMaxScheme{Param(params, "low", 0.0), Param(params, "high", 1.0)};
+  if (name == "minmax") {
+    const bool clip = params.contains("clip") && params["clip"].cast<bool>();
+    return MinMaxScheme{Param(params, "low", 0.0), Param(params, "high", 1.0), clip};
+  }
   if (name == "scale") {
     return FixedScaleScheme{Param(params, "factor", 1.0), Param(params, "offset", 0.0)};
   }
@@ -51,7 +54,7 @@ FrozenNormalizer Make(const std::string& scheme, const py::dict& params,
                       const py::array_t<double, py::array::forcecast>& mean,
                       const py::array_t<double, py::array::forcecast>& variance,
                       const py::array_t<double, py::array::forcecast>& min,
-                      const py::array_t<double, py::array::forcecast>& max) {
+                      const py::array_t<double, py::array::forcecast>& max, bool inverse) {
   ReferenceStatistics stats;
   stats.count.assign(count.data(), count.data() + count.size());
   stats.mean = Doubles(mean);
@@ -61,7 +64,7 @@ FrozenNormalizer Make(const std::string& scheme, const py::dict& params,
   std::optional<Layout> parsed;
   if (layout.has_value()) parsed = LayoutNamed(*layout);
   return ValueOrRaise(
-      FrozenNormalizer::Create(SchemeNamed(scheme, params), parsed, channels, stats));
+      FrozenNormalizer::Create(SchemeNamed(scheme, params), parsed, channels, stats, inverse));
 }
 
 void Apply(const FrozenNormalizer& normalizer, const py::buffer& x, std::vector<int64_t> shape,
@@ -87,7 +90,7 @@ void BindNormalizer(py::module_& m) {
   py::class_<FrozenNormalizer>(m, "FrozenNormalizer")
       .def(py::init(&Make), py::arg("scheme"), py::arg("params"), py::arg("layout"),
            py::arg("channels"), py::arg("count"), py::arg("mean"), py::arg("variance"),
-           py::arg("min"), py::arg("max"))
+           py::arg("min"), py::arg("max"), py::arg("inverse") = false)
       .def("apply", &Apply, py::arg("x"), py::arg("shape"), py::arg("dtype"), py::arg("out"),
            py::arg("out_dtype"))
       .def_property_readonly("center",

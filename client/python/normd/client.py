@@ -125,6 +125,28 @@ _NO_STATISTICS = Statistics(
     version=0)
 
 
+def _frozen_request(scheme: str, dataset: str, version: int, params: dict) -> pb.NormalizeRequest:
+    """A NormalizeRequest for a frozen-statistics scheme named with its parameters."""
+    request = pb.NormalizeRequest(dataset=dataset, version=version)
+    allowed = {"zscore": {"eps"}, "minmax": {"low", "high", "clip"},
+               "scale": {"factor", "offset"}, "batchnorm": {"gamma", "beta", "eps"}}
+    if scheme not in allowed:
+        raise ValueError(f"scheme must be one of {sorted(allowed)}, got {scheme!r}")
+    unknown = set(params) - allowed[scheme]
+    if unknown:
+        raise TypeError(f"{scheme} takes {sorted(allowed[scheme])}, got {sorted(unknown)}")
+    message = getattr(request, scheme)
+    message.SetInParent()
+    for name, value in params.items():
+        if value is None:
+            continue
+        if name in ("gamma", "beta"):
+            getattr(message, name)[:] = _floats(value)
+        else:
+            setattr(message, name, value)
+    return request
+
+
 class _PendingStream:
     """The batches of the stream being sent, kept until the server acknowledges them
     so a failed attempt can be resent; later batches are pulled from the iterable
@@ -227,6 +249,7 @@ class Client:
         # The tensor RPCs carry bytes this client encodes and decodes itself (wire.py):
         # the payload is copied once into a request and viewed in place in a reply.
         self._normalize_bytes = self._channel.unary_unary("/normd.v1.Normd/Normalize")
+        self._denormalize_bytes = self._channel.unary_unary("/normd.v1.Normd/Denormalize")
         self._ingest_bytes = self._channel.stream_unary(
             "/normd.v1.Normd/Ingest", response_deserializer=pb.IngestResponse.FromString)
         self._templates = {}
@@ -502,7 +525,7 @@ class Client:
         this process with normd's own kernels: `normalizer(x, out=None,
         output_dtype=None)` returns what `Client.<scheme>(x, dataset, version=...)`
         would, bit for bit, with no round trip. `scheme` is "zscore" (eps), "minmax"
-        (low, high), "batchnorm" (gamma, beta, eps) or "scale" (factor, offset; no
+        (low, high, clip), "batchnorm" (gamma, beta, eps) or "scale" (factor, offset; no
         dataset needed: pass ""). Needs normd's native module."""
         if scheme == "scale":
             return _local.Normalizer("", 0, scheme, params, None, 1, _NO_STATISTICS)
@@ -576,9 +599,10 @@ class Client:
         the scheme methods below build it for you, once per set of arguments."""
         return self._normalize(x, self._template(request, output_dtype, out), out)
 
-    def _template(self, request: pb.NormalizeRequest, output_dtype, out):
-        """The request's serialised fields but the input, and its output dtype: built
-        once per set of arguments and reused (the tensor is appended per call)."""
+    def _template(self, request: pb.NormalizeRequest, output_dtype, out, inverse=False):
+        """The request's serialised fields but the input, its output dtype, whether it
+        may go in chunks and whether it is a Denormalize: built once per set of
+        arguments and reused (the tensor is appended per call)."""
         if output_dtype is None and out is not None:
             request.output_dtype = tensors.dtype_of(out)
         else:
@@ -586,19 +610,20 @@ class Client:
         # Every scheme but batch norm in training mode treats samples apart, so a large
         # input may go in chunks of samples.
         separable = request.WhichOneof("scheme") != "batchnorm_training"
-        return request.SerializeToString(), request.output_dtype, separable
+        return request.SerializeToString(), request.output_dtype, separable, inverse
 
-    def _cached(self, key, build, output_dtype, out):
-        key = (key, output_dtype, None if out is None else tensors.dtype_of(out))
+    def _cached(self, key, build, output_dtype, out, inverse=False):
+        key = (key, output_dtype, None if out is None else tensors.dtype_of(out), inverse)
         template = self._templates.get(key)
         if template is None:
             if len(self._templates) >= 4096:
                 self._templates.clear()
-            template = self._templates[key] = self._template(build(), output_dtype, out)
+            template = self._templates[key] = self._template(build(), output_dtype, out,
+                                                             inverse)
         return template
 
     def _normalize(self, x, template, out):
-        template, output_dtype, separable = template
+        template, output_dtype, separable, inverse = template
         like_torch = tensors.is_torch(x)
         if output_dtype == pb.DTYPE_BFLOAT16 and not like_torch and out is None:
             raise TypeError("numpy has no bfloat16: pass a torch tensor to get bfloat16 back")
@@ -607,7 +632,8 @@ class Client:
         if (region is None and separable and source.nbytes > 2 * self.chunk_bytes
                 and len(source.shape) > 1 and source.shape[0] > 1
                 and (out is None or self._locate(tensors.source(out)) is None)):
-            return self._normalize_in_chunks(template, output_dtype, source, out, like_torch)
+            return self._normalize_in_chunks(template, output_dtype, source, out, like_torch,
+                                             inverse)
         expected_head, expected = b"", None
         if region is not None:
             parts = [template, wire.tensor_field(3, source.shape, source.dtype, region=region)]
@@ -619,7 +645,7 @@ class Client:
             target = self._locate(tensors.source(out))
             if target is not None:
                 parts.append(wire.length_delimited(14, len(target)) + target)
-        reply = self._call_normalize(b"".join(parts))
+        reply = self._call_normalize(b"".join(parts), inverse)
         tensor, _ = wire.normalize_response(reply, expected_head, expected)
         if target is not None:
             return out
@@ -647,13 +673,14 @@ class Client:
                 wire.TensorReply(source.shape, out_dtype, len(reply_head), out_bytes))
         return framing
 
-    def _call_normalize(self, request: bytes) -> bytes:
+    def _call_normalize(self, request: bytes, inverse: bool = False) -> bytes:
+        call = self._denormalize_bytes if inverse else self._normalize_bytes
         try:
-            return self._normalize_bytes(request, timeout=self._timeout, metadata=self._metadata)
+            return call(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise errors.from_rpc_error(error) from None
 
-    def _normalize_in_chunks(self, template, output_dtype, source, out, like_torch):
+    def _normalize_in_chunks(self, template, output_dtype, source, out, like_torch, inverse):
         """A large input over the socket as consecutive requests of about chunk_bytes
         of samples each: gRPC carries such messages several times faster than one
         large one (bench/whole_path.py's echo rows). Every chunk uses the version the
@@ -668,7 +695,7 @@ class Client:
             chunk = source.array[start:start + per_chunk]
             reply = self._call_normalize(b"".join(
                 (template, pin, wire.tensor_field(3, chunk.shape, source.dtype, chunk.nbytes),
-                 chunk)))
+                 chunk)), inverse)
             tensor, version = wire.normalize_response(reply)
             values = tensors.reply_values(reply, tensor)
             if out is not None:
@@ -680,6 +707,20 @@ class Client:
         if out is not None:
             return out
         return tensors.as_result(result, output_dtype, like_torch, owned=True)
+
+    def denormalize(self, x, dataset: str, *, scheme: str = "zscore", version: int = 0,
+                    output_dtype=None, out=None, **params):
+        """The inverse of a frozen scheme: given what zscore / minmax / scale /
+        batch_norm returned (with the same `params`: eps; low, high; factor, offset;
+        gamma, beta, eps), the input it came from, e.g. a regression model's
+        predictions back in the target's units. Schemes with no inverse (minmax with
+        clip, a zero scale or gamma, a minmax channel constant in training) raise."""
+        def build():
+            return _frozen_request(scheme, dataset, version, params)
+        key = ("denormalize", scheme, dataset, version,
+               tuple(sorted((k, tuple(_floats(v)) if k in ("gamma", "beta") else v)
+                            for k, v in params.items())))
+        return self._normalize(x, self._cached(key, build, output_dtype, out, inverse=True), out)
 
     def zscore(self, x, dataset: str, *, version: int = 0, eps: Optional[float] = None,
                output_dtype=None, out=None):
@@ -699,13 +740,16 @@ class Client:
                                                output_dtype, out), out)
 
     def minmax(self, x, dataset: str, *, version: int = 0, low: float = 0.0, high: float = 1.0,
-               output_dtype=None, out=None):
+               clip: bool = False, output_dtype=None, out=None):
+        """low + (x - min) / (max - min) * (high - low) with the training split's min and
+        max; clip=True clamps the result to [low, high] (NaN stays NaN)."""
         def build():
             request = pb.NormalizeRequest(dataset=dataset, version=version)
             request.minmax.low, request.minmax.high = low, high
+            request.minmax.clip = clip
             return request
-        return self._normalize(x, self._cached(("minmax", dataset, version, low, high), build,
-                                               output_dtype, out), out)
+        return self._normalize(x, self._cached(("minmax", dataset, version, low, high, clip),
+                                               build, output_dtype, out), out)
 
     def scale(self, x, factor: float, offset: float = 0.0, *, output_dtype=None, out=None):
         """x * factor + offset, e.g. factor=1/255 for 8-bit images; needs no dataset."""

@@ -114,9 +114,11 @@ class Normalizer:
         mean, variance = stats.mean, stats.variance
         if getattr(stats, "running_mean", None) is not None:  # as the server folds them
             mean, variance = stats.running_mean, stats.running_var
-        self._native = _native.FrozenNormalizer(
+        self._make = lambda inverse: _native.FrozenNormalizer(
             scheme, dict(params), layout, channels, stats.count, mean, variance, stats.min,
-            stats.max)
+            stats.max, inverse)
+        self._native = self._make(False)
+        self._inverse = None
 
     @property
     def factors(self):
@@ -124,6 +126,17 @@ class Normalizer:
         return self._native.center, self._native.scale, self._native.shift
 
     def __call__(self, x, *, out=None, output_dtype=None):
+        return self._apply(self._native, x, out, output_dtype)
+
+    def inverse(self, y, *, out=None, output_dtype=None):
+        """The inverse map, bit for bit what the server's Denormalize returns: the input
+        that normalises to `y` (see Client.denormalize for the schemes that have none)."""
+        if self._inverse is None:
+            self._inverse = self._make(True)
+        return self._apply(self._inverse, y, out, output_dtype)
+
+    @staticmethod
+    def _apply(native, x, out, output_dtype):
         like_torch = tensors.is_torch(x)
         if out is not None and output_dtype is None:
             wire_out = tensors.dtype_of(out)
@@ -142,8 +155,8 @@ class Normalizer:
             if tuple(target.shape) != tuple(source.shape):
                 raise ValueError(f"out has shape {tuple(target.shape)}, expected the "
                                  f"input's {tuple(source.shape)}")
-        self._native.apply(source.array, source.shape, _DTYPE_NAMES[source.dtype], target,
-                           _DTYPE_NAMES[wire_out])
+        native.apply(source.array, source.shape, _DTYPE_NAMES[source.dtype], target,
+                     _DTYPE_NAMES[wire_out])
         if out is not None:
             return out
         return tensors.as_result(result, wire_out, like_torch, owned=True)

@@ -36,5 +36,13 @@ class FrozenNormalize(torch.nn.Module):
         std = self.std.to(dtype=x.dtype).view(shape)
         return (x - mean) / std
 
+    @torch.jit.export
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """y * std + mean: the input that forward() maps to y."""
+        axis = self.channel_axis if self.channel_axis >= 0 else y.dim() + self.channel_axis
+        shape: List[int] = [1] * y.dim()
+        shape[axis] = -1
+        return y * self.std.to(dtype=y.dtype).view(shape) + self.mean.to(dtype=y.dtype).view(shape)
+
     def extra_repr(self) -> str:
         return f"channels={self.mean.numel()}, eps={self.eps}, channel_axis={self.channel_axis}"
