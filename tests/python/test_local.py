@@ -446,3 +446,34 @@ def test_denormalize_refuses_schemes_without_an_inverse(client):
     assert refusal.code.name == "INVALID_ARGUMENT" and "has no inverse" in refusal.details
     with pytest.raises(ValueError, match="scheme must be one of"):
         client.denormalize(y, "flat", scheme="layernorm")
+
+
+def nist_numacc():
+    """NIST StRD univariate summary statistics, NumAcc1-4: (name, values, certified mean,
+    certified sample standard deviation)."""
+    yield "NumAcc1", [10000001.0, 10000003.0, 10000002.0], 10000002.0, 1.0
+    for name, base in (("NumAcc2", 1.2), ("NumAcc3", 1000000.2), ("NumAcc4", 10000000.2)):
+        low, high = round(base - 0.1, 1), round(base + 0.1, 1)
+        yield name, [base] + [low, high] * 500, base, 0.1
+
+
+@pytest.mark.parametrize("name,values,mean,std", list(nist_numacc()),
+                         ids=[n for n, *_ in nist_numacc()])
+def test_nist_strd_through_summaries(client, name, values, mean, std):
+    """Fitted as summaries of uneven pieces: the exact rational moments of the float64
+    inputs to 1e-13 (mean) and 1e-12 (variance), and NIST's certified values to what the
+    decimal inputs' float64 rounding leaves (NumAcc4's 10000000.1 is 1e-9 off in float64)."""
+    x = np.array(values).reshape(-1, 1)
+    rng = np.random.default_rng(len(values))
+    cuts = np.sort(rng.choice(np.arange(1, len(x)), size=min(6, len(x) - 1), replace=False))
+    client.create_dataset(name, layout="NC", channels=1)
+    result = client.fit(name, np.split(x, cuts), local=True)
+    assert result.batches == len(cuts) + 1
+    stats = client.stats(name)
+    n, exact_mean, m2, _, _ = exact_moments(x[:, 0])
+    assert abs(Fraction(stats.mean[0]) - exact_mean) <= abs(exact_mean) * Fraction(1, 10 ** 13)
+    assert abs(Fraction(stats.sample_variance[0]) - m2 / (n - 1)) <= m2 / (n - 1) * Fraction(
+        1, 10 ** 12)
+    tolerance = {"NumAcc1": 1e-15, "NumAcc2": 1e-13, "NumAcc3": 1e-9, "NumAcc4": 1e-8}[name]
+    assert abs(stats.mean[0] - mean) <= 1e-15 * abs(mean)
+    assert abs(np.sqrt(stats.sample_variance[0]) - std) <= tolerance * std
