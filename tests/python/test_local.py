@@ -477,3 +477,42 @@ def test_nist_strd_through_summaries(client, name, values, mean, std):
     tolerance = {"NumAcc1": 1e-15, "NumAcc2": 1e-13, "NumAcc3": 1e-9, "NumAcc4": 1e-8}[name]
     assert abs(stats.mean[0] - mean) <= 1e-15 * abs(mean)
     assert abs(np.sqrt(stats.sample_variance[0]) - std) <= tolerance * std
+
+
+@pytest.mark.parametrize("layout,shape", [("NCHW", (3, 4, 5, 6)), ("NHWC", (3, 5, 6, 4))])
+def test_batch_statistics_schemes_in_process_give_the_servers_bytes(client, layout, shape):
+    rng = np.random.default_rng(16)
+    channels = shape[1] if layout == "NCHW" else shape[-1]
+    client.create_dataset("maps", layout=layout, channels=channels)
+    gamma, beta = list(rng.normal(1, 0.2, channels)), list(rng.normal(0, 1, channels))
+    trailing = list(shape[2:])
+    cases = [
+        ("batchnorm_training", {"gamma": gamma, "beta": beta},
+         lambda v, **kw: client.batch_norm_train(v, dataset="maps", gamma=gamma, beta=beta,
+                                                 **kw)),
+        ("layernorm", {"normalized_shape": trailing},
+         lambda v, **kw: client.layer_norm(v, trailing, **kw)),
+        ("instancenorm", {"gamma": gamma, "beta": beta, "eps": 1e-3},
+         lambda v, **kw: client.instance_norm(v, dataset="maps", gamma=gamma, beta=beta,
+                                              eps=1e-3, **kw)),
+        ("groupnorm", {"num_groups": 2},
+         lambda v, **kw: client.group_norm(v, 2, dataset="maps", **kw)),
+    ]
+    for (scheme, params, remote), (in_name, make), out_name in itertools.product(
+            cases, INPUTS.items(), OUTPUTS):
+        dataset = "" if scheme == "layernorm" else "maps"
+        normalizer = client.normalizer(dataset, scheme=scheme, **params)
+        x = make(rng.normal(3.0, 2.0, shape))
+        if out_name == "bfloat16" and not isinstance(x, torch.Tensor):
+            x = torch.from_numpy(np.ascontiguousarray(x))
+        got, want = normalizer(x, output_dtype=out_name), remote(x, output_dtype=out_name)
+        assert as_bytes(got) == as_bytes(want), (scheme, in_name, out_name)
+    # Without a dataset: the layout given (default NCHW), as the scheme methods take it.
+    x = rng.normal(0.0, 1.0, shape).astype(np.float32)
+    assert as_bytes(client.normalizer("", scheme="groupnorm", num_groups=2, layout=layout)(x)) \
+        == as_bytes(client.group_norm(x, 2, layout=layout))
+    with pytest.raises(normd.InvalidArgument, match="has no inverse"):
+        client.normalizer("", scheme="layernorm").inverse(x)
+    with pytest.raises(normd.InvalidArgument, match="does not match dataset"):
+        client.normalizer("maps", scheme="instancenorm",
+                          layout="NHWC" if layout == "NCHW" else "NCHW")

@@ -86,4 +86,5 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "normd's statistics and normalisation kernels, in process (see normd.local)";
   normd::native::BindSummary(m);
   normd::native::BindNormalizer(m);
+  normd::native::BindBatchStatistics(m);
 }

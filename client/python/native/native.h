@@ -55,6 +55,7 @@ class TensorArg {
 
 void BindSummary(pybind11::module_& m);
 void BindNormalizer(pybind11::module_& m);
+void BindBatchStatistics(pybind11::module_& m);
 
 }  // namespace normd::native
 

@@ -526,9 +526,27 @@ class Client:
         output_dtype=None)` returns what `Client.<scheme>(x, dataset, version=...)`
         would, bit for bit, with no round trip. `scheme` is "zscore" (eps), "minmax"
         (low, high, clip), "batchnorm" (gamma, beta, eps) or "scale" (factor, offset; no
-        dataset needed: pass ""). Needs normd's native module."""
+        dataset needed: pass ""). The batch-statistics schemes run in process too:
+        "batchnorm_training", "layernorm" (normalized_shape), "instancenorm",
+        "groupnorm" (num_groups), each with gamma, beta, eps, and a `layout` when no
+        dataset gives one (default NCHW, as the scheme methods). Needs normd's native
+        module."""
         if scheme == "scale":
             return _local.Normalizer("", 0, scheme, params, None, 1, _NO_STATISTICS)
+        if scheme in _local.BATCH_SCHEMES:
+            layout = params.pop("layout", None)
+            channels = 0
+            if dataset:  # the dataset's layout and channels, as the server takes them
+                spec = self.get_dataset(dataset).spec
+                own = pb.Layout.Name(spec.layout)[len("LAYOUT_"):]
+                if layout is not None and layout != own:
+                    raise errors.InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, (
+                        f'layout {layout} does not match dataset "{dataset}", whose layout is '
+                        f"{own}; leave layout unset or match it"))
+                layout, channels = own, spec.channels
+            elif layout is None and scheme != "layernorm":
+                layout = "NCHW"
+            return _local.Normalizer(dataset, 0, scheme, params, layout, channels)
         info = self.get_dataset(dataset)
         if version == 0:
             version = info.latest_version

@@ -14,7 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from normd import tensors
+import grpc
+
+from normd import errors, tensors
 from normd.v1 import normd_pb2 as pb
 
 try:
@@ -27,6 +29,8 @@ _DTYPE_NAMES = {pb.DTYPE_FLOAT32: "float32", pb.DTYPE_FLOAT64: "float64",
                 pb.DTYPE_UINT8: "uint8"}
 _LAYOUTS = ("NC", "NCHW", "NHWC")
 _FROZEN_SCHEMES = ("zscore", "minmax", "scale", "batchnorm")
+# Statistics from each input itself: no frozen version, and no inverse.
+BATCH_SCHEMES = ("batchnorm_training", "layernorm", "instancenorm", "groupnorm")
 
 Summary = _native.Summary if _native is not None else None
 
@@ -104,13 +108,21 @@ class Normalizer:
     Client.normalizer; holds O(channels) of folded factors, and is thread-safe."""
 
     def __init__(self, dataset: str, version: int, scheme: str, params: dict, layout,
-                 channels: int, stats):
+                 channels: int, stats=None):
+        """`stats`: the frozen version's (frozen schemes only); `channels` 0 with no
+        dataset: from each input's shape."""
         _require()
-        if scheme not in _FROZEN_SCHEMES:
-            raise ValueError(f"a frozen normaliser's scheme is one of {_FROZEN_SCHEMES}, "
-                             f"got {scheme!r}")
         self.dataset, self.version, self.scheme = dataset, version, scheme
         self.layout, self.channels = layout, channels
+        self._inverse = None
+        if scheme in BATCH_SCHEMES:
+            self._native = _native.BatchStatisticsNormalizer(scheme, dict(params), layout,
+                                                             channels)
+            self._make = None
+            return
+        if scheme not in _FROZEN_SCHEMES:
+            raise ValueError(f"scheme must be one of {_FROZEN_SCHEMES + BATCH_SCHEMES}, "
+                             f"got {scheme!r}")
         mean, variance = stats.mean, stats.variance
         if getattr(stats, "running_mean", None) is not None:  # as the server folds them
             mean, variance = stats.running_mean, stats.running_var
@@ -118,7 +130,6 @@ class Normalizer:
             scheme, dict(params), layout, channels, stats.count, mean, variance, stats.min,
             stats.max, inverse)
         self._native = self._make(False)
-        self._inverse = None
 
     @property
     def factors(self):
@@ -131,6 +142,10 @@ class Normalizer:
     def inverse(self, y, *, out=None, output_dtype=None):
         """The inverse map, bit for bit what the server's Denormalize returns: the input
         that normalises to `y` (see Client.denormalize for the schemes that have none)."""
+        if self._make is None:
+            raise errors.InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, (
+                f"scheme {self.scheme} has no inverse: its statistics come from each input and "
+                "are not kept; Denormalize takes zscore, minmax, scale or batchnorm"))
         if self._inverse is None:
             self._inverse = self._make(True)
         return self._apply(self._inverse, y, out, output_dtype)
