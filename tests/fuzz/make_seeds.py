@@ -30,11 +30,19 @@ def seeds():
                                    writer_id="w", sequence=1)
     yield INGEST, pb.IngestRequest(dataset="nhwc", split=pb.SPLIT_TEST,
                                    batch=tensor((2, 3, 3, 4), np.uint8))
+    # Two batches of [1, 2, 3, 4] per channel, as summaries (sequences 2 and 3).
+    summary = pb.MomentsSummary(count=[4] * 3, mean_hi=[2.5] * 3, mean_lo=[0.0] * 3,
+                                m2_hi=[5.0] * 3, m2_lo=[0.0] * 3, min=[1.0] * 3, max=[4.0] * 3,
+                                samples=4, batches=1, layout=pb.LAYOUT_NC)
+    yield INGEST, pb.IngestRequest(dataset="nc", split=pb.SPLIT_TRAIN, writer_id="w",
+                                   sequence=2,
+                                   summaries=pb.MomentsSummaries(summaries=[summary] * 2))
     inputs = {"nc": tensor((4, 3)), "nchw": tensor((2, 3, 4, 4), np.float16),
               "nhwc": tensor((2, 3, 3, 4), np.uint8)}
     for dataset, x in inputs.items():
         yield NORMALIZE, pb.NormalizeRequest(dataset=dataset, input=x, zscore=pb.ZScore())
-        yield NORMALIZE, pb.NormalizeRequest(dataset=dataset, input=x, minmax=pb.MinMax(high=2),
+        yield NORMALIZE, pb.NormalizeRequest(dataset=dataset, input=x,
+                                             minmax=pb.MinMax(high=2, clip=True),
                                              output_dtype=pb.DTYPE_BFLOAT16)
         yield NORMALIZE, pb.NormalizeRequest(dataset=dataset, input=x,
                                              batchnorm=pb.BatchNorm(eps=1e-3))
