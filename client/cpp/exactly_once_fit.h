@@ -32,6 +32,11 @@ struct FitOptions {
   absl::Duration retry_for = absl::Minutes(5);
   // Called before each resend with the status that caused it (for logging).
   std::function<void(const absl::Status&)> on_resend;
+  // Reduce each batch here (normd::Moments, as the dataset would reduce it) and send
+  // its summary instead: O(channels) per batch, up to `summaries_per_stream` of them in
+  // one message and one commit, each with its batch's sequence number.
+  bool local = false;
+  size_t summaries_per_stream = 256;
 };
 
 struct FitResult {

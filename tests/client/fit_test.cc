@@ -97,3 +97,54 @@ TEST_F(FitTest, FitStopsAtASourceErrorAndSendsNothingOfThatStream) {
 
 }  // namespace
 }  // namespace normd::testing
+
+namespace normd::testing {
+namespace {
+
+// Fit with local reduction: each batch summarised here (normd::Moments), up to three
+// summaries per message and commit; the same statistics as fitting the batches, the
+// same exactly-once accounting per batch.
+TEST_F(FitTest, LocalFitSendsSummariesWithTheSameGuarantees) {
+  Create("summaries", v1::LAYOUT_NC, 2);
+  Create("batches", v1::LAYOUT_NC, 2);
+  std::vector<std::vector<double>> batches;
+  for (int i = 0; i < 10; ++i) batches.push_back(GaussianValues(2 * (5 + i), 30.0, 2.0, i));
+  const auto fit = [&](const std::string& dataset, FitOptions options) {
+    size_t taken = 0;
+    return Fit(
+        *client_, dataset, v1::SPLIT_TRAIN,
+        [&]() -> absl::StatusOr<std::optional<v1::Tensor>> {
+          if (taken == batches.size()) return std::nullopt;
+          const std::vector<double>& values = batches[taken++];
+          return Float64Tensor({int64_t(values.size() / 2), 2}, values);
+        },
+        std::move(options));
+  };
+  FitOptions local{.writer_id = "job", .local = true, .summaries_per_stream = 3};
+  absl::StatusOr<FitResult> first = fit("summaries", local);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->batches, 10u);
+  EXPECT_EQ(first->writer_sequence, 10u);
+  absl::StatusOr<FitResult> again = fit("summaries", local);  // a restarted job resuming
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->batches, 0u);
+  EXPECT_EQ(again->duplicate_batches, 10u);
+  ASSERT_TRUE(fit("batches", {}).ok());
+  const v1::Statistics got = client_->GetStats("summaries", 0, v1::SPLIT_TRAIN)->stats();
+  const v1::Statistics want = client_->GetStats("batches", 0, v1::SPLIT_TRAIN)->stats();
+  EXPECT_EQ(got.batches(), want.batches());
+  for (int c = 0; c < 2; ++c) {
+    EXPECT_EQ(got.count(c), want.count(c));
+    EXPECT_NEAR(got.mean(c), want.mean(c), 1e-15 * std::abs(want.mean(c)));
+    EXPECT_NEAR(got.variance(c), want.variance(c), 1e-12 * want.variance(c));
+  }
+  // A malformed batch (9 values for a [4, 2] tensor) is refused here, and the stream
+  // it would have ended is not sent: nothing of it is applied.
+  batches.push_back(std::vector<double>(9, 1.0));
+  absl::StatusOr<FitResult> refused = fit("summaries", {.local = true});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(client_->GetStats("summaries", 0, v1::SPLIT_TRAIN)->stats().batches(), 10u);
+}
+
+}  // namespace
+}  // namespace normd::testing

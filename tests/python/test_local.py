@@ -516,3 +516,20 @@ def test_batch_statistics_schemes_in_process_give_the_servers_bytes(client, layo
     with pytest.raises(normd.InvalidArgument, match="does not match dataset"):
         client.normalizer("maps", scheme="instancenorm",
                           layout="NHWC" if layout == "NCHW" else "NCHW")
+
+
+def test_out_may_be_x_itself_only_for_element_wise_schemes(client):
+    rng = np.random.default_rng(17)
+    client.create_dataset("inplace", layout="NC", channels=4)
+    client.fit("inplace", [rng.normal(5.0, 2.0, (40, 4))])
+    client.freeze("inplace")
+    x = rng.normal(5.0, 2.0, (6, 4)).astype(np.float32)
+    want = client.zscore(x, "inplace")
+    y = x.copy()
+    assert client.normalizer("inplace")(y, out=y) is y
+    assert y.tobytes() == np.asarray(want).tobytes()
+    with pytest.raises(ValueError, match="out overlaps x"):
+        client.normalizer("", scheme="layernorm")(x, out=x)
+    shared = rng.normal(5.0, 2.0, 28).astype(np.float32)
+    with pytest.raises(ValueError, match="out overlaps x"):  # shifted by one sample
+        client.normalizer("inplace")(shared[:24].reshape(6, 4), out=shared[4:].reshape(6, 4))

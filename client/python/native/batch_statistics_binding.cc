@@ -79,17 +79,19 @@ class BatchStatisticsNormalizer {
         Raise(absl::InvalidArgumentError("batchnorm_training needs the input's layout"));
       }
       std::vector<ChannelMoments> moments(static_cast<size_t>(geometry->channels));
+      WorkerPool* const pool = Pool();  // made under the GIL
       py::gil_scoped_release unlocked;
       applied = ApplyBatchNormTraining(*training, input.tensor().view(), *geometry, output_type,
-                                       output.writable_bytes(), moments, Pool())
+                                       output.writable_bytes(), moments, pool)
                     .status();
     } else {
       const auto& per_sample = std::get<PerSampleScheme>(scheme_);
       const GroupedGeometry grouped = ValueOrRaise(ResolvePerSampleGeometry(
           per_sample, input.tensor().shape(), geometry.has_value() ? &*geometry : nullptr));
+      WorkerPool* const pool = Pool();  // made under the GIL
       py::gil_scoped_release unlocked;
       applied = ApplyPerSampleNorm(per_sample, input.tensor().view(), grouped, output_type,
-                                   output.writable_bytes(), Pool());
+                                   output.writable_bytes(), pool);
     }
     RaiseIfError(applied);
   }

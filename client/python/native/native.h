@@ -31,7 +31,8 @@ inline void RaiseIfError(const absl::Status& status) {
 }
 
 // The kernels' workers, one fewer than the CPUs, made afresh in a forked child
-// (a fork copies no threads).
+// (a fork copies no threads). Call it holding the GIL, which guards its making; the
+// pool itself may then be used without it, from any thread.
 WorkerPool* Pool();
 
 // "float32", "float64", "float16", "bfloat16", "uint8"; "NC", "NCHW", "NHWC".

@@ -74,8 +74,9 @@ void Apply(const FrozenNormalizer& normalizer, const py::buffer& x, std::vector<
   const OutputDType output_type = ValueOrRaise(ValidateOutputDType(DTypeNamed(out_dtype)));
   absl::Status applied;
   {
+    WorkerPool* const pool = Pool();  // made under the GIL
     py::gil_scoped_release unlocked;
-    applied = normalizer.Apply(input.tensor(), output_type, output.writable_bytes(), Pool());
+    applied = normalizer.Apply(input.tensor(), output_type, output.writable_bytes(), pool);
   }
   RaiseIfError(applied);
 }

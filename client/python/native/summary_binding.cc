@@ -77,10 +77,11 @@ MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const st
       ValueOrRaise(ResolveGeometry(layout, channels, input.tensor().shape()));
   absl::StatusOr<MomentsSummary> summary;
   {
+    WorkerPool* const pool = Pool();  // made under the GIL
     py::gil_scoped_release unlocked;
     summary =
         SummarizeBatch(input.tensor().view(), layout, geometry,
-                       skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject, Pool());
+                       skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject, pool);
   }
   return ValueOrRaise(std::move(summary));
 }

@@ -137,7 +137,7 @@ class Normalizer:
         return self._native.center, self._native.scale, self._native.shift
 
     def __call__(self, x, *, out=None, output_dtype=None):
-        return self._apply(self._native, x, out, output_dtype)
+        return self._apply(self._native, x, out, output_dtype, self._make is not None)
 
     def inverse(self, y, *, out=None, output_dtype=None):
         """The inverse map, bit for bit what the server's Denormalize returns: the input
@@ -148,10 +148,10 @@ class Normalizer:
                 "are not kept; Denormalize takes zscore, minmax, scale or batchnorm"))
         if self._inverse is None:
             self._inverse = self._make(True)
-        return self._apply(self._inverse, y, out, output_dtype)
+        return self._apply(self._inverse, y, out, output_dtype, True)
 
     @staticmethod
-    def _apply(native, x, out, output_dtype):
+    def _apply(native, x, out, output_dtype, elementwise):
         like_torch = tensors.is_torch(x)
         if out is not None and output_dtype is None:
             wire_out = tensors.dtype_of(out)
@@ -170,6 +170,14 @@ class Normalizer:
             if tuple(target.shape) != tuple(source.shape):
                 raise ValueError(f"out has shape {tuple(target.shape)}, expected the "
                                  f"input's {tuple(source.shape)}")
+            if np.may_share_memory(source.array, target):
+                # An element-wise map may overwrite its input in place, element for
+                # element; anything else would read what it already wrote.
+                in_place = (elementwise and source.address == target.ctypes.data
+                            and source.array.dtype.itemsize == target.dtype.itemsize)
+                if not in_place:
+                    raise ValueError("out overlaps x: give the output memory of its own (a "
+                                     "frozen scheme may write over x itself, same dtype)")
         native.apply(source.array, source.shape, _DTYPE_NAMES[source.dtype], target,
                      _DTYPE_NAMES[wire_out])
         if out is not None:
