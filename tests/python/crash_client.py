@@ -18,14 +18,16 @@ def job_batches(seed: int, count: int, shape):
         yield rng.normal(1e4 + k, 1 + k % 5, (rows, *shape)).astype(np.float32)
 
 
-def main(address, dataset, writer, seed, count, shape, stream_bytes):
+def main(address, dataset, writer, seed, count, shape, stream_bytes, summaries_per_stream):
+    # Summaries where the native module is built (fit's default), else batches.
     with normd.Client(address, timeout=60) as client:
         result = client.fit(dataset, job_batches(seed, count, shape), writer_id=writer,
-                            stream_bytes=stream_bytes, retry_for=240)
+                            stream_bytes=stream_bytes, summaries_per_stream=summaries_per_stream,
+                            retry_for=240)
     print(json.dumps(dataclasses.asdict(result)))
 
 
 if __name__ == "__main__":
-    address, dataset, writer, seed, count, shape, stream_bytes = sys.argv[1:]
+    address, dataset, writer, seed, count, shape, stream_bytes, summaries = sys.argv[1:]
     main(address, dataset, writer, int(seed), int(count),
-         tuple(int(d) for d in shape.split("x")), int(stream_bytes))
+         tuple(int(d) for d in shape.split("x")), int(stream_bytes), int(summaries))

@@ -22,6 +22,7 @@ JOBS = [
     ("solo", "job-c", 3, 60, (3, 4, 4)),
 ]
 STREAM_BYTES = 3000  # a few batches per stream, so there are many commits to interrupt
+SUMMARIES_PER_STREAM = 4  # the same where fit sends summaries (normd._native built)
 KILL_ROUNDS = 8
 SIGTERM_ROUNDS = {5}  # a graceful stop instead: drains, flushes, exits 0
 
@@ -37,7 +38,7 @@ def start_jobs(address):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([PYTHON_PACKAGE_DIR, str(HERE)]))
     return [subprocess.Popen(
         [sys.executable, str(HERE / "crash_client.py"), address, dataset, writer, str(seed),
-         str(count), "x".join(map(str, shape)), str(STREAM_BYTES)],
+         str(count), "x".join(map(str, shape)), str(STREAM_BYTES), str(SUMMARIES_PER_STREAM)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for dataset, writer, seed, count, shape in JOBS]
 
@@ -51,20 +52,19 @@ def finish_jobs(jobs):
     return results
 
 
-def committed_batches(address) -> int:
-    """Train batches committed so far across both datasets; -1 while unreachable."""
+def committed_batches(address, names=("shared", "solo")) -> int:
+    """Train batches committed so far across the datasets; -1 while unreachable."""
     try:
         with normd.Client(address, timeout=5) as client:
-            return sum(t.batches for name in ("shared", "solo")
-                       for t in client.get_dataset(name).totals)
+            return sum(t.batches for name in names for t in client.get_dataset(name).totals)
     except normd.NormdError:
         return -1
 
 
-def wait_for_progress(address, at_least, jobs) -> int:
+def wait_for_progress(address, at_least, jobs, names=("shared", "solo")) -> int:
     """Polls the server until `at_least` batches are committed or every job ended."""
     while True:
-        done = committed_batches(address)
+        done = committed_batches(address, names)
         if done >= at_least or all(job.poll() is not None for job in jobs):
             return done
         time.sleep(0.01)
@@ -87,6 +87,9 @@ def test_sigkill_during_concurrent_ingest_loses_and_duplicates_nothing(tmp_path)
         for round_ in range(KILL_ROUNDS):
             done = wait_for_progress(server.address, done + rng.randint(3, 12), jobs)
             if round_ == 2:
+                # Freeze needs training data in "shared": its writers may start later
+                # than "solo"'s (a slow sanitizer build), so wait for theirs too.
+                wait_for_progress(server.address, 1, jobs, names=("shared",))
                 with normd.Client(server.address) as client:
                     version = client.freeze("shared")
                     frozen = client._stub.GetStats(normd.client.pb.GetStatsRequest(
