@@ -36,21 +36,27 @@ absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ChannelG
     NORMD_RETURN_IF_ERROR(CheckRunningAverageBatch(moments));
   }
 
+  return Merge(split, moments, static_cast<uint64_t>(geometry.samples), 1, skipped, tracks_running);
+}
+
+BatchSummary IngestDelta::Merge(Split split, std::span<const ChannelMoments> moments,
+                                uint64_t samples, uint64_t batches, uint64_t skipped,
+                                bool tracks_running) {
   SplitStatistics& target = delta_.split(split);
   MergeMoments(moments, target.moments);
-  ++target.batches;
-  target.samples += static_cast<uint64_t>(geometry.samples);
+  target.batches += batches;
+  target.samples += samples;
   if (tracks_running) running_->AddBatch(moments);
 
-  BatchSummary summary;
-  summary.samples = static_cast<uint64_t>(geometry.samples);
-  summary.skipped_nonfinite = skipped;
-  summary.values = static_cast<uint64_t>(geometry.elements()) - skipped;
-  totals_.samples += summary.samples;
-  totals_.values += summary.values;
-  totals_.skipped_nonfinite += summary.skipped_nonfinite;
-  ++batches_;
-  return summary;
+  BatchSummary added;
+  added.samples = samples;
+  added.skipped_nonfinite = skipped;
+  for (const ChannelMoments& m : moments) added.values += m.count;  // all but the skipped
+  totals_.samples += added.samples;
+  totals_.values += added.values;
+  totals_.skipped_nonfinite += added.skipped_nonfinite;
+  batches_ += batches;
+  return added;
 }
 
 absl::StatusOr<BatchSummary> IngestDelta::AddSummary(Split split, const MomentsSummary& summary) {
@@ -73,20 +79,8 @@ absl::StatusOr<BatchSummary> IngestDelta::AddSummary(Split split, const MomentsS
                        " (beyond it float64 cannot count exactly)"));
     }
   }
-  MergeMoments(summary.channels, target.moments);
-  target.batches += summary.batches;
-  target.samples += summary.samples;
-  if (tracks_running) running_->AddBatch(summary.channels);
-
-  BatchSummary added;
-  added.samples = summary.samples;
-  added.skipped_nonfinite = summary.skipped_nonfinite;
-  for (const ChannelMoments& m : summary.channels) added.values += m.count;
-  totals_.samples += added.samples;
-  totals_.values += added.values;
-  totals_.skipped_nonfinite += added.skipped_nonfinite;
-  batches_ += summary.batches;
-  return added;
+  return Merge(split, summary.channels, summary.samples, summary.batches, summary.skipped_nonfinite,
+               tracks_running);
 }
 
 absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {

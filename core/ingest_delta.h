@@ -59,6 +59,10 @@ class IngestDelta {
   uint64_t batches() const { return batches_; }
 
  private:
+  // Merges checked moments of `batches` batches into the split and the totals.
+  BatchSummary Merge(Split split, std::span<const ChannelMoments> moments, uint64_t samples,
+                     uint64_t batches, uint64_t skipped, bool tracks_running);
+
   DatasetSpec spec_;
   DatasetStatistics delta_;
   std::optional<RunningAverageDelta> running_;
