@@ -102,10 +102,11 @@ def summary_message(summary) -> pb.MomentsSummary:
 
 
 class Normalizer:
-    """A frozen version of a dataset, normalising in this process with the server's
-    kernels: `normalizer(x, out=None, output_dtype=None)` returns what the server's
-    Normalize returns for the same scheme, version and input, bit for bit. Made by
-    Client.normalizer; holds O(channels) of folded factors, and is thread-safe."""
+    """A scheme normalising in this process with the server's kernels: a frozen
+    version's (O(channels) of folded factors), or a batch-statistics scheme's.
+    `normalizer(x, out=None, output_dtype=None)` returns what the server's Normalize
+    returns for the same scheme, version and input, bit for bit. Made by
+    Client.normalizer; thread-safe."""
 
     def __init__(self, dataset: str, version: int, scheme: str, params: dict, layout,
                  channels: int, stats=None):
@@ -133,7 +134,11 @@ class Normalizer:
 
     @property
     def factors(self):
-        """(center, scale, shift) per channel: y = (x - center) * scale + shift."""
+        """(center, scale, shift) per channel: y = (x - center) * scale + shift (frozen
+        schemes; the batch-statistics ones have no fixed factors)."""
+        if self._make is None:
+            raise AttributeError(f"{self.scheme} takes its statistics from each input: it "
+                                 "has no fixed factors")
         return self._native.center, self._native.scale, self._native.shift
 
     def __call__(self, x, *, out=None, output_dtype=None):
