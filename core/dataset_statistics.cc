@@ -13,6 +13,16 @@ DatasetStatistics DatasetStatistics::Empty(const DatasetSpec& spec) {
   return stats;
 }
 
+void MergeSplits(const DatasetStatistics& from, DatasetStatistics& into) {
+  for (Split split : kAllSplits) {
+    const SplitStatistics& source = from.split(split);
+    SplitStatistics& target = into.split(split);
+    MergeMoments(source.moments, target.moments);
+    target.batches += source.batches;
+    target.samples += source.samples;
+  }
+}
+
 ReferenceStatistics ReferenceStatisticsOf(const DatasetStatistics& stats) {
   const std::vector<ChannelMoments>& train = stats.split(Split::kTrain).moments;
   ReferenceStatistics ref;

@@ -30,6 +30,10 @@ struct DatasetStatistics {
   const SplitStatistics& split(Split s) const { return splits[static_cast<size_t>(s)]; }
 };
 
+// Merges the splits of `from` (batches, samples, moments) into `into`'s; the running
+// average, which depends on the order of batches and cannot be merged, is left alone.
+void MergeSplits(const DatasetStatistics& from, DatasetStatistics& into);
+
 // The per-channel statistics that normalisation uses: for exact datasets the train
 // mean and population variance, for running-average datasets the running mean and
 // variance (as batch norm in eval mode); min and max are always exact.

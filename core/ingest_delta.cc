@@ -100,13 +100,7 @@ absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {
 }
 
 void IngestDelta::ApplyTo(DatasetStatistics& stats) const {
-  for (Split split : kAllSplits) {
-    const SplitStatistics& from = delta_.split(split);
-    SplitStatistics& into = stats.split(split);
-    MergeMoments(from.moments, into.moments);
-    into.batches += from.batches;
-    into.samples += from.samples;
-  }
+  MergeSplits(delta_, stats);
   if (running_.has_value() && stats.running.has_value()) running_->ApplyTo(*stats.running);
 }
 

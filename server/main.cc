@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -33,7 +34,29 @@ ABSL_FLAG(std::string, data_dir, kDefaults.data_dir,
           "Directory for the store (RocksDB keeps its files in DATA_DIR/db); created if missing. "
           "[env NORMD_DATA_DIR]");
 ABSL_FLAG(std::string, store, kDefaults.store,
-          "Storage backend: rocksdb (embedded, under --data_dir). [env NORMD_STORE]");
+          "Storage backend: rocksdb (embedded, under --data_dir), or etcd:http://HOST:PORT[,...] "
+          "(an etcd v3 cluster that any number of normd replicas share; https:// for TLS). "
+          "[env NORMD_STORE]");
+ABSL_FLAG(absl::Duration, etcd_timeout, kDefaults.etcd.etcd.call_timeout,
+          "Deadline of each etcd call; a commit that misses it is re-read to learn whether it "
+          "landed. [env NORMD_ETCD_TIMEOUT]");
+ABSL_FLAG(absl::Duration, etcd_retry_budget, kDefaults.etcd.etcd.retry_budget,
+          "How long one operation keeps retrying etcd (failover, elections, a lost quorum) "
+          "before answering UNAVAILABLE. [env NORMD_ETCD_RETRY_BUDGET]");
+ABSL_FLAG(std::string, etcd_prefix, kDefaults.etcd.prefix,
+          "Key prefix of this deployment's data in etcd. [env NORMD_ETCD_PREFIX]");
+ABSL_FLAG(std::string, etcd_ca_file, "",
+          "PEM CA bundle that signed etcd's certificates (implies TLS). [env NORMD_ETCD_CA_FILE]");
+ABSL_FLAG(std::string, etcd_cert_file, "",
+          "PEM client certificate for etcd (with --etcd_key_file). [env NORMD_ETCD_CERT_FILE]");
+ABSL_FLAG(std::string, etcd_key_file, "", "PEM key of --etcd_cert_file. [env NORMD_ETCD_KEY_FILE]");
+ABSL_FLAG(std::string, etcd_user, "",
+          "etcd user to authenticate as (etcd auth enabled); empty: none. [env NORMD_ETCD_USER]");
+ABSL_FLAG(std::string, etcd_password_file, "",
+          "File holding --etcd_user's password. [env NORMD_ETCD_PASSWORD_FILE]");
+ABSL_FLAG(uint64_t, etcd_fold_above, kDefaults.etcd.fold_above,
+          "Beyond this many writer partitions, a dataset's oldest are folded into its shared "
+          "one. [env NORMD_ETCD_FOLD_ABOVE]");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Address for the Prometheus endpoint (GET /metrics), HOST:PORT; empty: no endpoint. "
           "[env NORMD_METRICS_LISTEN]");
@@ -144,6 +167,22 @@ int main(int argc, char** argv) {
   options.listen = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.store = absl::GetFlag(FLAGS_store);
+  options.etcd.etcd.call_timeout = absl::GetFlag(FLAGS_etcd_timeout);
+  options.etcd.etcd.retry_budget = absl::GetFlag(FLAGS_etcd_retry_budget);
+  options.etcd.prefix = absl::GetFlag(FLAGS_etcd_prefix);
+  options.etcd.etcd.ca_file = absl::GetFlag(FLAGS_etcd_ca_file);
+  options.etcd.etcd.tls = !options.etcd.etcd.ca_file.empty();
+  options.etcd.etcd.cert_file = absl::GetFlag(FLAGS_etcd_cert_file);
+  options.etcd.etcd.key_file = absl::GetFlag(FLAGS_etcd_key_file);
+  options.etcd.etcd.user = absl::GetFlag(FLAGS_etcd_user);
+  if (const std::string file = absl::GetFlag(FLAGS_etcd_password_file); !file.empty()) {
+    std::ifstream in(file);
+    if (!std::getline(in, options.etcd.etcd.password)) {
+      std::fprintf(stderr, "normd: cannot read --etcd_password_file %s\n", file.c_str());
+      return 2;
+    }
+  }
+  options.etcd.fold_above = absl::GetFlag(FLAGS_etcd_fold_above);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.health_listen = absl::GetFlag(FLAGS_health_listen);

@@ -86,15 +86,13 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory ", options.data_dir, ": ", error.message()));
   }
-  NORMD_ASSIGN_OR_RETURN(std::unique_ptr<DatasetStore> store,
-                         OpenStore(options.store, options.data_dir));
   std::unique_ptr<NormdServer> server(new NormdServer());
   server->metrics_ = std::make_unique<ServerMetrics>(ServedMethods(), NORMD_VERSION);
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = options.kernel_threads >= 0 ? options.kernel_threads : std::max(0, cpus - 1);
   server->pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(threads));
-  NORMD_ASSIGN_OR_RETURN(server->engine_,
-                         DatasetEngine::Open(std::move(store), server->pool_.get()));
+  NORMD_ASSIGN_OR_RETURN(server->engine_, OpenEngine(options.store, options.data_dir, options.etcd,
+                                                     server->pool_.get()));
   server->access_ = std::move(access);
   SharedMemory shared_memory;
   if (options.region_socket != "off") {

@@ -18,6 +18,7 @@
 #include "server/regions/handoff_listener.h"
 #include "server/regions/region_registry.h"
 #include "server/service/normd_service.h"
+#include "server/store/etcd/etcd_store.h"
 
 namespace normd {
 
@@ -29,7 +30,10 @@ struct ServerOptions {
   // for same-host ones).
   std::string listen = "127.0.0.1:50051";
   std::string data_dir = "./data";  // created if missing; the store lives under it
-  std::string store = "rocksdb";    // the storage backend (server/open_store.h)
+  // The storage backend (server/open_store.h): "rocksdb", or "etcd:URL[,URL...]" for
+  // replicas that share one etcd cluster, tuned by `etcd`.
+  std::string store = "rocksdb";
+  EtcdStoreOptions etcd;
   // Largest message (max_message_bytes), values per request, Ingest streams at once.
   RequestLimits limits;
   // Threads, besides the gRPC ones, that split one large Normalize or Ingest batch;

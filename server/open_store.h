@@ -8,17 +8,22 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "server/store/dataset_store.h"
+#include "core/worker_pool.h"
+#include "server/engine/dataset_engine.h"
+#include "server/store/etcd/etcd_store.h"
 
 namespace normd {
 
 // The backends there are, for flag help and messages.
-inline constexpr absl::string_view kStoreBackends = "rocksdb";
+inline constexpr absl::string_view kStoreBackends = "rocksdb, etcd:http://HOST:PORT[,...]";
 
-// Opens backend `backend` with its data under `data_dir` ("rocksdb": an embedded
-// RocksDB in data_dir/db). INVALID_ARGUMENT for an unknown backend.
-absl::StatusOr<std::unique_ptr<DatasetStore>> OpenStore(absl::string_view backend,
-                                                        const std::string& data_dir);
+// Opens backend `backend` and the engine over it: "rocksdb", an embedded RocksDB in
+// data_dir/db; "etcd:http://a:2379,http://b:2379", a cluster shared with other
+// replicas (`etcd` tunes it; its endpoints come from `backend`). INVALID_ARGUMENT for
+// an unknown backend.
+absl::StatusOr<std::unique_ptr<DatasetEngine>> OpenEngine(absl::string_view backend,
+                                                          const std::string& data_dir,
+                                                          EtcdStoreOptions etcd, WorkerPool* pool);
 
 }  // namespace normd
 

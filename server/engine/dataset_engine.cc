@@ -1,5 +1,7 @@
 #include "server/engine/dataset_engine.h"
 
+#include <limits>
+#include <set>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -25,14 +27,15 @@ DatasetInfo InfoOf(const StoredDataset& record) {
 
 }  // namespace
 
-DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store, WorkerPool* pool)
-    : store_(std::move(store)), pool_(pool) {}
+DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store,
+                             std::unique_ptr<SharedDatasetStore> shared, WorkerPool* pool)
+    : store_(std::move(store)), pool_(pool), shared_(std::move(shared)) {}
 DatasetEngine::~DatasetEngine() = default;
 
 absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
     std::unique_ptr<DatasetStore> store, WorkerPool* pool) {
   NORMD_ASSIGN_OR_RETURN(std::vector<StoredDataset> stored, store->LoadAllDatasets());
-  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(std::move(store), pool));
+  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(std::move(store), nullptr, pool));
   absl::MutexLock lock(&engine->mu_);
   for (StoredDataset& dataset : stored) {
     std::string name = dataset.spec.name;
@@ -41,18 +44,102 @@ absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
   return engine;
 }
 
+absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::OpenShared(
+    std::unique_ptr<SharedDatasetStore> store, WorkerPool* pool) {
+  int64_t revision = 0;
+  NORMD_ASSIGN_OR_RETURN(std::vector<StoredDataset> catalogue, store->LoadCatalogue(&revision));
+  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(nullptr, std::move(store), pool));
+  engine->Resync(std::move(catalogue));
+  DatasetEngine* watching = engine.get();
+  engine->shared_->WatchCatalogue(
+      revision,
+      [watching](const CatalogueChange& change) {
+        if (change.dataset.has_value()) {
+          watching->Remember(*change.dataset);
+        } else {
+          watching->Forget(change.name, change.revision);
+        }
+      },
+      [watching](std::vector<StoredDataset> all) { watching->Resync(std::move(all)); });
+  return engine;
+}
+
+std::shared_ptr<DatasetEntry> DatasetEngine::Remember(StoredDataset fresh) const {
+  absl::MutexLock lock(&mu_);
+  auto it = datasets_.find(fresh.spec.name);
+  if (it != datasets_.end()) {
+    DatasetEntry& entry = *it->second;
+    absl::MutexLock entry_lock(&entry.mu);
+    if (entry.record.generation > fresh.generation) return it->second;  // memory is newer
+    if (entry.record.generation == fresh.generation) {
+      // One incarnation's catalogue only grows; an older read must not shrink it.
+      if (fresh.versions.size() > entry.record.versions.size()) {
+        entry.record.versions = std::move(fresh.versions);
+        entry.record.next_version = fresh.next_version;
+      }
+      return it->second;
+    }
+    entry.deleted = true;  // a re-created dataset replaces the old one
+  }
+  std::string name = fresh.spec.name;
+  fresh.live = DatasetStatistics{};
+  auto entry = std::make_shared<DatasetEntry>(std::move(fresh));
+  datasets_.insert_or_assign(std::move(name), entry);
+  return entry;
+}
+
+void DatasetEngine::Forget(absl::string_view name, int64_t deleted_at) const {
+  absl::MutexLock lock(&mu_);
+  auto it = datasets_.find(name);
+  if (it == datasets_.end()) return;
+  const std::shared_ptr<DatasetEntry> entry = it->second;
+  absl::MutexLock entry_lock(&entry->mu);
+  if (entry->record.generation >= deleted_at) return;  // created again after that delete
+  entry->deleted = true;
+  datasets_.erase(it);
+}
+
+void DatasetEngine::Resync(std::vector<StoredDataset> catalogue) const {
+  std::set<std::string, std::less<>> present;
+  for (StoredDataset& dataset : catalogue) {
+    present.insert(dataset.spec.name);
+    Remember(std::move(dataset));
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto it = datasets_.begin(); it != datasets_.end();) {
+    if (present.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    absl::MutexLock entry_lock(&it->second->mu);
+    it->second->deleted = true;
+    it = datasets_.erase(it);
+  }
+}
+
 absl::StatusOr<std::shared_ptr<DatasetEntry>> DatasetEngine::Find(absl::string_view name) const {
   NORMD_RETURN_IF_ERROR(ValidateDatasetName(name));
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = datasets_.find(name);
-  if (it == datasets_.end()) {
-    return absl::NotFoundError(absl::StrCat("dataset \"", name, "\" does not exist"));
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = datasets_.find(name);
+    if (it != datasets_.end()) return it->second;
+    if (shared_ == nullptr) {
+      return absl::NotFoundError(absl::StrCat("dataset \"", name, "\" does not exist"));
+    }
   }
-  return it->second;
+  // Created on another replica, and the watch has not said so yet.
+  NORMD_ASSIGN_OR_RETURN(StoredDataset fresh, shared_->LoadDataset(name));
+  return Remember(std::move(fresh));
 }
 
 absl::StatusOr<DatasetInfo> DatasetEngine::Create(const DatasetSpec& spec) {
   NORMD_RETURN_IF_ERROR(ValidateDatasetSpec(spec));
+  if (shared_ != nullptr) {
+    NORMD_ASSIGN_OR_RETURN(StoredDataset created, shared_->CreateDataset(spec, absl::Now()));
+    DatasetInfo info = InfoOf(created);
+    Remember(std::move(created));
+    return info;
+  }
   StoredDataset record;
   record.spec = spec;
   record.create_time = absl::Now();
@@ -68,12 +155,29 @@ absl::StatusOr<DatasetInfo> DatasetEngine::Create(const DatasetSpec& spec) {
 }
 
 absl::StatusOr<DatasetInfo> DatasetEngine::Get(absl::string_view name) const {
+  if (shared_ != nullptr) {
+    NORMD_RETURN_IF_ERROR(ValidateDatasetName(name));
+    NORMD_ASSIGN_OR_RETURN(StoredDataset fresh, shared_->LoadDataset(name));
+    DatasetInfo info = InfoOf(fresh);
+    Remember(std::move(fresh));
+    return info;
+  }
   NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<DatasetEntry> entry, Find(name));
   absl::MutexLock lock(&entry->mu);
   return InfoOf(entry->record);
 }
 
-std::vector<DatasetInfo> DatasetEngine::List(absl::string_view after, size_t limit) const {
+absl::StatusOr<std::vector<DatasetInfo>> DatasetEngine::List(absl::string_view after,
+                                                             size_t limit) const {
+  if (shared_ != nullptr) {
+    NORMD_ASSIGN_OR_RETURN(std::vector<StoredDataset> page, shared_->ListDatasets(after, limit));
+    std::vector<DatasetInfo> infos;
+    for (StoredDataset& fresh : page) {
+      infos.push_back(InfoOf(fresh));
+      Remember(std::move(fresh));
+    }
+    return infos;
+  }
   std::vector<std::shared_ptr<DatasetEntry>> entries;
   {
     absl::ReaderMutexLock lock(&mu_);
@@ -109,6 +213,11 @@ EngineInventory DatasetEngine::Inventory() const {
 
 absl::Status DatasetEngine::Delete(absl::string_view name) {
   NORMD_RETURN_IF_ERROR(ValidateDatasetName(name));
+  if (shared_ != nullptr) {
+    NORMD_RETURN_IF_ERROR(shared_->DeleteDataset(name));
+    Forget(name, std::numeric_limits<int64_t>::max());
+    return absl::OkStatus();
+  }
   absl::MutexLock lock(&mu_);
   auto it = datasets_.find(name);
   if (it == datasets_.end()) {
@@ -130,12 +239,13 @@ absl::StatusOr<IngestTransaction> DatasetEngine::BeginIngest(absl::string_view n
 }
 
 IngestTransaction DatasetEngine::BeginIngest(std::shared_ptr<DatasetEntry> entry) {
-  return IngestTransaction(store_.get(), pool_, std::move(entry));
+  return IngestTransaction(store_.get(), shared_.get(), pool_, std::move(entry));
 }
 
 absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name) {
   NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<DatasetEntry> found, Find(name));
   DatasetEntry& entry = *found;
+  if (shared_ != nullptr) return FreezeShared(entry);
   absl::MutexLock lock(&entry.mu);
   if (entry.deleted) return DeletedError(name);
   const SplitStatistics& train = entry.record.live.split(Split::kTrain);
@@ -163,8 +273,27 @@ absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name) {
   return summary;
 }
 
+absl::StatusOr<VersionSummary> DatasetEngine::FreezeShared(DatasetEntry& entry) {
+  NORMD_ASSIGN_OR_RETURN(FrozenSnapshot frozen,
+                         shared_->Freeze(CatalogueIdentity(entry), absl::Now()));
+  auto snapshot = std::make_shared<const FrozenSnapshot>(std::move(frozen));
+  const VersionSummary summary{snapshot->version, snapshot->freeze_time,
+                               snapshot->stats.split(Split::kTrain).samples};
+  absl::MutexLock lock(&entry.mu);
+  std::vector<VersionSummary>& versions = entry.record.versions;
+  if (versions.empty() || versions.back().version < summary.version) {
+    // Ours is the newest this replica knows of; one frozen meanwhile elsewhere may be
+    // missing before it until the watch brings the whole list.
+    versions.push_back(summary);
+    entry.record.next_version = summary.version + 1;
+  }
+  entry.snapshots.emplace(summary.version, std::move(snapshot));
+  return summary;
+}
+
 absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> DatasetEngine::Snapshot(
     DatasetEntry& entry, uint64_t version) const {
+  if (shared_ != nullptr) return SharedSnapshot(entry, version);
   absl::MutexLock lock(&entry.mu);
   const StoredDataset& record = entry.record;
   if (entry.deleted) return DeletedError(record.spec.name);
@@ -189,9 +318,47 @@ absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> DatasetEngine::Snapshot(
   return snapshot;
 }
 
+absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> DatasetEngine::SharedSnapshot(
+    DatasetEntry& entry, uint64_t version) const {
+  StoredDataset identity;
+  {
+    absl::MutexLock lock(&entry.mu);
+    if (entry.deleted) return DeletedError(entry.spec.name);
+    if (version == 0 && !entry.record.versions.empty()) {
+      version = entry.record.versions.back().version;
+    }
+    if (auto cached = entry.snapshots.find(version); cached != entry.snapshots.end()) {
+      return cached->second;
+    }
+    identity.spec = entry.spec;
+    identity.generation = entry.record.generation;
+  }
+  if (version == 0) {
+    // No version known here: perhaps frozen on another replica a moment ago.
+    NORMD_ASSIGN_OR_RETURN(StoredDataset fresh, shared_->LoadDataset(entry.spec.name));
+    if (fresh.generation != identity.generation) return DeletedError(entry.spec.name);
+    if (fresh.versions.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "dataset \"", entry.spec.name, "\" has no frozen version; call Freeze first"));
+    }
+    version = fresh.versions.back().version;
+    Remember(std::move(fresh));
+  }
+  // Read through: an explicit version frozen on another replica is served at once.
+  NORMD_ASSIGN_OR_RETURN(FrozenSnapshot loaded, shared_->LoadSnapshot(identity, version));
+  auto snapshot = std::make_shared<const FrozenSnapshot>(std::move(loaded));
+  absl::MutexLock lock(&entry.mu);
+  entry.snapshots.emplace(version, snapshot);
+  return snapshot;
+}
+
 absl::StatusOr<StatisticsResult> DatasetEngine::GetStatistics(absl::string_view name,
                                                               uint64_t version) const {
   NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<DatasetEntry> entry, Find(name));
+  if (version == 0 && shared_ != nullptr) {
+    NORMD_ASSIGN_OR_RETURN(DatasetStatistics live, shared_->LoadLive(CatalogueIdentity(*entry)));
+    return StatisticsResult{0, std::make_shared<const DatasetStatistics>(std::move(live))};
+  }
   if (version == 0) {
     absl::MutexLock lock(&entry->mu);
     return StatisticsResult{0, std::make_shared<const DatasetStatistics>(entry->record.live)};

@@ -5,6 +5,12 @@
 // Thread-safe. Each dataset serialises its own commits and freezes; an update is
 // visible in memory only after it is durable in the store, so a reader never sees
 // an unacknowledged or half-applied state.
+//
+// Over a shared store (OpenShared: many replicas, one etcd) the memory is a cache:
+// the store decides every commit and freeze, Get, List and the live statistics read
+// it, a miss reads through, and the store's catalogue watch keeps the versions (and
+// so "latest") and deletions fresh. Frozen snapshots are immutable and their numbers
+// never reused, so a cached one is served without asking the store.
 #ifndef NORMD_SERVER_ENGINE_DATASET_ENGINE_H_
 #define NORMD_SERVER_ENGINE_DATASET_ENGINE_H_
 
@@ -21,6 +27,7 @@
 #include "core/worker_pool.h"
 #include "server/engine/ingest_transaction.h"
 #include "server/store/dataset_store.h"
+#include "server/store/shared_dataset_store.h"
 
 namespace normd {
 
@@ -51,12 +58,15 @@ class DatasetEngine {
   // null), which must outlive the engine.
   static absl::StatusOr<std::unique_ptr<DatasetEngine>> Open(std::unique_ptr<DatasetStore> store,
                                                              WorkerPool* pool = nullptr);
+  // The same over a store that other replicas share.
+  static absl::StatusOr<std::unique_ptr<DatasetEngine>> OpenShared(
+      std::unique_ptr<SharedDatasetStore> store, WorkerPool* pool = nullptr);
   ~DatasetEngine();
 
   absl::StatusOr<DatasetInfo> Create(const DatasetSpec& spec);
   absl::StatusOr<DatasetInfo> Get(absl::string_view name) const;
   // Datasets with names > `after`, in name order, at most `limit`.
-  std::vector<DatasetInfo> List(absl::string_view after, size_t limit) const;
+  absl::StatusOr<std::vector<DatasetInfo>> List(absl::string_view after, size_t limit) const;
   absl::Status Delete(absl::string_view name);
   EngineInventory Inventory() const;
 
@@ -77,12 +87,25 @@ class DatasetEngine {
   WorkerPool* pool() const { return pool_; }
 
  private:
-  DatasetEngine(std::unique_ptr<DatasetStore> store, WorkerPool* pool);
+  DatasetEngine(std::unique_ptr<DatasetStore> store, std::unique_ptr<SharedDatasetStore> shared,
+                WorkerPool* pool);
 
-  std::unique_ptr<DatasetStore> store_;
+  // Shared stores: takes a catalogue entry read from the store (or seen by its watch)
+  // into memory, unless memory holds a newer one; returns the entry now in memory.
+  std::shared_ptr<DatasetEntry> Remember(StoredDataset fresh) const;
+  void Forget(absl::string_view name, int64_t deleted_at) const;
+  void Resync(std::vector<StoredDataset> catalogue) const;
+  absl::StatusOr<VersionSummary> FreezeShared(DatasetEntry& entry);
+  absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> SharedSnapshot(DatasetEntry& entry,
+                                                                       uint64_t version) const;
+
+  std::unique_ptr<DatasetStore> store_;  // null over a shared store
   WorkerPool* const pool_;
   mutable absl::Mutex mu_;
-  std::map<std::string, std::shared_ptr<DatasetEntry>, std::less<>> datasets_ ABSL_GUARDED_BY(mu_);
+  mutable std::map<std::string, std::shared_ptr<DatasetEntry>, std::less<>> datasets_
+      ABSL_GUARDED_BY(mu_);
+  // Last, so that it goes first: its watch calls into the members above.
+  std::unique_ptr<SharedDatasetStore> shared_;
 };
 
 }  // namespace normd

@@ -22,12 +22,22 @@ struct DatasetEntry {
   explicit DatasetEntry(StoredDataset stored) : spec(stored.spec), record(std::move(stored)) {}
 
   const DatasetSpec spec;
-  absl::Mutex mu;
+  mutable absl::Mutex mu;
   StoredDataset record ABSL_GUARDED_BY(mu);
   bool deleted ABSL_GUARDED_BY(mu) = false;
   absl::flat_hash_map<uint64_t, std::shared_ptr<const FrozenSnapshot>> snapshots
       ABSL_GUARDED_BY(mu);
 };
+
+// What a shared store needs to name a dataset: its spec and generation (the rest of
+// the record may be large, and is the store's to read).
+inline StoredDataset CatalogueIdentity(const DatasetEntry& entry) {
+  StoredDataset identity;
+  identity.spec = entry.spec;
+  absl::MutexLock lock(&entry.mu);
+  identity.generation = entry.record.generation;
+  return identity;
+}
 
 // What a request gets when its dataset was deleted after the request found it.
 inline absl::Status DeletedError(absl::string_view name) {

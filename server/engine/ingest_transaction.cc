@@ -33,9 +33,16 @@ DatasetTotals TotalsOf(const DatasetStatistics& live) {
   return totals;
 }
 
-IngestTransaction::IngestTransaction(DatasetStore* store, WorkerPool* pool,
-                                     std::shared_ptr<DatasetEntry> entry)
-    : store_(store), pool_(pool), entry_(std::move(entry)), delta_(entry_->spec) {}
+IngestTransaction::IngestTransaction(DatasetStore* store, SharedDatasetStore* shared,
+                                     WorkerPool* pool, std::shared_ptr<DatasetEntry> entry)
+    : store_(store), shared_(shared), pool_(pool), entry_(std::move(entry)), delta_(entry_->spec) {}
+
+absl::StatusOr<uint64_t> IngestTransaction::CommittedSequence() const {
+  if (shared_ != nullptr) return shared_->WriterSequence(CatalogueIdentity(*entry_), writer_);
+  absl::MutexLock lock(&entry_->mu);
+  auto mark = entry_->record.writers.find(writer_);
+  return mark == entry_->record.writers.end() ? 0 : mark->second.sequence;
+}
 
 const std::string& IngestTransaction::dataset() const { return entry_->spec.name; }
 
@@ -44,9 +51,7 @@ absl::StatusOr<bool> IngestTransaction::CheckIdentity(BatchIdentity identity) {
   if (first && !identity.writer.empty()) {
     NORMD_RETURN_IF_ERROR(ValidateName("writer_id", identity.writer));
     writer_ = std::string(identity.writer);
-    absl::MutexLock lock(&entry_->mu);
-    auto mark = entry_->record.writers.find(writer_);
-    committed_at_start_ = mark == entry_->record.writers.end() ? 0 : mark->second.sequence;
+    NORMD_ASSIGN_OR_RETURN(committed_at_start_, CommittedSequence());
   } else if (!identity.writer.empty() && identity.writer != writer_) {
     return absl::InvalidArgumentError(absl::StrCat(
         "writer_id \"", identity.writer, "\" differs from the stream's first batch, which named \"",
@@ -121,7 +126,30 @@ absl::StatusOr<BatchSummary> IngestTransaction::AddMoments(Split split,
   return summary;
 }
 
+absl::StatusOr<DatasetTotals> IngestTransaction::CommitShared() {
+  const StoredDataset identity = CatalogueIdentity(*entry_);
+  if (delta_.batches() == 0) {
+    // Nothing new (every batch a duplicate, or none): the totals, and no write.
+    NORMD_ASSIGN_OR_RETURN(const StoredDataset fresh, shared_->LoadDataset(entry_->spec.name));
+    if (fresh.generation != identity.generation) return DeletedError(entry_->spec.name);
+    if (!writer_.empty()) {
+      NORMD_ASSIGN_OR_RETURN(writer_sequence_, shared_->WriterSequence(identity, writer_));
+    }
+    return TotalsOf(fresh.live);
+  }
+  SharedCommit commit{&delta_, writer_, first_new_sequence_, last_sequence_};
+  NORMD_ASSIGN_OR_RETURN(const SharedCommitResult result, shared_->Commit(identity, commit));
+  writer_sequence_ = result.writer_sequence;
+  if (!result.applied) {
+    // Another stream of this writer committed these batches meanwhile.
+    duplicates_ += delta_.batches();
+    delta_ = IngestDelta(entry_->spec);
+  }
+  return TotalsOf(result.totals);
+}
+
 absl::StatusOr<DatasetTotals> IngestTransaction::Commit() {
+  if (shared_ != nullptr) return CommitShared();
   absl::MutexLock lock(&entry_->mu);
   StoredDataset& record = entry_->record;
   if (entry_->deleted) return DeletedError(entry_->spec.name);

@@ -22,6 +22,7 @@
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
 #include "server/store/dataset_store.h"
+#include "server/store/shared_dataset_store.h"
 
 namespace normd {
 
@@ -48,9 +49,11 @@ inline constexpr size_t kMaxWritersPerDataset = 10000;
 
 class IngestTransaction {
  public:
-  // Commits go to `store`; batches are reduced on `pool` (may be null). Both must
-  // outlive the transaction.
-  IngestTransaction(DatasetStore* store, WorkerPool* pool, std::shared_ptr<DatasetEntry> entry);
+  // Commits go to `store`, or over a store that replicas share to `shared` (one of
+  // the two is null); batches are reduced on `pool` (may be null). All must outlive
+  // the transaction.
+  IngestTransaction(DatasetStore* store, SharedDatasetStore* shared, WorkerPool* pool,
+                    std::shared_ptr<DatasetEntry> entry);
 
   // Reduces `batch` (already validated) under the dataset's layout, channels and
   // non-finite policy. On error nothing changes.
@@ -77,8 +80,11 @@ class IngestTransaction {
 
  private:
   absl::StatusOr<bool> CheckIdentity(BatchIdentity identity);  // true: a duplicate
+  absl::StatusOr<uint64_t> CommittedSequence() const;          // the writer's, as the store has it
+  absl::StatusOr<DatasetTotals> CommitShared();
 
   DatasetStore* store_;
+  SharedDatasetStore* shared_;
   WorkerPool* pool_;
   std::shared_ptr<DatasetEntry> entry_;
   IngestDelta delta_;

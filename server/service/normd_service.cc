@@ -89,7 +89,8 @@ grpc::Status NormdService::ListDatasets(grpc::ServerContext* context,
     }
     const size_t limit = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
     // One extra tells whether another page follows.
-    std::vector<DatasetInfo> infos = engine_->List(request->page_token(), limit + 1);
+    NORMD_ASSIGN_OR_RETURN(std::vector<DatasetInfo> infos,
+                           engine_->List(request->page_token(), limit + 1));
     const bool more = infos.size() > limit;
     if (more) infos.resize(limit);
     for (const DatasetInfo& info : infos) FillDatasetInfo(info, response->add_datasets());

@@ -4,6 +4,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "normd/storage/v1/storage.pb.h"
 #include "wire/core_proto.h"
 
@@ -86,6 +88,7 @@ std::string EncodeDatasetRecord(const StoredDataset& dataset) {
   *record.mutable_spec() = DatasetSpecToProto(dataset.spec);
   TimeToProto(dataset.create_time, record.mutable_create_time());
   record.set_next_version(dataset.next_version);
+  record.set_last_write(dataset.last_write);
   for (const VersionSummary& v : dataset.versions) {
     v1::VersionInfo* info = record.add_versions();
     info->set_version(v.version);
@@ -104,6 +107,7 @@ absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes, bool*
       absl::DataLossError(absl::StrCat("stored spec is invalid: ", _.message())));
   dataset.create_time = TimeFromProto(record.create_time());
   dataset.next_version = record.next_version();
+  dataset.last_write = record.last_write();
   for (const v1::VersionInfo& info : record.versions()) {
     dataset.versions.push_back(
         {info.version(), TimeFromProto(info.freeze_time()), info.train_samples()});
@@ -164,6 +168,62 @@ absl::StatusOr<FrozenSnapshot> DecodeSnapshotRecord(absl::string_view bytes,
   snapshot.version = record.version();
   snapshot.freeze_time = TimeFromProto(record.freeze_time());
   return snapshot;
+}
+
+std::string EncodePartitionRecord(const StoredPartition& partition) {
+  pb::PartitionRecord record;
+  StatisticsToRecord(partition.stats, record.mutable_stats());
+  for (const auto& [writer, mark] : partition.writers) {
+    pb::WriterRecord& out = (*record.mutable_writers())[writer];
+    out.set_sequence(mark.sequence);
+    TimeToProto(mark.commit_time, out.mutable_commit_time());
+  }
+  record.set_last_commit(partition.last_commit);
+  // Deterministic: the same partition is the same bytes on every replica.
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  record.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return bytes;
+}
+
+absl::StatusOr<StoredPartition> DecodePartitionRecord(absl::string_view bytes,
+                                                      const DatasetSpec& spec) {
+  NORMD_ASSIGN_OR_RETURN(const pb::PartitionRecord record,
+                         ParseRecord<pb::PartitionRecord>(bytes, "partition"));
+  StoredPartition partition;
+  NORMD_ASSIGN_OR_RETURN(partition.stats, StatisticsFromRecord(record.stats(), spec));
+  for (const auto& [writer, mark] : record.writers()) {
+    partition.writers.emplace(writer,
+                              WriterMark{mark.sequence(), TimeFromProto(mark.commit_time())});
+  }
+  partition.last_commit = record.last_commit();
+  return partition;
+}
+
+std::string EncodeTotalsRecord(const DatasetStatistics& stats) {
+  pb::StatisticsRecord record;
+  for (Split split : kAllSplits) {
+    pb::SplitRecord* out = record.add_splits();
+    out->set_split(SplitToProto(split));
+    out->set_batches(stats.split(split).batches);
+    out->set_samples(stats.split(split).samples);
+  }
+  return record.SerializeAsString();
+}
+
+absl::Status AddTotalsRecord(absl::string_view bytes, DatasetStatistics& totals) {
+  NORMD_ASSIGN_OR_RETURN(const pb::StatisticsRecord record,
+                         ParseRecord<pb::StatisticsRecord>(bytes, "totals"));
+  for (const pb::SplitRecord& split_record : record.splits()) {
+    NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(split_record.split(), false),
+                           absl::DataLossError(_.message()));
+    totals.split(split).batches += split_record.batches();
+    totals.split(split).samples += split_record.samples();
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace normd

@@ -4,6 +4,9 @@
 #ifndef NORMD_SERVER_STORE_RECORDS_H_
 #define NORMD_SERVER_STORE_RECORDS_H_
 
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,6 +34,23 @@ std::string EncodeSnapshotRecord(const FrozenSnapshot& snapshot);
 // `spec` gives the channel count and accumulator kind the record must match.
 absl::StatusOr<FrozenSnapshot> DecodeSnapshotRecord(absl::string_view bytes,
                                                     const DatasetSpec& spec);
+
+// One partition of a dataset's live statistics in a shared store (see
+// PartitionRecord in storage.proto).
+struct StoredPartition {
+  DatasetStatistics stats;
+  std::map<std::string, WriterMark, std::less<>> writers;
+  uint64_t last_commit = 0;
+};
+
+std::string EncodePartitionRecord(const StoredPartition& partition);
+absl::StatusOr<StoredPartition> DecodePartitionRecord(absl::string_view bytes,
+                                                      const DatasetSpec& spec);
+
+// Only the batches and samples of each split, which a dataset's totals sum.
+std::string EncodeTotalsRecord(const DatasetStatistics& stats);
+// Adds the record's batches and samples to `totals`' splits.
+absl::Status AddTotalsRecord(absl::string_view bytes, DatasetStatistics& totals);
 
 }  // namespace normd
 

@@ -29,6 +29,12 @@ struct WriterMark {
 struct StoredDataset {
   DatasetSpec spec;
   absl::Time create_time;
+  // Which incarnation of the name this is, in a shared store (etcd: the catalogue
+  // key's create revision), so that a write meant for a dataset that was deleted and
+  // re-created meanwhile fails; 0 where a store needs none.
+  int64_t generation = 0;
+  // A shared store's id of the write that last changed the catalogue entry; 0 elsewhere.
+  uint64_t last_write = 0;
   uint64_t next_version = 1;
   DatasetStatistics live;
   std::vector<VersionSummary> versions;  // ascending

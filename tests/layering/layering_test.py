@@ -23,13 +23,15 @@ ALLOWED = {
     "server/observability": {"core", "common"},
     "server/store": {"wire", "core", "common", "proto"},
     "server/store/rocksdb": {"server/store", "server/observability", "core", "common"},
+    "server/store/etcd": {"server/store", "server/observability", "core", "common", "proto"},
     "server/engine": {"server/store", "core", "common"},
     "server/auth": {"common"},
     "server/regions": {"core", "common"},
     "server/service": {"server/engine", "server/auth", "server/observability", "server/regions",
                        "wire", "server/store", "core", "common", "proto"},
-    "server": {"server/service", "server/store", "server/store/rocksdb", "server/engine", "server/auth",
-               "server/observability", "server/regions", "core", "common", "proto"},
+    "server": {"server/service", "server/store", "server/store/rocksdb", "server/store/etcd",
+               "server/engine", "server/auth", "server/observability", "server/regions", "core",
+               "common", "proto"},
     "client/cpp": {"wire", "core", "common", "proto"},
     "client/python/native": {"core", "common"},
     "client/cpp/normctl": {"client/cpp", "common", "proto"},
@@ -43,7 +45,7 @@ def folder_of(path):
 
 
 def target_folder(header):
-    if header.startswith(("normd/", "grpc/")):
+    if header.startswith(("normd/", "grpc/", "etcd/")):
         return "proto"
     if header == "core/dtype.h":
         return "core/dtype"
@@ -70,7 +72,7 @@ def main():
             checked += 1
             for header in INCLUDE.findall(path.read_text()):
                 if not header.startswith(("common/", "core/", "server/", "client/", "normd/",
-                                          "grpc/", "tests/")):
+                                          "grpc/", "etcd/", "tests/")):
                     continue  # a library's header
                 if header.startswith("tests/") or not allowed(folder, header):
                     violations.append(f"{path.relative_to(ROOT)} includes {header}")

@@ -1,0 +1,86 @@
+// The etcd backend: a SharedDatasetStore that any number of normd replicas use at
+// once. etcd orders every write (Raft), and each of this store's writes is one Txn
+// guarded by the revisions of what it read, so replicas never need to talk to each
+// other. Keys (built and parsed only in etcd_store.cc), under a prefix:
+//   catalog/<name>                -> DatasetRecord (spec, next version, versions)
+//   part/<name>/<partition>       -> PartitionRecord (statistics + writer marks)
+//   total/<name>/<partition>      -> StatisticsRecord (batches and samples only)
+//   version/<name>/<20 digits>    -> SnapshotRecord (immutable)
+//   retired/<name>                -> the next version number of a deleted dataset
+// A named writer's partition is its own key, so data-loader workers never contend;
+// ".shared" (no writer id can start with '.') takes writers without a name, every
+// writer of a running-average dataset (order matters there: one key, serialised), and
+// the writers folded into it once a dataset has many partitions. The small totals key
+// beside each partition lets Get, List and every commit's reply sum counts without
+// reading the moments.
+#ifndef NORMD_SERVER_STORE_ETCD_ETCD_STORE_H_
+#define NORMD_SERVER_STORE_ETCD_ETCD_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/store/etcd/etcd_client.h"
+#include "server/store/shared_dataset_store.h"
+
+namespace normd {
+
+struct EtcdStoreOptions {
+  EtcdOptions etcd;
+  std::string prefix = "normd/";
+  // Beyond this many partitions a dataset's oldest writers are folded into its
+  // shared partition (their marks kept), so that reading the live statistics stays
+  // one bounded range.
+  size_t fold_above = 256;
+};
+
+// The most channels a dataset can have in this store: a partition and a snapshot are
+// one etcd value each, and etcd refuses a request over 1.5 MiB by default.
+int64_t EtcdMaxChannels();
+
+class EtcdStore final : public SharedDatasetStore {
+ public:
+  static absl::StatusOr<std::unique_ptr<EtcdStore>> Open(EtcdStoreOptions options);
+  ~EtcdStore() override;
+
+  absl::StatusOr<std::vector<StoredDataset>> LoadCatalogue(int64_t* revision) override;
+  void WatchCatalogue(int64_t revision, std::function<void(const CatalogueChange&)> on_change,
+                      std::function<void(std::vector<StoredDataset>)> on_resync) override;
+  absl::StatusOr<StoredDataset> CreateDataset(const DatasetSpec& spec,
+                                              absl::Time create_time) override;
+  absl::StatusOr<StoredDataset> LoadDataset(absl::string_view name) override;
+  absl::StatusOr<std::vector<StoredDataset>> ListDatasets(absl::string_view after,
+                                                          size_t limit) override;
+  absl::Status DeleteDataset(absl::string_view name) override;
+  absl::StatusOr<DatasetStatistics> LoadLive(const StoredDataset& dataset) override;
+  absl::StatusOr<uint64_t> WriterSequence(const StoredDataset& dataset,
+                                          absl::string_view writer) override;
+  absl::StatusOr<SharedCommitResult> Commit(const StoredDataset& dataset,
+                                            const SharedCommit& commit) override;
+  absl::StatusOr<FrozenSnapshot> Freeze(const StoredDataset& dataset,
+                                        absl::Time freeze_time) override;
+  absl::StatusOr<FrozenSnapshot> LoadSnapshot(const StoredDataset& dataset,
+                                              uint64_t version) override;
+
+ private:
+  EtcdStore(EtcdStoreOptions options, std::unique_ptr<EtcdClient> client);
+
+  class Keys;
+  struct DatasetState;
+
+  // The catalogue entry and the partitions of `name`, read at one revision.
+  absl::StatusOr<DatasetState> ReadState(absl::string_view name, bool partitions, bool totals);
+  // Folds the oldest partitions into the shared one when there are too many.
+  void MaybeFold(const StoredDataset& dataset, const DatasetState& state);
+
+  const EtcdStoreOptions options_;
+  std::unique_ptr<EtcdClient> client_;
+  std::unique_ptr<Keys> keys_;
+};
+
+}  // namespace normd
+
+#endif  // NORMD_SERVER_STORE_ETCD_ETCD_STORE_H_
