@@ -17,7 +17,7 @@ test_packages=(
   python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
   clang-14 libclang-rt-14-dev dpkg-dev openssl
   prometheus yamllint docker-compose python3-kubernetes python3-yaml debootstrap
-  etcd-server etcd-client python3-dask python3-distributed python3-pandas
+  etcd-server etcd-client python3-dask python3-distributed python3-pandas podman runc
 )
 
 run_packages=(python3 python3-numpy)

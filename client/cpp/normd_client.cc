@@ -40,10 +40,11 @@ absl::StatusOr<Response> Call(
   return response;
 }
 
-grpc::ChannelArguments ChannelArguments() {
+grpc::ChannelArguments ChannelArguments(const std::string& load_balancing = "") {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);  // Normalize replies can be 4x their uint8 requests
   args.SetMaxSendMessageSize(-1);
+  if (!load_balancing.empty()) args.SetLoadBalancingPolicyName(load_balancing);
   return args;
 }
 
@@ -152,7 +153,8 @@ absl::StatusOr<std::unique_ptr<NormdClient>> NormdClient::Connect(const std::str
     return absl::InvalidArgumentError("a client certificate needs TLS: give the CA file too");
   }
   return std::make_unique<NormdClient>(
-      grpc::CreateCustomChannel(target, credentials, ChannelArguments()), options.token);
+      grpc::CreateCustomChannel(target, credentials, ChannelArguments(options.load_balancing)),
+      options.token);
 }
 
 NormdClient::NormdClient(std::shared_ptr<grpc::Channel> channel, std::string token)

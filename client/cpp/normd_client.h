@@ -77,6 +77,10 @@ struct ConnectOptions {
   std::string ca_file;    // TLS: PEM CA that signed the server's certificate
   std::string cert_file;  // mutual TLS: this client's PEM certificate and key
   std::string key_file;
+  // gRPC's load-balancing policy: "round_robin" spreads calls over every address the
+  // target resolves to (dns:///normd.NAMESPACE.svc:50051, a headless Service of
+  // replicas that share an etcd store); empty: gRPC's default, one address at a time.
+  std::string load_balancing;
 };
 
 class NormdClient {

@@ -2,13 +2,11 @@
 the Kubernetes API's own schema (the models of Debian's python3-kubernetes), the
 compose file with docker-compose, the Prometheus configuration with promtool, every
 YAML file with yamllint, and the Dockerfile's runtime packages against the shared
-libraries the built binaries load. No cluster and no container engine run here."""
-import os
+libraries the built binaries load. The image itself is built and run by podman in
+test_container.py."""
 import re
 import shutil
-import socket
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from conftest import NORMCTL_BIN, NORMD_BIN, PYTHON_PACKAGE_DIR
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 K8S = DEPLOY / "k8s"
+K8S_ETCD = DEPLOY / "k8s-etcd"
 
 
 def documents(path):
@@ -26,15 +25,16 @@ def documents(path):
         return [doc for doc in yaml.safe_load_all(file) if doc is not None]
 
 
-def manifests():
-    """Every Kubernetes object the kustomization applies, plus the example secrets."""
-    kustomization = documents(K8S / "kustomization.yaml")[0]
-    files = [K8S / name for name in kustomization["resources"]] + [K8S / "secrets.example.yaml"]
+def manifests(k8s=K8S):
+    """Every Kubernetes object a kustomization applies, plus the example secrets (which
+    the etcd variant shares)."""
+    kustomization = documents(k8s / "kustomization.yaml")[0]
+    files = [k8s / name for name in kustomization["resources"]] + [K8S / "secrets.example.yaml"]
     return [doc for path in files for doc in documents(path)]
 
 
-def by_kind(kind):
-    return [doc for doc in manifests() if doc["kind"] == kind]
+def by_kind(kind, k8s=K8S):
+    return [doc for doc in manifests(k8s) if doc["kind"] == kind]
 
 
 # ---- schema ------------------------------------------------------------------------
@@ -43,7 +43,9 @@ def by_kind(kind):
 # 1.27); that one type is added here by hand, exactly as the 1.27 API defines it.
 GRPC_ACTION = {"port": ("int", True), "service": ("str", False)}
 API_MODELS = {("v1", "ConfigMap"): "V1ConfigMap", ("v1", "Service"): "V1Service",
-              ("v1", "Secret"): "V1Secret", ("apps/v1", "StatefulSet"): "V1StatefulSet"}
+              ("v1", "Secret"): "V1Secret", ("apps/v1", "StatefulSet"): "V1StatefulSet",
+              ("apps/v1", "Deployment"): "V1Deployment",
+              ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget"}
 
 
 def validate(value, type_name, path, errors):
@@ -111,7 +113,8 @@ def validate_grpc_action(value, path, errors):
             errors.append(f"{path}: GRPCAction needs {key!r}")
 
 
-@pytest.mark.parametrize("doc", manifests(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+@pytest.mark.parametrize("doc", manifests() + manifests(K8S_ETCD),
+                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
 def test_manifest_matches_the_kubernetes_api_schema(doc):
     errors = []
     validate(doc, API_MODELS[(doc["apiVersion"], doc["kind"])], doc["kind"], errors)
@@ -142,9 +145,10 @@ def normd_flags():
     return set(re.findall(r"^\s+--(\w+) \(", help_text, re.MULTILINE))
 
 
-def test_configuration_sets_only_real_flags():
+@pytest.mark.parametrize("k8s", [K8S, K8S_ETCD], ids=lambda path: path.name)
+def test_configuration_sets_only_real_flags(k8s):
     flags = normd_flags()
-    config = by_kind("ConfigMap")[0]["data"]
+    config = by_kind("ConfigMap", k8s)[0]["data"]
     compose = documents(DEPLOY / "compose.yaml")[0]["services"]["normd"]["environment"]
     dockerfile_env = re.findall(r"\b(NORMD_\w+)=", (REPO / "Dockerfile").read_text())
     for variable in [*config, *compose, *dockerfile_env]:
@@ -207,14 +211,65 @@ def test_statefulset_service_configmap_and_secrets_agree():
     assert int(env["NORMD_KERNEL_THREADS"]) == int(container["resources"]["limits"]["cpu"]) - 1
 
 
-def test_kustomization_lists_files_that_exist():
-    kustomization = documents(K8S / "kustomization.yaml")[0]
+@pytest.mark.parametrize("k8s", [K8S, K8S_ETCD], ids=lambda path: path.name)
+def test_kustomization_lists_files_that_exist(k8s):
+    kustomization = documents(k8s / "kustomization.yaml")[0]
     assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
     assert kustomization["kind"] == "Kustomization"
     assert set(kustomization) <= {"apiVersion", "kind", "labels", "resources", "namespace"}
     for name in kustomization["resources"]:
-        assert (K8S / name).is_file(), name
+        assert (k8s / name).is_file(), name
     assert "secrets.example.yaml" not in kustomization["resources"]
+
+
+def test_etcd_variant_deployment_etcd_and_budgets_agree():
+    config = by_kind("ConfigMap", K8S_ETCD)[0]["data"]
+    (deployment,) = by_kind("Deployment", K8S_ETCD)
+    (etcd,) = by_kind("StatefulSet", K8S_ETCD)
+    services = {doc["metadata"]["name"]: doc for doc in by_kind("Service", K8S_ETCD)}
+    budgets = {doc["metadata"]["name"]: doc for doc in by_kind("PodDisruptionBudget", K8S_ETCD)}
+    pod = deployment["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+
+    # normd's store names every etcd member by its stable DNS name and client port.
+    etcd_pod = etcd["spec"]["template"]
+    etcd_service = services[etcd["spec"]["serviceName"]]
+    client_port = next(p["containerPort"] for p in etcd_pod["spec"]["containers"][0]["ports"]
+                       if p["name"] == "client")
+    members = [f"http://{etcd['metadata']['name']}-{i}.{etcd_service['metadata']['name']}:"
+               f"{client_port}" for i in range(etcd["spec"]["replicas"])]
+    assert config["NORMD_STORE"] == "etcd:" + ",".join(members)
+    # etcd's initial cluster lists the same members, by peer URL.
+    command = etcd_pod["spec"]["containers"][0]["command"]
+    initial = next(arg for arg in command if arg.startswith("--initial-cluster="))
+    assert initial.count("=http://") == etcd["spec"]["replicas"]
+    assert etcd_service["spec"]["clusterIP"] == "None"
+    assert etcd_service["spec"]["publishNotReadyAddresses"] is True
+
+    # The headless normd Service finds the Deployment's pods, on ports they have.
+    normd_service = services["normd"]
+    assert normd_service["spec"]["clusterIP"] == "None"
+    assert normd_service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert {p["targetPort"] for p in normd_service["spec"]["ports"]} <= set(ports)
+    assert ports["health"] == port_of(config["NORMD_HEALTH_LISTEN"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == ports["health"], probe
+
+    # The budgets select the pods they protect and keep a quorum / most replicas.
+    assert budgets["normd"]["spec"]["selector"]["matchLabels"].items() <= \
+        pod["metadata"]["labels"].items()
+    assert budgets["normd"]["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+    assert budgets["etcd"]["spec"]["selector"]["matchLabels"].items() <= \
+        etcd_pod["metadata"]["labels"].items()
+    assert budgets["etcd"]["spec"]["maxUnavailable"] <= (etcd["spec"]["replicas"] - 1) // 2
+
+    # Stateless: the data directory is scratch space; nothing asks for a claim.
+    volumes = {volume["name"]: volume for volume in pod["spec"]["volumes"]}
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    assert "emptyDir" in volumes[mounts[config["NORMD_DATA_DIR"]]]
+    grace = int(config["NORMD_SHUTDOWN_GRACE_SECONDS"])
+    assert pod["spec"]["terminationGracePeriodSeconds"] > grace
 
 
 # ---- the other tools' own validators -------------------------------------------------
@@ -319,67 +374,6 @@ def test_image_runs_as_a_non_root_user_with_its_store_on_a_volume():
     assert "health" in re.search(r"HEALTHCHECK[^\n]*\\\n.*", runtime).group(0)
 
 
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for probe in sockets:
-        probe.bind(("127.0.0.1", 0))
-    ports = [probe.getsockname()[1] for probe in sockets]
-    for probe in sockets:
-        probe.close()
-    return ports
-
-
-RUNTIME_STAGE = REPO / "tests" / "support" / "runtime_stage.sh"
-
-
 def sanitizer_build():
     ldd = subprocess.run(["ldd", NORMD_BIN], capture_output=True, text=True, check=True).stdout
     return re.search(r"lib(asan|tsan|ubsan)\.so", ldd) is not None
-
-
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("debootstrap") is None,
-                    reason="building a root file system needs root and debootstrap")
-def test_runtime_stage_serves_as_the_image_would(tmp_path):
-    """The Dockerfile's runtime stage, built with debootstrap and chroot (no container
-    engine here): normd starts in it as uid 10001 with the image's environment, its
-    store lands on /data, the image's HEALTHCHECK command passes, and a client and a
-    scrape reach it; SIGTERM stops it with exit 0."""
-    if sanitizer_build():
-        pytest.skip("a sanitizer build loads its own runtimes; the plain build is checked")
-    import json
-
-    import normd
-
-    subprocess.run([str(RUNTIME_STAGE), str(tmp_path), NORMD_BIN, NORMCTL_BIN], check=True,
-                   timeout=900)
-    rootfs = tmp_path / "rootfs"
-    dockerfile = (REPO / "Dockerfile").read_text().split("FROM debian:bookworm-slim", 1)[1]
-    user = re.search(r"^USER (\d+):(\d+)$", dockerfile, re.MULTILINE)
-    env = dict(re.findall(r"(NORMD_\w+)=(\S+)", dockerfile))
-    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", dockerfile, re.MULTILINE)[1])
-    healthcheck = json.loads(re.search(r"^\s+CMD (\[.*\])$", dockerfile, re.MULTILINE)[1])
-    # The image's environment, but on free ports: CI may have something on the fixed ones.
-    api, metrics = free_ports(2)
-    env.update(NORMD_LISTEN=f"0.0.0.0:{api}", NORMD_METRICS_LISTEN=f"0.0.0.0:{metrics}",
-               NORMCTL_HEALTH_SERVER=f"127.0.0.1:{api}", PATH="/usr/local/bin:/usr/bin:/bin")
-    as_image_user = ["chroot", f"--userspec={user[1]}:{user[2]}", str(rootfs), "env", "-i",
-                     *(f"{key}={value}" for key, value in env.items())]
-    server = subprocess.Popen([*as_image_user, *entrypoint], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        if "listening on" not in line:
-            server.kill()
-            pytest.fail(f"normd did not start in the runtime stage: {server.communicate()[1]}")
-        health = subprocess.run([*as_image_user, *healthcheck], capture_output=True, text=True,
-                                timeout=60)
-        assert health.returncode == 0 and health.stdout.strip() == "SERVING", health
-        with normd.Client(f"127.0.0.1:{api}", timeout=30) as client:
-            client.create_dataset("in-image", layout="NC", channels=2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10) as reply:
-            assert "\nnormd_datasets 1\n" in reply.read().decode()
-        store = rootfs / env["NORMD_DATA_DIR"].lstrip("/") / "db"
-        assert store.is_dir() and store.stat().st_uid == int(user[1])
-    finally:
-        server.terminate()
-        assert server.wait(timeout=60) == 0

@@ -283,7 +283,8 @@ def test_racing_freezes_give_dense_immutable_versions_served_everywhere(tmp_path
     version = clients[0].freeze("race")
     stats = clients[0].stats("race", version=version)
     y = clients[1].zscore(x, "race", version=version, output_dtype="float64")
-    np.testing.assert_allclose(y, (x - stats.mean) / np.sqrt(stats.variance + 1e-5), rtol=1e-12)
+    np.testing.assert_allclose(y, (x - stats.mean) / np.sqrt(stats.variance + 1e-5), rtol=1e-12,
+                               atol=1e-12)
 
     # Delete and re-create: version numbers go on, so an old number names nothing; the
     # old statistics are never served as the new dataset's.
@@ -299,7 +300,7 @@ def test_racing_freezes_give_dense_immutable_versions_served_everywhere(tmp_path
         clients[2].stats("race", version=version)
     y = clients[1].zscore(x, "race", version=new_version, output_dtype="float64")
     np.testing.assert_allclose(y, (x - new_stats.mean) / np.sqrt(new_stats.variance + 1e-5),
-                               rtol=1e-12)
+                               rtol=1e-12, atol=1e-12)
     for replica in replicas:
         replica.stop()
 

@@ -221,10 +221,13 @@ class Client:
     def __init__(self, target: str = "127.0.0.1:50051", *, timeout: Optional[float] = None,
                  max_message_bytes: int = 64 << 20, channel: Optional[grpc.Channel] = None,
                  token: Optional[str] = None, ca_file: Optional[str] = None,
-                 cert_file: Optional[str] = None, key_file: Optional[str] = None):
+                 cert_file: Optional[str] = None, key_file: Optional[str] = None,
+                 load_balancing: Optional[str] = None):
         """`token` is sent as "authorization: Bearer TOKEN" on every call. `ca_file`
         (PEM) turns on TLS and names the CA that signed the server's certificate;
-        `cert_file` and `key_file` add this client's certificate for mutual TLS."""
+        `cert_file` and `key_file` add this client's certificate for mutual TLS.
+        `load_balancing="round_robin"` spreads calls over every address `target`
+        resolves to (dns:///normd.NAMESPACE.svc:50051: replicas sharing an etcd store)."""
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -234,6 +237,8 @@ class Client:
             ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2000),
         ]
+        if load_balancing is not None:
+            options.append(("grpc.lb_policy_name", load_balancing))
         if channel is None and ca_file is not None:
             if (cert_file is None) != (key_file is None):
                 raise ValueError("mutual TLS needs both cert_file and key_file")
