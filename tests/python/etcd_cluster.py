@@ -24,9 +24,11 @@ def free_ports(count):
 
 
 class EtcdMember:
-    def __init__(self, name, data_dir, client_port, peer_port, initial_cluster):
-        self.name, self.data_dir = name, data_dir
-        self.client_url = f"http://127.0.0.1:{client_port}"
+    def __init__(self, name, data_dir, client_port, peer_port, initial_cluster, tls=None):
+        """`tls`: a directory of tests/support/make_certs.sh's files; clients then speak
+        https and must present a certificate the test CA signed."""
+        self.name, self.data_dir, self.tls = name, data_dir, tls
+        self.client_url = f"{'https' if tls else 'http'}://127.0.0.1:{client_port}"
         self.peer_url = f"http://127.0.0.1:{peer_port}"
         self.initial_cluster = initial_cluster
         self.proc = None
@@ -41,7 +43,10 @@ class EtcdMember:
              "--initial-cluster", self.initial_cluster, "--initial-cluster-state", state,
              "--initial-cluster-token", "normd-test",
              # Elections in a tenth of the default time: failover tests stay short.
-             "--heartbeat-interval", "50", "--election-timeout", "500"],
+             "--heartbeat-interval", "50", "--election-timeout", "500",
+             *([] if self.tls is None else [
+                 "--cert-file", f"{self.tls}/server.pem", "--key-file", f"{self.tls}/server.key",
+                 "--client-cert-auth", "--trusted-ca-file", f"{self.tls}/ca.pem"])],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
         return self
@@ -73,12 +78,13 @@ class EtcdMember:
 class EtcdCluster:
     """`size` members that form one cluster; `store_flag` is normd's --store for it."""
 
-    def __init__(self, root, size=3):
+    def __init__(self, root, size=3, tls=None):
         ports = free_ports(2 * size)
         names = [f"m{i}" for i in range(size)]
         initial = ",".join(f"{n}=http://127.0.0.1:{ports[2 * i + 1]}" for i, n in enumerate(names))
-        self.members = [EtcdMember(n, os.path.join(root, n), ports[2 * i], ports[2 * i + 1], initial)
-                        for i, n in enumerate(names)]
+        self.tls = tls
+        self.members = [EtcdMember(n, os.path.join(root, n), ports[2 * i], ports[2 * i + 1], initial,
+                                   tls) for i, n in enumerate(names)]
 
     def start(self):
         for member in self.members:
@@ -114,7 +120,11 @@ class EtcdCluster:
                 return next(m for m in self.members if m.name == name)
         raise AssertionError("no etcd member says it leads")
 
-    def put(self, key, value):
-        subprocess.run([ETCDCTL_BIN, "--endpoints", self.endpoints(), "put", key, value],
-                       check=True, capture_output=True, timeout=30,
-                       env={**os.environ, "ETCDCTL_API": "3"})
+    def etcdctl(self, *args):
+        """etcdctl against the running members (with the test client's certificate)."""
+        tls = [] if self.tls is None else [
+            "--cacert", f"{self.tls}/ca.pem", "--cert", f"{self.tls}/client.pem",
+            "--key", f"{self.tls}/client.key"]
+        return subprocess.run([ETCDCTL_BIN, "--endpoints", self.endpoints(), *tls, *args],
+                              check=True, capture_output=True, text=True, timeout=30,
+                              env={**os.environ, "ETCDCTL_API": "3"})

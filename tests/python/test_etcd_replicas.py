@@ -3,7 +3,9 @@ member crashes, replica crashes, lost answers and a lost quorum; the same bits o
 replica; dense immutable versions. Every process is real and stopped by its pid.
 
 Oracle: exact rational arithmetic over the values sent (fractions.Fraction)."""
+import os
 import random
+import subprocess
 import threading
 from fractions import Fraction
 
@@ -391,3 +393,71 @@ def test_normd_refuses_to_start_without_a_reachable_etcd(tmp_path):
             (["--store=etcd:http://a:1,https://b:2"], "mix http:// and https://")]:
         code, stderr = NormdProcess(str(tmp_path / "refused"), flags=flags).start_failure()
         assert code != 0 and message in stderr, stderr
+
+
+def test_a_round_robin_client_spreads_calls_over_every_replica(tmp_path, cluster):
+    replicas = [NormdProcess(str(tmp_path / f"rr{i}"),
+                             flags=[cluster.store_flag, "--region_socket=off"]).start()
+                for i in range(3)]
+    # What a headless Service's DNS name resolves to, written out.
+    target = "ipv4:" + ",".join(r.address for r in replicas)
+    with normd.Client(target, load_balancing="round_robin") as client:
+        client.create_dataset("spread", layout="NC", channels=CHANNELS)
+        batches = make_batches(61, 30)
+        for i, batch in enumerate(batches):
+            client.fit("spread", [batch], writer_id="w", first_sequence=i + 1)
+        assert_exact(client.stats("spread"), batches)
+    for replica in replicas:
+        served = sum('"method":"/normd.v1.Normd/Ingest"' in line for line in replica.stderr_lines())
+        assert served >= 3, f"{replica.address} served {served} of 30 Ingest streams"
+        replica.stop()
+
+
+MAKE_CERTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "support", "make_certs.sh")
+
+
+def test_etcd_over_mutual_tls(tmp_path):
+    certs = str(tmp_path / "certs")
+    subprocess.run([MAKE_CERTS, certs], check=True, timeout=60)
+    cluster = EtcdCluster(str(tmp_path / "etcd"), size=1, tls=certs).start()
+    try:
+        tls = [f"--etcd_ca_file={certs}/ca.pem", f"--etcd_cert_file={certs}/client.pem",
+               f"--etcd_key_file={certs}/client.key"]
+        (replica,) = start_replicas(tmp_path, cluster, 1, *tls)
+        with normd.Client(replica.address) as client:
+            client.create_dataset("tls", layout="NC", channels=CHANNELS)
+            batches = make_batches(71, 3)
+            client.fit("tls", batches, writer_id="w")
+            assert_exact(client.stats("tls"), batches)
+        replica.stop()
+        # etcd wants a client certificate; without one normd cannot start.
+        code, stderr = NormdProcess(str(tmp_path / "no-cert"), flags=[
+            cluster.store_flag, f"--etcd_ca_file={certs}/ca.pem", "--etcd_retry_budget=1s",
+            "--region_socket=off"]).start_failure()
+        assert code != 0 and "etcd Range at" in stderr, stderr
+    finally:
+        cluster.stop()
+
+
+def test_etcd_with_authentication(tmp_path):
+    cluster = EtcdCluster(str(tmp_path / "etcd"), size=1).start()
+    try:
+        cluster.etcdctl("user", "add", "root:hunter2")
+        cluster.etcdctl("auth", "enable")
+        (tmp_path / "password").write_text("hunter2\n")
+        (replica,) = start_replicas(tmp_path, cluster, 1, "--etcd_user=root",
+                                    f"--etcd_password_file={tmp_path / 'password'}")
+        with normd.Client(replica.address) as client:
+            client.create_dataset("auth", layout="NC", channels=CHANNELS)
+            batches = make_batches(72, 2)
+            client.fit("auth", batches, writer_id="w")
+            assert_exact(client.stats("auth"), batches)
+        replica.stop()
+        (tmp_path / "wrong").write_text("hunter3\n")
+        code, stderr = NormdProcess(str(tmp_path / "wrong-password"), flags=[
+            cluster.store_flag, "--etcd_user=root", f"--etcd_password_file={tmp_path / 'wrong'}",
+            "--region_socket=off"]).start_failure()
+        assert code != 0 and 'refused authentication as "root"' in stderr, stderr
+    finally:
+        cluster.stop()

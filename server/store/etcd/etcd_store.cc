@@ -241,10 +241,13 @@ absl::StatusOr<EtcdStore::DatasetState> EtcdStore::ReadState(absl::string_view n
   return state;
 }
 
-absl::StatusOr<std::vector<StoredDataset>> EtcdStore::LoadCatalogue(int64_t* revision) {
+absl::StatusOr<std::vector<StoredDataset>> EtcdStore::ReadCatalogue(const std::string& from,
+                                                                    size_t limit,
+                                                                    int64_t* revision) {
   RangeRequest range;
-  range.set_key(keys_->CatalogPrefix());
+  range.set_key(from);
   range.set_range_end(PrefixEnd(keys_->CatalogPrefix()));
+  range.set_limit(static_cast<int64_t>(limit));
   NORMD_ASSIGN_OR_RETURN(
       const etcdserverpb::RangeResponse response,
       client_->Retry<etcdserverpb::RangeResponse>([&] { return client_->Range(range); }));
@@ -253,8 +256,12 @@ absl::StatusOr<std::vector<StoredDataset>> EtcdStore::LoadCatalogue(int64_t* rev
     NORMD_ASSIGN_OR_RETURN(StoredDataset dataset, DecodeCatalog(kv));
     datasets.push_back(std::move(dataset));
   }
-  *revision = response.header().revision();
+  if (revision != nullptr) *revision = response.header().revision();
   return datasets;
+}
+
+absl::StatusOr<std::vector<StoredDataset>> EtcdStore::LoadCatalogue(int64_t* revision) {
+  return ReadCatalogue(keys_->CatalogPrefix(), 0, revision);
 }
 
 void EtcdStore::WatchCatalogue(int64_t revision,
@@ -351,19 +358,10 @@ absl::StatusOr<StoredDataset> EtcdStore::LoadDataset(absl::string_view name) {
 
 absl::StatusOr<std::vector<StoredDataset>> EtcdStore::ListDatasets(absl::string_view after,
                                                                    size_t limit) {
-  RangeRequest range;
-  range.set_key(after.empty() ? keys_->CatalogPrefix()
-                              : keys_->Catalog(after) + std::string(1, '\0'));
-  range.set_range_end(PrefixEnd(keys_->CatalogPrefix()));
-  range.set_limit(static_cast<int64_t>(limit));
-  NORMD_ASSIGN_OR_RETURN(
-      const etcdserverpb::RangeResponse response,
-      client_->Retry<etcdserverpb::RangeResponse>([&] { return client_->Range(range); }));
-  std::vector<StoredDataset> datasets;
-  for (const KeyValue& kv : response.kvs()) {
-    NORMD_ASSIGN_OR_RETURN(StoredDataset dataset, DecodeCatalog(kv));
-    datasets.push_back(std::move(dataset));
-  }
+  NORMD_ASSIGN_OR_RETURN(std::vector<StoredDataset> datasets,
+                         ReadCatalogue(after.empty() ? keys_->CatalogPrefix()
+                                                     : keys_->Catalog(after) + std::string(1, '\0'),
+                                       limit, nullptr));
   // Totals, many datasets per Txn (etcd allows 128 operations in one).
   for (size_t start = 0; start < datasets.size(); start += 100) {
     const size_t end = std::min(datasets.size(), start + 100);
@@ -457,28 +455,130 @@ absl::StatusOr<uint64_t> EtcdStore::WriterSequence(const StoredDataset& dataset,
   for (int i : {1, 2}) {
     const auto& range = read.responses(i).response_range();
     if (range.kvs_size() == 0) continue;
-    NORMD_ASSIGN_OR_RETURN(const StoredPartition partition,
+    NORMD_ASSIGN_OR_RETURN(StoredPartition partition,
                            DecodePartitionRecord(range.kvs(0).value(), dataset.spec));
-    if (auto mark = partition.writers.find(writer); mark != partition.writers.end()) {
-      return mark->second.sequence;
-    }
+    const auto mark = partition.writers.find(writer);
+    const uint64_t sequence = mark == partition.writers.end() ? 0 : mark->second.sequence;
+    // The stream's commit will most likely find this partition as it is now.
+    RememberPartition(range.kvs(0).key(), {range.kvs(0).mod_revision(), std::move(partition)});
+    if (sequence > 0) return sequence;
   }
   return uint64_t{0};
+}
+
+namespace {
+
+// What a commit does to a partition as read: apply the delta (`next`), or nothing
+// because the writer committed these batches already (`committed` covers them).
+struct CommitDecision {
+  bool apply = false;
+  uint64_t committed = 0;  // the writer's sequence before this commit
+  StoredPartition next;
+};
+
+// `shared_marks`: the shared partition's marks, where a folded writer's mark lives
+// (null when the partition read is the shared one, or there is none).
+absl::StatusOr<CommitDecision> Decide(const SharedCommit& commit, const StoredPartition& partition,
+                                      const StoredPartition* shared_marks, uint64_t commit_id) {
+  CommitDecision decision;
+  if (!commit.writer.empty()) {
+    if (auto mark = partition.writers.find(commit.writer); mark != partition.writers.end()) {
+      decision.committed = mark->second.sequence;
+    } else if (shared_marks != nullptr) {
+      if (auto folded = shared_marks->writers.find(commit.writer);
+          folded != shared_marks->writers.end()) {
+        decision.committed = folded->second.sequence;
+      }
+    }
+    if (decision.committed >= commit.last_sequence) return decision;
+    if (decision.committed + 1 != commit.first_sequence) {
+      return absl::AbortedError(absl::StrCat(
+          "writer \"", commit.writer, "\" committed up to sequence ", decision.committed,
+          " while this stream ran; resend from sequence ", decision.committed + 1,
+          " (already committed batches are acknowledged as duplicates)"));
+    }
+  }
+  decision.apply = true;
+  decision.next = partition;
+  NORMD_RETURN_IF_ERROR(commit.delta->CheckCountsFit(decision.next.stats));
+  commit.delta->ApplyTo(decision.next.stats);
+  decision.next.last_commit = commit_id;
+  if (!commit.writer.empty()) {
+    decision.next.writers.insert_or_assign(std::string(commit.writer),
+                                           WriterMark{commit.last_sequence, absl::Now()});
+    ForgetOldestMarks(decision.next.writers);
+  }
+  return decision;
+}
+
+absl::Status AddTotals(const etcdserverpb::RangeResponse& range, DatasetStatistics& totals) {
+  for (const KeyValue& kv : range.kvs()) NORMD_RETURN_IF_ERROR(AddTotalsRecord(kv.value(), totals));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::optional<EtcdStore::CachedPartition> EtcdStore::LastKnown(const std::string& key) {
+  absl::MutexLock lock(&cache_mu_);
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return std::nullopt;
+  return it->second;
+}
+
+void EtcdStore::RememberPartition(const std::string& key, CachedPartition partition) {
+  absl::MutexLock lock(&cache_mu_);
+  if (cache_.size() >= kMaxCachedPartitions) cache_.clear();  // rarely: many writers at once
+  cache_.insert_or_assign(key, std::move(partition));
+}
+
+absl::StatusOr<std::optional<SharedCommitResult>> EtcdStore::WritePartition(
+    const StoredDataset& dataset, const std::string& part_key, const std::string& total_key,
+    int64_t guard, const StoredPartition& next, uint64_t last_sequence) {
+  const std::string total_prefix = keys_->TotalPrefix(dataset.spec.name);
+  TxnRequest txn;
+  AddCompare(txn, keys_->Catalog(dataset.spec.name), Compare::CREATE, dataset.generation);
+  AddCompare(txn, part_key, Compare::MOD, guard);
+  AddPut(txn, part_key, EncodePartitionRecord(next));
+  AddPut(txn, total_key, EncodeTotalsRecord(next.stats));
+  AddRange(txn, total_prefix, PrefixEnd(total_prefix));
+  NORMD_ASSIGN_OR_RETURN(const TxnResponse written, client_->Txn(txn));
+  if (!written.succeeded()) return std::nullopt;  // the partition moved since it was read
+  RememberPartition(part_key, {written.header().revision(), next});
+  SharedCommitResult result;
+  result.applied = true;
+  result.writer_sequence = last_sequence;
+  NORMD_RETURN_IF_ERROR(AddTotals(written.responses(2).response_range(), result.totals));
+  return result;
 }
 
 absl::StatusOr<SharedCommitResult> EtcdStore::Commit(const StoredDataset& dataset,
                                                      const SharedCommit& commit) {
   const DatasetSpec& spec = dataset.spec;
   const std::string& name = spec.name;
-  const bool named = !commit.writer.empty();
   const absl::string_view partition_name =
-      named && spec.accumulator != AccumulatorKind::kRunningAverage ? commit.writer
-                                                                    : kSharedPartition;
+      !commit.writer.empty() && spec.accumulator != AccumulatorKind::kRunningAverage
+          ? commit.writer
+          : kSharedPartition;
   const bool own_partition = partition_name != kSharedPartition;
   const std::string part_key = keys_->Part(name, partition_name);
   const std::string total_key = keys_->Total(name, partition_name);
   const std::string total_prefix = keys_->TotalPrefix(name);
   const uint64_t commit_id = NewWriteId();
+
+  // The fast path: the partition as this replica last wrote or read it. A writer's
+  // streams usually find it unchanged, and then the commit is one Txn; if it moved
+  // (another replica took one of the writer's streams), the guard fails and the loop
+  // below reads it afresh.
+  if (std::optional<CachedPartition> cached = LastKnown(part_key); cached.has_value()) {
+    absl::StatusOr<CommitDecision> decision = Decide(commit, cached->record, nullptr, commit_id);
+    if (decision.ok() && decision->apply) {
+      absl::StatusOr<std::optional<SharedCommitResult>> written = WritePartition(
+          dataset, part_key, total_key, cached->mod_revision, decision->next, commit.last_sequence);
+      if (!written.ok() && !IsAmbiguous(written.status())) return written.status();
+      if (written.ok() && written->has_value()) return **written;
+      // A failed guard, or an answer lost (the loop's read finds our commit id if it landed).
+    }
+  }
 
   const absl::Time give_up = client_->Deadline();
   absl::Duration backoff = absl::Milliseconds(5);
@@ -495,13 +595,11 @@ absl::StatusOr<SharedCommitResult> EtcdStore::Commit(const StoredDataset& datase
     TxnRequest reads;
     AddRange(reads, keys_->Catalog(name));
     AddRange(reads, part_key);
-    if (own_partition) AddRange(reads, keys_->Part(name, kSharedPartition));
     AddRange(reads, total_prefix, PrefixEnd(total_prefix));
+    if (own_partition) AddRange(reads, keys_->Part(name, kSharedPartition));
     absl::StatusOr<TxnResponse> read = client_->Txn(reads);
     if (!read.ok()) {
-      if (!absl::IsUnavailable(read.status())) {
-        return read.status();
-      }
+      if (!absl::IsUnavailable(read.status())) return read.status();
       last = read.status();
       absl::SleepFor(backoff);  // an election or a failover under way
       backoff = std::min(backoff * 2, absl::Milliseconds(200));
@@ -511,9 +609,8 @@ absl::StatusOr<SharedCommitResult> EtcdStore::Commit(const StoredDataset& datase
     if (catalog.kvs_size() == 0 || catalog.kvs(0).create_revision() != dataset.generation) {
       return DeletedMeanwhile(name);
     }
-    Partition partition;
-    const auto& part = read->responses(1).response_range();
-    if (part.kvs_size() > 0) {
+    CachedPartition partition;
+    if (const auto& part = read->responses(1).response_range(); part.kvs_size() > 0) {
       partition.mod_revision = part.kvs(0).mod_revision();
       NORMD_ASSIGN_OR_RETURN(partition.record, DecodePartitionRecord(part.kvs(0).value(), spec));
     } else {
@@ -524,68 +621,35 @@ absl::StatusOr<SharedCommitResult> EtcdStore::Commit(const StoredDataset& datase
       // An attempt whose answer was lost had landed.
       Log(LogLevel::kInfo, "etcd_commit_recognised",
           {{"dataset", name}, {"writer", std::string(commit.writer)}});
+      RememberPartition(part_key, partition);
       result.applied = true;
       result.writer_sequence = commit.last_sequence;
-      for (const KeyValue& kv : read->responses(own_partition ? 3 : 2).response_range().kvs()) {
-        NORMD_RETURN_IF_ERROR(AddTotalsRecord(kv.value(), result.totals));
-      }
+      NORMD_RETURN_IF_ERROR(AddTotals(read->responses(2).response_range(), result.totals));
       return result;
     }
-    if (named) {
-      uint64_t committed = 0;
-      if (auto mark = partition.record.writers.find(commit.writer);
-          mark != partition.record.writers.end()) {
-        committed = mark->second.sequence;
-      } else if (own_partition && read->responses(2).response_range().kvs_size() > 0) {
-        NORMD_ASSIGN_OR_RETURN(
-            const StoredPartition shared,
-            DecodePartitionRecord(read->responses(2).response_range().kvs(0).value(), spec));
-        if (auto folded = shared.writers.find(commit.writer); folded != shared.writers.end()) {
-          committed = folded->second.sequence;
-        }
-      }
-      if (committed >= commit.last_sequence) {
-        result.writer_sequence = committed;
-        for (const KeyValue& kv : read->responses(own_partition ? 3 : 2).response_range().kvs()) {
-          NORMD_RETURN_IF_ERROR(AddTotalsRecord(kv.value(), result.totals));
-        }
-        return result;  // committed already: by another stream of the writer, or by us
-      }
-      if (committed + 1 != commit.first_sequence) {
-        return absl::AbortedError(
-            absl::StrCat("writer \"", commit.writer, "\" committed up to sequence ", committed,
-                         " while this stream ran; resend from sequence ", committed + 1,
-                         " (already committed batches are acknowledged as duplicates)"));
-      }
-    } else if (maybe_landed_over.has_value() && partition.mod_revision != *maybe_landed_over) {
+    std::optional<StoredPartition> shared;
+    if (own_partition && read->responses(3).response_range().kvs_size() > 0) {
+      NORMD_ASSIGN_OR_RETURN(
+          shared, DecodePartitionRecord(read->responses(3).response_range().kvs(0).value(), spec));
+    }
+    if (commit.writer.empty() && maybe_landed_over.has_value() &&
+        partition.mod_revision != *maybe_landed_over) {
       // Without a writer there is no sequence to tell ours from another commit.
       return Unknown(absl::StrCat("the commit to dataset \"", name, "\""), last);
     }
-
-    StoredPartition next = partition.record;
-    NORMD_RETURN_IF_ERROR(commit.delta->CheckCountsFit(next.stats));
-    commit.delta->ApplyTo(next.stats);
-    next.last_commit = commit_id;
-    if (named) {
-      next.writers.insert_or_assign(std::string(commit.writer),
-                                    WriterMark{commit.last_sequence, absl::Now()});
-      ForgetOldestMarks(next.writers);
-    }
-    TxnRequest txn;
-    AddCompare(txn, keys_->Catalog(name), Compare::CREATE, dataset.generation);
-    AddCompare(txn, part_key, Compare::MOD, partition.mod_revision);
-    AddPut(txn, part_key, EncodePartitionRecord(next));
-    AddPut(txn, total_key, EncodeTotalsRecord(next.stats));
-    AddRange(txn, total_prefix, PrefixEnd(total_prefix));
-    absl::StatusOr<TxnResponse> written = client_->Txn(txn);
-    if (written.ok()) {
-      if (!written->succeeded()) continue;  // another commit to this partition won: again
-      result.applied = true;
-      result.writer_sequence = commit.last_sequence;
-      for (const KeyValue& kv : written->responses(2).response_range().kvs()) {
-        NORMD_RETURN_IF_ERROR(AddTotalsRecord(kv.value(), result.totals));
-      }
+    NORMD_ASSIGN_OR_RETURN(CommitDecision decision, Decide(commit, partition.record,
+                                                           shared ? &*shared : nullptr, commit_id));
+    if (!decision.apply) {
+      // Committed already: by another stream of the writer, or by an attempt of ours.
+      result.writer_sequence = decision.committed;
+      NORMD_RETURN_IF_ERROR(AddTotals(read->responses(2).response_range(), result.totals));
       return result;
+    }
+    absl::StatusOr<std::optional<SharedCommitResult>> written = WritePartition(
+        dataset, part_key, total_key, partition.mod_revision, decision.next, commit.last_sequence);
+    if (written.ok()) {
+      if (written->has_value()) return **written;
+      continue;  // another commit to this partition won: again
     }
     if (!IsAmbiguous(written.status())) return written.status();
     // It may have landed: the next read finds our commit id if it did, and the guard

@@ -18,12 +18,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "server/store/etcd/etcd_client.h"
+#include "server/store/records.h"
 #include "server/store/shared_dataset_store.h"
 
 namespace normd {
@@ -70,7 +74,24 @@ class EtcdStore final : public SharedDatasetStore {
 
   class Keys;
   struct DatasetState;
+  // A partition's record and the revision it was last written at.
+  struct CachedPartition {
+    int64_t mod_revision = 0;
+    StoredPartition record;
+  };
 
+  std::optional<CachedPartition> LastKnown(const std::string& key);
+  void RememberPartition(const std::string& key, CachedPartition partition);
+  // Writes `next` over the partition at `guard`: the result, or nothing when the
+  // partition moved since (errors: UNAVAILABLE may have landed).
+  absl::StatusOr<std::optional<SharedCommitResult>> WritePartition(
+      const StoredDataset& dataset, const std::string& part_key, const std::string& total_key,
+      int64_t guard, const StoredPartition& next, uint64_t last_sequence);
+
+  // Catalogue entries from key `from` on, at most `limit` (0: all), and the revision
+  // of the read.
+  absl::StatusOr<std::vector<StoredDataset>> ReadCatalogue(const std::string& from, size_t limit,
+                                                           int64_t* revision);
   // The catalogue entry and the partitions of `name`, read at one revision.
   absl::StatusOr<DatasetState> ReadState(absl::string_view name, bool partitions, bool totals);
   // Folds the oldest partitions into the shared one when there are too many.
@@ -79,6 +100,11 @@ class EtcdStore final : public SharedDatasetStore {
   const EtcdStoreOptions options_;
   std::unique_ptr<EtcdClient> client_;
   std::unique_ptr<Keys> keys_;
+  // The partitions this replica last committed, by key: its writers' next commits
+  // skip the read. Only a hint; every write is guarded by the revision it names.
+  static constexpr size_t kMaxCachedPartitions = 4096;
+  absl::Mutex cache_mu_;
+  absl::flat_hash_map<std::string, CachedPartition> cache_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace normd
