@@ -248,8 +248,11 @@ void EtcdClient::Watch(std::string key, std::string range_end, int64_t start_rev
           }
           if (stopping_) return;
           if (reset) {
-            next = on_reset() + 1;
-            continue;
+            const int64_t at = on_reset();  // 0: the fresh read failed too (no quorum)
+            if (at > 0) {
+              next = at + 1;
+              continue;
+            }
           }
           Log(LogLevel::kWarning, "etcd_watch_reconnect",
               {{"endpoint", members_[member].endpoint}, {"error", finished.error_message()}});
