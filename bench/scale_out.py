@@ -4,7 +4,8 @@
 - commit latency (one writer, one small batch per fit, sequential) against the embedded
   RocksDB store and against a three-member etcd, beside a bare gRPC echo round trip;
 - aggregate ingest with 1, 2 and 3 replicas on the etcd store (six writer processes,
-  spread over the replicas), and with one RocksDB normd, as batches per second;
+  spread over the replicas), and with one RocksDB normd, as batches per second, beside one
+  process computing the same batches' mean and variance with numpy (no service at all);
 - a running-average dataset's commit rate (one key, serialised compare-and-swap);
 - failover: the longest gap between acknowledged commits of a steady writer when the
   etcd leader is SIGKILLed.
@@ -72,6 +73,21 @@ def echo_latency(address, seconds):
         echo(payload)
         times.append(time.perf_counter() - t0)
     return percentiles(times)
+
+
+def numpy_locally(seconds):
+    """What a training script does without normd: numpy's mean and variance of the same
+    batches, in process, nothing kept, nothing durable."""
+    import numpy as np
+    batches = [np.random.default_rng(i).normal(size=(256, 8)).astype(np.float32)
+               for i in range(4)]
+    done, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        for batch in batches:
+            batch.mean(axis=0, dtype=np.float64)
+            batch.var(axis=0, dtype=np.float64)
+        done += len(batches)
+    return {"batches_per_second": done / (time.perf_counter() - began)}
 
 
 def writer(args):
@@ -174,7 +190,7 @@ def main():
                 "rocksdb": commit_latency(rocksdb, "latency", args.seconds),
                 "etcd": commit_latency(replicas[0], "latency", args.seconds)}
 
-            results["aggregate"] = {}
+            results["aggregate"] = {"numpy_locally_1_process": numpy_locally(args.seconds)}
             normd.Client(rocksdb).create_dataset("agg", layout="NC", channels=8)
             results["aggregate"]["rocksdb_1"] = aggregate([rocksdb], "agg", 6, args.seconds)
             for count in (1, 2, 3):

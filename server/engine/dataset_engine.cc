@@ -111,8 +111,10 @@ void DatasetEngine::Resync(std::vector<StoredDataset> catalogue) const {
       ++it;
       continue;
     }
-    absl::MutexLock entry_lock(&it->second->mu);
-    it->second->deleted = true;
+    // Held past entry_lock, as in Delete: the erase must not destroy a locked mutex.
+    const std::shared_ptr<DatasetEntry> entry = it->second;
+    absl::MutexLock entry_lock(&entry->mu);
+    entry->deleted = true;
     it = datasets_.erase(it);
   }
 }
