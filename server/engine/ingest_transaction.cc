@@ -1,6 +1,5 @@
 #include "server/engine/ingest_transaction.h"
 
-#include <map>
 #include <optional>
 #include <utility>
 
@@ -11,18 +10,6 @@
 #include "server/engine/dataset_entry.h"
 
 namespace normd {
-namespace {
-
-// The least recently committed writer: the one a full dataset forgets first.
-std::string OldestWriter(const std::map<std::string, WriterMark, std::less<>>& writers) {
-  auto oldest = writers.begin();
-  for (auto it = writers.begin(); it != writers.end(); ++it) {
-    if (it->second.commit_time < oldest->second.commit_time) oldest = it;
-  }
-  return oldest->first;
-}
-
-}  // namespace
 
 DatasetTotals TotalsOf(const DatasetStatistics& live) {
   DatasetTotals totals;
@@ -174,7 +161,7 @@ absl::StatusOr<DatasetTotals> IngestTransaction::Commit() {
     mark.emplace(WriterMarkUpdate{writer_, {last_sequence_, absl::Now()}, {}});
     // A new writer in a full dataset pushes out the least recently committed one.
     if (found == record.writers.end() && record.writers.size() >= kMaxWritersPerDataset) {
-      mark->forgotten.push_back(OldestWriter(record.writers));
+      mark->forgotten.push_back(OldestWriter(record.writers)->first);
     }
   }
   // Only the live statistics are copied (O(channels)); the writers change in place

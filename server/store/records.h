@@ -39,7 +39,7 @@ absl::StatusOr<FrozenSnapshot> DecodeSnapshotRecord(absl::string_view bytes,
 // PartitionRecord in storage.proto).
 struct StoredPartition {
   DatasetStatistics stats;
-  std::map<std::string, WriterMark, std::less<>> writers;
+  WriterMarks writers;
   uint64_t last_commit = 0;
 };
 

@@ -26,6 +26,19 @@ struct WriterMark {
   absl::Time commit_time;
 };
 
+// Writers' marks by writer id.
+using WriterMarks = std::map<std::string, WriterMark, std::less<>>;
+
+// The writer whose last commit is the oldest: the one a full memory of writers forgets
+// first. `writers` must not be empty.
+inline WriterMarks::const_iterator OldestWriter(const WriterMarks& writers) {
+  auto oldest = writers.begin();
+  for (auto it = writers.begin(); it != writers.end(); ++it) {
+    if (it->second.commit_time < oldest->second.commit_time) oldest = it;
+  }
+  return oldest;
+}
+
 struct StoredDataset {
   DatasetSpec spec;
   absl::Time create_time;
@@ -38,7 +51,7 @@ struct StoredDataset {
   uint64_t next_version = 1;
   DatasetStatistics live;
   std::vector<VersionSummary> versions;  // ascending
-  std::map<std::string, WriterMark, std::less<>> writers;
+  WriterMarks writers;
 };
 
 struct FrozenSnapshot {

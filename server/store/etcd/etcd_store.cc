@@ -73,14 +73,8 @@ void AddCompare(TxnRequest& txn, std::string key, Compare::CompareTarget target,
 
 // A writer forgotten this way that resends is refused (its sequence no longer starts
 // at 1), never counted twice.
-void ForgetOldestMarks(std::map<std::string, WriterMark, std::less<>>& writers) {
-  while (writers.size() > kMaxSharedMarks) {
-    auto oldest = writers.begin();
-    for (auto it = writers.begin(); it != writers.end(); ++it) {
-      if (it->second.commit_time < oldest->second.commit_time) oldest = it;
-    }
-    writers.erase(oldest);
-  }
+void ForgetOldestMarks(WriterMarks& writers) {
+  while (writers.size() > kMaxSharedMarks) writers.erase(OldestWriter(writers));
 }
 
 uint64_t NewWriteId() {
