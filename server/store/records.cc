@@ -71,6 +71,15 @@ absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecor
   return stats;
 }
 
+void WriterMarkToRecord(const WriterMark& mark, pb::WriterRecord* out) {
+  out->set_sequence(mark.sequence);
+  TimeToProto(mark.commit_time, out->mutable_commit_time());
+}
+
+WriterMark WriterMarkFromRecord(const pb::WriterRecord& record) {
+  return WriterMark{record.sequence(), TimeFromProto(record.commit_time())};
+}
+
 // A record's message; a damaged one is DATA_LOSS naming `what` it was.
 template <typename Record>
 absl::StatusOr<Record> ParseRecord(absl::string_view bytes, absl::string_view what) {
@@ -120,7 +129,7 @@ absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes, bool*
   }
   NORMD_ASSIGN_OR_RETURN(dataset.live, StatisticsFromRecord(record.live(), dataset.spec));
   for (const auto& [writer, mark] : record.writers()) {
-    dataset.writers.emplace(writer, WriterMark{mark.sequence(), TimeFromProto(mark.commit_time())});
+    dataset.writers.emplace(writer, WriterMarkFromRecord(mark));
   }
   return dataset;
 }
@@ -140,15 +149,14 @@ absl::StatusOr<DatasetStatistics> DecodeStatisticsRecord(absl::string_view bytes
 
 std::string EncodeWriterRecord(const WriterMark& mark) {
   pb::WriterRecord record;
-  record.set_sequence(mark.sequence);
-  TimeToProto(mark.commit_time, record.mutable_commit_time());
+  WriterMarkToRecord(mark, &record);
   return record.SerializeAsString();
 }
 
 absl::StatusOr<WriterMark> DecodeWriterRecord(absl::string_view bytes) {
   NORMD_ASSIGN_OR_RETURN(const pb::WriterRecord record,
                          ParseRecord<pb::WriterRecord>(bytes, "writer"));
-  return WriterMark{record.sequence(), TimeFromProto(record.commit_time())};
+  return WriterMarkFromRecord(record);
 }
 
 std::string EncodeSnapshotRecord(const FrozenSnapshot& snapshot) {
@@ -174,9 +182,7 @@ std::string EncodePartitionRecord(const StoredPartition& partition) {
   pb::PartitionRecord record;
   StatisticsToRecord(partition.stats, record.mutable_stats());
   for (const auto& [writer, mark] : partition.writers) {
-    pb::WriterRecord& out = (*record.mutable_writers())[writer];
-    out.set_sequence(mark.sequence);
-    TimeToProto(mark.commit_time, out.mutable_commit_time());
+    WriterMarkToRecord(mark, &(*record.mutable_writers())[writer]);
   }
   record.set_last_commit(partition.last_commit);
   // Deterministic: the same partition is the same bytes on every replica.
@@ -196,8 +202,7 @@ absl::StatusOr<StoredPartition> DecodePartitionRecord(absl::string_view bytes,
   StoredPartition partition;
   NORMD_ASSIGN_OR_RETURN(partition.stats, StatisticsFromRecord(record.stats(), spec));
   for (const auto& [writer, mark] : record.writers()) {
-    partition.writers.emplace(writer,
-                              WriterMark{mark.sequence(), TimeFromProto(mark.commit_time())});
+    partition.writers.emplace(writer, WriterMarkFromRecord(mark));
   }
   partition.last_commit = record.last_commit();
   return partition;
