@@ -17,6 +17,7 @@
 #include "core/apply_scale_shift.h"
 #include "core/batch_moments.h"
 #include "core/batch_norm_training.h"
+#include "core/batch_sketch.h"
 #include "core/frozen_scheme.h"
 #include "core/kernels/scale_shift.h"
 #include "core/per_sample_norm.h"
@@ -163,6 +164,8 @@ void Normalize(benchmark::State& state, DType dtype, Shape shape, int kernel) {
   state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
 }
 
+constexpr int kSimd = 0, kScalar = 1, kSimdPool2 = 2;
+
 void Fit(benchmark::State& state, DType dtype, Shape shape, int kernel) {
   enum { kSimd = 0, kScalar = 1, kSimdPool2 = 2 };
   const KernelInput input(state, dtype, shape, 4);
@@ -176,6 +179,29 @@ void Fit(benchmark::State& state, DType dtype, Shape shape, int kernel) {
       benchmark::DoNotOptimize(ComputeBatchMoments(input.view, input.geometry,
                                                    NonFinitePolicy::kReject, moments, &pool));
     }
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(input.bytes.size()));
+  state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
+}
+
+// The fit of a dataset that keeps quantile sketches (the default): the moments, then
+// every value into its channel's sketch, as IngestDelta::AddBatch does. The
+// yardstick is Fit of the same input in the same run.
+void FitSketch(benchmark::State& state, DType dtype, Shape shape, int kernel) {
+  const KernelInput input(state, dtype, shape, 4);
+  std::vector<ChannelMoments> moments(static_cast<size_t>(shape.channels));
+  const QuantileSketchSpec spec;
+  std::vector<QuantileSketch> sketches = EmptySketches(spec, moments.size());
+  WorkerPool pool(kernel == kSimdPool2 ? 1 : 0);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        ComputeBatchMoments(input.view, input.geometry, NonFinitePolicy::kReject, moments, &pool));
+    if (kernel == kScalar) {
+      AddBatchToSketchesReference(input.view, input.geometry, spec, sketches);
+    } else {
+      AddBatchToSketches(input.view, input.geometry, spec, sketches, &pool);
+    }
+    benchmark::DoNotOptimize(sketches.data());
   }
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(input.bytes.size()));
   state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
@@ -217,7 +243,6 @@ void Sizes(benchmark::internal::Benchmark* b) {
 void ImageShape(benchmark::internal::Benchmark* b) { b->Arg(0)->Unit(benchmark::kMicrosecond); }
 
 const Shape kImageRgb{Layout::kNCHW, {64, 3, 224, 224}, 3};
-constexpr int kSimd = 0, kScalar = 1, kSimdPool2 = 2;
 
 // Also at the image batch's bytes, float32 and uint8 ([64, 3, 224, 224]).
 constexpr int64_t kImageF32Bytes = int64_t{64} * 3 * 224 * 224 * 4;
@@ -256,6 +281,24 @@ NORMD_FIT_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
 BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), kSimdPool2)
     ->Arg(256 * kMiB)
     ->Unit(benchmark::kMicrosecond);
+// The fit with quantile sketches; its yardstick is the Fit row of the same name.
+BENCHMARK_CAPTURE(FitSketch, f32_NC_F3_simd, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}), kSimd)
+    ->Apply(Sizes);
+BENCHMARK_CAPTURE(FitSketch, f32_NC_F3_scalar, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}),
+                  kScalar)
+    ->Arg(256 * kKiB)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(FitSketch, f32_NC_F64_simd, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), kSimd)
+    ->Apply(Sizes);
+BENCHMARK_CAPTURE(FitSketch, f32_NCHW_64x3x224x224_simd, DType::kFloat32, kImageRgb, kSimd)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(FitSketch, u8_NCHW_64x3x224x224_simd, DType::kUInt8, kImageRgb, kSimd)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(FitSketch, f32_NCHW_256x64x28x28_simd, DType::kFloat32,
+                  (Shape{Layout::kNCHW, {256, 64, 28, 28}, 64}), kSimd)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(FitSketch, f32_NCHW_64x3x224x224_pool2, DType::kFloat32, kImageRgb, kSimdPool2)
+    ->Apply(ImageShape);
 // What a caller's process gets on two cores (normd.moments, LocalNormalizer use a pool).
 BENCHMARK_CAPTURE(Fit, f32_NCHW_64x3x224x224_pool2, DType::kFloat32, kImageRgb, kSimdPool2)
     ->Apply(ImageShape);

@@ -24,7 +24,9 @@ def main(path):
             continue
         size = size_of(name)
         kind = "Normalize" if name.startswith("Normalize") else "Fit"
-        if kind == "Fit":
+        if name.startswith("FitSketch/"):  # the fit with sketches against the fit alone
+            yard = name.replace("FitSketch/", "Fit/")
+        elif kind == "Fit":
             yard = "BM_ReadOnlySum/" + (size if size != "0" else "268435456")
         elif "/u8_" in name:
             yard = "BM_WidenU8ToF32/" + (size if size != "0" else "268435456")

@@ -18,10 +18,10 @@ namespace normd {
 // Computes the moments of each channel of `batch` (already validated, with
 // `geometry` resolved from its shape) into `out` (size geometry.channels),
 // replacing what was there, using the SIMD moment kernels (see batch_moments.cc for
-// the error bound; uint8 is summed exactly in integers, core/u8_batch_moments.h). Returns the number of non-finite values skipped; under kReject,
-// the first non-finite value in flat order is an INVALID_ARGUMENT naming it. Large
-// batches are split across `pool` when one is given; the result does not depend on
-// the pool's size.
+// the error bound; uint8 is summed exactly in integers, core/u8_batch_moments.h). Returns the
+// number of non-finite values skipped; under kReject, the first non-finite value in flat order is
+// an INVALID_ARGUMENT naming it. Large batches are split across `pool` when one is given; the
+// result does not depend on the pool's size.
 absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
                                              const ChannelGeometry& geometry,
                                              NonFinitePolicy policy, std::span<ChannelMoments> out,

@@ -6,6 +6,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "core/kernels/sketch_index.h"
+#include "core/quantile_sketch.h"
 
 namespace normd {
 
@@ -65,6 +67,30 @@ absl::Status ValidateDatasetSpec(const DatasetSpec& spec) {
     const double m = *spec.momentum;
     if (!(m > 0.0 && m <= 1.0)) {
       return absl::InvalidArgumentError(absl::StrCat("momentum must be in (0, 1], got ", m));
+    }
+  }
+  if (spec.sketch.has_value()) {
+    const QuantileSketchSpec& sketch = *spec.sketch;
+    if (sketch.resolution < 0 || sketch.resolution > kMaxSketchIndexResolution) {
+      return absl::InvalidArgumentError(absl::StrCat("sketch resolution must be in [0, ",
+                                                     kMaxSketchIndexResolution, "], got ",
+                                                     sketch.resolution));
+    }
+    if (sketch.max_buckets < kMinSketchBuckets || sketch.max_buckets > kMaxSketchBuckets) {
+      return absl::InvalidArgumentError(absl::StrCat("sketch max_buckets must be in [",
+                                                     kMinSketchBuckets, ", ", kMaxSketchBuckets,
+                                                     "], got ", sketch.max_buckets));
+    }
+    if (!sketch.center.empty() && sketch.center.size() != static_cast<size_t>(spec.channels)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sketch center must hold one value per channel (", spec.channels,
+                       ") or none, got ", sketch.center.size()));
+    }
+    for (size_t c = 0; c < sketch.center.size(); ++c) {
+      if (!std::isfinite(sketch.center[c])) {
+        return absl::InvalidArgumentError(absl::StrCat("sketch center of channel ", c,
+                                                       " must be finite, got ", sketch.center[c]));
+      }
     }
   }
   return absl::OkStatus();

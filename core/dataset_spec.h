@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
+
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -27,6 +29,23 @@ inline constexpr std::array<Split, 3> kAllSplits = {Split::kTrain, Split::kValid
                                                     Split::kTest};
 absl::string_view SplitName(Split split);
 
+// How a dataset's quantile sketches (core/quantile_sketch.h) are kept: the resolution
+// new values are indexed at (relative accuracy 2^-(resolution+1)), the most buckets a
+// channel may hold before it coarsens, and the value each channel's buckets are
+// centred on (data far from 0, such as 1e8 + noise, keep their resolution only when
+// the center is near them).
+inline constexpr int kDefaultSketchResolution = 6;  // 2^-7 = 0.78%
+inline constexpr uint32_t kDefaultSketchBuckets = 2048;
+
+struct QuantileSketchSpec {
+  int resolution = kDefaultSketchResolution;
+  uint32_t max_buckets = kDefaultSketchBuckets;
+  std::vector<double> center;  // one per channel, or empty: 0 for every channel
+
+  double CenterOf(size_t channel) const { return center.empty() ? 0.0 : center[channel]; }
+  friend bool operator==(const QuantileSketchSpec&, const QuantileSketchSpec&) = default;
+};
+
 struct DatasetSpec {
   std::string name;
   Layout layout = Layout::kNC;
@@ -34,6 +53,8 @@ struct DatasetSpec {
   AccumulatorKind accumulator = AccumulatorKind::kExact;
   std::optional<double> momentum;  // kRunningAverage only; unset: cumulative average
   NonFinitePolicy nonfinite = NonFinitePolicy::kReject;
+  // Unset for datasets made before sketches existed, or created without one.
+  std::optional<QuantileSketchSpec> sketch;
 };
 
 // Names are 1..kMaxDatasetNameLength characters of [A-Za-z0-9._-] and do not start

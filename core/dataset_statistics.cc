@@ -1,11 +1,16 @@
 #include "core/dataset_statistics.h"
 
+#include "core/batch_sketch.h"
+
 namespace normd {
 
 DatasetStatistics DatasetStatistics::Empty(const DatasetSpec& spec) {
   DatasetStatistics stats;
   for (SplitStatistics& split : stats.splits) {
     split.moments.assign(static_cast<size_t>(spec.channels), ChannelMoments{});
+    if (spec.sketch.has_value()) {
+      split.sketches = EmptySketches(*spec.sketch, static_cast<size_t>(spec.channels));
+    }
   }
   if (spec.accumulator == AccumulatorKind::kRunningAverage) {
     stats.running = RunningAverage::Initial(spec.channels);
@@ -13,11 +18,16 @@ DatasetStatistics DatasetStatistics::Empty(const DatasetSpec& spec) {
   return stats;
 }
 
-void MergeSplits(const DatasetStatistics& from, DatasetStatistics& into) {
+void MergeSplits(const DatasetStatistics& from, const DatasetSpec& spec, DatasetStatistics& into) {
   for (Split split : kAllSplits) {
     const SplitStatistics& source = from.split(split);
     SplitStatistics& target = into.split(split);
     MergeMoments(source.moments, target.moments);
+    if (spec.sketch.has_value()) {
+      for (size_t c = 0; c < source.sketches.size() && c < target.sketches.size(); ++c) {
+        MergeSketch(source.sketches[c], spec.sketch->max_buckets, target.sketches[c]);
+      }
+    }
     target.batches += source.batches;
     target.samples += source.samples;
   }

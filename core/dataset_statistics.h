@@ -10,6 +10,7 @@
 
 #include "core/channel_moments.h"
 #include "core/dataset_spec.h"
+#include "core/quantile_sketch.h"
 #include "core/running_average.h"
 
 namespace normd {
@@ -18,6 +19,8 @@ struct SplitStatistics {
   uint64_t batches = 0;
   uint64_t samples = 0;  // rows along N
   std::vector<ChannelMoments> moments;
+  // One per channel when the dataset keeps sketches (DatasetSpec::sketch), else none.
+  std::vector<QuantileSketch> sketches;
 };
 
 struct DatasetStatistics {
@@ -30,9 +33,10 @@ struct DatasetStatistics {
   const SplitStatistics& split(Split s) const { return splits[static_cast<size_t>(s)]; }
 };
 
-// Merges the splits of `from` (batches, samples, moments) into `into`'s; the running
-// average, which depends on the order of batches and cannot be merged, is left alone.
-void MergeSplits(const DatasetStatistics& from, DatasetStatistics& into);
+// Merges the splits of `from` (batches, samples, moments, sketches within the spec's
+// max_buckets) into `into`'s; the running average, which depends on the order of
+// batches and cannot be merged, is left alone.
+void MergeSplits(const DatasetStatistics& from, const DatasetSpec& spec, DatasetStatistics& into);
 
 // The per-channel statistics that normalisation uses: for exact datasets the train
 // mean and population variance, for running-average datasets the running mean and

@@ -4,6 +4,7 @@
 #include "common/status_macros.h"
 
 #include "core/batch_moments.h"
+#include "core/batch_sketch.h"
 #include "core/layout.h"
 
 namespace normd {
@@ -25,25 +26,36 @@ absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const ValidatedT
   NORMD_ASSIGN_OR_RETURN(
       const uint64_t skipped,
       ComputeBatchMoments(batch.view(), geometry, spec_.nonfinite, scratch_, pool));
-  return AddMoments(split, geometry, scratch_, skipped);
+  return AddMoments(split, batch, geometry, scratch_, skipped, pool);
 }
 
-absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ChannelGeometry& geometry,
+absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ValidatedTensor& batch,
+                                                     const ChannelGeometry& geometry,
                                                      std::span<const ChannelMoments> moments,
-                                                     uint64_t skipped) {
+                                                     uint64_t skipped, WorkerPool* pool) {
   const bool tracks_running = running_.has_value() && split == Split::kTrain;
   if (tracks_running) {
     NORMD_RETURN_IF_ERROR(CheckRunningAverageBatch(moments));
   }
-
-  return Merge(split, moments, static_cast<uint64_t>(geometry.samples), 1, skipped, tracks_running);
+  sketch_scratch_.clear();
+  if (spec_.sketch.has_value()) {
+    sketch_scratch_ = EmptySketches(*spec_.sketch, static_cast<size_t>(spec_.channels));
+    AddBatchToSketches(batch.view(), geometry, *spec_.sketch, sketch_scratch_, pool);
+  }
+  return Merge(split, moments, sketch_scratch_, static_cast<uint64_t>(geometry.samples), 1, skipped,
+               tracks_running);
 }
 
 BatchSummary IngestDelta::Merge(Split split, std::span<const ChannelMoments> moments,
-                                uint64_t samples, uint64_t batches, uint64_t skipped,
-                                bool tracks_running) {
+                                std::span<const QuantileSketch> sketches, uint64_t samples,
+                                uint64_t batches, uint64_t skipped, bool tracks_running) {
   SplitStatistics& target = delta_.split(split);
   MergeMoments(moments, target.moments);
+  if (spec_.sketch.has_value()) {
+    for (size_t c = 0; c < sketches.size(); ++c) {
+      MergeSketch(sketches[c], spec_.sketch->max_buckets, target.sketches[c]);
+    }
+  }
   target.batches += batches;
   target.samples += samples;
   if (tracks_running) running_->AddBatch(moments);
@@ -79,8 +91,8 @@ absl::StatusOr<BatchSummary> IngestDelta::AddSummary(Split split, const MomentsS
                        " (beyond it float64 cannot count exactly)"));
     }
   }
-  return Merge(split, summary.channels, summary.samples, summary.batches, summary.skipped_nonfinite,
-               tracks_running);
+  return Merge(split, summary.channels, summary.sketches, summary.samples, summary.batches,
+               summary.skipped_nonfinite, tracks_running);
 }
 
 absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {
@@ -100,7 +112,7 @@ absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {
 }
 
 void IngestDelta::ApplyTo(DatasetStatistics& stats) const {
-  MergeSplits(delta_, stats);
+  MergeSplits(delta_, spec_, stats);
   if (running_.has_value() && stats.running.has_value()) running_->ApplyTo(*stats.running);
 }
 

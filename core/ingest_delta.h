@@ -36,10 +36,12 @@ class IngestDelta {
 
   // Merges one batch's moments (geometry.channels of them, computed under the
   // dataset's non-finite policy, `skipped` values left out) into this delta, as
-  // AddBatch does after reducing a batch. On error nothing changes.
-  absl::StatusOr<BatchSummary> AddMoments(Split split, const ChannelGeometry& geometry,
-                                          std::span<const ChannelMoments> moments,
-                                          uint64_t skipped);
+  // AddBatch does after reducing a batch, and the batch's values into the sketches
+  // when the dataset keeps them. On error nothing changes.
+  absl::StatusOr<BatchSummary> AddMoments(Split split, const ValidatedTensor& batch,
+                                          const ChannelGeometry& geometry,
+                                          std::span<const ChannelMoments> moments, uint64_t skipped,
+                                          WorkerPool* pool = nullptr);
 
   // Merges a partial summary made elsewhere (untrusted: ValidateMomentsSummary) into
   // this delta. A running average depends on the order and size of each batch, so
@@ -59,14 +61,17 @@ class IngestDelta {
   uint64_t batches() const { return batches_; }
 
  private:
-  // Merges checked moments of `batches` batches into the split and the totals.
-  BatchSummary Merge(Split split, std::span<const ChannelMoments> moments, uint64_t samples,
-                     uint64_t batches, uint64_t skipped, bool tracks_running);
+  // Merges checked moments (and sketches, when the dataset keeps them) of `batches`
+  // batches into the split and the totals.
+  BatchSummary Merge(Split split, std::span<const ChannelMoments> moments,
+                     std::span<const QuantileSketch> sketches, uint64_t samples, uint64_t batches,
+                     uint64_t skipped, bool tracks_running);
 
   DatasetSpec spec_;
   DatasetStatistics delta_;
   std::optional<RunningAverageDelta> running_;
-  std::vector<ChannelMoments> scratch_;  // one batch's moments, reused
+  std::vector<ChannelMoments> scratch_;         // one batch's moments, reused
+  std::vector<QuantileSketch> sketch_scratch_;  // one batch's sketches
   BatchSummary totals_;
   uint64_t batches_ = 0;
 };

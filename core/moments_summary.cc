@@ -1,11 +1,14 @@
 #include "core/moments_summary.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "core/batch_moments.h"
+#include "core/batch_sketch.h"
 
 namespace normd {
 namespace {
@@ -66,6 +69,42 @@ absl::Status ValidateChannel(size_t c, const ChannelMoments& m) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateSummarySketches(const MomentsSummary& summary, const DatasetSpec& spec) {
+  const QuantileSketchSpec& expected = *spec.sketch;
+  if (summary.sketches.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dataset \"", spec.name,
+        "\" keeps quantile sketches and the summary holds none; make summaries with the "
+        "dataset's sketch spec (the clients' fit does)"));
+  }
+  if (summary.sketches.size() != summary.channels.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("summary holds ", summary.sketches.size(),
+                                                   " sketches for ", summary.channels.size(),
+                                                   " channels; expected one per channel"));
+  }
+  const std::vector<double> none;
+  const std::vector<double>& center =
+      summary.sketch_spec.has_value() ? summary.sketch_spec->center : none;
+  if (!center.empty() && center.size() != summary.sketches.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("summary sketch centers hold ", center.size(),
+                                                   " values; expected one per channel (",
+                                                   summary.sketches.size(), ") or none"));
+  }
+  for (size_t c = 0; c < summary.sketches.size(); ++c) {
+    const double given = center.empty() ? 0.0 : center[c];
+    if (given != expected.CenterOf(c)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("summary sketch of channel ", c, " is centred on ", given, "; dataset \"",
+                       spec.name, "\" centres it on ", expected.CenterOf(c)));
+    }
+    const ChannelMoments& m = summary.channels[c];
+    const std::string what = absl::StrCat("summary sketch of channel ", c);
+    NORMD_RETURN_IF_ERROR(ValidateSketch(summary.sketches[c], given, m.count, m.min, m.max,
+                                         expected.max_buckets, what.c_str()));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 MomentsSummary MomentsSummary::Empty(Layout layout, int64_t channels) {
@@ -77,10 +116,16 @@ MomentsSummary MomentsSummary::Empty(Layout layout, int64_t channels) {
 
 absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout layout,
                                               const ChannelGeometry& geometry,
-                                              NonFinitePolicy policy, WorkerPool* pool) {
+                                              NonFinitePolicy policy, WorkerPool* pool,
+                                              const QuantileSketchSpec* sketch) {
   MomentsSummary summary = MomentsSummary::Empty(layout, geometry.channels);
   NORMD_ASSIGN_OR_RETURN(summary.skipped_nonfinite,
                          ComputeBatchMoments(batch, geometry, policy, summary.channels, pool));
+  if (sketch != nullptr) {
+    summary.sketch_spec = *sketch;
+    summary.sketches = EmptySketches(*sketch, summary.channels.size());
+    AddBatchToSketches(batch, geometry, *sketch, summary.sketches, pool);
+  }
   summary.samples = static_cast<uint64_t>(geometry.samples);
   summary.batches = 1;
   return summary;
@@ -104,7 +149,21 @@ absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into) {
           " values in channel ", c, ", more than 2^53 (beyond it float64 cannot count exactly)"));
     }
   }
+  if (other.sketch_spec.has_value() != into.sketch_spec.has_value() ||
+      (other.sketch_spec.has_value() && other.sketch_spec->center != into.sketch_spec->center)) {
+    return absl::InvalidArgumentError(
+        "cannot merge summaries made with different quantile sketch specs (one with sketches "
+        "and one without, or different centers)");
+  }
   MergeMoments(other.channels, into.channels);
+  if (into.sketch_spec.has_value()) {
+    const uint32_t max_buckets =
+        std::min(other.sketch_spec->max_buckets, into.sketch_spec->max_buckets);
+    into.sketch_spec->max_buckets = max_buckets;
+    for (size_t c = 0; c < other.sketches.size(); ++c) {
+      MergeSketch(other.sketches[c], max_buckets, into.sketches[c]);
+    }
+  }
   into.samples += other.samples;
   into.batches += other.batches;
   into.skipped_nonfinite += other.skipped_nonfinite;
@@ -162,6 +221,7 @@ absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const Dataset
                                            : ""));
     }
   }
+  if (spec.sketch.has_value()) NORMD_RETURN_IF_ERROR(ValidateSummarySketches(summary, spec));
   return absl::OkStatus();
 }
 

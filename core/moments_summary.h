@@ -6,6 +6,7 @@
 #define NORMD_CORE_MOMENTS_SUMMARY_H_
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -14,6 +15,7 @@
 #include "core/dataset_spec.h"
 #include "core/layout.h"
 #include "core/nonfinite_policy.h"
+#include "core/quantile_sketch.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
 
@@ -28,22 +30,27 @@ struct MomentsSummary {
   uint64_t batches = 0;            // batches summarised
   uint64_t skipped_nonfinite = 0;  // values left out under NonFinitePolicy::kSkip
   Layout layout = Layout::kNC;     // what the batches were reduced as
+  // The quantile sketches of the same values, one per channel, when the summary was
+  // made for a dataset that keeps them (with that dataset's sketch spec), else none.
+  std::optional<QuantileSketchSpec> sketch_spec;
+  std::vector<QuantileSketch> sketches;
 
   // An empty summary of `channels` channels of `layout`: the identity of Merge.
   static MomentsSummary Empty(Layout layout, int64_t channels);
 };
 
 // The summary of one batch of `layout` (already validated, `geometry` resolved from
-// its shape),
-// reduced with the fit's kernels on `pool`: the very moments an Ingest of the batch
-// would merge. Errors as ComputeBatchMoments.
+// its shape), reduced with the fit's kernels on `pool`: the very moments (and, with
+// `sketch`, the very sketches) an Ingest of the batch would merge. Errors as
+// ComputeBatchMoments.
 absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout layout,
                                               const ChannelGeometry& geometry,
-                                              NonFinitePolicy policy, WorkerPool* pool = nullptr);
+                                              NonFinitePolicy policy, WorkerPool* pool = nullptr,
+                                              const QuantileSketchSpec* sketch = nullptr);
 
-// into <- into (+) other, channel by channel (MergeMoments). INVALID_ARGUMENT when
-// the layouts or channel counts differ or a count would pass kMaxSummaryCount; `into` is then
-// unchanged.
+// into <- into (+) other, channel by channel (MergeMoments, MergeSketch).
+// INVALID_ARGUMENT when the layouts, channel counts or sketch specs differ or a count
+// would pass kMaxSummaryCount; `into` is then unchanged.
 absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into);
 
 // Checks a summary that came from outside as if it were a batch for dataset `spec`:
@@ -54,7 +61,10 @@ absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into);
 // and samples >= batches; no skipped values unless the dataset skips them; and counts
 // consistent with the layout: the values and skipped ones make whole pixels of every
 // channel (for NC, exactly `samples` of them), no channel has more values than there
-// are pixels, and without skipped values every channel has them all.
+// are pixels, and without skipped values every channel has them all. When the dataset
+// keeps sketches the summary must hold one per channel, made about the dataset's
+// centers, each valid (ValidateSketch) for its channel's count, min and max; a
+// dataset without sketches ignores a summary's.
 // INVALID_ARGUMENT naming the field, channel, expected and received value.
 absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const DatasetSpec& spec);
 

@@ -1,6 +1,9 @@
 #include "wire/core_proto.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <span>
 #include <utility>
 
@@ -108,7 +111,7 @@ v1::Split SplitToProto(Split split) {
   return v1::SPLIT_UNSPECIFIED;
 }
 
-absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto) {
+absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto, UnsetSketch unset) {
   DatasetSpec spec;
   spec.name = proto.name();
   NORMD_ASSIGN_OR_RETURN(spec.layout, LayoutFromProto(proto.layout(), "spec.layout"));
@@ -136,6 +139,16 @@ absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto) {
     default:
       return UnknownEnum("spec.nonfinite_policy", proto.nonfinite_policy(), "REJECT, SKIP (1..2)");
   }
+  if (proto.has_sketch() ? !proto.sketch().disabled() : unset == UnsetSketch::kDefaults) {
+    const v1::QuantileSketchOptions& options = proto.sketch();
+    QuantileSketchSpec sketch;
+    if (options.relative_accuracy() != 0) {
+      NORMD_ASSIGN_OR_RETURN(sketch.resolution, SketchResolutionFor(options.relative_accuracy()));
+    }
+    if (options.max_buckets() != 0) sketch.max_buckets = options.max_buckets();
+    sketch.center.assign(options.center().begin(), options.center().end());
+    spec.sketch = std::move(sketch);
+  }
   NORMD_RETURN_IF_ERROR(ValidateDatasetSpec(spec));
   return spec;
 }
@@ -154,7 +167,65 @@ v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec) {
   proto.set_nonfinite_policy(spec.nonfinite == NonFinitePolicy::kSkip
                                  ? v1::NONFINITE_POLICY_SKIP
                                  : v1::NONFINITE_POLICY_REJECT);
+  v1::QuantileSketchOptions* sketch = proto.mutable_sketch();
+  if (spec.sketch.has_value()) {
+    sketch->set_relative_accuracy(SketchRelativeAccuracy(spec.sketch->resolution));
+    sketch->set_max_buckets(spec.sketch->max_buckets);
+    sketch->mutable_center()->Add(spec.sketch->center.begin(), spec.sketch->center.end());
+  } else {
+    sketch->set_disabled(true);
+  }
   return proto;
+}
+
+absl::StatusOr<QuantileSketch> SketchFromProto(const v1::ChannelSketch& proto,
+                                               absl::string_view field) {
+  const bool integers = proto.integer_count_size() > 0;
+  const int counts = integers ? proto.integer_count_size() : proto.count_size();
+  if ((integers && proto.count_size() > 0) || proto.index_delta_size() != counts) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".index_delta holds ", proto.index_delta_size(), " values, ", field, ".count ",
+        proto.count_size(), " and ", field, ".integer_count ", proto.integer_count_size(),
+        "; expected one index per count, in count or integer_count but not both"));
+  }
+  QuantileSketch sketch;
+  sketch.resolution = proto.resolution();
+  sketch.buckets.reserve(static_cast<size_t>(counts));
+  int64_t index = 0;
+  for (int i = 0; i < counts; ++i) {
+    const int64_t delta = proto.index_delta(i);
+    if (i > 0 && delta <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".index_delta[", i, "] is ", delta, "; expected a rise above 0"));
+    }
+    index = i == 0 ? delta : index + delta;
+    if (index > std::numeric_limits<int32_t>::max()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " bucket ", i, " has index ", index, ", beyond int32"));
+    }
+    sketch.buckets.push_back(
+        SketchBucket{static_cast<int32_t>(index),
+                     integers ? static_cast<double>(proto.integer_count(i)) : proto.count(i)});
+  }
+  return sketch;
+}
+
+void SketchToProto(const QuantileSketch& sketch, v1::ChannelSketch* out) {
+  out->set_resolution(sketch.resolution);
+  const bool integers = std::all_of(
+      sketch.buckets.begin(), sketch.buckets.end(),
+      [](const SketchBucket& b) { return b.count == std::floor(b.count) && b.count <= 0x1p53; });
+  int32_t previous = 0;
+  for (size_t i = 0; i < sketch.buckets.size(); ++i) {
+    const int32_t index = sketch.buckets[i].index;
+    out->add_index_delta(i == 0 ? index : index - previous);
+    if (integers) {
+      out->add_integer_count(static_cast<uint64_t>(sketch.buckets[i].count));
+    } else {
+      out->add_count(sketch.buckets[i].count);
+    }
+    previous = index;
+  }
 }
 
 absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field) {
@@ -185,6 +256,23 @@ absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary&
   summary.samples = proto.samples();
   summary.batches = proto.batches();
   summary.skipped_nonfinite = proto.skipped_nonfinite();
+  if (proto.sketches_size() > 0) {
+    if (proto.sketches_size() != channels) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("summary.sketches holds ", proto.sketches_size(),
+                       " sketches, expected one per channel (", channels, ") or none"));
+    }
+    QuantileSketchSpec spec;
+    spec.max_buckets = kMaxSketchBuckets;
+    spec.center.assign(proto.sketch_center().begin(), proto.sketch_center().end());
+    summary.sketch_spec = std::move(spec);
+    for (int c = 0; c < channels; ++c) {
+      NORMD_ASSIGN_OR_RETURN(
+          QuantileSketch sketch,
+          SketchFromProto(proto.sketches(c), absl::StrCat("summary.sketches[", c, "]")));
+      summary.sketches.push_back(std::move(sketch));
+    }
+  }
   return summary;
 }
 
@@ -212,6 +300,11 @@ void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* ou
   out->set_batches(summary.batches);
   out->set_skipped_nonfinite(summary.skipped_nonfinite);
   out->set_layout(LayoutToProto(summary.layout));
+  for (const QuantileSketch& sketch : summary.sketches) SketchToProto(sketch, out->add_sketches());
+  if (summary.sketch_spec.has_value()) {
+    out->mutable_sketch_center()->Add(summary.sketch_spec->center.begin(),
+                                      summary.sketch_spec->center.end());
+  }
 }
 
 ReferenceStatistics ReferenceStatisticsFromProto(const v1::Statistics& stats) {

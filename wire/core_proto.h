@@ -34,8 +34,18 @@ v1::Layout LayoutToProto(Layout layout);
 absl::StatusOr<Split> SplitFromProto(v1::Split split, bool unspecified_means_train);
 v1::Split SplitToProto(Split split);
 
-absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto);
+// What an unset `sketch` means: on create, sketches with the defaults; in a stored
+// record, none (the dataset predates them).
+enum class UnsetSketch { kDefaults, kNone };
+absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto,
+                                                 UnsetSketch unset = UnsetSketch::kDefaults);
 v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec);
+
+// One channel's sketch; INVALID_ARGUMENT (naming `field`) for arrays of different
+// lengths or indices that do not rise or leave int32. ValidateSketch checks the rest.
+absl::StatusOr<QuantileSketch> SketchFromProto(const v1::ChannelSketch& proto,
+                                               absl::string_view field);
+void SketchToProto(const QuantileSketch& sketch, v1::ChannelSketch* out);
 
 // A view of the message's bytes: valid while `tensor` lives and is unchanged.
 absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field);

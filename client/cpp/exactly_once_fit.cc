@@ -14,18 +14,11 @@
 namespace normd {
 namespace {
 
-// How a local fit reduces batches: the dataset's layout, channels and policy.
-struct LocalReduction {
-  Layout layout;
-  int64_t channels;
-  NonFinitePolicy policy;
-};
-
 // Pulls batches from `next` until `stream_bytes` are held (or, reducing locally,
 // `summaries_per_stream` batches are summarised, each before the next is pulled);
 // false at the end.
 absl::StatusOr<bool> FillStream(BatchSource next, const FitOptions& options,
-                                const std::optional<LocalReduction>& local,
+                                const std::optional<DatasetSpec>& local,
                                 std::vector<v1::Tensor>& pending,
                                 std::vector<MomentsSummary>& summaries) {
   size_t bytes = 0;
@@ -36,7 +29,8 @@ absl::StatusOr<bool> FillStream(BatchSource next, const FitOptions& options,
     if (local.has_value()) {
       NORMD_ASSIGN_OR_RETURN(const TensorView view, TensorViewOf(*batch, "batch"));
       NORMD_ASSIGN_OR_RETURN(MomentsSummary summary,
-                             Moments(view, local->layout, local->channels, local->policy),
+                             Moments(view, local->layout, local->channels, local->nonfinite,
+                                     local->sketch.has_value() ? &*local->sketch : nullptr),
                              absl::Status(_.code(), absl::StrCat("batch ", summaries.size(),
                                                                  " rejected, nothing from this "
                                                                  "stream was applied: ",
@@ -79,8 +73,8 @@ absl::StatusOr<FitResult> Fit(NormdClient& client, absl::string_view dataset, v1
   // streams come back as duplicates carrying the server's later mark.
   uint64_t next_sequence = options.first_sequence;
   const absl::Time deadline = absl::Now() + options.retry_for;
-  std::optional<LocalReduction> local;
-  if (options.local) {  // the dataset's spec, waiting for the server as resends do
+  std::optional<DatasetSpec> local;  // how the dataset reduces batches
+  if (options.local) {               // the dataset's spec, waiting for the server as resends do
     absl::StatusOr<v1::DatasetInfo> found = client.GetDataset(dataset);
     for (Backoff backoff; !found.ok() && IsWorthResending(found.status()) && absl::Now() < deadline;
          found = client.GetDataset(dataset)) {
@@ -89,11 +83,7 @@ absl::StatusOr<FitResult> Fit(NormdClient& client, absl::string_view dataset, v1
       backoff.Wait(deadline);
     }
     NORMD_ASSIGN_OR_RETURN(const v1::DatasetInfo info, std::move(found));
-    NORMD_ASSIGN_OR_RETURN(const Layout layout, LayoutFromProto(info.spec().layout(), "layout"));
-    local = LocalReduction{layout, info.spec().channels(),
-                           info.spec().nonfinite_policy() == v1::NONFINITE_POLICY_SKIP
-                               ? NonFinitePolicy::kSkip
-                               : NonFinitePolicy::kReject};
+    NORMD_ASSIGN_OR_RETURN(local, DatasetSpecFromProto(info.spec(), UnsetSketch::kNone));
   }
   std::vector<v1::Tensor> pending;
   std::vector<MomentsSummary> summaries;

@@ -20,14 +20,14 @@ WorkerPool* LocalPool() {
 }  // namespace
 
 absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, int64_t channels,
-                                       NonFinitePolicy policy) {
+                                       NonFinitePolicy policy, const QuantileSketchSpec* sketch) {
   NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor, ValidateTensor(batch));
   if (channels <= 0) {
     NORMD_ASSIGN_OR_RETURN(channels, ChannelCountOf(layout, tensor.shape()));
   }
   NORMD_ASSIGN_OR_RETURN(const ChannelGeometry geometry,
                          ResolveGeometry(layout, channels, tensor.shape()));
-  return SummarizeBatch(tensor.view(), layout, geometry, policy, LocalPool());
+  return SummarizeBatch(tensor.view(), layout, geometry, policy, LocalPool(), sketch);
 }
 
 absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,

@@ -21,10 +21,12 @@
 namespace normd {
 
 // The summary of `batch` in `layout`; with `channels` > 0 its shape is checked against
-// that many channels as the server checks a batch. Runs on a worker pool of this
-// process (one fewer threads than the CPUs).
+// that many channels as the server checks a batch. With `sketch` (a dataset's
+// DatasetSpec::sketch), the summary holds the quantile sketches that dataset keeps.
+// Runs on a worker pool of this process (one fewer threads than the CPUs).
 absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, int64_t channels = 0,
-                                       NonFinitePolicy policy = NonFinitePolicy::kReject);
+                                       NonFinitePolicy policy = NonFinitePolicy::kReject,
+                                       const QuantileSketchSpec* sketch = nullptr);
 
 class LocalNormalizer {
  public:

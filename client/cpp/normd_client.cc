@@ -214,11 +214,15 @@ absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset
 }
 
 absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dataset,
-                                                           uint64_t version, v1::Split split) {
+                                                           uint64_t version, v1::Split split,
+                                                           std::span<const double> quantiles,
+                                                           uint32_t histogram_bins) {
   v1::GetStatsRequest request;
   request.set_dataset(std::string(dataset));
   request.set_version(version);
   request.set_split(split);
+  request.mutable_quantiles()->Add(quantiles.begin(), quantiles.end());
+  request.set_histogram_bins(histogram_bins);
   return Call(*stub_, &v1::Normd::Stub::GetStats, NewContext(), request);
 }
 

@@ -104,8 +104,12 @@ class NormdClient {
                                             bool wait_for_ready = false,
                                             absl::Time deadline = absl::InfiniteFuture());
   absl::StatusOr<v1::FreezeResponse> Freeze(absl::string_view dataset);
+  // With `quantiles` (ranks in [0, 1]) or `histogram_bins`, also each channel's
+  // distribution from the dataset's sketches (Statistics.distributions).
   absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
-                                                v1::Split split);
+                                                v1::Split split,
+                                                std::span<const double> quantiles = {},
+                                                uint32_t histogram_bins = 0);
   absl::StatusOr<v1::NormalizeResponse> Normalize(const v1::NormalizeRequest& request);
   // The inverse map of `request`'s frozen scheme: the input that Normalize maps to
   // request.input.

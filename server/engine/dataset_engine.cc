@@ -359,16 +359,19 @@ absl::StatusOr<StatisticsResult> DatasetEngine::GetStatistics(absl::string_view 
   NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<DatasetEntry> entry, Find(name));
   if (version == 0 && shared_ != nullptr) {
     NORMD_ASSIGN_OR_RETURN(DatasetStatistics live, shared_->LoadLive(CatalogueIdentity(*entry)));
-    return StatisticsResult{0, std::make_shared<const DatasetStatistics>(std::move(live))};
+    return StatisticsResult{0, std::make_shared<const DatasetStatistics>(std::move(live)),
+                            entry->spec.sketch};
   }
   if (version == 0) {
     absl::MutexLock lock(&entry->mu);
-    return StatisticsResult{0, std::make_shared<const DatasetStatistics>(entry->record.live)};
+    return StatisticsResult{0, std::make_shared<const DatasetStatistics>(entry->record.live),
+                            entry->spec.sketch};
   }
   NORMD_ASSIGN_OR_RETURN(std::shared_ptr<const FrozenSnapshot> snapshot, Snapshot(*entry, version));
   // Aliasing constructor: the statistics live as long as the snapshot.
   return StatisticsResult{version,
-                          std::shared_ptr<const DatasetStatistics>(snapshot, &snapshot->stats)};
+                          std::shared_ptr<const DatasetStatistics>(snapshot, &snapshot->stats),
+                          entry->spec.sketch};
 }
 
 }  // namespace normd

@@ -44,6 +44,7 @@ struct DatasetInfo {
 struct StatisticsResult {
   uint64_t version = 0;  // 0: live
   std::shared_ptr<const DatasetStatistics> stats;
+  std::optional<QuantileSketchSpec> sketch;  // the dataset's, for reading its sketches
 };
 
 // How much the engine holds, for the metrics.

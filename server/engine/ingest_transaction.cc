@@ -104,11 +104,12 @@ absl::StatusOr<BatchSummary> IngestTransaction::AddSummary(Split split,
 }
 
 absl::StatusOr<BatchSummary> IngestTransaction::AddMoments(Split split,
+                                                           const ValidatedTensor& batch,
                                                            const ChannelGeometry& geometry,
                                                            std::span<const ChannelMoments> moments,
                                                            uint64_t skipped) {
   NORMD_ASSIGN_OR_RETURN(BatchSummary summary,
-                         delta_.AddMoments(split, geometry, moments, skipped));
+                         delta_.AddMoments(split, batch, geometry, moments, skipped, pool_));
   ++batches_seen_;
   return summary;
 }

@@ -65,7 +65,8 @@ class IngestTransaction {
                                           BatchIdentity identity = {});
   // Adds moments the caller reduced itself (batch norm in training mode does, for its
   // output), as one batch without a writer.
-  absl::StatusOr<BatchSummary> AddMoments(Split split, const ChannelGeometry& geometry,
+  absl::StatusOr<BatchSummary> AddMoments(Split split, const ValidatedTensor& batch,
+                                          const ChannelGeometry& geometry,
                                           std::span<const ChannelMoments> moments,
                                           uint64_t skipped);
   // OK means durable. Returns the dataset's totals after the commit.

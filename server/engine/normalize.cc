@@ -150,7 +150,8 @@ absl::Status Normalizer::NormalizeTraining(const std::shared_ptr<DatasetEntry>& 
                                      "\": ", rejected.status().message()));
   }
   IngestTransaction transaction = engine_->BeginIngest(entry);
-  NORMD_RETURN_IF_ERROR(transaction.AddMoments(Split::kTrain, geometry, moments, skipped));
+  NORMD_RETURN_IF_ERROR(
+      transaction.AddMoments(Split::kTrain, call.input, geometry, moments, skipped));
   return transaction.Commit().status();
 }
 

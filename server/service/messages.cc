@@ -235,6 +235,27 @@ void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics*
   }
 }
 
+DistributionQuery DistributionQueryFromProto(const v1::GetStatsRequest& request) {
+  DistributionQuery query;
+  query.ranks.assign(request.quantiles().begin(), request.quantiles().end());
+  query.histogram_bins = request.histogram_bins();
+  return query;
+}
+
+void FillDistributions(std::span<const ChannelDistribution> distributions, v1::Statistics* out) {
+  for (const ChannelDistribution& d : distributions) {
+    v1::ChannelDistribution* channel = out->add_distributions();
+    for (const QuantileEstimate& q : d.quantiles) {
+      channel->add_quantile(q.value);
+      channel->add_quantile_error(q.error_bound);
+    }
+    channel->mutable_histogram_edges()->Add(d.histogram.edges.begin(), d.histogram.edges.end());
+    channel->mutable_histogram_counts()->Add(d.histogram.counts.begin(), d.histogram.counts.end());
+    channel->set_relative_accuracy(d.relative_accuracy);
+    channel->set_buckets(static_cast<uint32_t>(d.buckets));
+  }
+}
+
 void FillIngestResponse(const IngestTransaction& transaction, const DatasetTotals& totals,
                         v1::IngestResponse* out) {
   const BatchSummary& sent = transaction.delta().totals();

@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "core/distribution_query.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "normd/v1/normd.pb.h"
 #include "server/engine/dataset_engine.h"
@@ -82,6 +83,9 @@ void FillTotals(const DatasetTotals& totals,
                 google::protobuf::RepeatedPtrField<v1::SplitTotals>* out);
 void FillDatasetInfo(const DatasetInfo& info, v1::DatasetInfo* out);
 void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics* out);
+
+DistributionQuery DistributionQueryFromProto(const v1::GetStatsRequest& request);
+void FillDistributions(std::span<const ChannelDistribution> distributions, v1::Statistics* out);
 // The reply to a committed Ingest stream.
 void FillIngestResponse(const IngestTransaction& transaction, const DatasetTotals& totals,
                         v1::IngestResponse* out);

@@ -126,12 +126,20 @@ grpc::Status NormdService::GetStats(grpc::ServerContext* context,
                                     v1::GetStatsResponse* response) {
   return Serve(context, Method::kGetStats, [&](const Principal&) -> absl::Status {
     NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request->split(), true));
+    const DistributionQuery query = DistributionQueryFromProto(*request);
+    NORMD_RETURN_IF_ERROR(ValidateDistributionQuery(query));
     NORMD_ASSIGN_OR_RETURN(const StatisticsResult result,
                            engine_->GetStatistics(request->dataset(), request->version()));
     response->set_dataset(request->dataset());
     response->set_version(result.version);
     response->set_split(SplitToProto(split));
     FillStatistics(*result.stats, split, response->mutable_stats());
+    if (!query.empty()) {
+      NORMD_ASSIGN_OR_RETURN(const std::vector<ChannelDistribution> distributions,
+                             DescribeDistributions(result.stats->split(split), result.sketch, query,
+                                                   request->dataset()));
+      FillDistributions(distributions, response->mutable_stats());
+    }
     return absl::OkStatus();
   });
 }

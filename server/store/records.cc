@@ -32,6 +32,7 @@ void StatisticsToRecord(const DatasetStatistics& stats, pb::StatisticsRecord* ou
     record->set_batches(s.batches);
     record->set_samples(s.samples);
     AppendMomentArrays(s.moments, record->mutable_moments());
+    for (const QuantileSketch& sketch : s.sketches) SketchToProto(sketch, record->add_sketches());
   }
   if (stats.running.has_value()) {
     pb::RunningRecord* running = out->mutable_running();
@@ -56,6 +57,17 @@ absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecor
     s.batches = split_record.batches();
     s.samples = split_record.samples();
     NORMD_RETURN_IF_ERROR(MomentsFromRecord(split_record.moments(), channels, s.moments));
+    if (!spec.sketch.has_value()) continue;
+    if (split_record.sketches_size() != static_cast<int>(channels)) {
+      return absl::DataLossError(absl::StrCat("stored statistics hold ",
+                                              split_record.sketches_size(),
+                                              " quantile sketches, expected ", channels));
+    }
+    for (size_t c = 0; c < channels; ++c) {
+      NORMD_ASSIGN_OR_RETURN(s.sketches[c],
+                             SketchFromProto(split_record.sketches(static_cast<int>(c)), "sketch"),
+                             absl::DataLossError(_.message()));
+    }
   }
   if (stats.running.has_value()) {
     const pb::RunningRecord& running = record.running();
@@ -112,7 +124,7 @@ absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes, bool*
                          ParseRecord<pb::DatasetRecord>(bytes, "dataset"));
   StoredDataset dataset;
   NORMD_ASSIGN_OR_RETURN(
-      dataset.spec, DatasetSpecFromProto(record.spec()),
+      dataset.spec, DatasetSpecFromProto(record.spec(), UnsetSketch::kNone),
       absl::DataLossError(absl::StrCat("stored spec is invalid: ", _.message())));
   dataset.create_time = TimeFromProto(record.create_time());
   dataset.next_version = record.next_version();

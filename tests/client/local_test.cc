@@ -28,7 +28,9 @@ TEST_F(LocalTest, ASummaryFitsWhatItsBatchFits) {
   std::vector<MomentsSummary> summaries;
   for (uint64_t seed = 1; seed <= 3; ++seed) {
     const std::vector<double> values = GaussianValues(6 * 3 * 25, 40.0, 3.0, seed);
-    absl::StatusOr<MomentsSummary> summary = Moments(ViewOf(shape, values), Layout::kNCHW, 3);
+    const QuantileSketchSpec sketch;  // the dataset's: the defaults
+    absl::StatusOr<MomentsSummary> summary =
+        Moments(ViewOf(shape, values), Layout::kNCHW, 3, NonFinitePolicy::kReject, &sketch);
     ASSERT_TRUE(summary.ok()) << summary.status();
     summaries.push_back(*summary);
     ASSERT_TRUE(Ingest("batches", v1::SPLIT_TRAIN, {Float64Tensor(shape, values)}).ok());
@@ -40,9 +42,14 @@ TEST_F(LocalTest, ASummaryFitsWhatItsBatchFits) {
   EXPECT_EQ(reply->batches(), 3u);
   EXPECT_EQ(reply->samples(), 18u);
   EXPECT_EQ(reply->writer_sequence(), 3u);  // two messages, three batches
-  const v1::Statistics got = client_->GetStats("summaries", 0, v1::SPLIT_TRAIN)->stats();
-  const v1::Statistics want = client_->GetStats("batches", 0, v1::SPLIT_TRAIN)->stats();
+  const double ranks[] = {0, 0.1, 0.5, 0.99, 1};
+  const v1::Statistics got = client_->GetStats("summaries", 0, v1::SPLIT_TRAIN, ranks, 8)->stats();
+  const v1::Statistics want = client_->GetStats("batches", 0, v1::SPLIT_TRAIN, ranks, 8)->stats();
+  ASSERT_EQ(got.distributions_size(), 3);
   for (int c = 0; c < 3; ++c) {
+    // The sketches do not depend on where the values were reduced: the same answers.
+    EXPECT_EQ(got.distributions(c).SerializeAsString(), want.distributions(c).SerializeAsString());
+    EXPECT_EQ(got.distributions(c).quantile_size(), 5);
     EXPECT_EQ(got.count(c), want.count(c));
     EXPECT_EQ(got.min(c), want.min(c));
     EXPECT_EQ(got.max(c), want.max(c));

@@ -120,9 +120,19 @@ def test_fit_through_summaries_matches_fit_of_the_batches(client, layout, shape,
     result = client.fit("summaries", batches, local=True)
     client._ingest_bytes = ingest
     assert (result.batches, result.streams, len(sent)) == (6, 1, 1)  # one message of six
-    assert sent[0] < 100 + 6 * (20 + 70 * channels)  # O(channels) per batch
+    # O(channels) of moments per batch, plus at most a few bytes per sketch bucket
+    values = int(np.prod(shape)) // channels
+    assert sent[0] < 100 + 6 * (20 + 70 * channels + channels * (16 + 5 * min(values, 256)))
     client.fit("batches", batches, local=False)
-    got, want = client.stats("summaries"), client.stats("batches")
+    ranks = [0, 0.01, 0.5, 0.9, 1]
+    got = client.stats("summaries", quantiles=ranks, histogram_bins=5)
+    want = client.stats("batches", quantiles=ranks, histogram_bins=5)
+    # The same sketches wherever the values were reduced: the same answers.
+    np.testing.assert_array_equal(got.quantiles, want.quantiles)
+    np.testing.assert_array_equal(got.quantile_error, want.quantile_error)
+    for (ge, gc), (we, wc) in zip(got.histograms, want.histograms):
+        np.testing.assert_array_equal(ge, we)
+        np.testing.assert_array_equal(gc, wc)
     np.testing.assert_array_equal(got.count, want.count)
     np.testing.assert_array_equal(got.min, want.min)
     np.testing.assert_array_equal(got.max, want.max)
@@ -151,14 +161,17 @@ def test_hostile_summaries_are_refused_and_change_nothing(client):
     rng = np.random.default_rng(5)
     client.fit("tab", [rng.normal(1.0, 2.0, (50, 2))], local=False)
     before = client.stats("tab")
-    good = local.summary_message(normd.moments(rng.normal(0.0, 1.0, (10, 2)), layout="NC"))
+    sketch = client.get_dataset("tab").spec.sketch
+    good = local.summary_message(normd.moments(rng.normal(0.0, 1.0, (10, 2)), layout="NC",
+                                               sketch=sketch))
 
     def mutated(**changes):
         message = pb.MomentsSummary()
         message.CopyFrom(good)
         for field, value in changes.items():
             if isinstance(value, list):
-                getattr(message, field)[:] = value
+                del getattr(message, field)[:]
+                getattr(message, field).extend(value)
             else:
                 setattr(message, field, value)
         return summary_request("tab", message).SerializeToString()
@@ -167,7 +180,8 @@ def test_hostile_summaries_are_refused_and_change_nothing(client):
     lo, hi = list(good.min), list(good.max)
     cases = {
         "3 channels": mutated(count=[10, 10, 10], mean_hi=[0, 0, 0], mean_lo=[0, 0, 0],
-                              m2_hi=[1, 1, 1], m2_lo=[0, 0, 0], min=[-1] * 3, max=[1] * 3),
+                              m2_hi=[1, 1, 1], m2_lo=[0, 0, 0], min=[-1] * 3, max=[1] * 3,
+                              sketches=[]),
         "summary.mean_lo holds 1 values": mutated(mean_lo=[0.0]),
         "count is 0, so expected mean 0": mutated(count=[0, 10]),
         "m2 must lie in": mutated(m2_hi=[-1.0, good.m2_hi[1]]),
@@ -185,6 +199,32 @@ def test_hostile_summaries_are_refused_and_change_nothing(client):
         "samples >= batches": mutated(batches=11),
         "reduced as NCHW data": mutated(layout=pb.LAYOUT_NCHW),
         "summary.layout must be one of": mutated(layout=pb.LAYOUT_UNSPECIFIED),
+        # The quantile sketches beside the moments.
+        "keeps quantile sketches and the summary holds none": mutated(sketches=[]),
+        "summary.sketches holds 1 sketches, expected one per channel":
+            mutated(sketches=[good.sketches[0]]),
+        "centred on 5; dataset \"tab\" centres it on 0": mutated(sketch_center=[5.0, 5.0]),
+        "sketch centers hold 1 values": mutated(sketch_center=[0.0]),
+        "counts 11 values; the channel's moments count 10": mutated(sketches=[
+            sketch_with(good.sketches[0], integer_count=[good.sketches[0].integer_count[0] + 1]
+                        + list(good.sketches[0].integer_count[1:])),
+            good.sketches[1]]),
+        "expected a rise above 0": mutated(sketches=[
+            sketch_with(good.sketches[0], index_delta=[good.sketches[0].index_delta[0], 0]
+                        + list(good.sketches[0].index_delta[2:])),
+            good.sketches[1]]),
+        "expected a finite count above 0": mutated(sketches=[
+            sketch_with(good.sketches[0], integer_count=[],
+                        count=[nan] + [1.0] * (len(good.sketches[0].index_delta) - 1)),
+            good.sketches[1]]),
+        "in count or integer_count but not both": mutated(sketches=[
+            sketch_with(good.sketches[0], count=[1.0]), good.sketches[1]]),
+        "has resolution 40; expected -11 to 10": mutated(sketches=[
+            sketch_with(good.sketches[0], resolution=40), good.sketches[1]]),
+        "outside the channel's \[min, max\]": mutated(sketches=[
+            sketch_with(good.sketches[0],  # 128 and up, far above N(0, 1)'s ten values
+                        index_delta=[1030 << 6] + list(good.sketches[0].index_delta[1:])),
+            good.sketches[1]]),
     }
     for match, request in cases.items():
         error = refused(client, request)
@@ -202,7 +242,9 @@ def test_hostile_summaries_are_refused_and_change_nothing(client):
     # A summary whose counts would pass 2^53 once merged with the stream's others.
     big = pb.MomentsSummary(count=[2 ** 52] * 2, mean_hi=[1.0] * 2, mean_lo=[0.0] * 2,
                             m2_hi=[0.0] * 2, m2_lo=[0.0] * 2, min=[1.0] * 2, max=[1.0] * 2,
-                            samples=2 ** 52, batches=1, layout=pb.LAYOUT_NC)
+                            samples=2 ** 52, batches=1, layout=pb.LAYOUT_NC,
+                            sketches=[pb.ChannelSketch(resolution=6, index_delta=[1023 << 6],
+                                                       integer_count=[2 ** 52])] * 2)
     two = [summary_request("tab", big).SerializeToString()] * 3
     with pytest.raises(Exception) as error:
         client._ingest_bytes(iter(two), timeout=30)
@@ -217,12 +259,27 @@ def test_hostile_summaries_are_refused_and_change_nothing(client):
     assert client.stats("tab").batches == before.batches + 1
 
 
+def sketch_with(sketch, **changes):
+    """A copy of a ChannelSketch message with `changes` (repeated fields replaced)."""
+    changed = pb.ChannelSketch()
+    changed.CopyFrom(sketch)
+    for field, value in changes.items():
+        if isinstance(value, list):
+            del getattr(changed, field)[:]
+            getattr(changed, field).extend(value)
+        else:
+            setattr(changed, field, value)
+    return changed
+
+
 def test_a_message_of_summaries_is_consecutive_batches_exactly_once(client):
     rng = np.random.default_rng(10)
     batches = [rng.normal(0.0, 1.0, (20, 2)) for _ in range(3)]
     client.create_dataset("once", layout="NC", channels=2)
+    sketch = client.get_dataset("once").spec.sketch
     message = summary_request(
-        "once", *[local.summary_message(normd.moments(b, layout="NC")) for b in batches],
+        "once", *[local.summary_message(normd.moments(b, layout="NC", sketch=sketch))
+                  for b in batches],
         writer_id="w", sequence=1).SerializeToString()
     first = client._ingest_bytes(iter([message]), timeout=30)
     assert (first.batches, first.writer_sequence, first.duplicate_batches) == (3, 3, 0)
@@ -246,7 +303,9 @@ def test_running_average_takes_single_batch_summaries_in_order(client):
     np.testing.assert_array_equal(got.running_mean, want.running_mean)
     np.testing.assert_array_equal(got.running_var, want.running_var)
     assert got.num_batches_tracked == want.num_batches_tracked == 5
-    merged = normd.moments(batches[0], layout="NCHW") + normd.moments(batches[1], layout="NCHW")
+    sketch = client.get_dataset("summaries").spec.sketch
+    merged = (normd.moments(batches[0], layout="NCHW", sketch=sketch)
+              + normd.moments(batches[1], layout="NCHW", sketch=sketch))
     request = summary_request("summaries", local.summary_message(merged))
     error = refused(client, request.SerializeToString())
     assert error.code.name == "FAILED_PRECONDITION"

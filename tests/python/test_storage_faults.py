@@ -140,7 +140,7 @@ def file_size_limit(limit_bytes):
 
 def test_a_failed_write_is_unavailable_and_a_restart_loses_nothing(tmp_path):
     """Without namespaces: RLIMIT_FSIZE makes the write-ahead log's appends fail."""
-    limited = NormdProcess(tmp_path / "data", preexec_fn=file_size_limit(2 << 20)).start()
+    limited = NormdProcess(tmp_path / "data", preexec_fn=file_size_limit(4 << 20)).start()
     rng = np.random.default_rng(12)
     acked = []
     try:

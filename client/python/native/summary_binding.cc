@@ -1,12 +1,15 @@
 // normd._native.Summary (a MomentsSummary) and moments(): a batch reduced with the
 // fit's kernels where it lies, to be merged locally and sent as O(channels).
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/python/native/native.h"
+#include "core/dataset_spec.h"
 #include "core/moments_summary.h"
+#include "core/quantile_sketch.h"
 #include "pybind11/numpy.h"
 #include "pybind11/stl.h"
 
@@ -23,9 +26,57 @@ py::array_t<T> PerChannel(const MomentsSummary& s, Field field) {
   return out;
 }
 
-using Parts = std::tuple<py::array_t<uint64_t>, py::array_t<double>, py::array_t<double>,
-                         py::array_t<double>, py::array_t<double>, py::array_t<double>,
-                         py::array_t<double>, uint64_t, uint64_t, uint64_t, std::string>;
+// A summary's sketches: (max_buckets, center, [(resolution, indices, counts), ...]),
+// the buckets as numpy arrays (a channel may hold thousands).
+using SketchParts =
+    std::tuple<uint32_t, std::vector<double>,
+               std::vector<std::tuple<int, py::array_t<int32_t>, py::array_t<double>>>>;
+using Parts =
+    std::tuple<py::array_t<uint64_t>, py::array_t<double>, py::array_t<double>, py::array_t<double>,
+               py::array_t<double>, py::array_t<double>, py::array_t<double>, uint64_t, uint64_t,
+               uint64_t, std::string, std::optional<SketchParts>>;
+
+std::optional<SketchParts> SketchPartsOf(const MomentsSummary& s) {
+  if (!s.sketch_spec.has_value()) return std::nullopt;
+  SketchParts parts{s.sketch_spec->max_buckets, s.sketch_spec->center, {}};
+  for (const QuantileSketch& sketch : s.sketches) {
+    const auto n = static_cast<py::ssize_t>(sketch.buckets.size());
+    py::array_t<int32_t> indices(n);
+    py::array_t<double> counts(n);
+    for (py::ssize_t i = 0; i < n; ++i) {
+      indices.mutable_at(i) = sketch.buckets[static_cast<size_t>(i)].index;
+      counts.mutable_at(i) = sketch.buckets[static_cast<size_t>(i)].count;
+    }
+    std::get<2>(parts).emplace_back(sketch.resolution, std::move(indices), std::move(counts));
+  }
+  return parts;
+}
+
+// Checked as far as a summary's own consistency goes; the server checks the rest.
+void SketchesFromParts(const SketchParts& parts, MomentsSummary& s) {
+  const auto& [max_buckets, center, sketches] = parts;
+  if (sketches.size() != s.channels.size() ||
+      (!center.empty() && center.size() != s.channels.size())) {
+    Raise(absl::InvalidArgumentError(
+        absl::StrCat("a summary's sketches and centers hold one per channel (", s.channels.size(),
+                     "), got ", sketches.size(), " and ", center.size())));
+  }
+  s.sketch_spec = QuantileSketchSpec{kMaxSketchResolution, max_buckets, center};
+  for (size_t c = 0; c < sketches.size(); ++c) {
+    const auto& [resolution, indices, counts] = sketches[c];
+    if (indices.size() != counts.size()) {
+      Raise(absl::InvalidArgumentError("a sketch holds one count per index"));
+    }
+    QuantileSketch sketch{resolution, {}};
+    for (py::ssize_t i = 0; i < indices.size(); ++i) {
+      sketch.buckets.push_back({indices.at(i), counts.at(i)});
+    }
+    RaiseIfError(ValidateSketch(sketch, s.sketch_spec->CenterOf(c), s.channels[c].count,
+                                s.channels[c].min, s.channels[c].max, max_buckets,
+                                "summary sketch"));
+    s.sketches.push_back(std::move(sketch));
+  }
+}
 
 Parts PartsOf(const MomentsSummary& s) {
   return {PerChannel<uint64_t>(s, [](const ChannelMoments& m) { return m.count; }),
@@ -38,12 +89,13 @@ Parts PartsOf(const MomentsSummary& s) {
           s.samples,
           s.batches,
           s.skipped_nonfinite,
-          std::string(LayoutName(s.layout))};
+          std::string(LayoutName(s.layout)),
+          SketchPartsOf(s)};
 }
 
 MomentsSummary FromParts(const Parts& parts) {
-  const auto& [count, mean_hi, mean_lo, m2_hi, m2_lo, min, max, samples, batches, skipped, layout] =
-      parts;
+  const auto& [count, mean_hi, mean_lo, m2_hi, m2_lo, min, max, samples, batches, skipped, layout,
+               sketch] = parts;
   const py::ssize_t channels = count.size();
   for (py::ssize_t size :
        {mean_hi.size(), mean_lo.size(), m2_hi.size(), m2_lo.size(), min.size(), max.size()}) {
@@ -64,24 +116,36 @@ MomentsSummary FromParts(const Parts& parts) {
   s.samples = samples;
   s.batches = batches;
   s.skipped_nonfinite = skipped;
+  if (sketch.has_value()) SketchesFromParts(*sketch, s);
   return s;
 }
 
+// `sketch_resolution` < 0: no sketches.
 MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const std::string& dtype,
-                       const std::string& layout_name, int64_t channels, bool skip_nonfinite) {
+                       const std::string& layout_name, int64_t channels, bool skip_nonfinite,
+                       int sketch_resolution, uint32_t sketch_max_buckets,
+                       std::vector<double> sketch_center) {
   const TensorArg input(x, std::move(shape), dtype, /*writable=*/false);
   const Layout layout = LayoutNamed(layout_name);
   if (channels <= 0) channels = ValueOrRaise(ChannelCountOf(layout, input.tensor().shape()));
   // With the dataset's channel count: the same shape errors as the server's Ingest.
   const ChannelGeometry geometry =
       ValueOrRaise(ResolveGeometry(layout, channels, input.tensor().shape()));
+  std::optional<QuantileSketchSpec> sketch;
+  if (sketch_resolution >= 0) {
+    DatasetSpec spec{.name = "summary", .layout = layout, .channels = channels};
+    spec.sketch =
+        QuantileSketchSpec{sketch_resolution, sketch_max_buckets, std::move(sketch_center)};
+    RaiseIfError(ValidateDatasetSpec(spec));
+    sketch = std::move(spec.sketch);
+  }
   absl::StatusOr<MomentsSummary> summary;
   {
     WorkerPool* const pool = Pool();  // made under the GIL
     py::gil_scoped_release unlocked;
-    summary =
-        SummarizeBatch(input.tensor().view(), layout, geometry,
-                       skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject, pool);
+    summary = SummarizeBatch(input.tensor().view(), layout, geometry,
+                             skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject,
+                             pool, sketch.has_value() ? &*sketch : nullptr);
   }
   return ValueOrRaise(std::move(summary));
 }
@@ -141,7 +205,9 @@ summaries in place of batches.)")
                              })
       .def("parts", &PartsOf,
            "(count, mean_hi, mean_lo, m2_hi, m2_lo, min, max, samples, batches, "
-           "skipped_nonfinite, layout): the exact representation, as the wire's MomentsSummary")
+           "skipped_nonfinite, layout, sketch): the exact representation, as the wire's "
+           "MomentsSummary; sketch is None or (max_buckets, center, [(resolution, indices, "
+           "counts) per channel])")
       .def_static("from_parts", [](const Parts& parts) { return FromParts(parts); })
       .def("__add__",
            [](const MomentsSummary& a, const MomentsSummary& b) {
@@ -163,7 +229,8 @@ summaries in place of batches.)")
       });
 
   m.def("moments", &Moments, py::arg("x"), py::arg("shape"), py::arg("dtype"), py::arg("layout"),
-        py::arg("channels"), py::arg("skip_nonfinite"),
+        py::arg("channels"), py::arg("skip_nonfinite"), py::arg("sketch_resolution") = -1,
+        py::arg("sketch_max_buckets") = 0, py::arg("sketch_center") = std::vector<double>{},
         "The Summary of one C-contiguous batch (see normd.moments).");
 }
 

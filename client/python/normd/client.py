@@ -67,6 +67,16 @@ class Statistics:
     running_mean: Optional[np.ndarray] = None  # running-average datasets, train split
     running_var: Optional[np.ndarray] = None
     num_batches_tracked: int = 0
+    # With stats(quantiles=...): [channels, ranks] values, and bounds on their errors
+    # (|quantile - numpy.quantile of all the values| <= quantile_error).
+    quantile_ranks: Optional[np.ndarray] = None
+    quantiles: Optional[np.ndarray] = None
+    quantile_error: Optional[np.ndarray] = None
+    # With stats(histogram_bins=...): per channel (edges, counts); bins are unions of
+    # sketch buckets, so counts are exact for [edges[i], edges[i + 1]).
+    histograms: Optional[list] = None
+    # The accuracy each channel's sketch holds now (relative to |x - center|).
+    relative_accuracy: Optional[np.ndarray] = None
 
     @property
     def std(self) -> np.ndarray:
@@ -288,13 +298,21 @@ class Client:
 
     def create_dataset(self, name: str, *, layout: str, channels: int,
                        running_average: bool = False, momentum: Optional[float] = 0.1,
-                       nonfinite: str = "reject") -> pb.DatasetInfo:
+                       nonfinite: str = "reject", sketch: bool = True,
+                       relative_accuracy: float = 0.0, max_buckets: int = 0,
+                       sketch_center=None) -> pb.DatasetInfo:
         """Creates a dataset. running_average=True also keeps batch-norm running
         statistics with `momentum` (None: a cumulative average, as momentum=None in
-        torch.nn.BatchNorm)."""
+        torch.nn.BatchNorm). Per-channel quantile sketches are kept unless
+        sketch=False: `relative_accuracy` (0: 0.01, kept as 0.0078125), `max_buckets`
+        per channel (0: 2048) and `sketch_center` (one value per channel, or None for
+        0: set it near data far from 0, such as 1e8 + noise)."""
         self._specs.pop(name, None)
+        options = pb.QuantileSketchOptions(
+            disabled=not sketch, relative_accuracy=relative_accuracy, max_buckets=max_buckets,
+            center=[] if sketch_center is None else np.asarray(sketch_center, np.float64))
         spec = pb.DatasetSpec(name=name, layout=_choice(_LAYOUTS, layout, "layout"),
-                              channels=channels,
+                              channels=channels, sketch=options,
                               nonfinite_policy=_choice(_NONFINITE, nonfinite, "nonfinite"))
         if running_average:
             spec.running_average.SetInParent()
@@ -353,11 +371,12 @@ class Client:
 
         With `local` (the default where normd's native module is built), each batch
         is reduced here, with normd's own kernels, to its exact per-channel moments
-        (normd.moments) and only that summary is sent: O(channels) bytes instead of
-        the batch, with the same sequence numbers, and the same statistics to float64's
-        last bits or so (uint8: exactly). A stream is one message of up to
-        `summaries_per_stream` of them, reduced before it is sent, and one commit;
-        local=False sends the batches themselves.
+        (normd.moments) and only that summary is sent: O(channels) bytes of moments
+        plus the quantile sketches (a few bytes per distinct bucket) instead of the
+        batch, with the same sequence numbers, and the same statistics to float64's
+        last bits or so (uint8: exactly; sketches: exactly). A stream is one message
+        of up to `summaries_per_stream` of them (and up to `stream_bytes`), reduced
+        before it is sent, and one commit; local=False sends the batches themselves.
 
         A refused batch (wrong shape, NaN, ...) rejects its stream; streams
         acknowledged before it stay applied. If the iterable raises, the open stream
@@ -374,7 +393,7 @@ class Client:
         if local:  # batches reduced as the dataset would reduce them
             spec, retries = self._dataset_spec(name, deadline)
             result.retries += retries
-            source = self._summarised(source, spec, summaries_per_stream)
+            source = self._summarised(source, spec, summaries_per_stream, stream_bytes)
 
         def encode(item, sequence):
             """(request, payload bytes, kind, batches) for a batch or a summary group."""
@@ -403,24 +422,28 @@ class Client:
             raise
 
     @staticmethod
-    def _summarised(batches, spec, per_message: int):
-        """Groups of up to `per_message` framed summaries (MomentsSummaries entries),
-        each batch reduced before the next is pulled (a loop may refill one buffer)."""
+    def _summarised(batches, spec, per_message: int, max_bytes: int):
+        """Groups of up to `per_message` framed summaries (MomentsSummaries entries)
+        and about `max_bytes`, each batch reduced before the next is pulled (a loop may
+        refill one buffer)."""
         layout = pb.Layout.Name(spec.layout)[len("LAYOUT_"):]
         policy = "skip" if spec.nonfinite_policy == pb.NONFINITE_POLICY_SKIP else "reject"
-        group = []
+        sketch = spec.sketch if spec.HasField("sketch") and not spec.sketch.disabled else None
+        group, group_bytes = [], 0
         for batch in batches:
             try:
-                summary = _local.moments(batch, layout, policy, channels=spec.channels)
+                summary = _local.moments(batch, layout, policy, channels=spec.channels,
+                                         sketch=sketch)
             except errors.NormdError as error:  # refused here, as the server would refuse it
                 raise type(error)(error.code, (
                     f"batch {len(group)} rejected, nothing from this stream was applied: "
                     f"{error.details}")) from None
             body = _local.summary_message(summary).SerializeToString()
             group.append(wire.length_delimited(1, len(body)) + body)
-            if len(group) == per_message:
+            group_bytes += len(group[-1])
+            if len(group) == per_message or group_bytes >= max_bytes:
                 yield group
-                group = []
+                group, group_bytes = [], 0
         if group:
             yield group
 
@@ -477,10 +500,16 @@ class Client:
         """Freezes the live training statistics into a new version; returns its number."""
         return self._call(self._stub.Freeze, pb.FreezeRequest(dataset=name)).version
 
-    def stats(self, name: str, version: int = 0, split: str = "train") -> Statistics:
-        """Statistics of a frozen `version` (0: the live accumulators) and split."""
+    def stats(self, name: str, version: int = 0, split: str = "train", *,
+              quantiles=(), histogram_bins: int = 0) -> Statistics:
+        """Statistics of a frozen `version` (0: the live accumulators) and split; with
+        `quantiles` (ranks in [0, 1]) or `histogram_bins`, also each channel's
+        quantiles (numpy.quantile's definition, each with an error bound) and
+        histogram, from the dataset's sketches."""
+        ranks = np.asarray(quantiles, dtype=np.float64).reshape(-1)
         reply = self._call(self._stub.GetStats, pb.GetStatsRequest(
-            dataset=name, version=version, split=_choice(_SPLITS, split, "split")))
+            dataset=name, version=version, split=_choice(_SPLITS, split, "split"),
+            quantiles=ranks, histogram_bins=histogram_bins))
         s = reply.stats
         stats = Statistics(
             count=np.array(s.count, dtype=np.uint64), mean=np.array(s.mean),
@@ -490,6 +519,16 @@ class Client:
         if len(s.running_mean):
             stats.running_mean = np.array(s.running_mean)
             stats.running_var = np.array(s.running_var)
+        if len(s.distributions):
+            d = s.distributions
+            stats.quantile_ranks = ranks
+            stats.quantiles = np.array([c.quantile for c in d]).reshape(len(d), len(ranks))
+            stats.quantile_error = np.array([c.quantile_error for c in d]).reshape(
+                len(d), len(ranks))
+            stats.relative_accuracy = np.array([c.relative_accuracy for c in d])
+            if histogram_bins:
+                stats.histograms = [(np.array(c.histogram_edges), np.array(c.histogram_counts))
+                                    for c in d]
         return stats
 
     # ---- in process -------------------------------------------------------------

@@ -66,14 +66,17 @@ def _channels_last_view(x, layout: str):
 
 
 def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
-            channels: Optional[int] = None) -> "Summary":
+            channels: Optional[int] = None, sketch=None) -> "Summary":
     """The exact per-channel moments of batch `x` (numpy array or torch tensor,
     float32/64, float16, bfloat16 or uint8, any strides) in `layout` ("NC", "NCHW",
     "NHWC"): the very moments normd's Ingest of the batch would merge, computed with
     its kernels on this host's cores with the GIL released. nonfinite="skip" leaves
     NaN and infinities out (counted in skipped_nonfinite); "reject" raises
     InvalidArgument naming the first. With `channels`, x's shape is checked against
-    it as the server checks a batch for a dataset of that many channels."""
+    it as the server checks a batch for a dataset of that many channels. With
+    `sketch` (a dataset's spec.sketch, a QuantileSketchOptions) the summary also holds
+    the quantile sketches that dataset keeps, as its Ingest of the batch would make
+    them."""
     _require()
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
@@ -84,21 +87,47 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
     if moved is not None:
         x, layout = moved
     source = tensors.source(x)
+    resolution, max_buckets, center = -1, 0, []
+    if sketch is not None and not sketch.disabled:
+        resolution = sketch_resolution(sketch.relative_accuracy or 0.01)
+        max_buckets = sketch.max_buckets or 2048
+        center = list(sketch.center)
     summary = _native.moments(source.array, source.shape, _DTYPE_NAMES[source.dtype], layout,
-                              channels or 0, nonfinite == "skip")
+                              channels or 0, nonfinite == "skip", resolution, max_buckets, center)
     if layout != summary_layout:  # reduced as it lay: the same channels, relabelled
         parts = summary.parts()
-        summary = _native.Summary.from_parts(parts[:-1] + (summary_layout,))
+        summary = _native.Summary.from_parts(parts[:10] + (summary_layout,) + parts[11:])
     return summary
+
+
+def sketch_resolution(relative_accuracy: float) -> int:
+    """The resolution the server keeps for a sketch's relative accuracy:
+    the smallest r with 2^-(r + 1) <= relative_accuracy."""
+    resolution = 0
+    while 2.0 ** -(resolution + 1) > relative_accuracy and resolution < 64:
+        resolution += 1
+    return resolution
 
 
 def summary_message(summary) -> pb.MomentsSummary:
     """The wire's MomentsSummary for a Summary."""
     (count, mean_hi, mean_lo, m2_hi, m2_lo, low, high, samples, batches, skipped,
-     layout) = summary.parts()
-    return pb.MomentsSummary(count=count, mean_hi=mean_hi, mean_lo=mean_lo, m2_hi=m2_hi,
-                             m2_lo=m2_lo, min=low, max=high, samples=samples, batches=batches,
-                             skipped_nonfinite=skipped, layout=pb.Layout.Value("LAYOUT_" + layout))
+     layout, sketch) = summary.parts()
+    message = pb.MomentsSummary(count=count, mean_hi=mean_hi, mean_lo=mean_lo, m2_hi=m2_hi,
+                                m2_lo=m2_lo, min=low, max=high, samples=samples,
+                                batches=batches, skipped_nonfinite=skipped,
+                                layout=pb.Layout.Value("LAYOUT_" + layout))
+    if sketch is not None:
+        _, center, sketches = sketch
+        message.sketch_center.extend(center)
+        for resolution, indices, counts in sketches:
+            counts = np.asarray(counts, np.float64)
+            whole = bool(np.all(counts == np.floor(counts)))  # unweighted: compact varints
+            message.sketches.add(resolution=resolution,
+                                 index_delta=np.diff(np.asarray(indices, np.int64), prepend=0),
+                                 integer_count=counts.astype(np.uint64) if whole else [],
+                                 count=[] if whole else counts)
+    return message
 
 
 class Normalizer:

@@ -120,11 +120,19 @@ size_t BytesPerChannel(size_t* fixed) {
   return two - one;
 }
 
+// Worst-case encoded bytes of one channel's sketches in a partition: in each split, a
+// ChannelSketch of max_buckets buckets (an index delta of up to 5 bytes and a count of
+// 8 each) and its framing.
+size_t SketchBytesPerChannel(const DatasetSpec& spec) {
+  if (!spec.sketch.has_value()) return 0;
+  return kAllSplits.size() * (13 * size_t{spec.sketch->max_buckets} + 16);
+}
+
 }  // namespace
 
-int64_t EtcdMaxChannels() {
+int64_t EtcdMaxChannels(const DatasetSpec& spec) {
   size_t fixed = 0;
-  const size_t per_channel = BytesPerChannel(&fixed);
+  const size_t per_channel = BytesPerChannel(&fixed) + SketchBytesPerChannel(spec);
   // The packed fields' length prefixes grow by a few bytes with the channel count.
   return static_cast<int64_t>((kMaxStatisticsBytes - fixed - 64) / per_channel);
 }
@@ -291,12 +299,18 @@ void EtcdStore::WatchCatalogue(int64_t revision,
 
 absl::StatusOr<StoredDataset> EtcdStore::CreateDataset(const DatasetSpec& spec,
                                                        absl::Time create_time) {
-  if (spec.channels > EtcdMaxChannels()) {
+  if (const int64_t most = EtcdMaxChannels(spec); spec.channels > most) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "channels must be at most ", EtcdMaxChannels(),
+        "channels must be at most ", most,
         " with the etcd store (a writer's statistics are one etcd value, and etcd refuses "
-        "requests over 1.5 MiB by default), got ",
-        spec.channels));
+        "requests over 1.5 MiB by default",
+        spec.sketch.has_value()
+            ? absl::StrCat("; quantile sketches of up to ", spec.sketch->max_buckets,
+                           " buckets take up to ", SketchBytesPerChannel(spec),
+                           " bytes a channel: lower sketch max_buckets, or disable sketches, "
+                           "for more channels")
+            : "",
+        "), got ", spec.channels));
   }
   const std::string catalog_key = keys_->Catalog(spec.name);
   const std::string retired_key = keys_->Retired(spec.name);
@@ -415,7 +429,7 @@ DatasetStatistics MergePartitions(const DatasetSpec& spec,
                                   const std::vector<Partition>& partitions) {
   DatasetStatistics live = DatasetStatistics::Empty(spec);
   for (const Partition& partition : partitions) {
-    MergeSplits(partition.record.stats, live);
+    MergeSplits(partition.record.stats, spec, live);
     // A running-average dataset has one partition, the shared one, which holds it.
     if (partition.record.stats.running.has_value() && partition.name == kSharedPartition) {
       live.running = partition.record.stats.running;
@@ -747,7 +761,7 @@ void EtcdStore::MaybeFold(const StoredDataset& dataset, const DatasetState& stat
   AddCompare(txn, keys_->Part(name, kSharedPartition), Compare::MOD,
              shared == nullptr ? 0 : shared->mod_revision);
   for (const Partition* partition : candidates) {
-    MergeSplits(partition->record.stats, folded.stats);
+    MergeSplits(partition->record.stats, dataset.spec, folded.stats);
     for (const auto& [writer, mark] : partition->record.writers) {
       folded.writers.insert_or_assign(writer, mark);
     }

@@ -41,9 +41,10 @@ struct EtcdStoreOptions {
   size_t fold_above = 256;
 };
 
-// The most channels a dataset can have in this store: a partition and a snapshot are
-// one etcd value each, and etcd refuses a request over 1.5 MiB by default.
-int64_t EtcdMaxChannels();
+// The most channels a dataset of `spec` can have in this store: a partition and a
+// snapshot are one etcd value each, and etcd refuses a request over 1.5 MiB by
+// default. Quantile sketches count at their worst (max_buckets in every split).
+int64_t EtcdMaxChannels(const DatasetSpec& spec);
 
 class EtcdStore final : public SharedDatasetStore {
  public:

@@ -1,0 +1,313 @@
+// A batch into quantile sketches: the SketchIndex kernels turn a tile of values into
+// bucket indices, and a BucketCounter counts them in dense pages (one page of
+// 2^resolution counters per octave a channel touches), emitted as sorted buckets when
+// a channel's part is done. The counting is the cost: one increment per value.
+#include "core/batch_sketch.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "core/kernel_plan.h"
+#include "core/kernels/sketch_index.h"
+
+namespace normd {
+namespace {
+
+constexpr size_t kPartBytes = size_t{4} << 20;   // input per parallel part
+constexpr size_t kTileValues = size_t{1} << 16;  // indices computed per kernel call
+constexpr size_t kMaxTileValues = size_t{1} << 20;
+constexpr size_t kFlushValues = 4096;  // a channel's values per flush, at least
+
+// Counts of bucket indices at one resolution (0..kMaxSketchIndexResolution), reused
+// across parts and channels; Flush hands them over as sorted buckets and clears.
+//
+// Most values of a channel fall within 64 octaves of its largest magnitude, so
+// counts live in a dense window of magnitudes per sign, [low, low + window), placed
+// by the first values counted: one subtraction, one compare and one increment per
+// value. Values outside it (zeros, subnormals, a far outlier) are kept as indices and
+// sorted at the flush.
+class BucketCounter {
+ public:
+  explicit BucketCounter(int resolution)
+      : resolution_(resolution),
+        window_(std::min<int32_t>(64 << resolution, 1 << 16)),
+        table_(2 * static_cast<size_t>(window_), 0) {}
+
+  int resolution() const { return resolution_; }
+
+  void Add(const int32_t* index, size_t n, size_t stride) {
+    if (n == 0) return;
+    if (!placed_) Place(index, n, stride);
+    const auto window = static_cast<uint32_t>(window_);
+    uint32_t* const table = table_.data();
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t idx = index[i * stride];
+      const uint32_t negative = static_cast<uint32_t>(idx) >> 31;
+      const int32_t magnitude = idx ^ (idx >> 31);  // -1 - idx for negative indices
+      const uint32_t offset = static_cast<uint32_t>(magnitude - low_);
+      if (offset < window) {
+        ++table[negative * window + offset];
+      } else {
+        outside_.push_back(idx);
+      }
+    }
+  }
+
+  // uint8 values are counted by byte, in four interleaved tables (a run of equal
+  // pixels would otherwise wait on its own increments), and indexed at the flush.
+  void AddBytes(const uint8_t* x, size_t n, size_t stride) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+      ++bytes_[0][x[i * stride]];
+      ++bytes_[1][x[(i + 1) * stride]];
+      ++bytes_[2][x[(i + 2) * stride]];
+      ++bytes_[3][x[(i + 3) * stride]];
+    }
+    for (; i < n; ++i) ++bytes_[0][x[i * stride]];
+  }
+
+  void FlushBytesInto(double center, uint32_t max_buckets, QuantileSketch& sketch) {
+    buckets_.clear();
+    for (int v = 0; v < 256; ++v) {  // indices rise with v
+      const uint32_t count = bytes_[0][v] + bytes_[1][v] + bytes_[2][v] + bytes_[3][v];
+      if (count == 0) continue;
+      const int32_t index = SketchIndexOf(v - center, resolution_);
+      if (!buckets_.empty() && buckets_.back().index == index) {
+        buckets_.back().count += count;
+      } else {
+        buckets_.push_back(SketchBucket{index, static_cast<double>(count)});
+      }
+    }
+    for (auto& table : bytes_) table.fill(0);
+    AddBuckets(buckets_, resolution_, max_buckets, sketch);
+  }
+
+  void FlushInto(uint32_t max_buckets, QuantileSketch& sketch) {
+    buckets_.clear();
+    const size_t window = static_cast<size_t>(window_);
+    uint32_t* const positive = table_.data();  // Add's halves: [positive | negative]
+    uint32_t* const negative = positive + window;
+    for (size_t offset = window; offset-- > 0;) {  // most negative first
+      if (negative[offset] != 0) {
+        Emit(-1 - (low_ + static_cast<int32_t>(offset)), negative[offset]);
+        negative[offset] = 0;
+      }
+    }
+    // Below the window's magnitudes (between its two halves in value order) or above
+    // them (before the negative half, after the positive one): sorted, then merged.
+    std::sort(outside_.begin(), outside_.end());
+    std::vector<SketchBucket> window_buckets;
+    window_buckets.swap(buckets_);
+    for (size_t i = 0; i < outside_.size();) {
+      size_t j = i;
+      while (j < outside_.size() && outside_[j] == outside_[i]) ++j;
+      Emit(outside_[i], static_cast<uint32_t>(j - i));
+      i = j;
+    }
+    std::vector<SketchBucket> outside_buckets;
+    outside_buckets.swap(buckets_);
+    for (size_t offset = 0; offset < window; ++offset) {
+      if (positive[offset] != 0) {
+        window_buckets.push_back(
+            SketchBucket{low_ + static_cast<int32_t>(offset), double(positive[offset])});
+        positive[offset] = 0;
+      }
+    }
+    outside_.clear();
+    placed_ = false;
+    AddBuckets(window_buckets, resolution_, max_buckets, sketch);
+    AddBuckets(outside_buckets, resolution_, max_buckets, sketch);
+  }
+
+ private:
+  // The window's lowest magnitude: 63 octaves below the largest of the first values.
+  void Place(const int32_t* index, size_t n, size_t stride) {
+    int32_t largest = 0;
+    for (size_t i = 0; i < std::min<size_t>(n, 256); ++i) {
+      const int32_t idx = index[i * stride];
+      if (SketchIndexIsFinite(idx, resolution_)) largest = std::max(largest, idx ^ (idx >> 31));
+    }
+    low_ = std::max(0, largest + (1 << resolution_) - window_);
+    placed_ = true;
+  }
+
+  // Appends a finite bucket (infinities and NaNs have the all-ones exponent).
+  void Emit(int32_t index, uint32_t count) {
+    if (SketchIndexIsFinite(index, resolution_)) {
+      buckets_.push_back(SketchBucket{index, static_cast<double>(count)});
+    }
+  }
+
+  int resolution_;
+  int32_t window_;
+  std::vector<uint32_t> table_;  // [positive | negative] counts; a part never counts 2^32
+  std::vector<int32_t> outside_;
+  int32_t low_ = 0;
+  bool placed_ = false;
+  std::vector<SketchBucket> buckets_;
+  std::array<std::array<uint32_t, 256>, 4> bytes_{};
+};
+
+BucketCounter& CounterFor(int resolution) {
+  thread_local std::optional<BucketCounter> counter;
+  if (!counter.has_value() || counter->resolution() != resolution) counter.emplace(resolution);
+  return *counter;
+}
+
+struct SketchContext {
+  const TensorView& batch;
+  const KernelWalk& walk;
+  const QuantileSketchSpec& spec;
+  size_t element_size;
+};
+
+// Runs [begin, end) of a kRuns walk, channel by channel.
+void SketchRuns(const SketchContext& ctx, size_t begin, size_t end,
+                std::vector<QuantileSketch>& sketches) {
+  const KernelWalk& walk = ctx.walk;
+  BucketCounter& counter = CounterFor(ctx.spec.resolution);
+  std::vector<int32_t> index(std::min(kTileValues, walk.inner));
+  for (size_t c = 0; c < walk.channels; ++c) {
+    const size_t first_run = begin + (c + walk.channels - begin % walk.channels) % walk.channels;
+    if (first_run >= end) continue;
+    const double center = ctx.spec.CenterOf(c);
+    if (ctx.batch.dtype == DType::kUInt8) {
+      for (size_t run = first_run; run < end; run += walk.channels) {
+        counter.AddBytes(
+            reinterpret_cast<const uint8_t*>(ctx.batch.bytes.data()) + run * walk.inner, walk.inner,
+            1);
+      }
+      counter.FlushBytesInto(center, ctx.spec.max_buckets, sketches[c]);
+      continue;
+    }
+    for (size_t run = first_run; run < end; run += walk.channels) {
+      for (size_t offset = 0; offset < walk.inner; offset += index.size()) {
+        const size_t n = std::min(index.size(), walk.inner - offset);
+        const std::byte* x =
+            ctx.batch.bytes.data() + (run * walk.inner + offset) * ctx.element_size;
+        SketchIndexRun(ctx.batch.dtype, x, n, center, ctx.spec.resolution, index.data());
+        counter.Add(index.data(), n, 1);
+      }
+    }
+    counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
+  }
+}
+
+// Row units [begin, end) of a kRows walk (unit walk.rows is the partial row), a tile
+// of rows at a time, each channel's columns counted in turn.
+void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
+                std::vector<QuantileSketch>& sketches) {
+  const KernelWalk& walk = ctx.walk;
+  BucketCounter& counter = CounterFor(ctx.spec.resolution);
+  const std::vector<uint32_t> column_channel = ColumnChannels(walk);
+  std::vector<double> center(walk.row_len);
+  for (size_t j = 0; j < walk.row_len; ++j) center[j] = ctx.spec.CenterOf(column_channel[j]);
+  // The columns of each channel, in order.
+  std::vector<std::vector<uint32_t>> columns(walk.channels);
+  for (size_t j = 0; j < walk.row_len; ++j) {
+    columns[column_channel[j]].push_back(static_cast<uint32_t>(j));
+  }
+  // Each channel's share of a tile is counted and flushed on its own: give it a few
+  // thousand values, so the flush's scan of the window is amortised.
+  const size_t tile_values = std::clamp(kFlushValues * walk.channels, kTileValues, kMaxTileValues);
+  const size_t tile_rows = std::max<size_t>(1, tile_values / walk.row_len);
+  const bool bytes = ctx.batch.dtype == DType::kUInt8;
+  std::vector<int32_t> index(bytes ? 0 : tile_rows * walk.row_len);
+  for (size_t unit = begin; unit < end;) {
+    const bool partial = unit == walk.rows;
+    const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
+    const size_t width = partial ? walk.tail : walk.row_len;
+    const std::byte* x = ctx.batch.bytes.data() + unit * walk.row_len * ctx.element_size;
+    if (bytes) {
+      const auto* pixels = reinterpret_cast<const uint8_t*>(x);
+      for (size_t c = 0; c < walk.channels; ++c) {
+        bool any = false;
+        for (const uint32_t j : columns[c]) {
+          if (j >= width) break;
+          counter.AddBytes(pixels + j, rows, width);
+          any = true;
+        }
+        if (any) counter.FlushBytesInto(ctx.spec.CenterOf(c), ctx.spec.max_buckets, sketches[c]);
+      }
+      unit += rows;
+      continue;
+    }
+    SketchIndexRows(ctx.batch.dtype, x, rows, width, center.data(), ctx.spec.resolution,
+                    index.data());
+    for (size_t c = 0; c < walk.channels; ++c) {
+      bool any = false;
+      for (const uint32_t j : columns[c]) {
+        if (j >= width) break;
+        counter.Add(index.data() + j, rows, width);
+        any = true;
+      }
+      if (any) counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
+    }
+    unit += rows;
+  }
+}
+
+}  // namespace
+
+std::vector<QuantileSketch> EmptySketches(const QuantileSketchSpec& spec, size_t channels) {
+  return std::vector<QuantileSketch>(channels, QuantileSketch{spec.resolution, {}});
+}
+
+void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry,
+                        const QuantileSketchSpec& spec, std::span<QuantileSketch> sketches,
+                        WorkerPool* pool) {
+  const KernelWalk walk = PlanKernelWalk(geometry);
+  const SketchContext ctx{batch, walk, spec, ElementSize(batch.dtype)};
+  const bool runs = walk.kind == KernelWalk::Kind::kRuns;
+  const size_t units = runs ? walk.runs : walk.rows + (walk.tail > 0 ? 1 : 0);
+  const size_t unit_bytes = (runs ? walk.inner : walk.row_len) * ctx.element_size;
+  const size_t per_part = std::max<size_t>(1, kPartBytes / unit_bytes);
+  const size_t parts = (units + per_part - 1) / per_part;
+  std::vector<std::vector<QuantileSketch>> results(parts);
+  const auto sketch_part = [&](size_t p) {
+    results[p] = EmptySketches(spec, walk.channels);
+    const size_t begin = p * per_part;
+    const size_t end = std::min(units, begin + per_part);
+    if (runs) {
+      SketchRuns(ctx, begin, end, results[p]);
+    } else {
+      SketchRows(ctx, begin, end, results[p]);
+    }
+  };
+  if (pool != nullptr && parts > 1) {
+    pool->ParallelFor(parts, sketch_part);
+  } else {
+    for (size_t p = 0; p < parts; ++p) sketch_part(p);
+  }
+  for (const std::vector<QuantileSketch>& part : results) {
+    for (size_t c = 0; c < walk.channels; ++c) MergeSketch(part[c], spec.max_buckets, sketches[c]);
+  }
+}
+
+void AddBatchToSketchesReference(const TensorView& batch, const ChannelGeometry& geometry,
+                                 const QuantileSketchSpec& spec,
+                                 std::span<QuantileSketch> sketches) {
+  const auto outer = static_cast<size_t>(geometry.outer);
+  const auto channels = static_cast<size_t>(geometry.channels);
+  const auto inner = static_cast<size_t>(geometry.inner);
+  VisitDType(batch.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for (size_t c = 0; c < channels; ++c) {
+      std::vector<SketchBucket> one(1);
+      for (size_t o = 0; o < outer; ++o) {
+        for (size_t i = 0; i < inner; ++i) {
+          const size_t flat = (o * channels + c) * inner + i;
+          const double d = ToDouble(LoadElement<T>(batch.bytes.data(), flat)) - spec.CenterOf(c);
+          one[0] = SketchBucket{SketchIndexOf(d, spec.resolution), 1.0};
+          if (!SketchIndexIsFinite(one[0].index, spec.resolution)) continue;
+          AddBuckets(one, spec.resolution, spec.max_buckets, sketches[c]);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace normd

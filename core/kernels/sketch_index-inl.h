@@ -1,0 +1,90 @@
+// Highway body of the SketchIndex kernels (see sketch_index.h), compiled once per
+// target by sketch_index.cc.
+#if defined(NORMD_CORE_KERNELS_SKETCH_INDEX_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef NORMD_CORE_KERNELS_SKETCH_INDEX_INL_H_
+#undef NORMD_CORE_KERNELS_SKETCH_INDEX_INL_H_
+#else
+#define NORMD_CORE_KERNELS_SKETCH_INDEX_INL_H_
+#endif
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/kernels/convert-inl.h"
+#include "core/kernels/sketch_index.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace normd {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// SketchIndexOf on float64 lanes, stored as int32.
+template <class D>
+HWY_INLINE void StoreSketchIndex(D d, hn::Vec<D> v, int resolution, int32_t* out) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::Rebind<uint32_t, D> du32;
+  const auto bits = hn::BitCast(du, v);
+  const auto abs = hn::And(bits, hn::Set(du, 0x7fffffffffffffffull));
+  const auto negative =
+      hn::And(hn::ShiftRight<63>(bits),
+              hn::And(hn::ShiftRight<63>(hn::Add(abs, hn::Set(du, 0x7fffffffffffffffull))),
+                      hn::ShiftRight<63>(hn::Add(abs, hn::Set(du, 0x8010000000000000ull)))));
+  const auto magnitude = hn::ShiftRightSame(hn::Sub(abs, negative), 52 - resolution);
+  const auto negative_mask = hn::Sub(hn::Zero(du), negative);
+  hn::StoreU(hn::TruncateTo(du32, hn::Xor(magnitude, negative_mask)), du32,
+             reinterpret_cast<uint32_t*>(out));
+}
+
+template <typename In>
+void SketchIndexRunTyped(const In* HWY_RESTRICT x, size_t n, double center, int resolution,
+                         int32_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto vc = hn::Set(d, center);
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    StoreSketchIndex(d, hn::Sub(LoadAsDouble(d, x + i), vc), resolution, out + i);
+    StoreSketchIndex(d, hn::Sub(LoadAsDouble(d, x + i + lanes), vc), resolution, out + i + lanes);
+  }
+  for (; i + lanes <= n; i += lanes) {
+    StoreSketchIndex(d, hn::Sub(LoadAsDouble(d, x + i), vc), resolution, out + i);
+  }
+  for (; i < n; ++i) out[i] = SketchIndexOf(ToDouble(LoadUnaligned(x + i)) - center, resolution);
+}
+
+template <typename In>
+void SketchIndexRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
+                          const double* HWY_RESTRICT center, int resolution,
+                          int32_t* HWY_RESTRICT out) {
+  if (row_len == 1) {
+    SketchIndexRunTyped(x, rows, center[0], resolution, out);
+    return;
+  }
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  for (size_t r = 0; r < rows; ++r, x += row_len, out += row_len) {
+    size_t j = 0;
+    for (; j + lanes <= row_len; j += lanes) {
+      StoreSketchIndex(d, hn::Sub(LoadAsDouble(d, x + j), hn::LoadU(d, center + j)), resolution,
+                       out + j);
+    }
+    for (; j < row_len; ++j) {
+      out[j] = SketchIndexOf(ToDouble(LoadUnaligned(x + j)) - center[j], resolution);
+    }
+  }
+}
+
+void SketchIndexRowsImpl(DType in, const std::byte* x, size_t rows, size_t row_len,
+                         const double* center, int resolution, int32_t* index) {
+  VisitDType(in, [&](auto tag) {
+    using T = decltype(tag);
+    SketchIndexRowsTyped(reinterpret_cast<const T*>(x), rows, row_len, center, resolution, index);
+  });
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace normd
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

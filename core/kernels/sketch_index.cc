@@ -1,0 +1,27 @@
+// Compiles sketch_index-inl.h for every Highway target and dispatches at run time.
+#include "core/kernels/sketch_index.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "core/kernels/sketch_index.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "core/kernels/sketch_index-inl.h"
+#include "hwy/highway.h"
+
+#if HWY_ONCE
+namespace normd {
+
+HWY_EXPORT(SketchIndexRowsImpl);
+
+void SketchIndexRun(DType in, const std::byte* x, size_t n, double center, int resolution,
+                    int32_t* index) {
+  HWY_DYNAMIC_DISPATCH(SketchIndexRowsImpl)(in, x, n, 1, &center, resolution, index);
+}
+
+void SketchIndexRows(DType in, const std::byte* x, size_t rows, size_t row_len,
+                     const double* center, int resolution, int32_t* index) {
+  HWY_DYNAMIC_DISPATCH(SketchIndexRowsImpl)(in, x, rows, row_len, center, resolution, index);
+}
+
+}  // namespace normd
+#endif  // HWY_ONCE

@@ -1,0 +1,60 @@
+// Bucket indices of normd's quantile sketch (core/quantile_sketch.h) for raw
+// little-endian arrays: for d = x - center in float64 with magnitude bits m (d's bits
+// without the sign), the index at `resolution` mantissa bits is m >> (52 - resolution)
+// for d >= 0 (and -0), and -1 - ((m - 1) >> (52 - resolution)) for d < 0. Buckets are
+// therefore binary prefixes of the bits: each spans a relative width of at most
+// 2^-resolution, every bucket is a half-open interval [low, high) of d (the "- 1"
+// makes the negative ones so too), indices order as the values do, and shifting an
+// index right by one (arithmetically) gives its bucket one resolution coarser, so
+// sketches at different resolutions merge exactly.
+//
+// A non-finite d (of either sign) gets an index of at least 2047 << resolution (its
+// exponent is all ones); callers drop those (SketchIndexIsFinite), as the fit skips
+// them.
+#ifndef NORMD_CORE_KERNELS_SKETCH_INDEX_H_
+#define NORMD_CORE_KERNELS_SKETCH_INDEX_H_
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace normd {
+
+// Resolutions the kernels index at: 2^-(r+1) relative accuracy, 2^-11 to 1/2.
+inline constexpr int kMaxSketchIndexResolution = 10;
+
+inline int32_t SketchIndexOf(double d, int resolution) {
+  const uint64_t bits = std::bit_cast<uint64_t>(d);
+  const uint64_t abs = bits & 0x7fffffffffffffffull;
+  // 1 for a negative, non-zero, finite d; branch-free as in the SIMD body.
+  const uint64_t negative =
+      (bits >> 63) & ((abs + 0x7fffffffffffffffull) >> 63) & ((abs + 0x8010000000000000ull) >> 63);
+  const uint64_t magnitude = (abs - negative) >> (52 - resolution);
+  return static_cast<int32_t>(static_cast<uint32_t>(magnitude ^ (0 - negative)));
+}
+
+inline bool SketchIndexIsFinite(int32_t index, int resolution) {
+  const int32_t magnitude = index < 0 ? -1 - index : index;
+  return magnitude < (int32_t{2047} << resolution);
+}
+
+// index[i] = SketchIndexOf(x[i] - center, resolution) for i < n; 0 <= resolution <=
+// kMaxSketchIndexResolution.
+void SketchIndexRun(DType in, const std::byte* x, size_t n, double center, int resolution,
+                    int32_t* index);
+
+// Per-column centers: index[r * row_len + j] = SketchIndexOf(x[...] - center[j], resolution).
+void SketchIndexRows(DType in, const std::byte* x, size_t rows, size_t row_len,
+                     const double* center, int resolution, int32_t* index);
+
+// Plain scalar references with the same contracts.
+void SketchIndexRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
+                             int32_t* index);
+void SketchIndexRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
+                              const double* center, int resolution, int32_t* index);
+
+}  // namespace normd
+
+#endif  // NORMD_CORE_KERNELS_SKETCH_INDEX_H_

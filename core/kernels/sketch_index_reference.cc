@@ -1,0 +1,22 @@
+#include "core/kernels/sketch_index.h"
+
+namespace normd {
+
+void SketchIndexRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
+                             int32_t* index) {
+  SketchIndexRowsReference(in, x, n, 1, &center, resolution, index);
+}
+
+void SketchIndexRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
+                              const double* center, int resolution, int32_t* index) {
+  VisitDType(in, [&](auto tag) {
+    using T = decltype(tag);
+    for (size_t r = 0, i = 0; r < rows; ++r) {
+      for (size_t j = 0; j < row_len; ++j, ++i) {
+        index[i] = SketchIndexOf(ToDouble(LoadElement<T>(x, i)) - center[j], resolution);
+      }
+    }
+  });
+}
+
+}  // namespace normd

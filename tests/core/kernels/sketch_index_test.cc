@@ -1,0 +1,115 @@
+// Every SIMD target of the SketchIndex kernels against the scalar reference (the same
+// indices for every dtype, resolution, center, tail and offset), and the indices'
+// meaning: a value lies in its bucket, indices order as values do, and one resolution
+// coarser is one arithmetic shift.
+#include "core/kernels/sketch_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/quantile_sketch.h"
+#include "gtest/gtest.h"
+#include "tests/support/kernel_input.h"
+#include "tests/support/simd_targets.h"
+
+namespace normd {
+namespace {
+
+using testing::ForEachSimdTarget;
+using testing::RandomInput;
+
+constexpr DType kInputs[] = {DType::kUInt8, DType::kFloat16, DType::kBFloat16, DType::kFloat32,
+                             DType::kFloat64};
+
+TEST(SketchIndexKernelTest, RunMatchesReferenceOnEveryTarget) {
+  ForEachSimdTarget([](int64_t) {
+    std::mt19937_64 rng(7);
+    for (DType in : kInputs) {
+      for (int resolution : {0, 1, 6, 10}) {
+        for (double center : {0.0, 1.5, -1e3, 1e8}) {
+          for (size_t n : {0, 1, 3, 7, 8, 17, 33, 100, 1000}) {
+            const size_t offset = rng() % 8;
+            const std::vector<std::byte> input = RandomInput(in, n + 8, rng);
+            const std::byte* x = input.data() + offset * ElementSize(in);
+            std::vector<int32_t> got(n + 1, 77), want(n + 1, 77);
+            SketchIndexRun(in, x, n, center, resolution, got.data());
+            SketchIndexRunReference(in, x, n, center, resolution, want.data());
+            ASSERT_EQ(got, want) << DTypeName(in) << " r=" << resolution << " c=" << center
+                                 << " n=" << n;
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST(SketchIndexKernelTest, RowsMatchReferenceOnEveryTarget) {
+  ForEachSimdTarget([](int64_t) {
+    std::mt19937_64 rng(8);
+    std::uniform_real_distribution<double> centers(-50, 50);
+    for (DType in : kInputs) {
+      for (size_t row_len : {1, 2, 3, 5, 16, 19, 64}) {
+        for (size_t rows : {1, 2, 9}) {
+          const size_t n = rows * row_len;
+          const std::vector<std::byte> input = RandomInput(in, n + 3, rng);
+          const std::byte* x = input.data() + (rng() % 3) * ElementSize(in);
+          std::vector<double> center(row_len);
+          for (double& c : center) c = centers(rng);
+          std::vector<int32_t> got(n), want(n);
+          SketchIndexRows(in, x, rows, row_len, center.data(), 6, got.data());
+          SketchIndexRowsReference(in, x, rows, row_len, center.data(), 6, want.data());
+          ASSERT_EQ(got, want) << DTypeName(in) << " rows=" << rows << " row_len=" << row_len;
+        }
+      }
+    }
+  });
+}
+
+TEST(SketchIndexTest, ValuesLieInTheirBucketsAndIndicesOrderAsValues) {
+  std::mt19937_64 rng(9);
+  std::vector<double> values = {0.0,   -0.0,   1.0,
+                                -1.0,  1e-310, -1e-310,
+                                1e308, -1e308, std::numeric_limits<double>::denorm_min(),
+                                3.0,   0.75};
+  std::cauchy_distribution<double> cauchy(0, 1);
+  for (int i = 0; i < 5000; ++i) values.push_back(cauchy(rng));
+  for (int resolution = 0; resolution <= kMaxSketchIndexResolution; ++resolution) {
+    for (double center : {0.0, 2.5, -1e6}) {
+      std::vector<double> sorted = values;
+      for (double& v : sorted) v += center;
+      std::sort(sorted.begin(), sorted.end());
+      int32_t previous = std::numeric_limits<int32_t>::min();
+      for (const double x : sorted) {
+        if (!std::isfinite(x - center)) continue;
+        const int32_t index = SketchIndexOf(x - center, resolution);
+        ASSERT_TRUE(SketchIndexIsFinite(index, resolution));
+        ASSERT_GE(index, previous) << x;  // sorted values, non-decreasing indices
+        previous = index;
+        const ValueRange range = BucketValueRange(index, resolution, center);
+        ASSERT_LE(range.low, x) << x << " r=" << resolution;
+        ASSERT_GE(range.high, x) << x << " r=" << resolution;
+        if (center == 0) {  // half-open [low, high) on both sides of 0
+          ASSERT_LT(x, range.high) << x << " r=" << resolution;
+        }
+        if (resolution > 0) {
+          ASSERT_EQ(index >> 1, SketchIndexOf(x - center, resolution - 1)) << x;
+        }
+        if (center == 0 && x != 0 && std::abs(x) > 1e-300 &&
+            std::isfinite(range.high - range.low)) {
+          // The relative width of a bucket is at most 2^-resolution.
+          ASSERT_LE(range.high - range.low,
+                    std::ldexp(std::abs(x), -resolution) * (1 + 1e-12) + 1e-290);
+        }
+      }
+    }
+  }
+  EXPECT_FALSE(SketchIndexIsFinite(SketchIndexOf(std::numeric_limits<double>::infinity(), 6), 6));
+  EXPECT_FALSE(SketchIndexIsFinite(SketchIndexOf(-std::numeric_limits<double>::infinity(), 6), 6));
+  EXPECT_FALSE(SketchIndexIsFinite(SketchIndexOf(std::nan(""), 6), 6));
+}
+
+}  // namespace
+}  // namespace normd
