@@ -23,16 +23,18 @@ size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 // monotonic, so clamping the rounded value to the rounded bounds equals rounding the
 // clamped float64 value: the same bits as clamping inside the kernel. NaN compares
 // false both ways and stays.
-void ClampOutput(DType out, std::byte* y, size_t n, ScaleShift::Range range) {
+// Element i of y (i < n) is clamped to range_of(i).
+template <typename RangeOf>
+void ClampOutput(DType out, std::byte* y, size_t n, RangeOf range_of) {
   VisitOutputDType(out, [&](auto tag) {
     using Out = decltype(tag);
-    const Out low = FromDouble<Out>(range.low);
-    const Out high = FromDouble<Out>(range.high);
-    const double low_value = ToDouble(low), high_value = ToDouble(high);
     for (size_t i = 0; i < n; ++i) {
+      const ScaleShift::Range& range = range_of(i);
+      const Out low = FromDouble<Out>(range.low);
+      const Out high = FromDouble<Out>(range.high);
       const double v = ToDouble(LoadElement<Out>(y, i));
-      if (v < low_value) StoreElement<Out>(y, i, low);
-      if (v > high_value) StoreElement<Out>(y, i, high);
+      if (v < ToDouble(low)) StoreElement<Out>(y, i, low);
+      if (v > ToDouble(high)) StoreElement<Out>(y, i, high);
     }
   });
 }
@@ -54,14 +56,21 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
   }
   const std::byte* x = input.bytes.data();
   std::byte* y = output.data();
-  // A clamped output is read back while in cache: no non-temporal stores then.
-  const bool streaming = output.size() >= kStreamingBytes && !factors.clamp.has_value();
-  const auto clamp = [&](size_t first, size_t count) {
-    if (factors.clamp.has_value()) {
-      ClampOutput(output_dtype, y + first * out_size, count, *factors.clamp);
-    }
-  };
   const KernelWalk walk = PlanKernelWalk(geometry);
+  // A clamped output is read back while in cache: no non-temporal stores then.
+  const bool clamps = !factors.clamp.empty();
+  const bool streaming = output.size() >= kStreamingBytes && !clamps;
+  if (clamps && factors.clamp.size() != channels) {
+    return absl::InternalError("ApplyScaleShift: clamp ranges disagree with geometry");
+  }
+  // Clamps elements [first, first + count) of the output, each to its channel's range.
+  const auto clamp = [&](size_t first, size_t count) {
+    if (!clamps) return;
+    ClampOutput(
+        output_dtype, y + first * out_size, count, [&](size_t i) -> const auto& {
+          return factors.clamp[(first + i) / walk.inner % channels];
+        });
+  };
   const auto run_tasks = [&](size_t tasks, auto&& task) {
     if (pool != nullptr && tasks > 1) {
       pool->ParallelFor(tasks, task);

@@ -47,6 +47,10 @@ struct ReferenceStatistics {
   std::vector<double> variance;
   std::vector<double> min;
   std::vector<double> max;
+  // The train split's quantiles at `quantile_ranks`, quantiles[c][i] for rank i, from
+  // the sketches (AddReferenceQuantiles); for the schemes that fold them.
+  std::vector<double> quantile_ranks;
+  std::vector<std::vector<double>> quantiles;
 };
 
 ReferenceStatistics ReferenceStatisticsOf(const DatasetStatistics& stats);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace normd {
 
@@ -49,6 +50,23 @@ absl::StatusOr<std::vector<ChannelDistribution>> DescribeDistributions(
     d.buckets = s.buckets.size();
   }
   return out;
+}
+
+absl::Status AddReferenceQuantiles(const DatasetStatistics& stats,
+                                   const std::optional<QuantileSketchSpec>& sketch,
+                                   std::span<const double> ranks, absl::string_view dataset,
+                                   ReferenceStatistics& reference) {
+  DistributionQuery query;
+  query.ranks.assign(ranks.begin(), ranks.end());
+  NORMD_ASSIGN_OR_RETURN(const std::vector<ChannelDistribution> distributions,
+                         DescribeDistributions(stats.split(Split::kTrain), sketch, query, dataset));
+  reference.quantile_ranks = query.ranks;
+  reference.quantiles.clear();
+  for (const ChannelDistribution& d : distributions) {
+    std::vector<double>& values = reference.quantiles.emplace_back();
+    for (const QuantileEstimate& q : d.quantiles) values.push_back(q.value);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace normd

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -42,6 +43,14 @@ struct ChannelDistribution {
 absl::StatusOr<std::vector<ChannelDistribution>> DescribeDistributions(
     const SplitStatistics& split, const std::optional<QuantileSketchSpec>& sketch,
     const DistributionQuery& query, absl::string_view dataset);
+
+// Adds the train split's quantiles at `ranks` (from its sketches) to `reference`, for
+// the schemes that fold them; FAILED_PRECONDITION naming `dataset` when it keeps no
+// sketches.
+absl::Status AddReferenceQuantiles(const DatasetStatistics& stats,
+                                   const std::optional<QuantileSketchSpec>& sketch,
+                                   std::span<const double> ranks, absl::string_view dataset,
+                                   ReferenceStatistics& reference);
 
 }  // namespace normd
 

@@ -14,10 +14,11 @@ namespace {
 
 // y = (x - c) * s + h  <=>  x = (y - h) * (1 / s) + c.
 absl::StatusOr<ScaleShift> Invert(const FrozenScheme& scheme, const ScaleShift& forward) {
-  if (forward.clamp.has_value()) {
+  if (!forward.clamp.empty()) {
     return absl::InvalidArgumentError(
-        "minmax with clip has no inverse: every input beyond the training range maps to low or "
-        "high; denormalize without clip");
+        absl::StrCat(SchemeName(scheme),
+                     " with clip has no inverse: every input beyond the clip maps to its bound; "
+                     "denormalize without clip"));
   }
   ScaleShift inverse;
   for (size_t c = 0; c < forward.scale.size(); ++c) {

@@ -1,6 +1,7 @@
-// The frozen-statistics schemes (zscore, minmax, scale, batchnorm in eval mode): each
-// maps a channel affinely, y = (x - center[c]) * scale[c] + shift[c], with factors
-// folded from a frozen version's statistics (scale needs none).
+// The frozen-statistics schemes (zscore, minmax, scale, batchnorm in eval mode, robust,
+// clip): each maps a channel affinely, y = (x - center[c]) * scale[c] + shift[c], with
+// factors folded from a frozen version's statistics (scale needs none), and may clip
+// its inputs to quantiles of the training split first.
 #ifndef NORMD_CORE_FROZEN_SCHEME_H_
 #define NORMD_CORE_FROZEN_SCHEME_H_
 
@@ -18,15 +19,24 @@ namespace normd {
 
 inline constexpr double kDefaultEps = 1e-5;  // torch.nn.BatchNorm's default
 
+// Inputs clipped to the training split's quantiles at ranks [low, high] before the
+// map (outliers map as the quantile would); 0 <= low < high <= 1.
+struct QuantileClip {
+  double low = 0.0;
+  double high = 1.0;
+};
+
 // (x - mean) / sqrt(var + eps)
 struct ZScoreScheme {
   double eps = kDefaultEps;
+  std::optional<QuantileClip> quantile_clip;
 };
 // low + (x - min) / (max - min) * (high - low); a constant channel maps to low.
 struct MinMaxScheme {
   double low = 0.0;
   double high = 1.0;
   bool clip = false;  // clamp outputs to [low, high]
+  std::optional<QuantileClip> quantile_clip;
 };
 // x * factor + offset; uses no statistics.
 struct FixedScaleScheme {
@@ -38,9 +48,30 @@ struct BatchNormScheme {
   std::vector<double> gamma;
   std::vector<double> beta;
   double eps = kDefaultEps;
+  std::optional<QuantileClip> quantile_clip;
+};
+// (x - median) / (Q(q_high) - Q(q_low)), as scikit-learn's RobustScaler: a zero range
+// divides by 1; with unit_variance the range is divided by Phi^-1(q_high) -
+// Phi^-1(q_low), so normal data get unit variance.
+struct RobustScheme {
+  double q_low = 0.25;
+  double q_high = 0.75;
+  bool with_centering = true;
+  bool with_scaling = true;
+  bool unit_variance = false;
+  std::optional<QuantileClip> quantile_clip;
+};
+// x itself, clipped to the training split's quantiles (quantile_clip is required).
+struct ClipScheme {
+  std::optional<QuantileClip> quantile_clip;
 };
 
-using FrozenScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, BatchNormScheme>;
+using FrozenScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, BatchNormScheme,
+                                  RobustScheme, ClipScheme>;
+
+// The ranks (in [0, 1]) of the train split's quantiles `scheme` folds: robust's
+// median and range, any quantile clip's bounds. Empty for the moment-only schemes.
+std::vector<double> QuantileRanksOf(const FrozenScheme& scheme);
 
 absl::string_view SchemeName(const FrozenScheme& scheme);
 
@@ -61,18 +92,22 @@ struct ScaleShift {
   std::vector<double> center;
   std::vector<double> scale;
   std::vector<double> shift;
-  // Outputs clamped to [low, high] after the map (minmax with clip); NaN stays NaN.
+  // Outputs clamped to [low, high] after the map (minmax with clip, quantile clips),
+  // one range per channel or none; NaN stays NaN. Clamping the output of a monotonic
+  // map to the images of the bounds equals clamping its input to the bounds.
   struct Range {
     double low;
     double high;
   };
-  std::optional<Range> clamp;
+  std::vector<Range> clamp;
 };
 
 // Folds `scheme` with `stats` (ignored, may be empty, for FixedScaleScheme, which
-// yields `channels` copies of its factor). Errors: INVALID_ARGUMENT for bad scheme
-// parameters (negative or non-finite eps, gamma of the wrong length, low > high,
-// var + eps == 0); FAILED_PRECONDITION for a channel with no training values.
+// yields `channels` copies of its factor; for the schemes with quantile ranks, stats
+// must hold the train split's quantiles at QuantileRanksOf(scheme)). Errors:
+// INVALID_ARGUMENT for bad scheme parameters (negative or non-finite eps, gamma of the
+// wrong length, low > high, var + eps == 0, ranks outside [0, 1] or not increasing);
+// FAILED_PRECONDITION for a channel with no training values.
 absl::StatusOr<ScaleShift> FoldScaleShift(const FrozenScheme& scheme,
                                           const ReferenceStatistics& stats, int64_t channels);
 

@@ -307,8 +307,15 @@ void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* ou
   }
 }
 
-ReferenceStatistics ReferenceStatisticsFromProto(const v1::Statistics& stats) {
+ReferenceStatistics ReferenceStatisticsFromProto(const v1::Statistics& stats,
+                                                 std::span<const double> ranks) {
   ReferenceStatistics reference;
+  if (!ranks.empty()) {
+    reference.quantile_ranks.assign(ranks.begin(), ranks.end());
+    for (const v1::ChannelDistribution& d : stats.distributions()) {
+      reference.quantiles.emplace_back(d.quantile().begin(), d.quantile().end());
+    }
+  }
   reference.count.assign(stats.count().begin(), stats.count().end());
   const bool running = stats.running_mean_size() > 0;
   const auto& mean = running ? stats.running_mean() : stats.mean();

@@ -94,7 +94,9 @@ void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* ou
 // What a frozen scheme folds (the server's ReferenceStatisticsOf): the train split's
 // statistics as GetStats returns them, the running average in place of mean and
 // variance where the dataset keeps one.
-ReferenceStatistics ReferenceStatisticsFromProto(const v1::Statistics& stats);
+// With `ranks`, the quantiles GetStats answered at them (stats.distributions).
+ReferenceStatistics ReferenceStatisticsFromProto(const v1::Statistics& stats,
+                                                 std::span<const double> ranks = {});
 
 void TimeToProto(absl::Time time, google::protobuf::Timestamp* out);
 absl::Time TimeFromProto(const google::protobuf::Timestamp& proto);

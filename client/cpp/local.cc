@@ -44,13 +44,14 @@ absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,
     return absl::FailedPreconditionError(
         absl::StrCat("dataset \"", dataset, "\" has no frozen version; call Freeze first"));
   }
+  const std::vector<double> ranks = QuantileRanksOf(scheme);  // for robust and clips
   NORMD_ASSIGN_OR_RETURN(const v1::GetStatsResponse stats,
-                         client.GetStats(dataset, version, v1::SPLIT_TRAIN));
+                         client.GetStats(dataset, version, v1::SPLIT_TRAIN, ranks));
   NORMD_ASSIGN_OR_RETURN(const Layout layout, LayoutFromProto(info.spec().layout(), "layout"));
   NORMD_ASSIGN_OR_RETURN(
       FrozenNormalizer normalizer,
       FrozenNormalizer::Create(scheme, layout, info.spec().channels(),
-                               ReferenceStatisticsFromProto(stats.stats()), inverse));
+                               ReferenceStatisticsFromProto(stats.stats(), ranks), inverse));
   return LocalNormalizer(version, std::move(normalizer));
 }
 

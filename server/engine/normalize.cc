@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "core/batch_moments.h"
 #include "core/dataset_statistics.h"
+#include "core/distribution_query.h"
 #include "core/frozen_normalizer.h"
 #include "core/overloaded.h"
 #include "server/engine/dataset_entry.h"
@@ -106,6 +107,10 @@ absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const 
                              engine_->Snapshot(*entry, call.version));
       version = snapshot->version;
       reference = ReferenceStatisticsOf(snapshot->stats);
+      if (const std::vector<double> ranks = QuantileRanksOf(scheme); !ranks.empty()) {
+        NORMD_RETURN_IF_ERROR(AddReferenceQuantiles(snapshot->stats, entry->spec.sketch, ranks,
+                                                    entry->spec.name, reference));
+      }
     }
   }
   NORMD_ASSIGN_OR_RETURN(

@@ -22,17 +22,37 @@ double EpsOf(const Message& message) {
   return message.has_eps() ? message.eps() : kDefaultEps;
 }
 
+template <typename Message>
+std::optional<QuantileClip> QuantileClipOf(const Message& message) {
+  if (!message.has_quantile_clip()) return std::nullopt;
+  return QuantileClip{message.quantile_clip().low(), message.quantile_clip().high()};
+}
+
 absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& request) {
   switch (request.scheme_case()) {
     case v1::NormalizeRequest::kZscore:
-      return FrozenScheme(ZScoreScheme{EpsOf(request.zscore())});
+      return FrozenScheme(ZScoreScheme{EpsOf(request.zscore()), QuantileClipOf(request.zscore())});
     case v1::NormalizeRequest::kMinmax: {
       MinMaxScheme mm;
       if (request.minmax().has_low()) mm.low = request.minmax().low();
       if (request.minmax().has_high()) mm.high = request.minmax().high();
       mm.clip = request.minmax().clip();
+      mm.quantile_clip = QuantileClipOf(request.minmax());
       return FrozenScheme(mm);
     }
+    case v1::NormalizeRequest::kRobust: {
+      const v1::Robust& r = request.robust();
+      RobustScheme robust;
+      if (r.has_q_low()) robust.q_low = r.q_low();
+      if (r.has_q_high()) robust.q_high = r.q_high();
+      robust.with_centering = !r.without_centering();
+      robust.with_scaling = !r.without_scaling();
+      robust.unit_variance = r.unit_variance();
+      robust.quantile_clip = QuantileClipOf(r);
+      return FrozenScheme(robust);
+    }
+    case v1::NormalizeRequest::kClip:
+      return FrozenScheme(ClipScheme{QuantileClipOf(request.clip())});
     case v1::NormalizeRequest::kScale: {
       FixedScaleScheme fs;
       if (request.scale().has_factor()) fs.factor = request.scale().factor();
@@ -41,7 +61,8 @@ absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& requ
     }
     case v1::NormalizeRequest::kBatchnorm: {
       const v1::BatchNorm& bn = request.batchnorm();
-      return FrozenScheme(BatchNormScheme{Values(bn.gamma()), Values(bn.beta()), EpsOf(bn)});
+      return FrozenScheme(
+          BatchNormScheme{Values(bn.gamma()), Values(bn.beta()), EpsOf(bn), QuantileClipOf(bn)});
     }
     case v1::NormalizeRequest::kBatchnormTraining: {
       const v1::BatchNormTraining& bn = request.batchnorm_training();

@@ -75,16 +75,19 @@ TEST_P(ApplyScaleShiftDriverTest, MatchesElementwiseReferenceWithAndWithoutPool)
         ASSERT_EQ(got, want) << DTypeName(in) << " -> " << DTypeName(out)
                              << (p ? " with pool" : " inline");
       }
-      // With a clamp (minmax's clip): the float64 value clamped, then rounded once.
+      // With a clamp per channel (minmax's clip, quantile clips): the float64 value
+      // clamped to its channel's range, then rounded once.
       ScaleShift clamped = factors;
-      clamped.clamp = ScaleShift::Range{-3.25, 2.5};
+      for (size_t c = 0; c < factors.center.size(); ++c) {
+        clamped.clamp.push_back({-3.25 + 0.125 * static_cast<double>(c % 7), 2.5 - 0.25 * (c % 3)});
+      }
       for (int64_t i = 0; i < elements; ++i) {
         const int64_t c = CoordinateAt(param.shape, axis, i);
         double exact = 0;
         ScaleShiftRunReference(in, DType::kFloat64, input.data() + i * ElementSize(in), 1,
                                factors.center[c], factors.scale[c], factors.shift[c],
                                reinterpret_cast<std::byte*>(&exact));
-        exact = std::min(std::max(exact, -3.25), 2.5);
+        exact = std::min(std::max(exact, clamped.clamp[c].low), clamped.clamp[c].high);
         ScaleShiftRunReference(DType::kFloat64, out, reinterpret_cast<const std::byte*>(&exact), 1,
                                0.0, 1.0, 0.0, want.data() + i * out_size);
       }

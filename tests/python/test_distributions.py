@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import normd
+from normd.v1 import normd_pb2 as pb
 from conftest import NormdProcess
 
 RANKS = np.array([0, 0.001, 0.01, 0.1, 0.25, 1 / 3, 0.5, 0.75, 0.9, 0.99, 0.999, 1])
@@ -202,3 +203,91 @@ def test_bad_requests_get_precise_statuses_and_change_nothing(client):
     after = client.stats("d", quantiles=[0.5])
     np.testing.assert_array_equal(after.quantiles, before.quantiles)
     np.testing.assert_array_equal(after.count, before.count)
+
+
+def fitted(client, name, train, **options):
+    client.create_dataset(name, layout="NC", channels=train.shape[1], **options)
+    client.fit(name, np.array_split(train, 5), local=False)
+    return client.freeze(name)
+
+
+@pytest.mark.parametrize("unit_variance", [False, True])
+def test_robust_matches_scikit_learns_robust_scaler_within_the_sketch_bounds(client,
+                                                                             unit_variance):
+    from scipy.stats import norm
+    from sklearn.preprocessing import RobustScaler
+    rng = np.random.default_rng(40)
+    train = np.stack([rng.normal(3, 2, 20000), rng.lognormal(0, 1, 20000),
+                      rng.standard_cauchy(20000)], axis=1)
+    version = fitted(client, "robust", train)
+    x = np.concatenate([rng.normal(3, 4, (500, 3)), train[:500]])
+    got = client.robust(x, "robust", unit_variance=unit_variance, output_dtype=np.float64)
+    want = RobustScaler(unit_variance=unit_variance).fit(train).transform(x)
+    # The sketch's median and quartiles, each within its stated bound of numpy's.
+    stats = client.stats("robust", version, quantiles=[0.5, 0.25, 0.75])
+    err = stats.quantile_error
+    median, q1, q3 = stats.quantiles[:, 0], stats.quantiles[:, 1], stats.quantiles[:, 2]
+    adjust = norm.ppf(0.75) - norm.ppf(0.25) if unit_variance else 1.0
+    spread = (q3 - q1) / adjust
+    # |(x - m)/s - (x - m')/s'| <= |m - m'|/s' + |x - m| |1/s - 1/s'|, with s' >= s - ds.
+    ds = (err[:, 1] + err[:, 2]) / adjust
+    bound = (err[:, 0] / (spread - ds) + np.abs(x - median) * ds / (spread * (spread - ds))
+             + 1e-12 * (1 + np.abs(want)))
+    assert np.all(np.abs(got - want) <= bound)
+    # The same bits in process, from the same frozen quantiles.
+    local = client.normalizer("robust", version=version, scheme="robust",
+                              unit_variance=unit_variance)
+    np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
+    back = client.denormalize(got, "robust", scheme="robust", unit_variance=unit_variance,
+                              output_dtype=np.float64)
+    np.testing.assert_allclose(back, x, rtol=1e-12, atol=1e-12)
+
+
+def test_quantile_clips_bound_inputs_to_the_frozen_quantiles(client):
+    rng = np.random.default_rng(41)
+    train = np.stack([rng.standard_cauchy(20000), rng.normal(10, 1, 20000)], axis=1)
+    version = fitted(client, "clipped", train)
+    x = np.concatenate([rng.standard_cauchy((2000, 2)) * 50, train[:100]])
+    stats = client.stats("clipped", version, quantiles=[0.01, 0.99])
+    low, high = stats.quantiles[:, 0], stats.quantiles[:, 1]
+    for c in range(2):  # the clip bounds are the sketch's quantiles, within their bounds
+        exact = np.quantile(train[:, c], [0.01, 0.99])
+        assert np.all(np.abs(stats.quantiles[c] - exact) <= stats.quantile_error[c])
+    clipped = client.clip(x, "clipped", low=0.01, high=0.99, output_dtype=np.float64)
+    np.testing.assert_array_equal(clipped, np.clip(x, low, high))
+    # As an option of z-score: the clipped input's z-score, rounded once to float32.
+    z = client.zscore(x, "clipped", quantile_clip=(0.01, 0.99))
+    full = client.stats("clipped", version)
+    want = (np.clip(x, low, high) - full.mean) / np.sqrt(full.variance + 1e-5)
+    np.testing.assert_allclose(z, want.astype(np.float32), rtol=2e-7, atol=1e-7)
+    outside = (x < low) | (x > high)
+    assert outside.sum() > 100
+    local = client.normalizer("clipped", scheme="zscore", quantile_clip=(0.01, 0.99))
+    np.testing.assert_array_equal(local(x), z)
+    m = client.minmax(x, "clipped", quantile_clip=(0.05, 0.95), output_dtype=np.float64)
+    q = client.stats("clipped", version, quantiles=[0.05, 0.95]).quantiles
+    want = (np.clip(x, q[:, 0], q[:, 1]) - full.min) / (full.max - full.min)
+    np.testing.assert_allclose(m, want, rtol=1e-12, atol=1e-15)
+
+
+def test_bad_robust_and_clip_requests_get_precise_statuses(client):
+    rng = np.random.default_rng(42)
+    fitted(client, "d", rng.normal(0, 1, (100, 2)))
+    x = np.zeros((3, 2))
+    with pytest.raises(normd.errors.InvalidArgument,
+                       match="robust quantile ranks must satisfy 0 <= low < high <= 1, got low "
+                             "0.75 and high 0.25"):
+        client.robust(x, "d", q_low=0.75, q_high=0.25)
+    with pytest.raises(normd.errors.InvalidArgument,
+                       match="quantile clip ranks must satisfy .* got low -0.1 and high 0.9"):
+        client.zscore(x, "d", quantile_clip=(-0.1, 0.9))
+    with pytest.raises(normd.errors.InvalidArgument, match="clip has no inverse"):
+        client.denormalize(x, "d", scheme="robust", quantile_clip=(0.1, 0.9))
+    with pytest.raises(normd.errors.InvalidArgument, match="needs quantile ranks to clip to"):
+        client.normalize(x, pb.NormalizeRequest(dataset="d", clip=pb.Clip()))
+    client.create_dataset("plain", layout="NC", channels=2, sketch=False)
+    client.fit("plain", [rng.normal(0, 1, (10, 2))])
+    client.freeze("plain")
+    with pytest.raises(normd.errors.FailedPrecondition, match='"plain" keeps no quantile sketch'):
+        client.robust(x, "plain")
+    np.testing.assert_array_equal(client.zscore(x, "plain"), client.zscore(x, "plain"))

@@ -123,6 +123,43 @@ def test_minmax_and_scale(normctl, tmp_path):
                                   (pixels.astype(np.float64) / 255).astype(np.float32))
 
 
+def test_quantiles_histograms_and_the_robust_schemes(normctl, tmp_path):
+    rng = np.random.default_rng(21)
+    x = np.stack([rng.standard_cauchy(4000), 1e8 + rng.normal(0, 1e-3, 4000)], axis=1)
+    np.save(tmp_path / "x.npy", x)
+    normctl("create", "dist", "--channels=2", "--sketch_accuracy=0.002",
+            "--sketch_max_buckets=4096", "--sketch_center=0,1e8")
+    normctl("ingest", "dist", tmp_path / "x.npy")
+    normctl("freeze", "dist")
+    ranks = [0.01, 0.5, 0.99]
+    stats = stats_json(normctl, "dist", "--version=latest", "--quantiles=0.01,0.5,0.99",
+                       "--histogram_bins=4")
+    for c, d in enumerate(stats["distributions"]):
+        assert d["relative_accuracy"] == 2.0 ** -9  # 0.002 kept as the power of two below it
+        exact = np.quantile(x[:, c], ranks)
+        assert np.all(np.abs(np.array(d["quantile"]) - exact) <= d["quantile_error"])
+        edges, counts = d["histogram_edges"], d["histogram_counts"]
+        assert len(edges) == len(counts) + 1 and sum(counts) == 4000
+    text = normctl("stats", "dist", "--quantiles=0.5").stdout
+    assert "sketch of" in text and "q0.5" in text
+    normctl("normalize", "dist", tmp_path / "x.npy", tmp_path / "r.npy", "--scheme=robust",
+            "--output_dtype=float64")
+    q = np.array([d["quantile"] for d in stats_json(
+        normctl, "dist", "--version=latest", "--quantiles=0.5,0.25,0.75")["distributions"]])
+    np.testing.assert_allclose(np.load(tmp_path / "r.npy"),
+                               (x - q[:, 0]) / (q[:, 2] - q[:, 1]), rtol=1e-12, atol=1e-12)
+    normctl("normalize", "dist", tmp_path / "x.npy", tmp_path / "c.npy", "--scheme=clip",
+            "--quantile_clip=0.01,0.99", "--output_dtype=float64")
+    low, high = np.array([d["quantile"] for d in stats["distributions"]])[:, [0, 2]].T
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), np.clip(x, low, high))
+    failed = normctl("stats", "dist", "--quantiles=2", check=False)
+    assert failed.returncode == 1 and "must be a rank in [0, 1], got 2" in failed.stderr
+    assert ("relative accuracy 0.001953125, at most 4096 buckets a channel, centred per channel"
+            in normctl("info", "dist").stdout)
+    normctl("create", "plain", "--channels=1", "--nosketch")
+    assert "no quantile sketches" in normctl("info", "plain").stdout
+
+
 def test_restart_keeps_statistics_and_versions(normd, normctl, tmp_path):
     rng = np.random.default_rng(11)
     np.save(tmp_path / "x.npy", rng.normal(5, 2, (1000, 4)).astype(np.float16))

@@ -47,6 +47,16 @@ int Create(NormdClient& client, const std::vector<char*>& args) {
   }
   spec.set_nonfinite_policy(nonfinite == "skip" ? v1::NONFINITE_POLICY_SKIP
                                                 : v1::NONFINITE_POLICY_REJECT);
+  v1::QuantileSketchOptions* sketch = spec.mutable_sketch();
+  sketch->set_disabled(!absl::GetFlag(FLAGS_sketch));
+  sketch->set_relative_accuracy(absl::GetFlag(FLAGS_sketch_accuracy));
+  sketch->set_max_buckets(absl::GetFlag(FLAGS_sketch_max_buckets));
+  if (!absl::GetFlag(FLAGS_sketch_center).empty()) {
+    NORMD_ASSIGN_OR_RETURN(const std::vector<double> center,
+                           ParseDoubles("sketch_center", absl::GetFlag(FLAGS_sketch_center)),
+                           Usage(std::string(_.message())));
+    sketch->mutable_center()->Add(center.begin(), center.end());
+  }
   NORMD_ASSIGN_OR_RETURN(v1::DatasetInfo info, client.CreateDataset(spec), Fail(_));
   std::printf("created ");
   PrintInfo(info);
@@ -65,8 +75,14 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("stats takes one dataset name");
   NORMD_ASSIGN_OR_RETURN(v1::Split split, ParseSplitFlag(), Usage(std::string(_.message())));
   NORMD_ASSIGN_OR_RETURN(uint64_t version, ResolveVersion(client, args[0]), Fail(_));
-  NORMD_ASSIGN_OR_RETURN(v1::GetStatsResponse response, client.GetStats(args[0], version, split),
-                         Fail(_));
+  std::vector<double> ranks;
+  if (!absl::GetFlag(FLAGS_quantiles).empty()) {
+    NORMD_ASSIGN_OR_RETURN(ranks, ParseDoubles("quantiles", absl::GetFlag(FLAGS_quantiles)),
+                           Usage(std::string(_.message())));
+  }
+  const uint32_t bins = absl::GetFlag(FLAGS_histogram_bins);
+  NORMD_ASSIGN_OR_RETURN(v1::GetStatsResponse response,
+                         client.GetStats(args[0], version, split, ranks, bins), Fail(_));
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", StatsToJson(response).c_str());
     return 0;
@@ -82,6 +98,19 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
     std::printf("%8d %12llu %20.12g %14.6g %20.12g %20.12g\n", c,
                 static_cast<unsigned long long>(s.count(c)), s.mean(c), std::sqrt(s.variance(c)),
                 s.min(c), s.max(c));
+  }
+  for (int c = 0; c < s.distributions_size(); ++c) {
+    const v1::ChannelDistribution& d = s.distributions(c);
+    std::printf("channel %d: sketch of %u buckets, relative accuracy %.3g\n", c, d.buckets(),
+                d.relative_accuracy());
+    for (int i = 0; i < d.quantile_size(); ++i) {
+      std::printf("  q%-8g %20.12g +- %.3g\n", ranks[static_cast<size_t>(i)], d.quantile(i),
+                  d.quantile_error(i));
+    }
+    for (int b = 0; b < d.histogram_counts_size(); ++b) {
+      std::printf("  [%-14.6g, %14.6g%s %14.0f\n", d.histogram_edges(b), d.histogram_edges(b + 1),
+                  b + 1 == d.histogram_counts_size() ? "]" : ")", d.histogram_counts(b));
+    }
   }
   return 0;
 }

@@ -19,6 +19,20 @@ ABSL_FLAG(std::string, accumulator, "exact", "create: exact or running");
 ABSL_FLAG(std::string, momentum, "",
           "create: running-average momentum in (0, 1]; empty: cumulative average");
 ABSL_FLAG(std::string, nonfinite, "reject", "create: reject or skip NaN/Inf values");
+ABSL_FLAG(bool, sketch, true, "create: keep per-channel quantile sketches (--nosketch: none)");
+ABSL_FLAG(double, sketch_accuracy, 0.0,
+          "create: the sketches' relative accuracy in [2^-11, 0.5]; 0: 0.01");
+ABSL_FLAG(uint32_t, sketch_max_buckets, 0,
+          "create: buckets a channel's sketch may hold, in [16, 65536]; 0: 2048");
+ABSL_FLAG(std::string, sketch_center, "",
+          "create: comma-separated value per channel the sketches centre on (near data far "
+          "from 0); empty: 0");
+ABSL_FLAG(std::string, quantiles, "",
+          "stats: comma-separated ranks in [0, 1] to report quantiles at, from the sketches");
+ABSL_FLAG(uint32_t, histogram_bins, 0, "stats: a histogram of at most this many bins a channel");
+ABSL_FLAG(std::string, quantile_clip, "",
+          "normalize: LOW,HIGH ranks of the train quantiles to clip inputs to (zscore, minmax, "
+          "batchnorm, robust; required for --scheme=clip)");
 // ingest, stats
 ABSL_FLAG(std::string, split, "train", "ingest, stats: train, validation or test");
 ABSL_FLAG(int64_t, chunk_bytes, 4 << 20, "ingest, normalize: bytes of data per message");

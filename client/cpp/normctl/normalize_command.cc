@@ -59,6 +59,10 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     request.mutable_scale()->set_offset(absl::GetFlag(FLAGS_offset));
   } else if (scheme == "batchnorm") {
     status = SetAffine(request.mutable_batchnorm(), eps);
+  } else if (scheme == "robust") {
+    request.mutable_robust();  // RobustScaler's defaults: median and 25-75 range
+  } else if (scheme == "clip") {
+    request.mutable_clip();
   } else if (scheme == "layernorm") {
     NORMD_ASSIGN_OR_RETURN(std::vector<double> dims,
                            ParseDoubles("normalized_shape", absl::GetFlag(FLAGS_normalized_shape)));
@@ -71,12 +75,28 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     request.mutable_groupnorm()->set_num_groups(absl::GetFlag(FLAGS_groups));
     status = SetAffine(request.mutable_groupnorm(), eps);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--scheme must be zscore, minmax, scale, batchnorm, layernorm, instancenorm or "
-        "groupnorm, got '",
-        scheme, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--scheme must be zscore, minmax, scale, batchnorm, robust, clip, layernorm, "
+                     "instancenorm or groupnorm, got '",
+                     scheme, "'"));
   }
   NORMD_RETURN_IF_ERROR(status);
+  if (!absl::GetFlag(FLAGS_quantile_clip).empty()) {
+    NORMD_ASSIGN_OR_RETURN(const std::vector<double> ranks,
+                           ParseDoubles("quantile_clip", absl::GetFlag(FLAGS_quantile_clip)));
+    v1::QuantileClip clip;
+    if (ranks.size() != 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--quantile_clip takes two ranks, LOW,HIGH, got ", ranks.size(), " values"));
+    }
+    clip.set_low(ranks[0]);
+    clip.set_high(ranks[1]);
+    if (scheme == "zscore") *request.mutable_zscore()->mutable_quantile_clip() = clip;
+    if (scheme == "minmax") *request.mutable_minmax()->mutable_quantile_clip() = clip;
+    if (scheme == "batchnorm") *request.mutable_batchnorm()->mutable_quantile_clip() = clip;
+    if (scheme == "robust") *request.mutable_robust()->mutable_quantile_clip() = clip;
+    if (scheme == "clip") *request.mutable_clip()->mutable_quantile_clip() = clip;
+  }
   if (name == "-" && (scheme == "instancenorm" || scheme == "groupnorm")) {
     NORMD_ASSIGN_OR_RETURN(v1::Layout layout, ParseLayoutFlag());
     request.set_layout(layout);

@@ -11,12 +11,14 @@ const char kUsage[] = R"(normctl: command-line client for normd.
 
 Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
   create NAME --layout=NC|NCHW|NHWC --channels=C [--accumulator=exact|running]
-              [--momentum=M] [--nonfinite=reject|skip]
+              [--momentum=M] [--nonfinite=reject|skip] [--nosketch]
+              [--sketch_accuracy=A] [--sketch_max_buckets=B] [--sketch_center=C,...]
   ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID]
   freeze NAME
-  stats NAME [--version=V|latest] [--split=...] [--json]
+  stats NAME [--version=V|latest] [--split=...] [--quantiles=R,...] [--histogram_bins=B] [--json]
   export NAME [--version=V|latest] [--format=json|torchvision|dali] [--eps=E] [--pixel_scale=S]
-  normalize NAME IN.npy OUT.npy [--scheme=zscore|minmax|scale|batchnorm] [--version=V]
+  normalize NAME IN.npy OUT.npy [--scheme=zscore|minmax|scale|batchnorm|robust|clip]
+              [--version=V] [--quantile_clip=LOW,HIGH]
               [--eps=E] [--low=L --high=H] [--factor=F --offset=O] [--gamma=.. --beta=..]
               [--output_dtype=float32|float64]
   normalize NAME|- IN.npy OUT.npy --scheme=layernorm|instancenorm|groupnorm [--groups=G]
@@ -53,6 +55,13 @@ void PrintInfo(const v1::DatasetInfo& info) {
               LayoutText(spec.layout()).c_str(), static_cast<long long>(spec.channels()),
               AccumulatorText(spec).c_str(),
               spec.nonfinite_policy() == v1::NONFINITE_POLICY_SKIP ? "skipped" : "rejected");
+  if (spec.sketch().disabled()) {
+    std::printf("  no quantile sketches\n");
+  } else {
+    std::printf("  quantile sketches: relative accuracy %.17g, at most %u buckets a channel%s\n",
+                spec.sketch().relative_accuracy(), spec.sketch().max_buckets(),
+                spec.sketch().center_size() > 0 ? ", centred per channel" : "");
+  }
   for (const v1::SplitTotals& t : info.totals()) {
     std::printf("  %-10s %llu batches, %llu samples\n",
                 absl::AsciiStrToLower(v1::Split_Name(t.split()).substr(6)).c_str(),

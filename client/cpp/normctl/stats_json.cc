@@ -61,6 +61,21 @@ std::string StatsToJson(const v1::GetStatsResponse& response) {
     AppendDoubles(&out, "running_var", s.running_var());
     absl::StrAppend(&out, ", \"num_batches_tracked\": ", s.num_batches_tracked());
   }
+  if (s.distributions_size() > 0) {
+    out.append(", \"distributions\": [");
+    for (int c = 0; c < s.distributions_size(); ++c) {
+      const v1::ChannelDistribution& d = s.distributions(c);
+      out.append(c > 0 ? ", {" : "{");
+      absl::StrAppend(&out, "\"buckets\": ", d.buckets(), ", \"relative_accuracy\": ");
+      AppendDouble(&out, d.relative_accuracy());
+      AppendDoubles(&out, "quantile", d.quantile());
+      AppendDoubles(&out, "quantile_error", d.quantile_error());
+      AppendDoubles(&out, "histogram_edges", d.histogram_edges());
+      AppendDoubles(&out, "histogram_counts", d.histogram_counts());
+      out.append("}");
+    }
+    out.append("]");
+  }
   out.append("}");
   return out;
 }

@@ -25,23 +25,42 @@ std::vector<double> Params(const py::dict& params, const char* name) {
   return params[name].cast<std::vector<double>>();
 }
 
+bool Flag(const py::dict& params, const char* name, bool fallback) {
+  if (!params.contains(name) || params[name].is_none()) return fallback;
+  return params[name].cast<bool>();
+}
+
+// quantile_clip=(low, high) ranks, or none.
+std::optional<QuantileClip> ClipParam(const py::dict& params) {
+  if (!params.contains("quantile_clip") || params["quantile_clip"].is_none()) return std::nullopt;
+  const auto [low, high] = params["quantile_clip"].cast<std::pair<double, double>>();
+  return QuantileClip{low, high};
+}
+
 // The scheme with the wire's defaults for what `params` leaves out (normd.proto's
-// ZScore, MinMax, Scale and BatchNorm messages).
+// ZScore, MinMax, Scale, BatchNorm, Robust and Clip messages).
 FrozenScheme SchemeNamed(const std::string& name, const py::dict& params) {
-  if (name == "zscore") return ZScoreScheme{Param(params, "eps", kDefaultEps)};
+  if (name == "zscore") return ZScoreScheme{Param(params, "eps", kDefaultEps), ClipParam(params)};
   if (name == "minmax") {
-    const bool clip = params.contains("clip") && params["clip"].cast<bool>();
-    return MinMaxScheme{Param(params, "low", 0.0), Param(params, "high", 1.0), clip};
+    return MinMaxScheme{Param(params, "low", 0.0), Param(params, "high", 1.0),
+                        Flag(params, "clip", false), ClipParam(params)};
   }
+  if (name == "robust") {
+    return RobustScheme{Param(params, "q_low", 0.25),         Param(params, "q_high", 0.75),
+                        Flag(params, "with_centering", true), Flag(params, "with_scaling", true),
+                        Flag(params, "unit_variance", false), ClipParam(params)};
+  }
+  if (name == "clip") return ClipScheme{ClipParam(params)};
   if (name == "scale") {
     return FixedScaleScheme{Param(params, "factor", 1.0), Param(params, "offset", 0.0)};
   }
   if (name == "batchnorm") {
     return BatchNormScheme{Params(params, "gamma"), Params(params, "beta"),
-                           Param(params, "eps", kDefaultEps)};
+                           Param(params, "eps", kDefaultEps), ClipParam(params)};
   }
   Raise(absl::InvalidArgumentError(absl::StrCat(
-      "a frozen normaliser's scheme is zscore, minmax, scale or batchnorm, got ", name)));
+      "a frozen normaliser's scheme is zscore, minmax, scale, batchnorm, robust or clip, got ",
+      name)));
 }
 
 std::vector<double> Doubles(const py::array_t<double, py::array::forcecast>& a) {
@@ -54,8 +73,12 @@ FrozenNormalizer Make(const std::string& scheme, const py::dict& params,
                       const py::array_t<double, py::array::forcecast>& mean,
                       const py::array_t<double, py::array::forcecast>& variance,
                       const py::array_t<double, py::array::forcecast>& min,
-                      const py::array_t<double, py::array::forcecast>& max, bool inverse) {
+                      const py::array_t<double, py::array::forcecast>& max, bool inverse,
+                      std::vector<double> quantile_ranks,
+                      std::vector<std::vector<double>> quantiles) {
   ReferenceStatistics stats;
+  stats.quantile_ranks = std::move(quantile_ranks);
+  stats.quantiles = std::move(quantiles);
   stats.count.assign(count.data(), count.data() + count.size());
   stats.mean = Doubles(mean);
   stats.variance = Doubles(variance);
@@ -91,7 +114,9 @@ void BindNormalizer(py::module_& m) {
   py::class_<FrozenNormalizer>(m, "FrozenNormalizer")
       .def(py::init(&Make), py::arg("scheme"), py::arg("params"), py::arg("layout"),
            py::arg("channels"), py::arg("count"), py::arg("mean"), py::arg("variance"),
-           py::arg("min"), py::arg("max"), py::arg("inverse") = false)
+           py::arg("min"), py::arg("max"), py::arg("inverse") = false,
+           py::arg("quantile_ranks") = std::vector<double>{},
+           py::arg("quantiles") = std::vector<std::vector<double>>{})
       .def("apply", &Apply, py::arg("x"), py::arg("shape"), py::arg("dtype"), py::arg("out"),
            py::arg("out_dtype"))
       .def_property_readonly("center",

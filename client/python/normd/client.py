@@ -138,8 +138,12 @@ _NO_STATISTICS = Statistics(
 def _frozen_request(scheme: str, dataset: str, version: int, params: dict) -> pb.NormalizeRequest:
     """A NormalizeRequest for a frozen-statistics scheme named with its parameters."""
     request = pb.NormalizeRequest(dataset=dataset, version=version)
-    allowed = {"zscore": {"eps"}, "minmax": {"low", "high", "clip"},
-               "scale": {"factor", "offset"}, "batchnorm": {"gamma", "beta", "eps"}}
+    allowed = {"zscore": {"eps", "quantile_clip"},
+               "minmax": {"low", "high", "clip", "quantile_clip"},
+               "scale": {"factor", "offset"}, "batchnorm": {"gamma", "beta", "eps", "quantile_clip"},
+               "robust": {"q_low", "q_high", "with_centering", "with_scaling", "unit_variance",
+                          "quantile_clip"},
+               "clip": {"quantile_clip"}}
     if scheme not in allowed:
         raise ValueError(f"scheme must be one of {sorted(allowed)}, got {scheme!r}")
     unknown = set(params) - allowed[scheme]
@@ -152,9 +156,23 @@ def _frozen_request(scheme: str, dataset: str, version: int, params: dict) -> pb
             continue
         if name in ("gamma", "beta"):
             getattr(message, name)[:] = _floats(value)
+        elif name == "quantile_clip":
+            message.quantile_clip.low, message.quantile_clip.high = map(float, value)
+        elif name in ("with_centering", "with_scaling"):  # the wire says what is left out
+            setattr(message, name.replace("with_", "without_"), not value)
         else:
             setattr(message, name, value)
     return request
+
+
+def _quantile_ranks(scheme: str, params: dict) -> list:
+    """The train quantiles a frozen scheme folds (the server's QuantileRanksOf)."""
+    ranks = []
+    if scheme == "robust":
+        ranks = [0.5, params.get("q_low", 0.25), params.get("q_high", 0.75)]
+    if params.get("quantile_clip") is not None:
+        ranks += [float(r) for r in params["quantile_clip"]]
+    return ranks
 
 
 class _PendingStream:
@@ -598,7 +616,7 @@ class Client:
                 raise errors.FailedPrecondition(
                     grpc.StatusCode.FAILED_PRECONDITION,
                     f'dataset "{dataset}" has no frozen version; call freeze first')
-        stats = self.stats(dataset, version=version)
+        stats = self.stats(dataset, version=version, quantiles=_quantile_ranks(scheme, params))
         layout = pb.Layout.Name(info.spec.layout)[len("LAYOUT_"):]
         return _local.Normalizer(dataset, version, scheme, params, layout, info.spec.channels,
                                  stats)
@@ -784,14 +802,43 @@ class Client:
                             for k, v in params.items())))
         return self._normalize(x, self._cached(key, build, output_dtype, out, inverse=True), out)
 
+    def robust(self, x, dataset: str, *, version: int = 0, q_low: float = 0.25,
+               q_high: float = 0.75, with_centering: bool = True, with_scaling: bool = True,
+               unit_variance: bool = False, quantile_clip=None, output_dtype=None, out=None):
+        """(x - median) / (Q(q_high) - Q(q_low)) with a frozen version's train quantiles
+        (from its sketches), as scikit-learn's RobustScaler; unit_variance gives normal
+        data unit variance. quantile_clip=(low, high) ranks clips inputs first (every
+        scheme with statistics takes it)."""
+        params = dict(q_low=q_low, q_high=q_high, with_centering=with_centering,
+                      with_scaling=with_scaling, unit_variance=unit_variance,
+                      quantile_clip=quantile_clip)
+        return self._frozen("robust", x, dataset, version, params, output_dtype, out)
+
+    def clip(self, x, dataset: str, *, low: float, high: float, version: int = 0,
+             output_dtype=None, out=None):
+        """x clipped to the frozen version's train quantiles at ranks [low, high]."""
+        return self._frozen("clip", x, dataset, version, dict(quantile_clip=(low, high)),
+                            output_dtype, out)
+
+    def _frozen(self, scheme, x, dataset, version, params, output_dtype, out):
+        def build():
+            return _frozen_request(scheme, dataset, version, params)
+        key = (scheme, dataset, version, tuple(sorted(
+            (k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items())))
+        return self._normalize(x, self._cached(key, build, output_dtype, out), out)
+
     def zscore(self, x, dataset: str, *, version: int = 0, eps: Optional[float] = None,
-               output_dtype=None, out=None):
+               quantile_clip=None, output_dtype=None, out=None):
         """(x - mean) / sqrt(var + eps) with a frozen version's statistics.
 
         Every scheme method takes `out`: an array or tensor of x's shape (and of
         output_dtype, which it sets when not given) to write the result into. When x or
         out lies in a shared buffer of this client (shared_buffer, shared_pool), it
         stays there: the server reads and writes it in place."""
+        if quantile_clip is not None:
+            return self._frozen("zscore", x, dataset, version,
+                                dict(eps=eps, quantile_clip=quantile_clip), output_dtype, out)
+
         def build():
             request = pb.NormalizeRequest(dataset=dataset, version=version)
             request.zscore.SetInParent()
@@ -802,9 +849,13 @@ class Client:
                                                output_dtype, out), out)
 
     def minmax(self, x, dataset: str, *, version: int = 0, low: float = 0.0, high: float = 1.0,
-               clip: bool = False, output_dtype=None, out=None):
+               clip: bool = False, quantile_clip=None, output_dtype=None, out=None):
         """low + (x - min) / (max - min) * (high - low) with the training split's min and
         max; clip=True clamps the result to [low, high] (NaN stays NaN)."""
+        if quantile_clip is not None:
+            return self._frozen("minmax", x, dataset, version,
+                                dict(low=low, high=high, clip=clip, quantile_clip=quantile_clip),
+                                output_dtype, out)
         def build():
             request = pb.NormalizeRequest(dataset=dataset, version=version)
             request.minmax.low, request.minmax.high = low, high

@@ -28,7 +28,7 @@ _DTYPE_NAMES = {pb.DTYPE_FLOAT32: "float32", pb.DTYPE_FLOAT64: "float64",
                 pb.DTYPE_FLOAT16: "float16", pb.DTYPE_BFLOAT16: "bfloat16",
                 pb.DTYPE_UINT8: "uint8"}
 _LAYOUTS = ("NC", "NCHW", "NHWC")
-_FROZEN_SCHEMES = ("zscore", "minmax", "scale", "batchnorm")
+_FROZEN_SCHEMES = ("zscore", "minmax", "scale", "batchnorm", "robust", "clip")
 # Statistics from each input itself: no frozen version, and no inverse.
 BATCH_SCHEMES = ("batchnorm_training", "layernorm", "instancenorm", "groupnorm")
 
@@ -156,9 +156,11 @@ class Normalizer:
         mean, variance = stats.mean, stats.variance
         if getattr(stats, "running_mean", None) is not None:  # as the server folds them
             mean, variance = stats.running_mean, stats.running_var
+        ranks = [] if stats.quantile_ranks is None else list(stats.quantile_ranks)
+        quantiles = [] if stats.quantiles is None else [list(q) for q in stats.quantiles]
         self._make = lambda inverse: _native.FrozenNormalizer(
             scheme, dict(params), layout, channels, stats.count, mean, variance, stats.min,
-            stats.max, inverse)
+            stats.max, inverse, ranks, quantiles)
         self._native = self._make(False)
 
     @property
