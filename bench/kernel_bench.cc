@@ -21,6 +21,7 @@
 #include "core/frozen_scheme.h"
 #include "core/kernels/scale_shift.h"
 #include "core/per_sample_norm.h"
+#include "core/piecewise_map.h"
 
 namespace normd {
 namespace {
@@ -184,6 +185,31 @@ void Fit(benchmark::State& state, DType dtype, Shape shape, int kernel) {
   state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
 }
 
+// A quantile transform of `knots` pieces per channel (a piecewise-linear map, the
+// kernel of the quantile and bucketize schemes), float32 out; bytes as Normalize. The
+// input's values are spread over [0, 100), and so are the knots.
+void NormalizePiecewise(benchmark::State& state, DType dtype, Shape shape, int knots) {
+  const KernelInput input(state, dtype, shape, 6);
+  std::vector<std::byte> out(static_cast<size_t>(input.elements) * 4, std::byte{1});
+  std::vector<AffinePiece> pieces = {{0.0, 0.0, 0.0, 0.0}};
+  for (int k = 0; k < knots - 1; ++k) {
+    const double x0 = 100.0 * k / (knots - 1), x1 = 100.0 * (k + 1) / (knots - 1);
+    pieces.push_back(
+        {x0, x0, (1.0 / (knots - 1)) / (x1 - x0), static_cast<double>(k) / (knots - 1)});
+  }
+  const std::vector<PiecewiseChannel> maps(static_cast<size_t>(shape.channels),
+                                           PiecewiseChannel::Make(pieces, 0.0, 1.0));
+  WorkerPool pool(0);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        ApplyPiecewiseMap(input.view, input.geometry, maps, Out(DType::kFloat32), out, &pool));
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<int64_t>(input.bytes.size() + out.size()));
+  state.SetLabel(KernelTargetName());
+}
+
 // The fit of a dataset that keeps quantile sketches (the default): the moments, then
 // every value into its channel's sketch, as IngestDelta::AddBatch does. The
 // yardstick is Fit of the same input in the same run.
@@ -281,6 +307,20 @@ NORMD_FIT_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
 BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), kSimdPool2)
     ->Arg(256 * kMiB)
     ->Unit(benchmark::kMicrosecond);
+// The quantile transform (1000 knots) and bucketize-like maps (4 pieces) at the
+// normalise sizes; yardstick memcpy.
+BENCHMARK_CAPTURE(NormalizePiecewise, quantile1000_f32_NC_F1_simd, DType::kFloat32,
+                  (Shape{Layout::kNC, {0}, 1}), 1000)
+    ->Apply(Sizes);
+BENCHMARK_CAPTURE(NormalizePiecewise, quantile1000_f32_NCHW_64x3x224x224_simd, DType::kFloat32,
+                  kImageRgb, 1000)
+    ->Apply(ImageShape);
+BENCHMARK_CAPTURE(NormalizePiecewise, bucketize4_f32_NC_F1_simd, DType::kFloat32,
+                  (Shape{Layout::kNC, {0}, 1}), 4)
+    ->Apply(Sizes);
+BENCHMARK_CAPTURE(NormalizePiecewise, quantile1000_f32_NC_F3_simd, DType::kFloat32,
+                  (Shape{Layout::kNC, {0}, 3}), 1000)
+    ->Apply(Sizes);
 // The fit with quantile sketches; its yardstick is the Fit row of the same name.
 BENCHMARK_CAPTURE(FitSketch, f32_NC_F3_simd, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}), kSimd)
     ->Apply(Sizes);

@@ -71,18 +71,11 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
           return factors.clamp[(first + i) / walk.inner % channels];
         });
   };
-  const auto run_tasks = [&](size_t tasks, auto&& task) {
-    if (pool != nullptr && tasks > 1) {
-      pool->ParallelFor(tasks, task);
-    } else {
-      for (size_t t = 0; t < tasks; ++t) task(t);
-    }
-  };
 
   if (walk.kind == KernelWalk::Kind::kRuns) {
     const size_t run_bytes = walk.inner * (in_size + out_size);
     const size_t per_task = std::max<size_t>(1, kTaskBytes / run_bytes);
-    run_tasks(CeilDiv(walk.runs, per_task), [&](size_t t) {
+    RunTasks(pool, CeilDiv(walk.runs, per_task), [&](size_t t) {
       const size_t end = std::min(walk.runs, (t + 1) * per_task);
       for (size_t run = t * per_task; run < end; ++run) {
         const size_t c = run % channels;
@@ -103,7 +96,7 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
   ExpandToColumns(column_channels, factors.shift, shift);
   const size_t row_units = walk.rows + (walk.tail > 0 ? 1 : 0);
   const size_t per_task = std::max<size_t>(1, kTaskBytes / (walk.row_len * (in_size + out_size)));
-  run_tasks(CeilDiv(row_units, per_task), [&](size_t t) {
+  RunTasks(pool, CeilDiv(row_units, per_task), [&](size_t t) {
     const size_t begin = t * per_task;
     const size_t end = std::min(row_units, begin + per_task);
     const size_t full_end = std::min(end, walk.rows);

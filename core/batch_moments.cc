@@ -295,11 +295,7 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
   }
   const FitContext ctx{batch, walk, policy, ElementSize(batch.dtype)};
   const bool runs = walk.kind == KernelWalk::Kind::kRuns;
-  const size_t units = runs ? walk.runs : walk.rows + (walk.tail > 0 ? 1 : 0);
-  const size_t unit_bytes = (runs ? walk.inner : walk.row_len) * ctx.element_size;
-  // Parts depend on the batch alone, never on the pool, so results are reproducible.
-  const size_t per_part = std::max<size_t>(1, kPartBytes / unit_bytes);
-  const size_t parts = (units + per_part - 1) / per_part;
+  const auto [units, per_part, parts] = SplitWalk(walk, ctx.element_size, kPartBytes);
 
   struct Part {
     std::vector<ShiftedChannelSums> channels;
@@ -315,11 +311,7 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
     part.status = runs ? FitRuns(ctx, begin, end, part.channels, part.skipped)
                        : FitRows(ctx, begin, end, part.channels, part.skipped);
   };
-  if (pool != nullptr && parts > 1) {
-    pool->ParallelFor(parts, fit_part);
-  } else {
-    for (size_t p = 0; p < parts; ++p) fit_part(p);
-  }
+  RunTasks(pool, parts, fit_part);
 
   uint64_t skipped = 0;
   for (ChannelMoments& m : out) m = ChannelMoments{};

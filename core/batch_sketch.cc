@@ -262,10 +262,7 @@ void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry
   const KernelWalk walk = PlanKernelWalk(geometry);
   const SketchContext ctx{batch, walk, spec, ElementSize(batch.dtype)};
   const bool runs = walk.kind == KernelWalk::Kind::kRuns;
-  const size_t units = runs ? walk.runs : walk.rows + (walk.tail > 0 ? 1 : 0);
-  const size_t unit_bytes = (runs ? walk.inner : walk.row_len) * ctx.element_size;
-  const size_t per_part = std::max<size_t>(1, kPartBytes / unit_bytes);
-  const size_t parts = (units + per_part - 1) / per_part;
+  const auto [units, per_part, parts] = SplitWalk(walk, ctx.element_size, kPartBytes);
   std::vector<std::vector<QuantileSketch>> results(parts);
   const auto sketch_part = [&](size_t p) {
     results[p] = EmptySketches(spec, walk.channels);
@@ -277,11 +274,7 @@ void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry
       SketchRows(ctx, begin, end, results[p]);
     }
   };
-  if (pool != nullptr && parts > 1) {
-    pool->ParallelFor(parts, sketch_part);
-  } else {
-    for (size_t p = 0; p < parts; ++p) sketch_part(p);
-  }
+  RunTasks(pool, parts, sketch_part);
   for (const std::vector<QuantileSketch>& part : results) {
     for (size_t c = 0; c < walk.channels; ++c) MergeSketch(part[c], spec.max_buckets, sketches[c]);
   }

@@ -1,5 +1,6 @@
 #include "core/dataset_statistics.h"
 
+#include "absl/strings/str_cat.h"
 #include "core/batch_sketch.h"
 
 namespace normd {
@@ -48,6 +49,17 @@ ReferenceStatistics ReferenceStatisticsOf(const DatasetStatistics& stats) {
     ref.variance = stats.running->var;
   }
   return ref;
+}
+
+absl::StatusOr<double> ReferenceQuantile(const ReferenceStatistics& stats, size_t c, double rank) {
+  for (size_t i = 0; i < stats.quantile_ranks.size(); ++i) {
+    if (stats.quantile_ranks[i] == rank && c < stats.quantiles.size() &&
+        i < stats.quantiles[c].size()) {
+      return stats.quantiles[c][i];
+    }
+  }
+  return absl::InternalError(
+      absl::StrCat("the statistics hold no quantile at rank ", rank, " for channel ", c));
 }
 
 }  // namespace normd

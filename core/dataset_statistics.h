@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "core/channel_moments.h"
 #include "core/dataset_spec.h"
 #include "core/quantile_sketch.h"
@@ -54,6 +55,10 @@ struct ReferenceStatistics {
 };
 
 ReferenceStatistics ReferenceStatisticsOf(const DatasetStatistics& stats);
+
+// The train split's quantile of channel `c` at `rank`, which the caller added to
+// `stats` (INTERNAL when it did not).
+absl::StatusOr<double> ReferenceQuantile(const ReferenceStatistics& stats, size_t c, double rank);
 
 }  // namespace normd
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "core/apply_scale_shift.h"
+#include "core/quantile_transform.h"
 
 namespace normd {
 
@@ -45,6 +46,13 @@ absl::StatusOr<FrozenNormalizer> FrozenNormalizer::Create(const FrozenScheme& sc
                                                           const ReferenceStatistics& stats,
                                                           bool inverse) {
   if (!layout.has_value()) channels = 1;
+  if (IsPiecewise(scheme)) {
+    NORMD_ASSIGN_OR_RETURN(std::vector<PiecewiseChannel> maps,
+                           FoldPiecewise(scheme, stats, channels, inverse));
+    FrozenNormalizer normalizer(layout, channels, ScaleShift{});
+    normalizer.piecewise_ = std::move(maps);
+    return normalizer;
+  }
   NORMD_ASSIGN_OR_RETURN(ScaleShift factors, FoldScaleShift(scheme, stats, channels));
   if (inverse) {
     NORMD_ASSIGN_OR_RETURN(factors, Invert(scheme, factors));
@@ -63,6 +71,9 @@ absl::Status FrozenNormalizer::Apply(const ValidatedTensor& input, OutputDType o
     return absl::InvalidArgumentError(
         absl::StrCat("the output holds ", output.size(), " bytes, expected ", expected, " (",
                      input.elements(), " values of ", DTypeName(output_type.dtype()), ")"));
+  }
+  if (!piecewise_.empty()) {
+    return ApplyPiecewiseMap(input.view(), geometry, piecewise_, output_type, output, pool);
   }
   return ApplyScaleShift(input.view(), geometry, factors_, output_type, output, pool);
 }

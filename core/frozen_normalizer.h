@@ -16,6 +16,7 @@
 #include "core/dtype.h"
 #include "core/frozen_scheme.h"
 #include "core/layout.h"
+#include "core/piecewise_map.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
 
@@ -43,6 +44,7 @@ class FrozenNormalizer {
   absl::Status Apply(const ValidatedTensor& input, OutputDType output_type,
                      std::span<std::byte> output, WorkerPool* pool = nullptr) const;
 
+  // The affine factors; empty for the piecewise schemes (quantile, bucketize).
   const ScaleShift& factors() const { return factors_; }
   std::optional<Layout> layout() const { return layout_; }
   int64_t channels() const { return channels_; }
@@ -54,6 +56,7 @@ class FrozenNormalizer {
   std::optional<Layout> layout_;
   int64_t channels_;
   ScaleShift factors_;
+  std::vector<PiecewiseChannel> piecewise_;  // the piecewise schemes' maps, else empty
 };
 
 }  // namespace normd

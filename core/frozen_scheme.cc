@@ -54,8 +54,10 @@ absl::StatusOr<ScaleShift> FoldStandardize(const ReferenceStatistics& stats, dou
   return folded;
 }
 
-// Phi^-1(p) for p in (0, 1): Acklam's rational approximation (relative error 1.15e-9)
-// and one Halley step on erfc, which brings it to float64's last bits or so.
+}  // namespace
+
+// Acklam's rational approximation (relative error 1.15e-9) and one Halley step on
+// erfc, which brings it to float64's last bits or so.
 double NormalQuantile(double p) {
   static constexpr double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,
                                  -2.759285104469687e+02, 1.383577518672690e+02,
@@ -88,17 +90,7 @@ double NormalQuantile(double p) {
   return x - u / (1 + x * u / 2);
 }
 
-// The train split's quantile of channel `c` at `rank`, which the caller folded in.
-absl::StatusOr<double> ReferenceQuantile(const ReferenceStatistics& stats, size_t c, double rank) {
-  for (size_t i = 0; i < stats.quantile_ranks.size(); ++i) {
-    if (stats.quantile_ranks[i] == rank && c < stats.quantiles.size() &&
-        i < stats.quantiles[c].size()) {
-      return stats.quantiles[c][i];
-    }
-  }
-  return absl::InternalError(
-      absl::StrCat("the statistics hold no quantile at rank ", rank, " for channel ", c));
-}
+namespace {
 
 absl::Status ValidateRanks(absl::string_view what, double low, double high) {
   if (!(low >= 0.0 && low < high && high <= 1.0)) {
@@ -110,8 +102,13 @@ absl::Status ValidateRanks(absl::string_view what, double low, double high) {
 
 std::optional<QuantileClip> QuantileClipOf(const FrozenScheme& scheme) {
   return std::visit(
-      Overloaded{[](const FixedScaleScheme&) { return std::optional<QuantileClip>(); },
-                 [](const auto& s) { return s.quantile_clip; }},
+      [](const auto& s) -> std::optional<QuantileClip> {
+        if constexpr (requires { s.quantile_clip; }) {
+          return s.quantile_clip;
+        } else {
+          return std::nullopt;
+        }
+      },
       scheme);
 }
 
@@ -163,11 +160,21 @@ absl::StatusOr<ScaleShift> FoldWithoutClip(const FrozenScheme& scheme,
 
 }  // namespace
 
+bool IsPiecewise(const FrozenScheme& scheme) {
+  return std::holds_alternative<QuantileScheme>(scheme) ||
+         std::holds_alternative<BucketizeScheme>(scheme);
+}
+
 std::vector<double> QuantileRanksOf(const FrozenScheme& scheme) {
   std::vector<double> ranks;
   if (const auto* robust = std::get_if<RobustScheme>(&scheme)) {
     ranks = {0.5, robust->q_low, robust->q_high};
   }
+  if (const auto* quantile = std::get_if<QuantileScheme>(&scheme)) {
+    const uint32_t n = std::max<uint32_t>(quantile->n_quantiles, 2);
+    for (uint32_t i = 0; i < n; ++i) ranks.push_back(static_cast<double>(i) / (n - 1));
+  }
+  if (const auto* bucketize = std::get_if<BucketizeScheme>(&scheme)) ranks = bucketize->ranks;
   if (const std::optional<QuantileClip> clip = QuantileClipOf(scheme)) {
     ranks.push_back(clip->low);
     ranks.push_back(clip->high);
@@ -204,7 +211,9 @@ absl::string_view SchemeName(const FrozenScheme& scheme) {
                                [](const FixedScaleScheme&) { return "scale"; },
                                [](const BatchNormScheme&) { return "batchnorm"; },
                                [](const RobustScheme&) { return "robust"; },
-                               [](const ClipScheme&) { return "clip"; }},
+                               [](const ClipScheme&) { return "clip"; },
+                               [](const QuantileScheme&) { return "quantile"; },
+                               [](const BucketizeScheme&) { return "bucketize"; }},
                     scheme);
 }
 
@@ -268,6 +277,12 @@ absl::StatusOr<ScaleShift> FoldWithoutClip(const FrozenScheme& scheme,
             return folded;
           },
           [&](const RobustScheme& robust) { return FoldRobust(robust, stats, channels); },
+          [&](const QuantileScheme&) -> absl::StatusOr<ScaleShift> {
+            return absl::InternalError("the quantile transform is piecewise, not affine");
+          },
+          [&](const BucketizeScheme&) -> absl::StatusOr<ScaleShift> {
+            return absl::InternalError("bucketize is piecewise, not affine");
+          },
           [&](const ClipScheme&) -> absl::StatusOr<ScaleShift> {
             NORMD_RETURN_IF_ERROR(CheckChannelsFitted(stats));
             ScaleShift folded;

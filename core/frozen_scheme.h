@@ -65,9 +65,28 @@ struct RobustScheme {
 struct ClipScheme {
   std::optional<QuantileClip> quantile_clip;
 };
+// The training split's distribution function at x, from its quantiles at n_quantiles
+// evenly spaced ranks (interpolated linearly between them, as scikit-learn's
+// QuantileTransformer): uniform on [0, 1], or with `normal` Phi^-1 of it, clipped to
+// Phi^-1 of 1e-7 and 1 - 1e-7. A piecewise-linear map (core/quantile_transform.h).
+struct QuantileScheme {
+  uint32_t n_quantiles = 1000;
+  bool normal = false;
+};
+// The number of boundaries at or below x, the boundaries being the training split's
+// quantiles at `ranks` (ascending in [0, 1]): numpy.digitize(x, boundaries).
+struct BucketizeScheme {
+  std::vector<double> ranks;
+};
 
 using FrozenScheme = std::variant<ZScoreScheme, MinMaxScheme, FixedScaleScheme, BatchNormScheme,
-                                  RobustScheme, ClipScheme>;
+                                  RobustScheme, ClipScheme, QuantileScheme, BucketizeScheme>;
+
+// Maps that are not affine: folded into piecewise-linear tables instead of ScaleShift.
+bool IsPiecewise(const FrozenScheme& scheme);
+
+// Phi^-1(p), the standard normal quantile, for p in (0, 1).
+double NormalQuantile(double p);
 
 // The ranks (in [0, 1]) of the train split's quantiles `scheme` folds: robust's
 // median and range, any quantile clip's bounds. Empty for the moment-only schemes.

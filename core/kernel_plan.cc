@@ -1,5 +1,7 @@
 #include "core/kernel_plan.h"
 
+#include <algorithm>
+
 #include <numeric>
 
 namespace normd {
@@ -32,6 +34,16 @@ KernelWalk PlanKernelWalk(const ChannelGeometry& geometry) {
   walk.rows = elements / walk.row_len;
   walk.tail = elements % walk.row_len;
   return walk;
+}
+
+WalkParts SplitWalk(const KernelWalk& walk, size_t element_size, size_t part_bytes) {
+  const bool runs = walk.kind == KernelWalk::Kind::kRuns;
+  WalkParts split;
+  split.units = runs ? walk.runs : walk.rows + (walk.tail > 0 ? 1 : 0);
+  const size_t unit_bytes = (runs ? walk.inner : walk.row_len) * element_size;
+  split.per_part = std::max<size_t>(1, part_bytes / unit_bytes);
+  split.parts = (split.units + split.per_part - 1) / split.per_part;
+  return split;
 }
 
 std::vector<uint32_t> ColumnChannels(const KernelWalk& walk) {

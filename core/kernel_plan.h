@@ -37,6 +37,16 @@ struct KernelWalk {
 // overhead is amortised. Long periods with inner == 1 are rows of one period.
 KernelWalk PlanKernelWalk(const ChannelGeometry& geometry);
 
+// A walk's units (its runs, or its rows and a partial last one) in parts of about
+// `part_bytes` of input each; the parts depend on the batch alone, never on a pool, so
+// results that merge parts in order are reproducible.
+struct WalkParts {
+  size_t units = 0;
+  size_t per_part = 0;
+  size_t parts = 0;
+};
+WalkParts SplitWalk(const KernelWalk& walk, size_t element_size, size_t part_bytes);
+
 // The channel of each column of a kRows walk, row_len entries.
 std::vector<uint32_t> ColumnChannels(const KernelWalk& walk);
 

@@ -277,11 +277,7 @@ absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView&
   };
   std::vector<absl::Status> task_status(tasks);
   const auto task = [&](size_t t) { task_status[t] = normalize_units(t); };
-  if (pool != nullptr && tasks > 1) {
-    pool->ParallelFor(tasks, task);
-  } else {
-    for (size_t t = 0; t < tasks; ++t) task(t);
-  }
+  RunTasks(pool, tasks, task);
   for (const absl::Status& status : task_status) NORMD_RETURN_IF_ERROR(status);
   return absl::OkStatus();
 }

@@ -90,11 +90,7 @@ void ComputeU8BatchMoments(const TensorView& batch, const KernelWalk& walk,
     results[p].resize(walk.channels);
     FitPart(data, walk, columns, p * per_part, std::min(units, (p + 1) * per_part), results[p]);
   };
-  if (pool != nullptr && parts > 1) {
-    pool->ParallelFor(parts, fit_part);
-  } else {
-    for (size_t p = 0; p < parts; ++p) fit_part(p);
-  }
+  RunTasks(pool, parts, fit_part);
   std::vector<U8ChannelTotals> totals(walk.channels);
   for (const std::vector<U8ChannelTotals>& part : results) {
     for (size_t c = 0; c < walk.channels; ++c) Add(part[c], totals[c]);

@@ -44,6 +44,14 @@ void WorkerPool::WorkerLoop() {
   }
 }
 
+void RunTasks(WorkerPool* pool, size_t count, absl::FunctionRef<void(size_t)> fn) {
+  if (pool != nullptr && count > 1) {
+    pool->ParallelFor(count, fn);
+  } else {
+    for (size_t i = 0; i < count; ++i) fn(i);
+  }
+}
+
 void WorkerPool::ParallelFor(size_t count, absl::FunctionRef<void(size_t)> fn) {
   if (count == 0) return;
   if (count == 1 || workers_.empty()) {

@@ -40,6 +40,10 @@ class WorkerPool {
   std::vector<std::thread> workers_;
 };
 
+// fn(i) for every i < count: on `pool` when there is one and more than one task,
+// else on the calling thread, in order.
+void RunTasks(WorkerPool* pool, size_t count, absl::FunctionRef<void(size_t)> fn);
+
 }  // namespace normd
 
 #endif  // NORMD_CORE_WORKER_POOL_H_

@@ -53,6 +53,16 @@ absl::StatusOr<NormalizeScheme> SchemeFromProto(const v1::NormalizeRequest& requ
     }
     case v1::NormalizeRequest::kClip:
       return FrozenScheme(ClipScheme{QuantileClipOf(request.clip())});
+    case v1::NormalizeRequest::kQuantile: {
+      QuantileScheme quantile;
+      if (request.quantile().has_n_quantiles()) {
+        quantile.n_quantiles = request.quantile().n_quantiles();
+      }
+      quantile.normal = request.quantile().normal_output();
+      return FrozenScheme(quantile);
+    }
+    case v1::NormalizeRequest::kBucketize:
+      return FrozenScheme(BucketizeScheme{Values(request.bucketize().ranks())});
     case v1::NormalizeRequest::kScale: {
       FixedScaleScheme fs;
       if (request.scale().has_factor()) fs.factor = request.scale().factor();

@@ -291,3 +291,60 @@ def test_bad_robust_and_clip_requests_get_precise_statuses(client):
     with pytest.raises(normd.errors.FailedPrecondition, match='"plain" keeps no quantile sketch'):
         client.robust(x, "plain")
     np.testing.assert_array_equal(client.zscore(x, "plain"), client.zscore(x, "plain"))
+
+
+@pytest.mark.parametrize("output", ["uniform", "normal"])
+def test_quantile_transform_matches_scikit_learn_within_the_sketch_bounds(client, output):
+    from sklearn.preprocessing import QuantileTransformer
+    rng = np.random.default_rng(43)
+    point = np.where(rng.random(20000) < 0.2, 5.0, rng.normal(5, 1, 20000))
+    train = np.stack([rng.normal(3, 2, 20000), rng.lognormal(0, 1, 20000), point], axis=1)
+    version = fitted(client, "qt", train)
+    x = np.concatenate([rng.normal(3, 3, (2000, 3)), train[:2000], [[5.0, 5.0, 5.0]]])
+    got = client.quantile_transform(x, "qt", output=output, output_dtype=np.float64)
+    sk = QuantileTransformer(n_quantiles=1000, output_distribution=output,
+                             subsample=10 ** 9)  # all of it: 1.2 takes no None
+    sk.fit(train)
+    # Our knots are the sketch's quantiles, each within its bound e of numpy's: x maps
+    # as sklearn maps some value within e of x (both maps rise), and between sub-knots
+    # the normal output is linear in Phi^-1 (steps of at most 0.02).
+    ranks = np.arange(1000) / 999
+    stats = client.stats("qt", version, quantiles=ranks)
+    slack = 1e-12 if output == "uniform" else 0.02
+    for c in range(3):
+        knots, err = stats.quantiles[c], stats.quantile_error[c]
+        k = np.clip(np.searchsorted(knots, x[:, c], side="right"), 1, 999)
+        e = np.maximum(err[k - 1], err[k]) + 1e-12 * np.abs(x[:, c])
+        column = lambda v: sk.transform(np.repeat(v[:, None], 3, axis=1))[:, c]
+        low, high = column(x[:, c] - e), column(x[:, c] + e)
+        inside = (got[:, c] >= low - slack) & (got[:, c] <= high + slack)
+        assert inside.all(), (c, x[~inside, c][:5], got[~inside, c][:5], low[~inside][:5])
+    local = client.normalizer("qt", scheme="quantile", normal_output=output == "normal")
+    np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
+    # The inverse maps back within the data's own resolution at the knots.
+    back = client.denormalize(got, "qt", scheme="quantile", normal_output=output == "normal",
+                              output_dtype=np.float64)
+    inner = (x > stats.quantiles[:, 1]) & (x < stats.quantiles[:, -2])
+    inner[:, 2] &= x[:, 2] != 5.0  # a point mass has no inverse but its own value
+    np.testing.assert_allclose(back[inner], x[inner], rtol=1e-6, atol=1e-6)
+
+
+def test_bucketize_counts_the_frozen_boundaries_at_or_below_each_value(client):
+    rng = np.random.default_rng(44)
+    train = np.stack([rng.normal(0, 1, 10000), rng.integers(0, 4, 10000).astype(float)], axis=1)
+    version = fitted(client, "buckets", train)
+    ranks = [0.1, 0.25, 0.5, 0.75, 0.9]
+    boundaries = client.stats("buckets", version, quantiles=ranks).quantiles
+    x = np.concatenate([rng.normal(0, 2, (3000, 2)), train[:500], boundaries.T])
+    got = client.bucketize(x, "buckets", ranks, output_dtype=np.float64)
+    for c in range(2):
+        np.testing.assert_array_equal(got[:, c], np.digitize(x[:, c], boundaries[c]))
+    local = client.normalizer("buckets", scheme="bucketize", ranks=ranks)
+    np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
+    with pytest.raises(normd.errors.InvalidArgument, match="bucketize has no inverse"):
+        client.denormalize(x, "buckets", scheme="bucketize", ranks=ranks)
+    with pytest.raises(normd.errors.InvalidArgument,
+                       match="bucketize ranks must rise strictly within \\[0, 1\\]; ranks\\[1\\]"):
+        client.bucketize(x, "buckets", [0.5, 0.5])
+    with pytest.raises(normd.errors.InvalidArgument, match="n_quantiles must be in \\[2, 1000\\]"):
+        client.quantile_transform(x, "buckets", n_quantiles=1001)

@@ -13,6 +13,12 @@
 
 namespace normd::testing {
 
+// Every dtype a kernel reads, and every dtype normalisation writes.
+inline constexpr DType kKernelInputs[] = {DType::kUInt8, DType::kFloat16, DType::kBFloat16,
+                                          DType::kFloat32, DType::kFloat64};
+inline constexpr DType kKernelOutputs[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16,
+                                           DType::kBFloat16};
+
 // Random bytes of `dtype` values: mostly moderate numbers, with zeros, extremes,
 // subnormals, infinities and NaNs mixed in.
 inline std::vector<std::byte> RandomInput(DType dtype, size_t n, std::mt19937_64& rng) {

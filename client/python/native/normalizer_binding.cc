@@ -51,6 +51,11 @@ FrozenScheme SchemeNamed(const std::string& name, const py::dict& params) {
                         Flag(params, "unit_variance", false), ClipParam(params)};
   }
   if (name == "clip") return ClipScheme{ClipParam(params)};
+  if (name == "quantile") {
+    const double n = Param(params, "n_quantiles", 1000);
+    return QuantileScheme{static_cast<uint32_t>(n), Flag(params, "normal_output", false)};
+  }
+  if (name == "bucketize") return BucketizeScheme{Params(params, "ranks")};
   if (name == "scale") {
     return FixedScaleScheme{Param(params, "factor", 1.0), Param(params, "offset", 0.0)};
   }
@@ -59,7 +64,8 @@ FrozenScheme SchemeNamed(const std::string& name, const py::dict& params) {
                            Param(params, "eps", kDefaultEps), ClipParam(params)};
   }
   Raise(absl::InvalidArgumentError(absl::StrCat(
-      "a frozen normaliser's scheme is zscore, minmax, scale, batchnorm, robust or clip, got ",
+      "a frozen normaliser's scheme is zscore, minmax, scale, batchnorm, robust, clip, quantile "
+      "or bucketize, got ",
       name)));
 }
 

@@ -143,7 +143,8 @@ def _frozen_request(scheme: str, dataset: str, version: int, params: dict) -> pb
                "scale": {"factor", "offset"}, "batchnorm": {"gamma", "beta", "eps", "quantile_clip"},
                "robust": {"q_low", "q_high", "with_centering", "with_scaling", "unit_variance",
                           "quantile_clip"},
-               "clip": {"quantile_clip"}}
+               "clip": {"quantile_clip"}, "quantile": {"n_quantiles", "normal_output"},
+               "bucketize": {"ranks"}}
     if scheme not in allowed:
         raise ValueError(f"scheme must be one of {sorted(allowed)}, got {scheme!r}")
     unknown = set(params) - allowed[scheme]
@@ -154,7 +155,7 @@ def _frozen_request(scheme: str, dataset: str, version: int, params: dict) -> pb
     for name, value in params.items():
         if value is None:
             continue
-        if name in ("gamma", "beta"):
+        if name in ("gamma", "beta", "ranks"):
             getattr(message, name)[:] = _floats(value)
         elif name == "quantile_clip":
             message.quantile_clip.low, message.quantile_clip.high = map(float, value)
@@ -165,11 +166,22 @@ def _frozen_request(scheme: str, dataset: str, version: int, params: dict) -> pb
     return request
 
 
+def _params_key(params: dict) -> tuple:
+    """A scheme's parameters as a hashable key (sequences as tuples of floats)."""
+    return tuple(sorted((k, tuple(_floats(v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
+                        for k, v in params.items()))
+
+
 def _quantile_ranks(scheme: str, params: dict) -> list:
     """The train quantiles a frozen scheme folds (the server's QuantileRanksOf)."""
     ranks = []
     if scheme == "robust":
         ranks = [0.5, params.get("q_low", 0.25), params.get("q_high", 0.75)]
+    if scheme == "quantile":  # i / (n - 1), as the server computes them, bit for bit
+        n = max(int(params.get("n_quantiles") or 1000), 2)
+        ranks = [i / (n - 1) for i in range(n)]
+    if scheme == "bucketize":
+        ranks = [float(r) for r in params["ranks"]]
     if params.get("quantile_clip") is not None:
         ranks += [float(r) for r in params["quantile_clip"]]
     return ranks
@@ -797,9 +809,7 @@ class Client:
         clip, a zero scale or gamma, a minmax channel constant in training) raise."""
         def build():
             return _frozen_request(scheme, dataset, version, params)
-        key = ("denormalize", scheme, dataset, version,
-               tuple(sorted((k, tuple(_floats(v)) if k in ("gamma", "beta") else v)
-                            for k, v in params.items())))
+        key = ("denormalize", scheme, dataset, version, _params_key(params))
         return self._normalize(x, self._cached(key, build, output_dtype, out, inverse=True), out)
 
     def robust(self, x, dataset: str, *, version: int = 0, q_low: float = 0.25,
@@ -814,6 +824,26 @@ class Client:
                       quantile_clip=quantile_clip)
         return self._frozen("robust", x, dataset, version, params, output_dtype, out)
 
+    def quantile_transform(self, x, dataset: str, *, version: int = 0, n_quantiles: int = 1000,
+                           output: str = "uniform", output_dtype=None, out=None):
+        """The train split's distribution function at x, as scikit-learn's
+        QuantileTransformer (output "uniform" on [0, 1], or "normal"), from the frozen
+        version's quantiles at n_quantiles evenly spaced ranks; denormalize(scheme=
+        "quantile", ...) maps back."""
+        if output not in ("uniform", "normal"):
+            raise ValueError(f"output must be 'uniform' or 'normal', got {output!r}")
+        return self._frozen("quantile", x, dataset, version,
+                            dict(n_quantiles=n_quantiles, normal_output=output == "normal"),
+                            output_dtype, out)
+
+    def bucketize(self, x, dataset: str, ranks, *, version: int = 0, output_dtype=None,
+                  out=None):
+        """numpy.digitize(x, boundaries) with the boundaries at the frozen version's
+        train quantiles of `ranks` (rising in [0, 1]): e.g. [0.25, 0.5, 0.75] gives
+        quartile indices 0..3."""
+        return self._frozen("bucketize", x, dataset, version, dict(ranks=tuple(_floats(ranks))),
+                            output_dtype, out)
+
     def clip(self, x, dataset: str, *, low: float, high: float, version: int = 0,
              output_dtype=None, out=None):
         """x clipped to the frozen version's train quantiles at ranks [low, high]."""
@@ -823,8 +853,7 @@ class Client:
     def _frozen(self, scheme, x, dataset, version, params, output_dtype, out):
         def build():
             return _frozen_request(scheme, dataset, version, params)
-        key = (scheme, dataset, version, tuple(sorted(
-            (k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items())))
+        key = (scheme, dataset, version, _params_key(params))
         return self._normalize(x, self._cached(key, build, output_dtype, out), out)
 
     def zscore(self, x, dataset: str, *, version: int = 0, eps: Optional[float] = None,

@@ -28,7 +28,8 @@ _DTYPE_NAMES = {pb.DTYPE_FLOAT32: "float32", pb.DTYPE_FLOAT64: "float64",
                 pb.DTYPE_FLOAT16: "float16", pb.DTYPE_BFLOAT16: "bfloat16",
                 pb.DTYPE_UINT8: "uint8"}
 _LAYOUTS = ("NC", "NCHW", "NHWC")
-_FROZEN_SCHEMES = ("zscore", "minmax", "scale", "batchnorm", "robust", "clip")
+_FROZEN_SCHEMES = ("zscore", "minmax", "scale", "batchnorm", "robust", "clip", "quantile",
+                   "bucketize")
 # Statistics from each input itself: no frozen version, and no inverse.
 BATCH_SCHEMES = ("batchnorm_training", "layernorm", "instancenorm", "groupnorm")
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/support/kernel_input.h"
 #include "tests/support/simd_targets.h"
 
 namespace normd {
@@ -15,8 +16,7 @@ namespace {
 
 using testing::ForEachSimdTarget;
 
-constexpr DType kInputs[] = {DType::kUInt8, DType::kFloat16, DType::kBFloat16, DType::kFloat32,
-                             DType::kFloat64};
+constexpr auto& kInputs = testing::kKernelInputs;
 
 // Finite random values of `dtype` around `offset` (u8 ignores the offset).
 std::vector<std::byte> RandomFinite(DType dtype, size_t n, double offset, std::mt19937_64& rng) {

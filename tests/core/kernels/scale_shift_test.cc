@@ -19,10 +19,8 @@ namespace {
 
 using testing::ForEachSimdTarget;
 using testing::RandomInput;
-
-constexpr DType kInputs[] = {DType::kUInt8, DType::kFloat16, DType::kBFloat16, DType::kFloat32,
-                             DType::kFloat64};
-constexpr DType kOutputs[] = {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16};
+constexpr auto& kInputs = testing::kKernelInputs;
+constexpr auto& kOutputs = testing::kKernelOutputs;
 
 struct Factors {
   std::vector<double> center, scale, shift;

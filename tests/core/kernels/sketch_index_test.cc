@@ -20,9 +20,7 @@ namespace {
 
 using testing::ForEachSimdTarget;
 using testing::RandomInput;
-
-constexpr DType kInputs[] = {DType::kUInt8, DType::kFloat16, DType::kBFloat16, DType::kFloat32,
-                             DType::kFloat64};
+constexpr auto& kInputs = testing::kKernelInputs;
 
 TEST(SketchIndexKernelTest, RunMatchesReferenceOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
