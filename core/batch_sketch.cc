@@ -34,9 +34,43 @@ class BucketCounter {
   explicit BucketCounter(int resolution)
       : resolution_(resolution),
         window_(std::min<int32_t>(64 << resolution, 1 << 16)),
-        table_(2 * static_cast<size_t>(window_), 0) {}
+        table_(2 * static_cast<size_t>(window_) + 1, 0) {}
 
   int resolution() const { return resolution_; }
+
+  // Counts the values of a run through the slot kernel: one increment each; a value
+  // outside the window (rare) is indexed again and kept apart.
+  void AddRun(DType dtype, const std::byte* x, size_t n, double center) {
+    if (n == 0) return;
+    if (!placed_) {
+      const size_t head = std::min<size_t>(n, 256);
+      head_.resize(head);
+      SketchIndexRun(dtype, x, head, center, resolution_, head_.data());
+      Place(head_.data(), head, 1);
+    }
+    const auto window = static_cast<uint32_t>(window_);
+    const size_t element_size = ElementSize(dtype);
+    for (size_t first = 0; first < n; first += kTileValues) {
+      const size_t count = std::min(kTileValues, n - first);
+      slots_.resize(count);
+      const std::byte* tile = x + first * element_size;
+      SketchSlotRun(dtype, tile, count, center, resolution_, low_, window, slots_.data());
+      uint32_t* const table = table_.data();
+      const uint32_t spilled = table[2 * window];
+      for (size_t i = 0; i < count; ++i) ++table[slots_[i]];
+      if (table[2 * window] != spilled) {
+        VisitDType(dtype, [&](auto tag) {
+          using T = decltype(tag);
+          for (size_t i = 0; i < count; ++i) {
+            if (slots_[i] == 2 * window) {
+              outside_.push_back(
+                  SketchIndexOf(ToDouble(LoadElement<T>(tile, i)) - center, resolution_));
+            }
+          }
+        });
+      }
+    }
+  }
 
   void Add(const int32_t* index, size_t n, size_t stride) {
     if (n == 0) return;
@@ -117,6 +151,7 @@ class BucketCounter {
       }
     }
     outside_.clear();
+    table_[2 * window] = 0;  // the spill slot: its values are in outside_
     placed_ = false;
     AddBuckets(window_buckets, resolution_, max_buckets, sketch);
     AddBuckets(outside_buckets, resolution_, max_buckets, sketch);
@@ -143,7 +178,10 @@ class BucketCounter {
 
   int resolution_;
   int32_t window_;
-  std::vector<uint32_t> table_;  // [positive | negative] counts; a part never counts 2^32
+  // [positive | negative | spilled] counts; a part never counts 2^32.
+  std::vector<uint32_t> table_;
+  std::vector<uint32_t> slots_;
+  std::vector<int32_t> head_;
   std::vector<int32_t> outside_;
   int32_t low_ = 0;
   bool placed_ = false;
@@ -169,7 +207,6 @@ void SketchRuns(const SketchContext& ctx, size_t begin, size_t end,
                 std::vector<QuantileSketch>& sketches) {
   const KernelWalk& walk = ctx.walk;
   BucketCounter& counter = CounterFor(ctx.spec.resolution);
-  std::vector<int32_t> index(std::min(kTileValues, walk.inner));
   for (size_t c = 0; c < walk.channels; ++c) {
     const size_t first_run = begin + (c + walk.channels - begin % walk.channels) % walk.channels;
     if (first_run >= end) continue;
@@ -184,13 +221,8 @@ void SketchRuns(const SketchContext& ctx, size_t begin, size_t end,
       continue;
     }
     for (size_t run = first_run; run < end; run += walk.channels) {
-      for (size_t offset = 0; offset < walk.inner; offset += index.size()) {
-        const size_t n = std::min(index.size(), walk.inner - offset);
-        const std::byte* x =
-            ctx.batch.bytes.data() + (run * walk.inner + offset) * ctx.element_size;
-        SketchIndexRun(ctx.batch.dtype, x, n, center, ctx.spec.resolution, index.data());
-        counter.Add(index.data(), n, 1);
-      }
+      counter.AddRun(ctx.batch.dtype, ctx.batch.bytes.data() + run * walk.inner * ctx.element_size,
+                     walk.inner, center);
     }
     counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
   }

@@ -19,6 +19,38 @@ namespace normd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// SketchIndexOf on float64 lanes: the index's magnitude and whether it is negative
+// (0 or 1), in unsigned 64-bit lanes.
+template <class D>
+HWY_INLINE void IndexLanes(D d, hn::Vec<D> v, int resolution,
+                           hn::Vec<hn::RebindToUnsigned<D>>& magnitude,
+                           hn::Vec<hn::RebindToUnsigned<D>>& negative) {
+  const hn::RebindToUnsigned<D> du;
+  const auto bits = hn::BitCast(du, v);
+  const auto abs = hn::And(bits, hn::Set(du, 0x7fffffffffffffffull));
+  negative = hn::And(hn::ShiftRight<63>(bits),
+                     hn::And(hn::ShiftRight<63>(hn::Add(abs, hn::Set(du, 0x7fffffffffffffffull))),
+                             hn::ShiftRight<63>(hn::Add(abs, hn::Set(du, 0x8010000000000000ull)))));
+  magnitude = hn::ShiftRightSame(hn::Sub(abs, negative), 52 - resolution);
+}
+
+// SketchSlotOf(SketchIndexOf(...)) on float64 lanes, stored as uint32.
+template <class D>
+HWY_INLINE void StoreSketchSlot(D d, hn::Vec<D> v, int resolution, int32_t low, uint32_t window,
+                                uint32_t* out) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::Rebind<uint32_t, D> du32;
+  hn::Vec<decltype(du)> magnitude, negative;
+  IndexLanes(d, v, resolution, magnitude, negative);
+  // The offset wraps below low (as the scalar uint32 subtraction does in 32 bits).
+  const auto offset = hn::And(hn::Sub(magnitude, hn::Set(du, static_cast<uint64_t>(low))),
+                              hn::Set(du, 0xffffffffull));
+  const auto in_window = hn::Lt(offset, hn::Set(du, window));
+  const auto slot = hn::Add(hn::And(hn::Sub(hn::Zero(du), negative), hn::Set(du, window)), offset);
+  hn::StoreU(hn::TruncateTo(du32, hn::IfThenElse(in_window, slot, hn::Set(du, 2ull * window))),
+             du32, out);
+}
+
 // SketchIndexOf on float64 lanes, stored as int32.
 template <class D>
 HWY_INLINE void StoreSketchIndex(D d, hn::Vec<D> v, int resolution, int32_t* out) {
@@ -73,6 +105,30 @@ void SketchIndexRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
       out[j] = SketchIndexOf(ToDouble(LoadUnaligned(x + j)) - center[j], resolution);
     }
   }
+}
+
+template <typename In>
+void SketchSlotRunTyped(const In* HWY_RESTRICT x, size_t n, double center, int resolution,
+                        int32_t low, uint32_t window, uint32_t* HWY_RESTRICT out) {
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto vc = hn::Set(d, center);
+  size_t i = 0;
+  for (; i + lanes <= n; i += lanes) {
+    StoreSketchSlot(d, hn::Sub(LoadAsDouble(d, x + i), vc), resolution, low, window, out + i);
+  }
+  for (; i < n; ++i) {
+    const int32_t index = SketchIndexOf(ToDouble(LoadUnaligned(x + i)) - center, resolution);
+    out[i] = SketchSlotOf(index, low, window);
+  }
+}
+
+void SketchSlotRunImpl(DType in, const std::byte* x, size_t n, double center, int resolution,
+                       int32_t low, uint32_t window, uint32_t* slot) {
+  VisitDType(in, [&](auto tag) {
+    using T = decltype(tag);
+    SketchSlotRunTyped(reinterpret_cast<const T*>(x), n, center, resolution, low, window, slot);
+  });
 }
 
 void SketchIndexRowsImpl(DType in, const std::byte* x, size_t rows, size_t row_len,

@@ -12,6 +12,12 @@
 namespace normd {
 
 HWY_EXPORT(SketchIndexRowsImpl);
+HWY_EXPORT(SketchSlotRunImpl);
+
+void SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
+                   int32_t low, uint32_t window, uint32_t* slot) {
+  HWY_DYNAMIC_DISPATCH(SketchSlotRunImpl)(in, x, n, center, resolution, low, window, slot);
+}
 
 void SketchIndexRun(DType in, const std::byte* x, size_t n, double center, int resolution,
                     int32_t* index) {

@@ -49,7 +49,23 @@ void SketchIndexRun(DType in, const std::byte* x, size_t n, double center, int r
 void SketchIndexRows(DType in, const std::byte* x, size_t rows, size_t row_len,
                      const double* center, int resolution, int32_t* index);
 
+// A counter slot per value, for counting into a dense window of magnitudes
+// [low, low + window) per sign: with m the index's magnitude (index, or -1 - index
+// for a negative one), slot = m - low for d >= 0 and window + m - low for d < 0 when
+// low <= m < low + window, else 2 * window (kept apart, counted by its index).
+inline uint32_t SketchSlotOf(int32_t index, int32_t low, uint32_t window) {
+  const uint32_t negative = static_cast<uint32_t>(index) >> 31;
+  const uint32_t offset = static_cast<uint32_t>((index ^ (index >> 31)) - low);
+  return offset < window ? negative * window + offset : 2 * window;
+}
+
+// slot[i] = SketchSlotOf(SketchIndexOf(x[i] - center, resolution), low, window).
+void SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
+                   int32_t low, uint32_t window, uint32_t* slot);
+
 // Plain scalar references with the same contracts.
+void SketchSlotRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
+                            int32_t low, uint32_t window, uint32_t* slot);
 void SketchIndexRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
                              int32_t* index);
 void SketchIndexRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,

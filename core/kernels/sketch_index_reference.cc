@@ -7,6 +7,17 @@ void SketchIndexRunReference(DType in, const std::byte* x, size_t n, double cent
   SketchIndexRowsReference(in, x, n, 1, &center, resolution, index);
 }
 
+void SketchSlotRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
+                            int32_t low, uint32_t window, uint32_t* slot) {
+  VisitDType(in, [&](auto tag) {
+    using T = decltype(tag);
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t index = SketchIndexOf(ToDouble(LoadElement<T>(x, i)) - center, resolution);
+      slot[i] = SketchSlotOf(index, low, window);
+    }
+  });
+}
+
 void SketchIndexRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
                               const double* center, int resolution, int32_t* index) {
   VisitDType(in, [&](auto tag) {
