@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "core/quantile_sketch.h"
@@ -60,6 +61,28 @@ TEST(SketchIndexKernelTest, RowsMatchReferenceOnEveryTarget) {
           SketchIndexRows(in, x, rows, row_len, center.data(), 6, got.data());
           SketchIndexRowsReference(in, x, rows, row_len, center.data(), 6, want.data());
           ASSERT_EQ(got, want) << DTypeName(in) << " rows=" << rows << " row_len=" << row_len;
+        }
+      }
+    }
+  });
+}
+
+TEST(SketchIndexKernelTest, SlotsMatchTheReferenceOnEveryTarget) {
+  ForEachSimdTarget([](int64_t) {
+    std::mt19937_64 rng(10);
+    for (DType in : kInputs) {
+      for (const auto& [resolution, low, window] : {std::tuple<int, int32_t, uint32_t>{6, 0, 4096},
+                                                    {6, 62000, 4096},
+                                                    {0, 1000, 64},
+                                                    {10, 1040000, 65536},
+                                                    {3, 8180, 512}}) {
+        for (size_t n : {0, 1, 7, 8, 33, 1000}) {
+          const std::vector<std::byte> input = RandomInput(in, n + 4, rng);
+          const std::byte* x = input.data() + (rng() % 4) * ElementSize(in);
+          std::vector<uint32_t> got(n + 1, 7), want(n + 1, 7);
+          SketchSlotRun(in, x, n, 1.25, resolution, low, window, got.data());
+          SketchSlotRunReference(in, x, n, 1.25, resolution, low, window, want.data());
+          ASSERT_EQ(got, want) << DTypeName(in) << " r=" << resolution << " low=" << low;
         }
       }
     }
