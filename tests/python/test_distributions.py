@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 
 import normd
+from normd import local as normd_local
 from normd.v1 import normd_pb2 as pb
 from conftest import NormdProcess
+
+# The in-process side (summaries, local normalisers) needs the native module, which the
+# sanitizer build leaves out; there these tests check the server alone.
+NATIVE = normd_local.available()
 
 RANKS = np.array([0, 0.001, 0.01, 0.1, 0.25, 1 / 3, 0.5, 0.75, 0.9, 0.99, 0.999, 1])
 
@@ -59,7 +64,7 @@ def test_hostile_distributions_stay_within_the_stated_bounds(client):
     assert_within_bounds(stats, columns, centers, "batches")
     # The same values through local summaries, one value per batch for a slice of them.
     client.create_dataset("local", layout="NC", channels=len(names), sketch_center=centers)
-    client.fit("local", [data[i:i + 1] for i in range(300)] + [data[300:]], local=True)
+    client.fit("local", [data[i:i + 1] for i in range(300)] + [data[300:]], local=NATIVE)
     local = client.stats("local", quantiles=RANKS)
     np.testing.assert_array_equal(local.quantiles, stats.quantiles)
     np.testing.assert_array_equal(local.quantile_error, stats.quantile_error)
@@ -156,7 +161,7 @@ def test_u8_images_and_skipped_non_finite_values(client):
     rng = np.random.default_rng(36)
     images = rng.integers(0, 256, (8, 3, 16, 16), dtype=np.uint8)
     client.create_dataset("img", layout="NCHW", channels=3)
-    client.fit("img", [images[:5], images[5:]], local=True)
+    client.fit("img", [images[:5], images[5:]], local=NATIVE)
     stats = client.stats("img", quantiles=RANKS)
     assert_within_bounds(stats, [images[:, c].ravel().astype(float) for c in range(3)],
                          [0.0] * 3, "uint8")
@@ -235,9 +240,10 @@ def test_robust_matches_scikit_learns_robust_scaler_within_the_sketch_bounds(cli
              + 1e-12 * (1 + np.abs(want)))
     assert np.all(np.abs(got - want) <= bound)
     # The same bits in process, from the same frozen quantiles.
-    local = client.normalizer("robust", version=version, scheme="robust",
-                              unit_variance=unit_variance)
-    np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
+    if NATIVE:
+        local = client.normalizer("robust", version=version, scheme="robust",
+                                  unit_variance=unit_variance)
+        np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
     back = client.denormalize(got, "robust", scheme="robust", unit_variance=unit_variance,
                               output_dtype=np.float64)
     np.testing.assert_allclose(back, x, rtol=1e-12, atol=1e-12)
@@ -262,8 +268,9 @@ def test_quantile_clips_bound_inputs_to_the_frozen_quantiles(client):
     np.testing.assert_allclose(z, want.astype(np.float32), rtol=2e-7, atol=1e-7)
     outside = (x < low) | (x > high)
     assert outside.sum() > 100
-    local = client.normalizer("clipped", scheme="zscore", quantile_clip=(0.01, 0.99))
-    np.testing.assert_array_equal(local(x), z)
+    if NATIVE:
+        local = client.normalizer("clipped", scheme="zscore", quantile_clip=(0.01, 0.99))
+        np.testing.assert_array_equal(local(x), z)
     m = client.minmax(x, "clipped", quantile_clip=(0.05, 0.95), output_dtype=np.float64)
     q = client.stats("clipped", version, quantiles=[0.05, 0.95]).quantiles
     want = (np.clip(x, q[:, 0], q[:, 1]) - full.min) / (full.max - full.min)
@@ -319,8 +326,9 @@ def test_quantile_transform_matches_scikit_learn_within_the_sketch_bounds(client
         low, high = column(x[:, c] - e), column(x[:, c] + e)
         inside = (got[:, c] >= low - slack) & (got[:, c] <= high + slack)
         assert inside.all(), (c, x[~inside, c][:5], got[~inside, c][:5], low[~inside][:5])
-    local = client.normalizer("qt", scheme="quantile", normal_output=output == "normal")
-    np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
+    if NATIVE:
+        local = client.normalizer("qt", scheme="quantile", normal_output=output == "normal")
+        np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
     # The inverse maps back within the data's own resolution at the knots.
     back = client.denormalize(got, "qt", scheme="quantile", normal_output=output == "normal",
                               output_dtype=np.float64)
@@ -339,8 +347,9 @@ def test_bucketize_counts_the_frozen_boundaries_at_or_below_each_value(client):
     got = client.bucketize(x, "buckets", ranks, output_dtype=np.float64)
     for c in range(2):
         np.testing.assert_array_equal(got[:, c], np.digitize(x[:, c], boundaries[c]))
-    local = client.normalizer("buckets", scheme="bucketize", ranks=ranks)
-    np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
+    if NATIVE:
+        local = client.normalizer("buckets", scheme="bucketize", ranks=ranks)
+        np.testing.assert_array_equal(local(x, output_dtype=np.float64), got)
     with pytest.raises(normd.errors.InvalidArgument, match="bucketize has no inverse"):
         client.denormalize(x, "buckets", scheme="bucketize", ranks=ranks)
     with pytest.raises(normd.errors.InvalidArgument,
