@@ -295,7 +295,9 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
   }
   const FitContext ctx{batch, walk, policy, ElementSize(batch.dtype)};
   const bool runs = walk.kind == KernelWalk::Kind::kRuns;
-  const auto [units, per_part, parts] = SplitWalk(walk, ctx.element_size, kPartBytes);
+  // Plain names, not a structured binding: clang 14 cannot capture those in lambdas.
+  const WalkParts split = SplitWalk(walk, ctx.element_size, kPartBytes);
+  const size_t units = split.units, per_part = split.per_part, parts = split.parts;
 
   struct Part {
     std::vector<ShiftedChannelSums> channels;

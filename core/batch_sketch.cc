@@ -294,7 +294,9 @@ void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry
   const KernelWalk walk = PlanKernelWalk(geometry);
   const SketchContext ctx{batch, walk, spec, ElementSize(batch.dtype)};
   const bool runs = walk.kind == KernelWalk::Kind::kRuns;
-  const auto [units, per_part, parts] = SplitWalk(walk, ctx.element_size, kPartBytes);
+  // Plain names, not a structured binding: clang 14 cannot capture those in lambdas.
+  const WalkParts split = SplitWalk(walk, ctx.element_size, kPartBytes);
+  const size_t units = split.units, per_part = split.per_part, parts = split.parts;
   std::vector<std::vector<QuantileSketch>> results(parts);
   const auto sketch_part = [&](size_t p) {
     results[p] = EmptySketches(spec, walk.channels);

@@ -147,34 +147,52 @@ absl::Status ApplyPiecewiseMap(const TensorView& input, const ChannelGeometry& g
     });
     return absl::OkStatus();
   }
-  // Rows: a tile's values gathered (exactly, as float64) channel by channel into runs,
-  // mapped to float64 and rounded once on the way back, as the run kernel rounds.
+  // Rows: a tile of whole rows gathered (exactly, as float64) channel by channel into
+  // runs, mapped to float64 and rounded once on the way back, as the run kernel rounds.
+  // Column j of row r lands at place[j] + r * columns of its channel.
   const std::vector<uint32_t> column_channels = ColumnChannels(walk);
-  const size_t tile = std::max(kRowTileValues / walk.row_len, size_t{1}) * walk.row_len;
-  RunTasks(pool, (elements + tile - 1) / tile, [&](size_t t) {
-    const size_t first = t * tile, last = std::min(elements, first + tile);
-    std::vector<std::vector<double>> values(walk.channels), mapped(walk.channels);
+  const size_t tile_rows = std::max(kRowTileValues / walk.row_len, size_t{1});
+  std::vector<size_t> columns_of(walk.channels, 0), rank(walk.row_len);
+  for (size_t j = 0; j < walk.row_len; ++j) rank[j] = columns_of[column_channels[j]]++;
+  RunTasks(pool, (walk.rows + tile_rows - 1) / tile_rows, [&](size_t t) {
+    const size_t first_row = t * tile_rows;
+    const size_t rows = std::min(tile_rows, walk.rows - first_row);
+    std::vector<size_t> begin(walk.channels + 1, 0), place(walk.row_len);
+    for (size_t c = 0; c < walk.channels; ++c) begin[c + 1] = begin[c] + rows * columns_of[c];
+    for (size_t j = 0; j < walk.row_len; ++j) place[j] = begin[column_channels[j]] + rank[j];
+    std::vector<double> values(rows * walk.row_len), mapped(values.size());
+    const size_t first = first_row * walk.row_len;
     VisitDType(input.dtype, [&](auto in_tag) {
       using In = decltype(in_tag);
-      for (size_t i = first; i < last; ++i) {
-        values[column_channels[i % walk.row_len]].push_back(ToDouble(LoadElement<In>(x, i)));
+      for (size_t r = 0; r < rows; ++r) {
+        for (size_t j = 0; j < walk.row_len; ++j) {
+          values[place[j] + r * columns_of[column_channels[j]]] =
+              ToDouble(LoadElement<In>(x, first + r * walk.row_len + j));
+        }
       }
     });
     for (size_t c = 0; c < walk.channels; ++c) {
-      mapped[c].resize(values[c].size());
       PiecewiseMapRun(DType::kFloat64, DType::kFloat64,
-                      reinterpret_cast<const std::byte*>(values[c].data()), values[c].size(),
-                      tables[c], reinterpret_cast<std::byte*>(mapped[c].data()));
+                      reinterpret_cast<const std::byte*>(values.data() + begin[c]),
+                      begin[c + 1] - begin[c], tables[c],
+                      reinterpret_cast<std::byte*>(mapped.data() + begin[c]));
     }
     VisitOutputDType(out, [&](auto out_tag) {
       using Out = decltype(out_tag);
-      std::vector<size_t> next(walk.channels, 0);
-      for (size_t i = first; i < last; ++i) {
-        const uint32_t c = column_channels[i % walk.row_len];
-        StoreElement<Out>(y, i, FromDouble<Out>(mapped[c][next[c]++]));
+      for (size_t r = 0; r < rows; ++r) {
+        for (size_t j = 0; j < walk.row_len; ++j) {
+          StoreElement<Out>(y, first + r * walk.row_len + j,
+                            FromDouble<Out>(mapped[place[j] + r * columns_of[column_channels[j]]]));
+        }
       }
     });
   });
+  // The partial last row, value by value.
+  for (size_t j = 0; j < walk.tail; ++j) {
+    const size_t i = walk.rows * walk.row_len + j;
+    PiecewiseMapRun(input.dtype, out, x + i * in_size, 1, tables[column_channels[j]],
+                    y + i * out_size);
+  }
   return absl::OkStatus();
 }
 
