@@ -19,22 +19,31 @@ constexpr size_t kStreamingBytes = size_t{32} << 20;
 
 size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
-// y[i] = clamp(y[i], low, high) for written outputs. Rounding to the output type is
+// The clamp ranges rounded to the output type (and back, exactly): rounding is
 // monotonic, so clamping the rounded value to the rounded bounds equals rounding the
-// clamped float64 value: the same bits as clamping inside the kernel. NaN compares
-// false both ways and stays.
-// Element i of y (i < n) is clamped to range_of(i).
+// clamped float64 value, the same bits as clamping inside the kernel.
+std::vector<ScaleShift::Range> RoundedRanges(DType out, const std::vector<ScaleShift::Range>& in) {
+  std::vector<ScaleShift::Range> rounded;
+  VisitOutputDType(out, [&](auto tag) {
+    using Out = decltype(tag);
+    for (const ScaleShift::Range& r : in) {
+      rounded.push_back({ToDouble(FromDouble<Out>(r.low)), ToDouble(FromDouble<Out>(r.high))});
+    }
+  });
+  return rounded;
+}
+
+// y[i] = clamp(y[i], range_of(i)) for i < n, with rounded ranges (stored exactly). NaN
+// compares false both ways and stays.
 template <typename RangeOf>
 void ClampOutput(DType out, std::byte* y, size_t n, RangeOf range_of) {
   VisitOutputDType(out, [&](auto tag) {
     using Out = decltype(tag);
     for (size_t i = 0; i < n; ++i) {
       const ScaleShift::Range& range = range_of(i);
-      const Out low = FromDouble<Out>(range.low);
-      const Out high = FromDouble<Out>(range.high);
       const double v = ToDouble(LoadElement<Out>(y, i));
-      if (v < ToDouble(low)) StoreElement<Out>(y, i, low);
-      if (v > ToDouble(high)) StoreElement<Out>(y, i, high);
+      if (v < range.low) StoreElement<Out>(y, i, FromDouble<Out>(range.low));
+      if (v > range.high) StoreElement<Out>(y, i, FromDouble<Out>(range.high));
     }
   });
 }
@@ -63,12 +72,13 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
   if (clamps && factors.clamp.size() != channels) {
     return absl::InternalError("ApplyScaleShift: clamp ranges disagree with geometry");
   }
+  const std::vector<ScaleShift::Range> ranges = RoundedRanges(output_dtype, factors.clamp);
   // Clamps elements [first, first + count) of the output, each to its channel's range.
   const auto clamp = [&](size_t first, size_t count) {
     if (!clamps) return;
     ClampOutput(
         output_dtype, y + first * out_size, count, [&](size_t i) -> const auto& {
-          return factors.clamp[(first + i) / walk.inner % channels];
+          return ranges[(first + i) / walk.inner % channels];
         });
   };
 
