@@ -1,7 +1,6 @@
 #include "core/piecewise_map.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -17,14 +16,6 @@ constexpr int64_t kMaxKeySpan = int64_t{1} << 15;  // 64K slots at most per chan
 constexpr size_t kTaskBytes = size_t{1} << 20;
 constexpr size_t kRowTileValues = size_t{1} << 16;  // values gathered per task of rows
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// The slot magnitude of a nonzero d, as PiecewiseSlotOf computes it.
-int64_t MagnitudeOf(double d) {
-  const uint64_t bits = std::bit_cast<uint64_t>(d);
-  const uint64_t abs = bits & 0x7fffffffffffffffull;
-  const uint64_t negative = (bits >> 63) & ((abs + 0x7fffffffffffffffull) >> 63);
-  return static_cast<int64_t>((abs - negative) >> (52 - kKeyResolution));
-}
 
 }  // namespace
 
@@ -50,8 +41,8 @@ PiecewiseChannel PiecewiseChannel::Make(const std::vector<AffinePiece>& pieces, 
   for (const double b : breaks) {
     const double d = b - m.key_center_;
     if (d == 0) continue;
-    smallest = std::min(smallest, MagnitudeOf(d));
-    largest = std::max(largest, MagnitudeOf(d));
+    smallest = std::min(smallest, PiecewiseMagnitudeOf(d, kKeyResolution));
+    largest = std::max(largest, PiecewiseMagnitudeOf(d, kKeyResolution));
   }
   if (smallest > largest) smallest = largest = 0;
   m.key_floor_ = std::max(smallest, largest + 1 - kMaxKeySpan);

@@ -37,12 +37,20 @@ struct PiecewiseTable {
   int refine = 0;
 };
 
-// The slot of x: the same integer arithmetic as the SIMD body.
-inline int64_t PiecewiseSlotOf(double x, const PiecewiseTable& t) {
-  const uint64_t bits = std::bit_cast<uint64_t>(x - t.key_center);
+// The slot magnitude of d at `resolution`, and whether d is negative (nonzero, sign
+// set): the same integer arithmetic as the SIMD body.
+inline int64_t PiecewiseMagnitudeOf(double d, int resolution, uint64_t* negative_out = nullptr) {
+  const uint64_t bits = std::bit_cast<uint64_t>(d);
   const uint64_t abs = bits & 0x7fffffffffffffffull;
   const uint64_t negative = (bits >> 63) & ((abs + 0x7fffffffffffffffull) >> 63);
-  const auto magnitude = static_cast<int64_t>((abs - negative) >> (52 - t.key_resolution));
+  if (negative_out != nullptr) *negative_out = negative;
+  return static_cast<int64_t>((abs - negative) >> (52 - resolution));
+}
+
+// The slot of x.
+inline int64_t PiecewiseSlotOf(double x, const PiecewiseTable& t) {
+  uint64_t negative = 0;
+  const int64_t magnitude = PiecewiseMagnitudeOf(x - t.key_center, t.key_resolution, &negative);
   int64_t c = magnitude - t.key_floor;
   c = c < -1 ? -1 : (c > t.key_span ? t.key_span : c);
   const auto n = static_cast<int64_t>(negative);

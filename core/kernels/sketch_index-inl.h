@@ -56,13 +56,8 @@ template <class D>
 HWY_INLINE void StoreSketchIndex(D d, hn::Vec<D> v, int resolution, int32_t* out) {
   const hn::RebindToUnsigned<D> du;
   const hn::Rebind<uint32_t, D> du32;
-  const auto bits = hn::BitCast(du, v);
-  const auto abs = hn::And(bits, hn::Set(du, 0x7fffffffffffffffull));
-  const auto negative =
-      hn::And(hn::ShiftRight<63>(bits),
-              hn::And(hn::ShiftRight<63>(hn::Add(abs, hn::Set(du, 0x7fffffffffffffffull))),
-                      hn::ShiftRight<63>(hn::Add(abs, hn::Set(du, 0x8010000000000000ull)))));
-  const auto magnitude = hn::ShiftRightSame(hn::Sub(abs, negative), 52 - resolution);
+  hn::Vec<decltype(du)> magnitude, negative;
+  IndexLanes(d, v, resolution, magnitude, negative);
   const auto negative_mask = hn::Sub(hn::Zero(du), negative);
   hn::StoreU(hn::TruncateTo(du32, hn::Xor(magnitude, negative_mask)), du32,
              reinterpret_cast<uint32_t*>(out));
