@@ -22,6 +22,7 @@
 #include "core/kernels/scale_shift.h"
 #include "core/per_sample_norm.h"
 #include "core/piecewise_map.h"
+#include "core/sample_weights.h"
 
 namespace normd {
 namespace {
@@ -233,6 +234,44 @@ void FitSketch(benchmark::State& state, DType dtype, Shape shape, int kernel) {
   state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
 }
 
+// The weighted fit: one float64 weight per sample (per_value false: [N]) or per value
+// (a mask of the batch's shape), 0 for a quarter of them. The weights' conversion is
+// not timed (ResolveSampleWeights, once per batch, as a caller's dtype may need); bytes
+// count the batch alone, so the ratio to the yardstick (Fit of the same input in the
+// same run) is the ratio of times.
+void FitWeighted(benchmark::State& state, DType dtype, Shape shape, int kernel, bool per_value,
+                 bool sketch = false) {
+  const KernelInput input(state, dtype, shape, 4);
+  std::vector<ChannelMoments> moments(static_cast<size_t>(shape.channels));
+  const QuantileSketchSpec spec;
+  std::vector<QuantileSketch> sketches = EmptySketches(spec, moments.size());
+  const std::vector<int64_t> weight_shape =
+      per_value ? input.dims : std::vector<int64_t>{input.dims[0]};
+  std::vector<double> weights(static_cast<size_t>(
+      std::accumulate(weight_shape.begin(), weight_shape.end(), int64_t{1}, std::multiplies<>())));
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = i % 4 == 0 ? 0.0 : 0.5 * (i % 3 + 1);
+  std::vector<double> storage;
+  const SampleWeights resolved =
+      *ResolveSampleWeights({DType::kFloat64, weight_shape, std::as_bytes(std::span(weights))},
+                            input.dims, "weights", storage);
+  WorkerPool pool(kernel == kSimdPool2 ? 1 : 0);
+  for (auto _ : state) {
+    if (kernel == kScalar) {
+      benchmark::DoNotOptimize(ComputeBatchMomentsReference(
+          input.view, input.geometry, NonFinitePolicy::kReject, moments, &resolved));
+    } else {
+      benchmark::DoNotOptimize(ComputeBatchMoments(
+          input.view, input.geometry, NonFinitePolicy::kReject, moments, &pool, &resolved));
+    }
+    if (sketch) {
+      AddBatchToSketches(input.view, input.geometry, spec, sketches, &pool, &resolved);
+      benchmark::DoNotOptimize(sketches.data());
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(input.bytes.size()));
+  state.SetLabel(kernel == kScalar ? "scalar" : KernelTargetName());
+}
+
 // The batch-statistics families: one call reduces and normalises (float32 out), so
 // the input is read twice, the second time from cache, and the output written once;
 // bytes processed count input and output, as for Normalize. `scheme` empty means
@@ -307,6 +346,27 @@ NORMD_FIT_BENCH(f32_NCHW_256x64x28x28, DType::kFloat32,
 BENCHMARK_CAPTURE(Fit, f32_NC_F64_pool2, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), kSimdPool2)
     ->Arg(256 * kMiB)
     ->Unit(benchmark::kMicrosecond);
+// Sample weights ([N]) and masks (the batch's shape); yardstick: the Fit row of the name.
+#define NORMD_FIT_WEIGHTED_BENCH(name, dtype, shape, per_value, apply)                \
+  BENCHMARK_CAPTURE(FitWeighted, name##_simd, dtype, shape, kSimd, per_value)->apply; \
+  BENCHMARK_CAPTURE(FitWeighted, name##_scalar, dtype, shape, kScalar, per_value)->apply
+NORMD_FIT_WEIGHTED_BENCH(f32_NC_F3, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}), false,
+                         Arg(8 * kMiB)->Unit(benchmark::kMicrosecond));
+NORMD_FIT_WEIGHTED_BENCH(f32_NC_F64, DType::kFloat32, (Shape{Layout::kNC, {0}, 64}), false,
+                         Arg(8 * kMiB)->Unit(benchmark::kMicrosecond));
+NORMD_FIT_WEIGHTED_BENCH(f32_NCHW_64x3x224x224, DType::kFloat32, kImageRgb, false,
+                         Apply(ImageShape));
+BENCHMARK_CAPTURE(FitWeighted, mask_f32_NCHW_64x3x224x224_simd, DType::kFloat32, kImageRgb, kSimd,
+                  true)
+    ->Apply(ImageShape);
+// With the sketches a dataset keeps by default; yardstick: the FitSketch row of the name.
+BENCHMARK_CAPTURE(FitWeighted, sketch_f32_NC_F3_simd, DType::kFloat32, (Shape{Layout::kNC, {0}, 3}),
+                  kSimd, false, true)
+    ->Arg(8 * kMiB)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(FitWeighted, sketch_f32_NCHW_64x3x224x224_simd, DType::kFloat32, kImageRgb, kSimd,
+                  false, true)
+    ->Apply(ImageShape);
 // The quantile transform (1000 knots) and bucketize-like maps (4 pieces) at the
 // normalise sizes; yardstick memcpy.
 BENCHMARK_CAPTURE(NormalizePiecewise, quantile1000_f32_NC_F1_simd, DType::kFloat32,

@@ -26,6 +26,10 @@ def main(path):
         kind = "Normalize" if name.startswith("Normalize") else "Fit"
         if name.startswith("FitSketch/"):  # the fit with sketches against the fit alone
             yard = name.replace("FitSketch/", "Fit/")
+        elif name.startswith("FitWeighted/sketch_"):  # against the unweighted fit + sketch
+            yard = name.replace("FitWeighted/sketch_", "FitSketch/")
+        elif name.startswith("FitWeighted/"):  # the weighted fit against the unweighted one
+            yard = name.replace("FitWeighted/mask_", "Fit/").replace("FitWeighted/", "Fit/")
         elif kind == "Fit":
             yard = "BM_ReadOnlySum/" + (size if size != "0" else "268435456")
         elif "/u8_" in name:

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "core/kernel_plan.h"
@@ -23,14 +24,19 @@ constexpr size_t kFlushValues = 4096;  // a channel's values per flush, at least
 
 // Counts of bucket indices at one resolution (0..kMaxSketchIndexResolution), reused
 // across parts and channels; Flush hands them over as sorted buckets and clears.
+// Count is uint32_t (one per value) or double (a weight per value: the sums add in
+// the batch's flat order, so a batch gives the same bytes every time).
 //
 // Most values of a channel fall within 64 octaves of its largest magnitude, so
 // counts live in a dense window of magnitudes per sign, [low, low + window), placed
 // by the first values counted: one subtraction, one compare and one increment per
 // value. Values outside it (zeros, subnormals, a far outlier) are kept as indices and
 // sorted at the flush.
+template <typename Count>
 class BucketCounter {
  public:
+  static constexpr bool kWeighted = std::is_same_v<Count, double>;
+
   explicit BucketCounter(int resolution)
       : resolution_(resolution),
         window_(std::min<int32_t>(64 << resolution, 1 << 16)),
@@ -38,9 +44,10 @@ class BucketCounter {
 
   int resolution() const { return resolution_; }
 
-  // Counts the values of a run through the slot kernel: one increment each; a value
-  // outside the window (rare) is indexed again and kept apart.
-  void AddRun(DType dtype, const std::byte* x, size_t n, double center) {
+  // Counts the values of a run through the slot kernel: one increment (or weight)
+  // each; a value outside the window (rare) is indexed again and kept apart. Weighted
+  // counters take `w`, one weight per value; a weight of 0 counts nothing.
+  void AddRun(DType dtype, const std::byte* x, size_t n, double center, const double* w = nullptr) {
     if (n == 0) return;
     if (!placed_) {
       const size_t head = std::min<size_t>(n, 256);
@@ -55,16 +62,20 @@ class BucketCounter {
       slots_.resize(count);
       const std::byte* tile = x + first * element_size;
       SketchSlotRun(dtype, tile, count, center, resolution_, low_, window, slots_.data());
-      uint32_t* const table = table_.data();
-      const uint32_t spilled = table[2 * window];
-      for (size_t i = 0; i < count; ++i) ++table[slots_[i]];
+      Count* const table = table_.data();
+      const Count spilled = table[2 * window];
+      if constexpr (kWeighted) {
+        for (size_t i = 0; i < count; ++i) table[slots_[i]] += w[first + i];
+      } else {
+        for (size_t i = 0; i < count; ++i) ++table[slots_[i]];
+      }
       if (table[2 * window] != spilled) {
         VisitDType(dtype, [&](auto tag) {
           using T = decltype(tag);
           for (size_t i = 0; i < count; ++i) {
             if (slots_[i] == 2 * window) {
-              outside_.push_back(
-                  SketchIndexOf(ToDouble(LoadElement<T>(tile, i)) - center, resolution_));
+              Spill(SketchIndexOf(ToDouble(LoadElement<T>(tile, i)) - center, resolution_),
+                    kWeighted ? w[first + i] : 1.0);
             }
           }
         });
@@ -72,20 +83,22 @@ class BucketCounter {
     }
   }
 
-  void Add(const int32_t* index, size_t n, size_t stride) {
+  // Counts n indices `stride` apart (and their weights, `stride` apart, when weighted).
+  void Add(const int32_t* index, size_t n, size_t stride, const double* w = nullptr) {
     if (n == 0) return;
     if (!placed_) Place(index, n, stride);
     const auto window = static_cast<uint32_t>(window_);
-    uint32_t* const table = table_.data();
+    Count* const table = table_.data();
     for (size_t i = 0; i < n; ++i) {
       const int32_t idx = index[i * stride];
       const uint32_t negative = static_cast<uint32_t>(idx) >> 31;
       const int32_t magnitude = idx ^ (idx >> 31);  // -1 - idx for negative indices
       const uint32_t offset = static_cast<uint32_t>(magnitude - low_);
+      const Count add = kWeighted ? static_cast<Count>(w[i * stride]) : Count{1};
       if (offset < window) {
-        ++table[negative * window + offset];
+        table[negative * window + offset] += add;
       } else {
-        outside_.push_back(idx);
+        Spill(idx, static_cast<double>(add));
       }
     }
   }
@@ -122,31 +135,36 @@ class BucketCounter {
   void FlushInto(uint32_t max_buckets, QuantileSketch& sketch) {
     buckets_.clear();
     const size_t window = static_cast<size_t>(window_);
-    uint32_t* const positive = table_.data();  // Add's halves: [positive | negative]
-    uint32_t* const negative = positive + window;
+    Count* const positive = table_.data();  // Add's halves: [positive | negative]
+    Count* const negative = positive + window;
     for (size_t offset = window; offset-- > 0;) {  // most negative first
       if (negative[offset] != 0) {
-        Emit(-1 - (low_ + static_cast<int32_t>(offset)), negative[offset]);
+        Emit(-1 - (low_ + static_cast<int32_t>(offset)), static_cast<double>(negative[offset]));
         negative[offset] = 0;
       }
     }
     // Below the window's magnitudes (between its two halves in value order) or above
-    // them (before the negative half, after the positive one): sorted, then merged.
-    std::sort(outside_.begin(), outside_.end());
+    // them (before the negative half, after the positive one): sorted (stably, so equal
+    // indices' weights add in the order they came), then merged.
+    std::stable_sort(outside_.begin(), outside_.end(),
+                     [](const Spilled& a, const Spilled& b) { return a.index < b.index; });
     std::vector<SketchBucket> window_buckets;
     window_buckets.swap(buckets_);
     for (size_t i = 0; i < outside_.size();) {
+      double count = 0;
       size_t j = i;
-      while (j < outside_.size() && outside_[j] == outside_[i]) ++j;
-      Emit(outside_[i], static_cast<uint32_t>(j - i));
+      for (; j < outside_.size() && outside_[j].index == outside_[i].index; ++j) {
+        count += outside_[j].count;
+      }
+      Emit(outside_[i].index, count);
       i = j;
     }
     std::vector<SketchBucket> outside_buckets;
     outside_buckets.swap(buckets_);
     for (size_t offset = 0; offset < window; ++offset) {
       if (positive[offset] != 0) {
-        window_buckets.push_back(
-            SketchBucket{low_ + static_cast<int32_t>(offset), double(positive[offset])});
+        window_buckets.push_back(SketchBucket{low_ + static_cast<int32_t>(offset),
+                                              static_cast<double>(positive[offset])});
         positive[offset] = 0;
       }
     }
@@ -158,6 +176,11 @@ class BucketCounter {
   }
 
  private:
+  struct Spilled {
+    int32_t index;
+    double count;
+  };
+
   // The window's lowest magnitude: 63 octaves below the largest of the first values.
   void Place(const int32_t* index, size_t n, size_t stride) {
     int32_t largest = 0;
@@ -169,28 +192,31 @@ class BucketCounter {
     placed_ = true;
   }
 
+  void Spill(int32_t index, double count) {
+    if (count != 0) outside_.push_back(Spilled{index, count});
+  }
+
   // Appends a finite bucket (infinities and NaNs have the all-ones exponent).
-  void Emit(int32_t index, uint32_t count) {
-    if (SketchIndexIsFinite(index, resolution_)) {
-      buckets_.push_back(SketchBucket{index, static_cast<double>(count)});
-    }
+  void Emit(int32_t index, double count) {
+    if (SketchIndexIsFinite(index, resolution_)) buckets_.push_back(SketchBucket{index, count});
   }
 
   int resolution_;
   int32_t window_;
   // [positive | negative | spilled] counts; a part never counts 2^32.
-  std::vector<uint32_t> table_;
+  std::vector<Count> table_;
   std::vector<uint32_t> slots_;
   std::vector<int32_t> head_;
-  std::vector<int32_t> outside_;
+  std::vector<Spilled> outside_;
   int32_t low_ = 0;
   bool placed_ = false;
   std::vector<SketchBucket> buckets_;
   std::array<std::array<uint32_t, 256>, 4> bytes_{};
 };
 
-BucketCounter& CounterFor(int resolution) {
-  thread_local std::optional<BucketCounter> counter;
+template <typename Count = uint32_t>
+BucketCounter<Count>& CounterFor(int resolution) {
+  thread_local std::optional<BucketCounter<Count>> counter;
   if (!counter.has_value() || counter->resolution() != resolution) counter.emplace(resolution);
   return *counter;
 }
@@ -206,7 +232,7 @@ struct SketchContext {
 void SketchRuns(const SketchContext& ctx, size_t begin, size_t end,
                 std::vector<QuantileSketch>& sketches) {
   const KernelWalk& walk = ctx.walk;
-  BucketCounter& counter = CounterFor(ctx.spec.resolution);
+  BucketCounter<uint32_t>& counter = CounterFor(ctx.spec.resolution);
   for (size_t c = 0; c < walk.channels; ++c) {
     const size_t first_run = begin + (c + walk.channels - begin % walk.channels) % walk.channels;
     if (first_run >= end) continue;
@@ -233,7 +259,7 @@ void SketchRuns(const SketchContext& ctx, size_t begin, size_t end,
 void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
                 std::vector<QuantileSketch>& sketches) {
   const KernelWalk& walk = ctx.walk;
-  BucketCounter& counter = CounterFor(ctx.spec.resolution);
+  BucketCounter<uint32_t>& counter = CounterFor(ctx.spec.resolution);
   const std::vector<uint32_t> column_channel = ColumnChannels(walk);
   std::vector<double> center(walk.row_len);
   for (size_t j = 0; j < walk.row_len; ++j) center[j] = ctx.spec.CenterOf(column_channel[j]);
@@ -282,6 +308,70 @@ void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
   }
 }
 
+// Units [begin, end) of either walk with weights: as SketchRuns and SketchRows, each
+// value counting its weight in a BucketCounter<double>.
+void SketchWeighted(const SketchContext& ctx, const SampleWeights& weights, size_t begin,
+                    size_t end, std::vector<QuantileSketch>& sketches) {
+  const KernelWalk& walk = ctx.walk;
+  BucketCounter<double>& counter = CounterFor<double>(ctx.spec.resolution);
+  const std::byte* data = ctx.batch.bytes.data();
+  std::vector<double> w;
+  // The weights of values [first, first + n): where they lie, or expanded into w.
+  const auto weights_of = [&](size_t first, size_t n) {
+    if (const double* lying = weights.PerValue(first)) return lying;
+    w.resize(n);
+    weights.Expand(first, n, w.data());
+    return static_cast<const double*>(w.data());
+  };
+  if (walk.kind == KernelWalk::Kind::kRuns) {
+    for (size_t c = 0; c < walk.channels; ++c) {
+      const size_t first_run = begin + (c + walk.channels - begin % walk.channels) % walk.channels;
+      if (first_run >= end) continue;
+      for (size_t run = first_run; run < end; run += walk.channels) {
+        for (size_t offset = 0; offset < walk.inner; offset += kTileValues) {
+          const size_t first = run * walk.inner + offset;
+          const size_t n = std::min(kTileValues, walk.inner - offset);
+          const double* one = weights.Constant(first, n);
+          if (one != nullptr && *one == 0) continue;  // masked
+          counter.AddRun(ctx.batch.dtype, data + first * ctx.element_size, n, ctx.spec.CenterOf(c),
+                         weights_of(first, n));
+        }
+      }
+      counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
+    }
+    return;
+  }
+  const std::vector<uint32_t> column_channel = ColumnChannels(walk);
+  std::vector<double> center(walk.row_len);
+  for (size_t j = 0; j < walk.row_len; ++j) center[j] = ctx.spec.CenterOf(column_channel[j]);
+  std::vector<std::vector<uint32_t>> columns(walk.channels);
+  for (size_t j = 0; j < walk.row_len; ++j) {
+    columns[column_channel[j]].push_back(static_cast<uint32_t>(j));
+  }
+  const size_t tile_values = std::clamp(kFlushValues * walk.channels, kTileValues, kMaxTileValues);
+  const size_t tile_rows = std::max<size_t>(1, tile_values / walk.row_len);
+  std::vector<int32_t> index(tile_rows * walk.row_len);
+  for (size_t unit = begin; unit < end;) {
+    const bool partial = unit == walk.rows;
+    const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
+    const size_t width = partial ? walk.tail : walk.row_len;
+    const size_t first = unit * walk.row_len;
+    SketchIndexRows(ctx.batch.dtype, data + first * ctx.element_size, rows, width, center.data(),
+                    ctx.spec.resolution, index.data());
+    const double* tile_weights = weights_of(first, rows * width);
+    for (size_t c = 0; c < walk.channels; ++c) {
+      bool any = false;
+      for (const uint32_t j : columns[c]) {
+        if (j >= width) break;
+        counter.Add(index.data() + j, rows, width, tile_weights + j);
+        any = true;
+      }
+      if (any) counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
+    }
+    unit += rows;
+  }
+}
+
 }  // namespace
 
 std::vector<QuantileSketch> EmptySketches(const QuantileSketchSpec& spec, size_t channels) {
@@ -290,7 +380,7 @@ std::vector<QuantileSketch> EmptySketches(const QuantileSketchSpec& spec, size_t
 
 void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry,
                         const QuantileSketchSpec& spec, std::span<QuantileSketch> sketches,
-                        WorkerPool* pool) {
+                        WorkerPool* pool, const SampleWeights* weights) {
   const KernelWalk walk = PlanKernelWalk(geometry);
   const SketchContext ctx{batch, walk, spec, ElementSize(batch.dtype)};
   const bool runs = walk.kind == KernelWalk::Kind::kRuns;
@@ -302,7 +392,9 @@ void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry
     results[p] = EmptySketches(spec, walk.channels);
     const size_t begin = p * per_part;
     const size_t end = std::min(units, begin + per_part);
-    if (runs) {
+    if (weights != nullptr) {
+      SketchWeighted(ctx, *weights, begin, end, results[p]);
+    } else if (runs) {
       SketchRuns(ctx, begin, end, results[p]);
     } else {
       SketchRows(ctx, begin, end, results[p]);
@@ -315,8 +407,8 @@ void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry
 }
 
 void AddBatchToSketchesReference(const TensorView& batch, const ChannelGeometry& geometry,
-                                 const QuantileSketchSpec& spec,
-                                 std::span<QuantileSketch> sketches) {
+                                 const QuantileSketchSpec& spec, std::span<QuantileSketch> sketches,
+                                 const SampleWeights* weights) {
   const auto outer = static_cast<size_t>(geometry.outer);
   const auto channels = static_cast<size_t>(geometry.channels);
   const auto inner = static_cast<size_t>(geometry.inner);
@@ -327,9 +419,11 @@ void AddBatchToSketchesReference(const TensorView& batch, const ChannelGeometry&
       for (size_t o = 0; o < outer; ++o) {
         for (size_t i = 0; i < inner; ++i) {
           const size_t flat = (o * channels + c) * inner + i;
+          const double w =
+              weights == nullptr ? 1.0 : weights->weights[flat / weights->values_per_weight];
           const double d = ToDouble(LoadElement<T>(batch.bytes.data(), flat)) - spec.CenterOf(c);
-          one[0] = SketchBucket{SketchIndexOf(d, spec.resolution), 1.0};
-          if (!SketchIndexIsFinite(one[0].index, spec.resolution)) continue;
+          one[0] = SketchBucket{SketchIndexOf(d, spec.resolution), w};
+          if (!(w > 0) || !SketchIndexIsFinite(one[0].index, spec.resolution)) continue;
           AddBuckets(one, spec.resolution, spec.max_buckets, sketches[c]);
         }
       }

@@ -8,23 +8,76 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }  // namespace
 
+DoubleDouble ChannelMoments::Weight() const {
+  return weighted ? weight_sum : DoubleDouble{static_cast<double>(count), 0.0};
+}
+
+DoubleDouble ChannelMoments::WeightSquares() const {
+  return weighted ? weight_square_sum : DoubleDouble{static_cast<double>(count), 0.0};
+}
+
 double ChannelMoments::Mean() const { return count == 0 ? kNaN : mean.value(); }
 
 double ChannelMoments::PopulationVariance() const {
-  return count == 0 ? kNaN : (m2 / static_cast<double>(count)).value();
+  if (!weighted) return count == 0 ? kNaN : (m2 / static_cast<double>(count)).value();
+  return count == 0 ? kNaN : (m2 / weight_sum).value();
 }
 
 double ChannelMoments::SampleVariance() const {
-  return count < 2 ? kNaN : (m2 / static_cast<double>(count - 1)).value();
+  if (!weighted) return count < 2 ? kNaN : (m2 / static_cast<double>(count - 1)).value();
+  const DoubleDouble denominator = weight_sum - DoubleDouble{1.0, 0.0};
+  return count == 0 || !(denominator.hi > 0) ? kNaN : (m2 / denominator).value();
+}
+
+double ChannelMoments::ReliabilityVariance() const {
+  if (!weighted) return SampleVariance();
+  if (count < 2) return kNaN;
+  const DoubleDouble denominator = weight_sum - weight_square_sum / weight_sum;
+  return denominator.hi > 0 ? (m2 / denominator).value() : kNaN;
+}
+
+double ChannelMoments::EffectiveCount() const {
+  if (!weighted) return static_cast<double>(count);
+  return count == 0 ? 0.0 : (weight_sum * weight_sum / weight_square_sum).value();
 }
 
 double ChannelMoments::Min() const { return count == 0 ? kNaN : min; }
 double ChannelMoments::Max() const { return count == 0 ? kNaN : max; }
 
+namespace {
+
+// Chan's update with weights in place of counts, in double-double.
+void MergeWeighted(const ChannelMoments& other, ChannelMoments& into) {
+  const DoubleDouble wa = into.Weight();
+  const DoubleDouble wb = other.Weight();
+  const DoubleDouble w = wa + wb;
+  const DoubleDouble delta = other.mean - into.mean;
+  into.mean = into.mean + delta * wb / w;
+  into.m2 = into.m2 + other.m2 + (delta * delta) * wa / w * wb;
+  if (into.m2.hi < 0) into.m2 = {};
+  into.weight_square_sum = into.WeightSquares() + other.WeightSquares();
+  into.weight_sum = w;
+  into.weighted = true;
+  into.count += other.count;
+  into.min = std::min(into.min, other.min);
+  into.max = std::max(into.max, other.max);
+}
+
+}  // namespace
+
 void MergeMoments(const ChannelMoments& other, ChannelMoments& into) {
   if (other.count == 0) return;
   if (into.count == 0) {
+    const bool weighted = into.weighted;
     into = other;
+    if (weighted && !into.weighted) {  // a weighted channel stays weighted
+      into.weight_sum = into.weight_square_sum = {static_cast<double>(into.count), 0.0};
+      into.weighted = true;
+    }
+    return;
+  }
+  if (other.weighted || into.weighted) {
+    MergeWeighted(other, into);
     return;
   }
   // Counts stay below 2^53 in practice (9e15 values), so these are exact.

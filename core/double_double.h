@@ -67,6 +67,15 @@ inline DoubleDouble operator/(DoubleDouble a, double b) {
   return TwoSum(q1, q2) + DoubleDouble{q3, 0.0};
 }
 
+inline DoubleDouble operator/(DoubleDouble a, DoubleDouble b) {
+  const double q1 = a.hi / b.hi;
+  const DoubleDouble r = a - b * q1;
+  const double q2 = r.hi / b.hi;
+  const DoubleDouble r2 = r - b * q2;
+  const double q3 = r2.hi / b.hi;
+  return TwoSum(q1, q2) + DoubleDouble{q3, 0.0};
+}
+
 }  // namespace normd
 
 #endif  // NORMD_CORE_DOUBLE_DOUBLE_H_

@@ -20,19 +20,32 @@ IngestDelta::IngestDelta(const DatasetSpec& spec)
 }
 
 absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const ValidatedTensor& batch,
-                                                   WorkerPool* pool) {
+                                                   WorkerPool* pool, const TensorView* weights) {
   NORMD_ASSIGN_OR_RETURN(const ChannelGeometry geometry,
                          ResolveGeometry(spec_.layout, spec_.channels, batch.shape()));
+  std::optional<SampleWeights> resolved;
+  if (weights != nullptr) {
+    if (running_.has_value() && split == Split::kTrain) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "dataset \"", spec_.name,
+          "\" keeps a running average, which PyTorch updates from each train batch's "
+          "unweighted statistics: train batches take no weights there (other splits do)"));
+    }
+    NORMD_ASSIGN_OR_RETURN(
+        resolved, ResolveSampleWeights(*weights, batch.shape(), "weights", weight_storage_));
+  }
+  const SampleWeights* w = resolved.has_value() ? &*resolved : nullptr;
   NORMD_ASSIGN_OR_RETURN(
       const uint64_t skipped,
-      ComputeBatchMoments(batch.view(), geometry, spec_.nonfinite, scratch_, pool));
-  return AddMoments(split, batch, geometry, scratch_, skipped, pool);
+      ComputeBatchMoments(batch.view(), geometry, spec_.nonfinite, scratch_, pool, w));
+  return AddMoments(split, batch, geometry, scratch_, skipped, pool, w);
 }
 
 absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const ValidatedTensor& batch,
                                                      const ChannelGeometry& geometry,
                                                      std::span<const ChannelMoments> moments,
-                                                     uint64_t skipped, WorkerPool* pool) {
+                                                     uint64_t skipped, WorkerPool* pool,
+                                                     const SampleWeights* weights) {
   const bool tracks_running = running_.has_value() && split == Split::kTrain;
   if (tracks_running) {
     NORMD_RETURN_IF_ERROR(CheckRunningAverageBatch(moments));
@@ -40,7 +53,7 @@ absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const Validate
   sketch_scratch_.clear();
   if (spec_.sketch.has_value()) {
     sketch_scratch_ = EmptySketches(*spec_.sketch, static_cast<size_t>(spec_.channels));
-    AddBatchToSketches(batch.view(), geometry, *spec_.sketch, sketch_scratch_, pool);
+    AddBatchToSketches(batch.view(), geometry, *spec_.sketch, sketch_scratch_, pool, weights);
   }
   return Merge(split, moments, sketch_scratch_, static_cast<uint64_t>(geometry.samples), 1, skipped,
                tracks_running);

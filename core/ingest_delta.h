@@ -13,6 +13,7 @@
 #include "core/dataset_statistics.h"
 #include "core/moments_summary.h"
 #include "core/running_average.h"
+#include "core/sample_weights.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
 
@@ -29,10 +30,13 @@ class IngestDelta {
   explicit IngestDelta(const DatasetSpec& spec);
 
   // Checks `batch` against the dataset's layout and channels, reduces it to
-  // per-channel moments (on `pool` when given) and merges them into this delta. On
-  // error nothing changes.
+  // per-channel moments (on `pool` when given) and merges them into this delta. With
+  // `weights` (checked by ResolveSampleWeights) the moments and sketches are weighted;
+  // the train split of a running-average dataset refuses them (FAILED_PRECONDITION).
+  // On error nothing changes.
   absl::StatusOr<BatchSummary> AddBatch(Split split, const ValidatedTensor& batch,
-                                        WorkerPool* pool = nullptr);
+                                        WorkerPool* pool = nullptr,
+                                        const TensorView* weights = nullptr);
 
   // Merges one batch's moments (geometry.channels of them, computed under the
   // dataset's non-finite policy, `skipped` values left out) into this delta, as
@@ -41,7 +45,8 @@ class IngestDelta {
   absl::StatusOr<BatchSummary> AddMoments(Split split, const ValidatedTensor& batch,
                                           const ChannelGeometry& geometry,
                                           std::span<const ChannelMoments> moments, uint64_t skipped,
-                                          WorkerPool* pool = nullptr);
+                                          WorkerPool* pool = nullptr,
+                                          const SampleWeights* weights = nullptr);
 
   // Merges a partial summary made elsewhere (untrusted: ValidateMomentsSummary) into
   // this delta. A running average depends on the order and size of each batch, so
@@ -72,6 +77,7 @@ class IngestDelta {
   std::optional<RunningAverageDelta> running_;
   std::vector<ChannelMoments> scratch_;         // one batch's moments, reused
   std::vector<QuantileSketch> sketch_scratch_;  // one batch's sketches
+  std::vector<double> weight_storage_;          // one batch's weights as float64
   BatchSummary totals_;
   uint64_t batches_ = 0;
 };

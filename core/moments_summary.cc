@@ -25,7 +25,36 @@ absl::Status ChannelError(size_t c, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("summary channel ", c, ": ", what));
 }
 
+// W > 0 and, by Cauchy-Schwarz, W^2 / count <= sum(w^2) <= W^2 (slack for rounding).
+absl::Status ValidateWeights(size_t c, const ChannelMoments& m) {
+  if (!Normalised(m.weight_sum) || !Normalised(m.weight_square_sum)) {
+    return ChannelError(c, absl::StrCat("weight_sum and weight_square_sum must be finite, "
+                                        "normalised double-doubles, got (",
+                                        m.weight_sum.hi, ", ", m.weight_sum.lo, ") and (",
+                                        m.weight_square_sum.hi, ", ", m.weight_square_sum.lo, ")"));
+  }
+  const double w = m.weight_sum.hi, w2 = m.weight_square_sum.hi;
+  if (m.count == 0) {
+    if (w != 0 || w2 != 0) {
+      return ChannelError(c, absl::StrCat("count is 0, so expected weight_sum 0 and "
+                                          "weight_square_sum 0, got ",
+                                          w, " and ", w2));
+    }
+    return absl::OkStatus();
+  }
+  const double low = w * w / static_cast<double>(m.count) * (1 - 1e-9);
+  const double high = w * w * (1 + 1e-9);
+  if (!(w > 0) || !(w2 >= low && w2 <= high)) {
+    return ChannelError(
+        c, absl::StrCat("expected weight_sum > 0 and weight_sum^2 / count <= weight_square_sum <= "
+                        "weight_sum^2 (",
+                        low, " to ", high, "), got weight_sum ", w, " and weight_square_sum ", w2));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateChannel(size_t c, const ChannelMoments& m) {
+  if (m.weighted) NORMD_RETURN_IF_ERROR(ValidateWeights(c, m));
   if (m.count == 0) {
     if (m.mean.hi != 0 || m.mean.lo != 0 || m.m2.hi != 0 || m.m2.lo != 0 || m.min != kInf ||
         m.max != -kInf) {
@@ -57,10 +86,10 @@ absl::Status ValidateChannel(size_t c, const ChannelMoments& m) {
   }
   const double range = m.max - m.min;
   // Popoviciu: variance <= range^2 / 4; the slack covers rounding of M2 and the bound.
-  const double bound = static_cast<double>(m.count) * (range * range / 4) * (1 + 1e-9);
+  const double bound = m.Weight().hi * (range * range / 4) * (1 + 1e-9);
   if (m.m2.hi < 0 || m.m2.hi > bound) {
-    return ChannelError(c, absl::StrCat("m2 must lie in [0, count * (max - min)^2 / 4] = [0, ",
-                                        bound, "], got ", m.m2.hi));
+    return ChannelError(c, absl::StrCat("m2 must lie in [0, ", m.weighted ? "weight_sum" : "count",
+                                        " * (max - min)^2 / 4] = [0, ", bound, "], got ", m.m2.hi));
   }
   if (m.count == 1 && m.min != m.max) {
     return ChannelError(
@@ -99,8 +128,8 @@ absl::Status ValidateSummarySketches(const MomentsSummary& summary, const Datase
     }
     const ChannelMoments& m = summary.channels[c];
     const std::string what = absl::StrCat("summary sketch of channel ", c);
-    NORMD_RETURN_IF_ERROR(ValidateSketch(summary.sketches[c], given, m.count, m.min, m.max,
-                                         expected.max_buckets, what.c_str()));
+    NORMD_RETURN_IF_ERROR(
+        ValidateSketch(summary.sketches[c], given, m, expected.max_buckets, what.c_str()));
   }
   return absl::OkStatus();
 }
@@ -117,14 +146,21 @@ MomentsSummary MomentsSummary::Empty(Layout layout, int64_t channels) {
 absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout layout,
                                               const ChannelGeometry& geometry,
                                               NonFinitePolicy policy, WorkerPool* pool,
-                                              const QuantileSketchSpec* sketch) {
+                                              const QuantileSketchSpec* sketch,
+                                              const SampleWeights* weights) {
   MomentsSummary summary = MomentsSummary::Empty(layout, geometry.channels);
-  NORMD_ASSIGN_OR_RETURN(summary.skipped_nonfinite,
-                         ComputeBatchMoments(batch, geometry, policy, summary.channels, pool));
+  NORMD_ASSIGN_OR_RETURN(
+      summary.skipped_nonfinite,
+      ComputeBatchMoments(batch, geometry, policy, summary.channels, pool, weights));
+  if (weights != nullptr) {
+    uint64_t kept = summary.skipped_nonfinite;
+    for (const ChannelMoments& m : summary.channels) kept += m.count;
+    summary.masked_values = static_cast<uint64_t>(geometry.elements()) - kept;
+  }
   if (sketch != nullptr) {
     summary.sketch_spec = *sketch;
     summary.sketches = EmptySketches(*sketch, summary.channels.size());
-    AddBatchToSketches(batch, geometry, *sketch, summary.sketches, pool);
+    AddBatchToSketches(batch, geometry, *sketch, summary.sketches, pool, weights);
   }
   summary.samples = static_cast<uint64_t>(geometry.samples);
   summary.batches = 1;
@@ -167,6 +203,7 @@ absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into) {
   into.samples += other.samples;
   into.batches += other.batches;
   into.skipped_nonfinite += other.skipped_nonfinite;
+  into.masked_values += other.masked_values;
   return absl::OkStatus();
 }
 
@@ -193,8 +230,10 @@ absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const Dataset
         "summary skipped ", summary.skipped_nonfinite, " non-finite values, but dataset \"",
         spec.name, "\" rejects them (nonfinite_policy=reject): expected 0"));
   }
-  // Every value and skipped value is one channel of one pixel (one sample for NC).
+  // Every value, skipped and masked value is one channel of one pixel (one sample for
+  // NC).
   unsigned __int128 values = summary.skipped_nonfinite;
+  values += summary.masked_values;
   for (size_t c = 0; c < channels; ++c) {
     NORMD_RETURN_IF_ERROR(ValidateChannel(c, summary.channels[c]));
     values += summary.channels[c].count;
@@ -204,21 +243,21 @@ absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const Dataset
   const bool nc = spec.layout == Layout::kNC;
   if (!whole || pixels < summary.samples || (nc && pixels != summary.samples)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("summary counts (their sum plus skipped_nonfinite) must make whole ",
+        absl::StrCat("summary counts (their sum plus skipped_nonfinite and masked_values) must "
+                     "make whole ",
                      nc ? "samples" : "pixels", " of ", spec.channels, " channels",
                      nc ? absl::StrCat(", ", summary.samples, " of them")
                         : absl::StrCat(", at least samples = ", summary.samples),
                      "; got ", static_cast<uint64_t>(values), " values"));
   }
+  const bool all_kept = summary.skipped_nonfinite == 0 && summary.masked_values == 0;
   for (size_t c = 0; c < channels; ++c) {
     const uint64_t count = summary.channels[c].count;
-    if (count > pixels || (summary.skipped_nonfinite == 0 && count != pixels)) {
-      return ChannelError(c,
-                          absl::StrCat("count ", count, " disagrees with the summary's ", pixels,
-                                       " values per channel",
-                                       summary.skipped_nonfinite == 0
-                                           ? " (with nothing skipped, every channel has them all)"
-                                           : ""));
+    if (count > pixels || (all_kept && count != pixels)) {
+      return ChannelError(
+          c, absl::StrCat(
+                 "count ", count, " disagrees with the summary's ", pixels, " values per channel",
+                 all_kept ? " (with nothing skipped or masked, every channel has them all)" : ""));
     }
   }
   if (spec.sketch.has_value()) NORMD_RETURN_IF_ERROR(ValidateSummarySketches(summary, spec));

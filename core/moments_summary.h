@@ -16,6 +16,7 @@
 #include "core/layout.h"
 #include "core/nonfinite_policy.h"
 #include "core/quantile_sketch.h"
+#include "core/sample_weights.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
 
@@ -29,6 +30,7 @@ struct MomentsSummary {
   uint64_t samples = 0;            // rows along N
   uint64_t batches = 0;            // batches summarised
   uint64_t skipped_nonfinite = 0;  // values left out under NonFinitePolicy::kSkip
+  uint64_t masked_values = 0;      // values left out by a weight of 0
   Layout layout = Layout::kNC;     // what the batches were reduced as
   // The quantile sketches of the same values, one per channel, when the summary was
   // made for a dataset that keeps them (with that dataset's sketch spec), else none.
@@ -41,12 +43,13 @@ struct MomentsSummary {
 
 // The summary of one batch of `layout` (already validated, `geometry` resolved from
 // its shape), reduced with the fit's kernels on `pool`: the very moments (and, with
-// `sketch`, the very sketches) an Ingest of the batch would merge. Errors as
-// ComputeBatchMoments.
+// `sketch`, the very sketches) an Ingest of the batch would merge, weighted by
+// `weights` (resolved against the batch) when given. Errors as ComputeBatchMoments.
 absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout layout,
                                               const ChannelGeometry& geometry,
                                               NonFinitePolicy policy, WorkerPool* pool = nullptr,
-                                              const QuantileSketchSpec* sketch = nullptr);
+                                              const QuantileSketchSpec* sketch = nullptr,
+                                              const SampleWeights* weights = nullptr);
 
 // into <- into (+) other, channel by channel (MergeMoments, MergeSketch).
 // INVALID_ARGUMENT when the layouts, channel counts or sketch specs differ or a count
@@ -56,12 +59,14 @@ absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into);
 // Checks a summary that came from outside as if it were a batch for dataset `spec`:
 // the dataset's layout and one entry per channel; each channel either empty (count 0, mean and M2
 // zero, min +inf, max -inf) or with finite parts, normalised double-doubles, count at most
-// kMaxSummaryCount, min <= mean <= max, 0 <= M2 <= count * (max - min)^2 / 4
-// (Popoviciu's bound on the variance), min == max for a single value; batches >= 1
-// and samples >= batches; no skipped values unless the dataset skips them; and counts
-// consistent with the layout: the values and skipped ones make whole pixels of every
-// channel (for NC, exactly `samples` of them), no channel has more values than there
-// are pixels, and without skipped values every channel has them all. When the dataset
+// kMaxSummaryCount, min <= mean <= max, 0 <= M2 <= W * (max - min)^2 / 4
+// (Popoviciu's bound on the variance; W = count unweighted), min == max for a single
+// value; weighted channels with W > 0 and W^2 / count <= sum(w^2) <= W^2 (W = 0 when
+// empty); batches >= 1 and samples >= batches; no skipped values unless the dataset
+// skips them; and counts consistent with the layout: the values, skipped and masked
+// ones make whole pixels of every channel (for NC, exactly `samples` of them), no
+// channel has more values than there are pixels, and with none skipped or masked
+// every channel has them all. When the dataset
 // keeps sketches the summary must hold one per channel, made about the dataset's
 // centers, each valid (ValidateSketch) for its channel's count, min and max; a
 // dataset without sketches ignores a summary's.

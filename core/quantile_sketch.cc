@@ -190,8 +190,9 @@ absl::StatusOr<int> SketchResolutionFor(double relative_accuracy) {
   return resolution;
 }
 
-absl::Status ValidateSketch(const QuantileSketch& sketch, double center, uint64_t count, double min,
-                            double max, uint32_t max_buckets, const char* what) {
+absl::Status ValidateSketch(const QuantileSketch& sketch, double center,
+                            const ChannelMoments& moments, uint32_t max_buckets, const char* what) {
+  const double min = moments.min, max = moments.max;
   if (sketch.resolution < kMinSketchResolution || sketch.resolution > kMaxSketchResolution) {
     return absl::InvalidArgumentError(absl::StrCat(what, " has resolution ", sketch.resolution,
                                                    "; expected ", kMinSketchResolution, " to ",
@@ -228,9 +229,15 @@ absl::Status ValidateSketch(const QuantileSketch& sketch, double center, uint64_
     }
     total += b.count;
   }
-  if (total != static_cast<double>(count)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " counts ", total, " values; the channel's moments count ", count));
+  if (!moments.weighted && total != static_cast<double>(moments.count)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " counts ", total, " values; the channel's moments count ", moments.count));
+  }
+  // Weight sums added in another order than the moments' W: equal to rounding.
+  const double weight = moments.Weight().value();
+  if (moments.weighted && !(std::abs(total - weight) <= 1e-9 * weight)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " counts a weight of ", total,
+                                                   "; the channel's moments weigh ", weight));
   }
   return absl::OkStatus();
 }

@@ -30,6 +30,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/channel_moments.h"
 
 namespace normd {
 
@@ -100,10 +101,11 @@ absl::StatusOr<int> SketchResolutionFor(double relative_accuracy);
 
 // Checks a sketch from outside (a summary): resolution in range, indices strictly
 // increasing and of finite values, counts finite and positive, at most max_buckets,
-// counts summing to `count` (the channel's exact count), every bucket's values inside
-// [min, max]. INVALID_ARGUMENT naming `what` and what was expected.
-absl::Status ValidateSketch(const QuantileSketch& sketch, double center, uint64_t count, double min,
-                            double max, uint32_t max_buckets, const char* what);
+// counts summing to the channel's exact count (weighted: to its W, up to rounding),
+// every bucket's values inside the channel's [min, max]. INVALID_ARGUMENT naming
+// `what` and what was expected.
+absl::Status ValidateSketch(const QuantileSketch& sketch, double center,
+                            const ChannelMoments& moments, uint32_t max_buckets, const char* what);
 
 }  // namespace normd
 

@@ -249,6 +249,18 @@ absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary&
                                                      channels, ", as summary.count)"));
     }
   }
+  const int weights = proto.weight_sum_hi_size();
+  for (const auto& [name, size] :
+       {std::pair{"weight_sum_hi", weights}, std::pair{"weight_sum_lo", proto.weight_sum_lo_size()},
+        std::pair{"weight_square_sum_hi", proto.weight_square_sum_hi_size()},
+        std::pair{"weight_square_sum_lo", proto.weight_square_sum_lo_size()}}) {
+    if (size != (weights == 0 ? 0 : channels)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "summary.", name, " holds ", size, " values, expected ",
+          weights == 0 ? "none (as summary.weight_sum_hi: an unweighted summary)"
+                       : absl::StrCat("one per channel (", channels, ", as summary.count)")));
+    }
+  }
   NORMD_ASSIGN_OR_RETURN(const Layout layout, LayoutFromProto(proto.layout(), "summary.layout"));
   MomentsSummary summary;
   summary.layout = layout;
@@ -256,6 +268,7 @@ absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary&
   summary.samples = proto.samples();
   summary.batches = proto.batches();
   summary.skipped_nonfinite = proto.skipped_nonfinite();
+  summary.masked_values = proto.masked_values();
   if (proto.sketches_size() > 0) {
     if (proto.sketches_size() != channels) {
       return absl::InvalidArgumentError(
@@ -299,6 +312,7 @@ void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* ou
   out->set_samples(summary.samples);
   out->set_batches(summary.batches);
   out->set_skipped_nonfinite(summary.skipped_nonfinite);
+  out->set_masked_values(summary.masked_values);
   out->set_layout(LayoutToProto(summary.layout));
   for (const QuantileSketch& sketch : summary.sketches) SketchToProto(sketch, out->add_sketches());
   if (summary.sketch_spec.has_value()) {

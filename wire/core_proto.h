@@ -52,8 +52,11 @@ absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_v
 
 // Per-channel moments as the parallel arrays count, mean_hi, mean_lo, m2_hi, m2_lo,
 // min and max: the shape of the wire's MomentsSummary and of the store's MomentsRecord.
+// When any channel is weighted, the weight arrays too (every channel's W and sum(w^2),
+// the count for an unweighted one, which weighs its values 1).
 template <typename Arrays>
 void AppendMomentArrays(std::span<const ChannelMoments> moments, Arrays* out) {
+  bool weighted = false;
   for (const ChannelMoments& m : moments) {
     out->add_count(m.count);
     out->add_mean_hi(m.mean.hi);
@@ -62,15 +65,30 @@ void AppendMomentArrays(std::span<const ChannelMoments> moments, Arrays* out) {
     out->add_m2_lo(m.m2.lo);
     out->add_min(m.min);
     out->add_max(m.max);
+    weighted = weighted || m.weighted;
+  }
+  if (!weighted) return;
+  for (const ChannelMoments& m : moments) {
+    const DoubleDouble w = m.Weight(), w2 = m.WeightSquares();
+    out->add_weight_sum_hi(w.hi);
+    out->add_weight_sum_lo(w.lo);
+    out->add_weight_square_sum_hi(w2.hi);
+    out->add_weight_square_sum_lo(w2.lo);
   }
 }
 
-// The moments of `channels` channels back; nullopt unless every array holds that many.
+// The moments of `channels` channels back; nullopt unless every array holds that many
+// (the weight arrays: that many or none).
 template <typename Arrays>
 std::optional<std::vector<ChannelMoments>> MomentsFromArrays(const Arrays& in, size_t channels) {
   const auto n = static_cast<int>(channels);
   if (in.count_size() != n || in.mean_hi_size() != n || in.mean_lo_size() != n ||
       in.m2_hi_size() != n || in.m2_lo_size() != n || in.min_size() != n || in.max_size() != n) {
+    return std::nullopt;
+  }
+  const int weights = in.weight_sum_hi_size();
+  if ((weights != 0 && weights != n) || in.weight_sum_lo_size() != weights ||
+      in.weight_square_sum_hi_size() != weights || in.weight_square_sum_lo_size() != weights) {
     return std::nullopt;
   }
   std::vector<ChannelMoments> moments(channels);
@@ -80,6 +98,10 @@ std::optional<std::vector<ChannelMoments>> MomentsFromArrays(const Arrays& in, s
                   {in.m2_hi(c), in.m2_lo(c)},
                   in.min(c),
                   in.max(c)};
+    if (weights == 0) continue;
+    moments[c].weighted = true;
+    moments[c].weight_sum = {in.weight_sum_hi(c), in.weight_sum_lo(c)};
+    moments[c].weight_square_sum = {in.weight_square_sum_hi(c), in.weight_square_sum_lo(c)};
   }
   return moments;
 }

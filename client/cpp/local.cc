@@ -20,14 +20,22 @@ WorkerPool* LocalPool() {
 }  // namespace
 
 absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, int64_t channels,
-                                       NonFinitePolicy policy, const QuantileSketchSpec* sketch) {
+                                       NonFinitePolicy policy, const QuantileSketchSpec* sketch,
+                                       const TensorView* weights) {
   NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor, ValidateTensor(batch));
   if (channels <= 0) {
     NORMD_ASSIGN_OR_RETURN(channels, ChannelCountOf(layout, tensor.shape()));
   }
   NORMD_ASSIGN_OR_RETURN(const ChannelGeometry geometry,
                          ResolveGeometry(layout, channels, tensor.shape()));
-  return SummarizeBatch(tensor.view(), layout, geometry, policy, LocalPool(), sketch);
+  std::vector<double> storage;
+  std::optional<SampleWeights> resolved;
+  if (weights != nullptr) {
+    NORMD_ASSIGN_OR_RETURN(resolved,
+                           ResolveSampleWeights(*weights, tensor.shape(), "weights", storage));
+  }
+  return SummarizeBatch(tensor.view(), layout, geometry, policy, LocalPool(), sketch,
+                        resolved.has_value() ? &*resolved : nullptr);
 }
 
 absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,

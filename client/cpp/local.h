@@ -16,6 +16,7 @@
 #include "client/cpp/normd_client.h"
 #include "core/frozen_normalizer.h"
 #include "core/moments_summary.h"
+#include "core/sample_weights.h"
 #include "core/tensor_view.h"
 
 namespace normd {
@@ -23,10 +24,13 @@ namespace normd {
 // The summary of `batch` in `layout`; with `channels` > 0 its shape is checked against
 // that many channels as the server checks a batch. With `sketch` (a dataset's
 // DatasetSpec::sketch), the summary holds the quantile sketches that dataset keeps.
-// Runs on a worker pool of this process (one fewer threads than the CPUs).
+// With `weights` (as IngestRequest.weights) it is weighted, as the server's Ingest of
+// the batch with them. Runs on a worker pool of this process (one fewer threads than
+// the CPUs).
 absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, int64_t channels = 0,
                                        NonFinitePolicy policy = NonFinitePolicy::kReject,
-                                       const QuantileSketchSpec* sketch = nullptr);
+                                       const QuantileSketchSpec* sketch = nullptr,
+                                       const TensorView* weights = nullptr);
 
 class LocalNormalizer {
  public:

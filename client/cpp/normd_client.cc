@@ -87,9 +87,11 @@ absl::Status IngestStream::Send(const grpc::ByteBuffer& message) {
   return absl::OkStatus();
 }
 
-absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch) {
+absl::Status IngestStream::Write(v1::Split split, v1::Tensor batch,
+                                 std::optional<v1::Tensor> weights) {
   v1::IngestRequest request = NextRequest(split);
   *request.mutable_batch() = std::move(batch);
+  if (weights.has_value()) *request.mutable_weights() = *std::move(weights);
   return SendRequest(request);
 }
 

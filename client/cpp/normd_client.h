@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,8 +41,10 @@ class IngestStream {
                bool wait_for_ready = false, absl::Time deadline = absl::InfiniteFuture(),
                const std::string& token = "");
 
-  // Sends one batch. An error means the stream broke; Finish() says why.
-  absl::Status Write(v1::Split split, v1::Tensor batch);
+  // Sends one batch, with sample weights or a mask when given (IngestRequest.weights).
+  // An error means the stream broke; Finish() says why.
+  absl::Status Write(v1::Split split, v1::Tensor batch,
+                     std::optional<v1::Tensor> weights = std::nullopt);
   // Sends one batch from the caller's memory, copied once into the message: `meta`
   // gives its shape and dtype (no data), `values` its bytes.
   absl::Status WriteValues(v1::Split split, const v1::Tensor& meta,

@@ -127,6 +127,150 @@ void MomentSumsRowsTyped(const In* HWY_RESTRICT x, size_t rows, size_t row_len,
   }
 }
 
+// Weighted lanes: a value with w == 0 contributes nothing, not even its NaN.
+template <class D>
+struct WeightedLaneSums {
+  explicit WeightedLaneSums(D d)
+      : weight(hn::Zero(d)),
+        sum(hn::Zero(d)),
+        sum_squares(hn::Zero(d)),
+        min(hn::Set(d, std::numeric_limits<double>::infinity())),
+        max(hn::Set(d, -std::numeric_limits<double>::infinity())),
+        count(hn::Zero(d)),
+        weight_squares(hn::Zero(d)) {}
+
+  HWY_INLINE void Add(D d, hn::Vec<D> x, hn::Vec<D> w, hn::Vec<D> shift) {
+    const auto kept = hn::Gt(w, hn::Zero(d));
+    const auto deviation = hn::IfThenElseZero(kept, hn::Sub(x, shift));
+    const auto weighted = hn::Mul(w, deviation);
+    weight = hn::Add(weight, w);
+    sum = hn::Add(sum, weighted);
+    sum_squares = hn::MulAdd(weighted, deviation, sum_squares);
+    min =
+        hn::Min(min, hn::IfThenElse(kept, x, hn::Set(d, std::numeric_limits<double>::infinity())));
+    max =
+        hn::Max(max, hn::IfThenElse(kept, x, hn::Set(d, -std::numeric_limits<double>::infinity())));
+    count = hn::Add(count, hn::IfThenElseZero(kept, hn::Set(d, 1.0)));
+    weight_squares = hn::MulAdd(w, w, weight_squares);
+  }
+
+  HWY_INLINE void Merge(const WeightedLaneSums& other) {
+    weight = hn::Add(weight, other.weight);
+    sum = hn::Add(sum, other.sum);
+    sum_squares = hn::Add(sum_squares, other.sum_squares);
+    min = hn::Min(min, other.min);
+    max = hn::Max(max, other.max);
+    count = hn::Add(count, other.count);
+    weight_squares = hn::Add(weight_squares, other.weight_squares);
+  }
+
+  hn::Vec<D> weight, sum, sum_squares, min, max, count, weight_squares;
+};
+
+// The scalar tail of both weighted kernels: one value.
+HWY_INLINE void AddWeighted(double v, double w, double shift, double& weight, double& sum,
+                            double& sum_squares, double& min, double& max, double& count,
+                            double& weight_squares) {
+  if (!(w > 0)) return;
+  const double deviation = v - shift;
+  weight += w;
+  weight_squares += w * w;
+  sum += w * deviation;
+  sum_squares += w * deviation * deviation;
+  min = std::min(min, v);
+  max = std::max(max, v);
+  count += 1;
+}
+
+template <typename In>
+WeightedMomentSums WeightedMomentSumsRunTyped(const In* HWY_RESTRICT x,
+                                              const double* HWY_RESTRICT w, size_t n,
+                                              double shift) {
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  const auto vshift = hn::Set(d, shift);
+  WeightedLaneSums<decltype(d)> a(d), b(d);
+  size_t i = 0;
+  for (; i + 2 * lanes <= n; i += 2 * lanes) {
+    a.Add(d, LoadAsDouble(d, x + i), hn::LoadU(d, w + i), vshift);
+    b.Add(d, LoadAsDouble(d, x + i + lanes), hn::LoadU(d, w + i + lanes), vshift);
+  }
+  for (; i + lanes <= n; i += lanes) a.Add(d, LoadAsDouble(d, x + i), hn::LoadU(d, w + i), vshift);
+  a.Merge(b);
+  WeightedMomentSums sums;
+  sums.weight = hn::GetLane(hn::SumOfLanes(d, a.weight));
+  sums.sum = hn::GetLane(hn::SumOfLanes(d, a.sum));
+  sums.sum_squares = hn::GetLane(hn::SumOfLanes(d, a.sum_squares));
+  sums.min = hn::GetLane(hn::MinOfLanes(d, a.min));
+  sums.max = hn::GetLane(hn::MaxOfLanes(d, a.max));
+  sums.count = hn::GetLane(hn::SumOfLanes(d, a.count));
+  sums.weight_squares = hn::GetLane(hn::SumOfLanes(d, a.weight_squares));
+  for (; i < n; ++i) {
+    AddWeighted(ToDouble(LoadUnaligned(x + i)), w[i], shift, sums.weight, sums.sum,
+                sums.sum_squares, sums.min, sums.max, sums.count, sums.weight_squares);
+  }
+  return sums;
+}
+
+template <typename In>
+void WeightedMomentSumsRowsTyped(const In* HWY_RESTRICT x, const double* HWY_RESTRICT w,
+                                 size_t rows, size_t row_len, const double* HWY_RESTRICT shift,
+                                 const WeightedColumns& out) {
+  const hn::ScalableTag<double> d;
+  const size_t lanes = hn::Lanes(d);
+  constexpr size_t kRowBlock = 8;
+  const size_t vector_end = row_len - row_len % lanes;
+  for (size_t r = 0; r < rows; r += kRowBlock) {
+    const size_t block = std::min(kRowBlock, rows - r);
+    const In* HWY_RESTRICT xr = x + r * row_len;
+    const double* HWY_RESTRICT wr = w + r * row_len;
+    for (size_t j = 0; j < vector_end; j += lanes) {
+      WeightedLaneSums<decltype(d)> acc(d);
+      acc.weight = hn::LoadU(d, out.weight + j);
+      acc.sum = hn::LoadU(d, out.sum + j);
+      acc.sum_squares = hn::LoadU(d, out.sum_squares + j);
+      acc.min = hn::LoadU(d, out.min + j);
+      acc.max = hn::LoadU(d, out.max + j);
+      acc.count = hn::LoadU(d, out.count + j);
+      acc.weight_squares = hn::LoadU(d, out.weight_squares + j);
+      const auto vshift = hn::LoadU(d, shift + j);
+      for (size_t k = 0; k < block; ++k) {
+        acc.Add(d, LoadAsDouble(d, xr + k * row_len + j), hn::LoadU(d, wr + k * row_len + j),
+                vshift);
+      }
+      hn::StoreU(acc.weight, d, out.weight + j);
+      hn::StoreU(acc.sum, d, out.sum + j);
+      hn::StoreU(acc.sum_squares, d, out.sum_squares + j);
+      hn::StoreU(acc.min, d, out.min + j);
+      hn::StoreU(acc.max, d, out.max + j);
+      hn::StoreU(acc.count, d, out.count + j);
+      hn::StoreU(acc.weight_squares, d, out.weight_squares + j);
+    }
+    for (size_t k = 0; k < block; ++k) {
+      for (size_t j = vector_end; j < row_len; ++j) {
+        AddWeighted(ToDouble(LoadUnaligned(xr + k * row_len + j)), wr[k * row_len + j], shift[j],
+                    out.weight[j], out.sum[j], out.sum_squares[j], out.min[j], out.max[j],
+                    out.count[j], out.weight_squares[j]);
+      }
+    }
+  }
+}
+
+WeightedMomentSums WeightedMomentSumsRunImpl(DType in, const std::byte* x, const double* w,
+                                             size_t n, double shift) {
+  return VisitDType(in, [&](auto tag) {
+    return WeightedMomentSumsRunTyped(reinterpret_cast<const decltype(tag)*>(x), w, n, shift);
+  });
+}
+
+void WeightedMomentSumsRowsImpl(DType in, const std::byte* x, const double* w, size_t rows,
+                                size_t row_len, const double* shift, const WeightedColumns& out) {
+  VisitDType(in, [&](auto tag) {
+    WeightedMomentSumsRowsTyped(reinterpret_cast<const decltype(tag)*>(x), w, rows, row_len, shift,
+                                out);
+  });
+}
+
 MomentSums MomentSumsRunImpl(DType in, const std::byte* x, size_t n, double shift) {
   return VisitDType(in, [&](auto tag) {
     return MomentSumsRunTyped(reinterpret_cast<const decltype(tag)*>(x), n, shift);

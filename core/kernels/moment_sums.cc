@@ -13,6 +13,18 @@ namespace normd {
 
 HWY_EXPORT(MomentSumsRunImpl);
 HWY_EXPORT(MomentSumsRowsImpl);
+HWY_EXPORT(WeightedMomentSumsRunImpl);
+HWY_EXPORT(WeightedMomentSumsRowsImpl);
+
+WeightedMomentSums WeightedMomentSumsRun(DType in, const std::byte* x, const double* w, size_t n,
+                                         double shift) {
+  return HWY_DYNAMIC_DISPATCH(WeightedMomentSumsRunImpl)(in, x, w, n, shift);
+}
+
+void WeightedMomentSumsRows(DType in, const std::byte* x, const double* w, size_t rows,
+                            size_t row_len, const double* shift, const WeightedColumns& out) {
+  HWY_DYNAMIC_DISPATCH(WeightedMomentSumsRowsImpl)(in, x, w, rows, row_len, shift, out);
+}
 
 MomentSums MomentSumsRun(DType in, const std::byte* x, size_t n, double shift) {
   return HWY_DYNAMIC_DISPATCH(MomentSumsRunImpl)(in, x, n, shift);

@@ -34,11 +34,51 @@ MomentSums MomentSumsRun(DType in, const std::byte* x, size_t n, double shift);
 void MomentSumsRows(DType in, const std::byte* x, size_t rows, size_t row_len, const double* shift,
                     double* sum, double* sum_squares, double* min, double* max);
 
+// Weighted sums: value x with weight w (w >= 0, finite) adds w and w^2 to `weight` and
+// `weight_squares`, w * d and w * d^2 to sum and sum_squares, 1 to `count` and x to
+// min and max when w > 0, and
+// nothing at all when w == 0 (a masked value may hold anything, NaN included).
+// sum_squares is non-finite if a value with w > 0 is, as above.
+struct WeightedMomentSums {
+  double weight = 0.0;
+  double sum = 0.0;
+  double sum_squares = 0.0;
+  double min = std::numeric_limits<double>::infinity();
+  double max = -std::numeric_limits<double>::infinity();
+  double count = 0.0;
+  double weight_squares = 0.0;
+};
+
+// Per-column accumulators of WeightedMomentSumsRows, row_len entries each.
+struct WeightedColumns {
+  double* weight;
+  double* sum;
+  double* sum_squares;
+  double* min;
+  double* max;
+  double* count;
+  double* weight_squares;
+};
+
+// Over x[0, n) with weights w[0, n).
+WeightedMomentSums WeightedMomentSumsRun(DType in, const std::byte* x, const double* w, size_t n,
+                                         double shift);
+
+// Column-wise over a rows x row_len array and its weights, laid out alike, added into
+// the caller's accumulators.
+void WeightedMomentSumsRows(DType in, const std::byte* x, const double* w, size_t rows,
+                            size_t row_len, const double* shift, const WeightedColumns& out);
+
 // Plain scalar references with the same contracts.
 MomentSums MomentSumsRunReference(DType in, const std::byte* x, size_t n, double shift);
 void MomentSumsRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
                              const double* shift, double* sum, double* sum_squares, double* min,
                              double* max);
+WeightedMomentSums WeightedMomentSumsRunReference(DType in, const std::byte* x, const double* w,
+                                                  size_t n, double shift);
+void WeightedMomentSumsRowsReference(DType in, const std::byte* x, const double* w, size_t rows,
+                                     size_t row_len, const double* shift,
+                                     const WeightedColumns& out);
 
 }  // namespace normd
 

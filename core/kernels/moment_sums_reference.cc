@@ -20,7 +20,42 @@ void RowsReference(const std::byte* x, size_t rows, size_t row_len, const double
   }
 }
 
+template <typename In>
+void WeightedRowsReference(const std::byte* x, const double* w, size_t rows, size_t row_len,
+                           const double* shift, const WeightedColumns& out) {
+  for (size_t r = 0, index = 0; r < rows; ++r) {
+    for (size_t j = 0; j < row_len; ++j, ++index) {
+      if (!(w[index] > 0)) continue;
+      const double v = ToDouble(LoadElement<In>(x, index));
+      const double d = v - shift[j];
+      out.weight[j] += w[index];
+      out.weight_squares[j] += w[index] * w[index];
+      out.sum[j] += w[index] * d;
+      out.sum_squares[j] += w[index] * d * d;
+      out.min[j] = std::min(out.min[j], v);
+      out.max[j] = std::max(out.max[j], v);
+      out.count[j] += 1;
+    }
+  }
+}
+
 }  // namespace
+
+WeightedMomentSums WeightedMomentSumsRunReference(DType in, const std::byte* x, const double* w,
+                                                  size_t n, double shift) {
+  WeightedMomentSums s;
+  const WeightedColumns out{&s.weight, &s.sum,   &s.sum_squares,   &s.min,
+                            &s.max,    &s.count, &s.weight_squares};
+  VisitDType(in, [&](auto tag) { WeightedRowsReference<decltype(tag)>(x, w, n, 1, &shift, out); });
+  return s;
+}
+
+void WeightedMomentSumsRowsReference(DType in, const std::byte* x, const double* w, size_t rows,
+                                     size_t row_len, const double* shift,
+                                     const WeightedColumns& out) {
+  VisitDType(
+      in, [&](auto tag) { WeightedRowsReference<decltype(tag)>(x, w, rows, row_len, shift, out); });
+}
 
 MomentSums MomentSumsRunReference(DType in, const std::byte* x, size_t n, double shift) {
   MomentSums sums;

@@ -73,13 +73,14 @@ absl::StatusOr<bool> IngestTransaction::CheckIdentity(BatchIdentity identity) {
 }
 
 absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const ValidatedTensor& batch,
-                                                    BatchIdentity identity) {
+                                                    BatchIdentity identity,
+                                                    const TensorView* weights) {
   NORMD_ASSIGN_OR_RETURN(const bool duplicate, CheckIdentity(identity));
   BatchSummary summary;
   if (duplicate) {
     ++duplicates_;
   } else {
-    NORMD_ASSIGN_OR_RETURN(summary, delta_.AddBatch(split, batch, pool_));
+    NORMD_ASSIGN_OR_RETURN(summary, delta_.AddBatch(split, batch, pool_, weights));
     if (!writer_.empty() && first_new_sequence_ == 0) first_new_sequence_ = identity.sequence;
   }
   ++batches_seen_;

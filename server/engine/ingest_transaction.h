@@ -56,9 +56,10 @@ class IngestTransaction {
                     std::shared_ptr<DatasetEntry> entry);
 
   // Reduces `batch` (already validated) under the dataset's layout, channels and
-  // non-finite policy. On error nothing changes.
+  // non-finite policy, weighted by `weights` when given. On error nothing changes.
   absl::StatusOr<BatchSummary> Add(Split split, const ValidatedTensor& batch,
-                                   BatchIdentity identity = {});
+                                   BatchIdentity identity = {},
+                                   const TensorView* weights = nullptr);
   // Adds a partial summary made elsewhere (see IngestDelta::AddSummary), with the same
   // exactly-once identity as a batch: one sequence number per summary.
   absl::StatusOr<BatchSummary> AddSummary(Split split, const MomentsSummary& summary,

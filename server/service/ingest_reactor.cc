@@ -100,7 +100,14 @@ absl::Status IngestReactor::AddBatch() {
   }
   const auto& tensor = std::get<ValidatedTensor>(batch.payload);
   NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, tensor.elements(), "the batch"), reject(_));
-  NORMD_RETURN_IF_ERROR(transaction_->Add(batch.split, tensor, batch.identity), reject(_));
+  NORMD_RETURN_IF_ERROR(
+      CheckElements(services_.limits, batch.weights.has_value() ? batch.weights->elements() : 0,
+                    "the weights"),
+      reject(_));
+  NORMD_RETURN_IF_ERROR(
+      transaction_->Add(batch.split, tensor, batch.identity,
+                        batch.weights.has_value() ? &batch.weights->view() : nullptr),
+      reject(_));
   bytes_ += static_cast<int64_t>(tensor.view().bytes.size());
   return absl::OkStatus();
 }

@@ -176,6 +176,11 @@ absl::StatusOr<IngestBatch> IngestBatchFromProto(
         return absl::InvalidArgumentError(
             "the message carries both a batch and summaries; expected one or the other");
       }
+      if (request.has_weights()) {
+        return absl::InvalidArgumentError(
+            "the message carries summaries and weights; a summary of weighted batches carries "
+            "its weight sums itself (weight_sum, weight_square_sum)");
+      }
       NORMD_ASSIGN_OR_RETURN(std::vector<MomentsSummary> summaries,
                              MomentsSummariesFromProto(request.summaries()));
       return IngestBatch{split, std::move(summaries), identity};
@@ -186,7 +191,11 @@ absl::StatusOr<IngestBatch> IngestBatchFromProto(
   }
   NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch,
                          TensorFromProto(request.batch(), "batch", regions, batch_data));
-  return IngestBatch{split, batch, identity};
+  IngestBatch decoded{split, batch, identity, std::nullopt};
+  if (request.has_weights()) {
+    NORMD_ASSIGN_OR_RETURN(decoded.weights, TensorFromProto(request.weights(), "weights", regions));
+  }
+  return decoded;
 }
 
 absl::StatusOr<NormalizeCall> NormalizeCallFromProto(
@@ -256,6 +265,9 @@ void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics*
     out->add_sample_variance(m.SampleVariance());
     out->add_min(m.Min());
     out->add_max(m.Max());
+    out->add_weight_sum(m.Weight().value());
+    out->add_reliability_variance(m.ReliabilityVariance());
+    out->add_effective_count(m.EffectiveCount());
   }
   out->set_batches(s.batches);
   out->set_samples(s.samples);

@@ -64,6 +64,7 @@ struct IngestBatch {
   // A batch, or the summaries of consecutive batches (identity.sequence, + 1, ...).
   std::variant<ValidatedTensor, std::vector<MomentsSummary>> payload;
   BatchIdentity identity;
+  std::optional<ValidatedTensor> weights;  // the batch's, checked against it by the core
 };
 
 // `batch_data`, when given, stands for request.batch.data (see TensorFromProto).

@@ -285,9 +285,16 @@ TEST(QuantileSketchTest, ResolutionForAccuracy) {
 TEST(QuantileSketchTest, UntrustedSketchesAreCheckedPrecisely) {
   const std::vector<double> values = {1, 2, 2, 3, 10};
   const QuantileSketch good = SketchOf(values, QuantileSketchSpec{}, 5);
-  EXPECT_TRUE(ValidateSketch(good, 0, 5, 1, 10, 2048, "s").ok());
+  const auto moments = [](uint64_t count, double max) {
+    ChannelMoments m;
+    m.count = count;
+    m.min = 1;
+    m.max = max;
+    return m;
+  };
+  EXPECT_TRUE(ValidateSketch(good, 0, moments(5, 10), 2048, "s").ok());
   const auto message = [&](QuantileSketch s, uint64_t count = 5, double max = 10) {
-    return std::string(ValidateSketch(s, 0, count, 1, max, 2048, "s").message());
+    return std::string(ValidateSketch(s, 0, moments(count, max), 2048, "s").message());
   };
   QuantileSketch bad = good;
   std::swap(bad.buckets[0], bad.buckets[1]);
@@ -303,8 +310,18 @@ TEST(QuantileSketchTest, UntrustedSketchesAreCheckedPrecisely) {
   bad = good;
   bad.buckets.back().index = SketchIndexOf(std::numeric_limits<double>::infinity(), 6);
   EXPECT_NE(message(bad).find("non-finite"), std::string::npos) << message(bad);
-  EXPECT_NE(std::string(ValidateSketch(good, 0, 5, 1, 10, 2, "s").message()).find("at most 2"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(ValidateSketch(good, 0, moments(5, 10), 2, "s").message()).find("at most 2"),
+      std::string::npos);
+  // Weighted: the counts are weight sums and must add up to the channel's W.
+  ChannelMoments weighted = moments(5, 10);
+  weighted.weighted = true;
+  weighted.weight_sum = {5.0, 0.0};
+  EXPECT_TRUE(ValidateSketch(good, 0, weighted, 2048, "s").ok());
+  weighted.weight_sum = {2.5, 0.0};
+  EXPECT_NE(
+      std::string(ValidateSketch(good, 0, weighted, 2048, "s").message()).find("moments weigh 2.5"),
+      std::string::npos);
 }
 
 }  // namespace

@@ -35,6 +35,37 @@ inline ExactMoments ComputeExactMoments(std::span<const double> values) {
   return exact;
 }
 
+// Weighted: values with w > 0 only; mean = sum(w x) / W, m2 = sum(w (x - mean)^2).
+struct ExactWeightedMoments {
+  size_t count = 0;
+  mpq_class weight, weight_squares, mean, m2;
+
+  double Mean() const { return mean.get_d(); }
+  double PopulationVariance() const { return mpq_class(m2 / weight).get_d(); }
+  double FrequencyVariance() const { return mpq_class(m2 / (weight - 1)).get_d(); }
+  double ReliabilityVariance() const {
+    return mpq_class(m2 / (weight - weight_squares / weight)).get_d();
+  }
+};
+
+inline ExactWeightedMoments ComputeExactWeightedMoments(std::span<const double> values,
+                                                        std::span<const double> weights) {
+  ExactWeightedMoments exact;
+  mpq_class sum = 0, sum_squares = 0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (weights[i] == 0) continue;
+    const mpq_class q(values[i]), w(weights[i]);
+    ++exact.count;
+    exact.weight += w;
+    exact.weight_squares += w * w;
+    sum += w * q;
+    sum_squares += w * q * q;
+  }
+  exact.mean = sum / exact.weight;
+  exact.m2 = sum_squares - sum * exact.mean;
+  return exact;
+}
+
 // Error of a mean on the data's own scale: |actual - exact| / max(|exact mean|,
 // standard deviation). A mean that is zero up to noise cannot be held to a purely
 // relative bar, and what matters downstream (a z-score) is the error against the spread.

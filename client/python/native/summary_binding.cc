@@ -1,5 +1,6 @@
 // normd._native.Summary (a MomentsSummary) and moments(): a batch reduced with the
 // fit's kernels where it lies, to be merged locally and sent as O(channels).
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -10,6 +11,7 @@
 #include "core/dataset_spec.h"
 #include "core/moments_summary.h"
 #include "core/quantile_sketch.h"
+#include "core/sample_weights.h"
 #include "pybind11/numpy.h"
 #include "pybind11/stl.h"
 
@@ -31,10 +33,26 @@ py::array_t<T> PerChannel(const MomentsSummary& s, Field field) {
 using SketchParts =
     std::tuple<uint32_t, std::vector<double>,
                std::vector<std::tuple<int, py::array_t<int32_t>, py::array_t<double>>>>;
+// A weighted summary's weight sums: (weight_sum_hi, weight_sum_lo, weight_square_sum_hi,
+// weight_square_sum_lo, masked_values).
+using WeightParts = std::tuple<py::array_t<double>, py::array_t<double>, py::array_t<double>,
+                               py::array_t<double>, uint64_t>;
 using Parts =
     std::tuple<py::array_t<uint64_t>, py::array_t<double>, py::array_t<double>, py::array_t<double>,
                py::array_t<double>, py::array_t<double>, py::array_t<double>, uint64_t, uint64_t,
-               uint64_t, std::string, std::optional<SketchParts>>;
+               uint64_t, std::string, std::optional<SketchParts>, std::optional<WeightParts>>;
+
+std::optional<WeightParts> WeightPartsOf(const MomentsSummary& s) {
+  const bool weighted = std::any_of(s.channels.begin(), s.channels.end(),
+                                    [](const ChannelMoments& m) { return m.weighted; });
+  if (!weighted) return std::nullopt;
+  return WeightParts{
+      PerChannel<double>(s, [](const ChannelMoments& m) { return m.Weight().hi; }),
+      PerChannel<double>(s, [](const ChannelMoments& m) { return m.Weight().lo; }),
+      PerChannel<double>(s, [](const ChannelMoments& m) { return m.WeightSquares().hi; }),
+      PerChannel<double>(s, [](const ChannelMoments& m) { return m.WeightSquares().lo; }),
+      s.masked_values};
+}
 
 std::optional<SketchParts> SketchPartsOf(const MomentsSummary& s) {
   if (!s.sketch_spec.has_value()) return std::nullopt;
@@ -71,8 +89,7 @@ void SketchesFromParts(const SketchParts& parts, MomentsSummary& s) {
     for (py::ssize_t i = 0; i < indices.size(); ++i) {
       sketch.buckets.push_back({indices.at(i), counts.at(i)});
     }
-    RaiseIfError(ValidateSketch(sketch, s.sketch_spec->CenterOf(c), s.channels[c].count,
-                                s.channels[c].min, s.channels[c].max, max_buckets,
+    RaiseIfError(ValidateSketch(sketch, s.sketch_spec->CenterOf(c), s.channels[c], max_buckets,
                                 "summary sketch"));
     s.sketches.push_back(std::move(sketch));
   }
@@ -90,12 +107,13 @@ Parts PartsOf(const MomentsSummary& s) {
           s.batches,
           s.skipped_nonfinite,
           std::string(LayoutName(s.layout)),
-          SketchPartsOf(s)};
+          SketchPartsOf(s),
+          WeightPartsOf(s)};
 }
 
 MomentsSummary FromParts(const Parts& parts) {
   const auto& [count, mean_hi, mean_lo, m2_hi, m2_lo, min, max, samples, batches, skipped, layout,
-               sketch] = parts;
+               sketch, weights] = parts;
   const py::ssize_t channels = count.size();
   for (py::ssize_t size :
        {mean_hi.size(), mean_lo.size(), m2_hi.size(), m2_lo.size(), min.size(), max.size()}) {
@@ -116,16 +134,44 @@ MomentsSummary FromParts(const Parts& parts) {
   s.samples = samples;
   s.batches = batches;
   s.skipped_nonfinite = skipped;
+  if (weights.has_value()) {
+    const auto& [w_hi, w_lo, w2_hi, w2_lo, masked] = *weights;
+    for (py::ssize_t size : {w_hi.size(), w_lo.size(), w2_hi.size(), w2_lo.size()}) {
+      if (size != channels) {
+        Raise(absl::InvalidArgumentError(
+            absl::StrCat("every weight part of a summary holds one value per channel (", channels,
+                         "), got ", size)));
+      }
+    }
+    for (py::ssize_t c = 0; c < channels; ++c) {
+      ChannelMoments& m = s.channels[static_cast<size_t>(c)];
+      m.weighted = true;
+      m.weight_sum = {w_hi.at(c), w_lo.at(c)};
+      m.weight_square_sum = {w2_hi.at(c), w2_lo.at(c)};
+    }
+    s.masked_values = masked;
+  }
   if (sketch.has_value()) SketchesFromParts(*sketch, s);
   return s;
 }
 
-// `sketch_resolution` < 0: no sketches.
+// `sketch_resolution` < 0: no sketches. `weights`: None, or a C-contiguous float64
+// buffer of `weights_shape`.
 MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const std::string& dtype,
                        const std::string& layout_name, int64_t channels, bool skip_nonfinite,
                        int sketch_resolution, uint32_t sketch_max_buckets,
-                       std::vector<double> sketch_center) {
+                       std::vector<double> sketch_center, const py::object& weights,
+                       std::vector<int64_t> weights_shape) {
   const TensorArg input(x, std::move(shape), dtype, /*writable=*/false);
+  std::optional<TensorArg> weight_arg;
+  std::vector<double> weight_storage;
+  std::optional<SampleWeights> resolved;
+  if (!weights.is_none()) {
+    weight_arg.emplace(weights.cast<py::buffer>(), std::move(weights_shape), "float64",
+                       /*writable=*/false);
+    resolved = ValueOrRaise(ResolveSampleWeights(
+        weight_arg->tensor().view(), input.tensor().shape(), "weights", weight_storage));
+  }
   const Layout layout = LayoutNamed(layout_name);
   if (channels <= 0) channels = ValueOrRaise(ChannelCountOf(layout, input.tensor().shape()));
   // With the dataset's channel count: the same shape errors as the server's Ingest.
@@ -145,7 +191,8 @@ MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const st
     py::gil_scoped_release unlocked;
     summary = SummarizeBatch(input.tensor().view(), layout, geometry,
                              skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject,
-                             pool, sketch.has_value() ? &*sketch : nullptr);
+                             pool, sketch.has_value() ? &*sketch : nullptr,
+                             resolved.has_value() ? &*resolved : nullptr);
   }
   return ValueOrRaise(std::move(summary));
 }
@@ -172,6 +219,23 @@ summaries in place of batches.)")
       .def_readonly("samples", &MomentsSummary::samples)
       .def_readonly("batches", &MomentsSummary::batches)
       .def_readonly("skipped_nonfinite", &MomentsSummary::skipped_nonfinite)
+      .def_readonly("masked_values", &MomentsSummary::masked_values)
+      .def_property_readonly("weight_sum",
+                             [](const MomentsSummary& s) {
+                               return PerChannel<double>(
+                                   s, [](const ChannelMoments& c) { return c.Weight().value(); });
+                             })
+      .def_property_readonly("reliability_variance",
+                             [](const MomentsSummary& s) {
+                               return PerChannel<double>(s, [](const ChannelMoments& c) {
+                                 return c.ReliabilityVariance();
+                               });
+                             })
+      .def_property_readonly("effective_count",
+                             [](const MomentsSummary& s) {
+                               return PerChannel<double>(
+                                   s, [](const ChannelMoments& c) { return c.EffectiveCount(); });
+                             })
       .def_property_readonly("count",
                              [](const MomentsSummary& s) {
                                return PerChannel<uint64_t>(
@@ -205,9 +269,10 @@ summaries in place of batches.)")
                              })
       .def("parts", &PartsOf,
            "(count, mean_hi, mean_lo, m2_hi, m2_lo, min, max, samples, batches, "
-           "skipped_nonfinite, layout, sketch): the exact representation, as the wire's "
-           "MomentsSummary; sketch is None or (max_buckets, center, [(resolution, indices, "
-           "counts) per channel])")
+           "skipped_nonfinite, layout, sketch, weights): the exact representation, as the "
+           "wire's MomentsSummary; sketch is None or (max_buckets, center, [(resolution, "
+           "indices, counts) per channel]); weights is None or (weight_sum_hi, weight_sum_lo, "
+           "weight_square_sum_hi, weight_square_sum_lo, masked_values)")
       .def_static("from_parts", [](const Parts& parts) { return FromParts(parts); })
       .def("__add__",
            [](const MomentsSummary& a, const MomentsSummary& b) {
@@ -231,6 +296,7 @@ summaries in place of batches.)")
   m.def("moments", &Moments, py::arg("x"), py::arg("shape"), py::arg("dtype"), py::arg("layout"),
         py::arg("channels"), py::arg("skip_nonfinite"), py::arg("sketch_resolution") = -1,
         py::arg("sketch_max_buckets") = 0, py::arg("sketch_center") = std::vector<double>{},
+        py::arg("weights") = py::none(), py::arg("weights_shape") = std::vector<int64_t>{},
         "The Summary of one C-contiguous batch (see normd.moments).");
 }
 

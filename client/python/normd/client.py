@@ -77,6 +77,13 @@ class Statistics:
     histograms: Optional[list] = None
     # The accuracy each channel's sketch holds now (relative to |x - center|).
     relative_accuracy: Optional[np.ndarray] = None
+    # Sample weights: W = sum(w) per channel (the count when nothing was weighted),
+    # M2 / (W - sum(w^2) / W) (reliability weights, numpy.cov's aweights; with 0/1
+    # masks or no weights, sample_variance) and Kish's effective count W^2 / sum(w^2).
+    # sample_variance treats weights as frequencies: M2 / (W - 1).
+    weight_sum: Optional[np.ndarray] = None
+    reliability_variance: Optional[np.ndarray] = None
+    effective_count: Optional[np.ndarray] = None
 
     @property
     def std(self) -> np.ndarray:
@@ -87,6 +94,16 @@ class Statistics:
 # overtook the stream, or the server cancelled it while shutting down (a cancel of
 # our own raises the iterable's exception instead). Exactly-once makes each safe.
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
+
+
+def _weighted(item):
+    """(batch, weights or None) of one item of fit's iterable."""
+    if isinstance(item, tuple):
+        if len(item) != 2:
+            raise ValueError(f"a fit item is a batch or a (batch, weights) pair, got a tuple of "
+                             f"{len(item)}")
+        return item
+    return item, None
 
 
 class _Backoff:
@@ -378,6 +395,13 @@ class Client:
         """Streams `batches` (any iterable of arrays or tensors, consumed lazily and
         paced by gRPC flow control) into dataset `name`, exactly once.
 
+        An item may also be a pair (batch, weights): sample weights or a mask, one
+        finite weight >= 0 per index of a leading part of the batch's shape ([N] per
+        sample, [N, T] per time step of [N, T, F] sequences with 0 for padding, the
+        batch's shape per value), at least one positive. The statistics become
+        weighted (mean = sum(w x) / W, variance = sum(w (x - mean)^2) / W); a weight of
+        0 leaves a value out, NaN included; count is the values with w > 0.
+
         Batches go in streams of up to `stream_bytes` of sent data (batches in shared
         memory are not sent; see below); each stream is a transaction
         the server acknowledges before the next begins, so the client holds at most
@@ -431,13 +455,20 @@ class Client:
             if local:  # the framed summaries of consecutive batches, in one message
                 body = b"".join(item)
                 return head + wire.length_delimited(6, len(body)) + body, 0, "summary", len(item)
-            source = tensors.source(item)
+            batch, weights = _weighted(item)
+            source = tensors.source(batch)
+            weight_field = b""
+            if weights is not None:
+                w = _local.weights_array(weights)
+                weight_field = wire.tensor_field(7, w.shape, pb.DTYPE_FLOAT64, w.nbytes) + \
+                    w.tobytes()
             region = self._locate(source)
             if region is not None:
-                return head + wire.tensor_field(3, source.shape, source.dtype, region=region), \
-                    source.nbytes, "shared", 1
+                return head + wire.tensor_field(3, source.shape, source.dtype, region=region) + \
+                    weight_field, source.nbytes, "shared", 1
             prefix = wire.tensor_field(3, source.shape, source.dtype, source.nbytes)
-            return b"".join((head, prefix, source.array)), source.nbytes, "inline", 1
+            return b"".join((head, prefix, source.array, weight_field)), \
+                source.nbytes + len(weight_field), "inline", 1
 
         stream = _PendingStream(encode, source, stream_bytes, first_sequence,
                                 {"shared": shared_stream_batches, "summary": 1})
@@ -460,10 +491,11 @@ class Client:
         policy = "skip" if spec.nonfinite_policy == pb.NONFINITE_POLICY_SKIP else "reject"
         sketch = spec.sketch if spec.HasField("sketch") and not spec.sketch.disabled else None
         group, group_bytes = [], 0
-        for batch in batches:
+        for item in batches:
+            batch, weights = _weighted(item)
             try:
                 summary = _local.moments(batch, layout, policy, channels=spec.channels,
-                                         sketch=sketch)
+                                         sketch=sketch, weights=weights)
             except errors.NormdError as error:  # refused here, as the server would refuse it
                 raise type(error)(error.code, (
                     f"batch {len(group)} rejected, nothing from this stream was applied: "
@@ -545,7 +577,10 @@ class Client:
             count=np.array(s.count, dtype=np.uint64), mean=np.array(s.mean),
             variance=np.array(s.variance), sample_variance=np.array(s.sample_variance),
             min=np.array(s.min), max=np.array(s.max), batches=s.batches, samples=s.samples,
-            version=reply.version, num_batches_tracked=s.num_batches_tracked)
+            version=reply.version, num_batches_tracked=s.num_batches_tracked,
+            weight_sum=np.array(s.weight_sum),
+            reliability_variance=np.array(s.reliability_variance),
+            effective_count=np.array(s.effective_count))
         if len(s.running_mean):
             stats.running_mean = np.array(s.running_mean)
             stats.running_var = np.array(s.running_var)

@@ -67,7 +67,7 @@ def _channels_last_view(x, layout: str):
 
 
 def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
-            channels: Optional[int] = None, sketch=None) -> "Summary":
+            channels: Optional[int] = None, sketch=None, weights=None) -> "Summary":
     """The exact per-channel moments of batch `x` (numpy array or torch tensor,
     float32/64, float16, bfloat16 or uint8, any strides) in `layout` ("NC", "NCHW",
     "NHWC"): the very moments normd's Ingest of the batch would merge, computed with
@@ -77,14 +77,20 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
     it as the server checks a batch for a dataset of that many channels. With
     `sketch` (a dataset's spec.sketch, a QuantileSketchOptions) the summary also holds
     the quantile sketches that dataset keeps, as its Ingest of the batch would make
-    them."""
+    them. With `weights` (see weights_array) the moments and sketches are weighted, as
+    an Ingest with those weights would make them."""
     _require()
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
     if nonfinite not in ("reject", "skip"):
         raise ValueError(f"nonfinite must be 'reject' or 'skip', got {nonfinite!r}")
     summary_layout = layout
+    w = None if weights is None else weights_array(weights)
     moved = _channels_last_view(x, layout)
+    if moved is not None and w is not None and w.ndim > 1:
+        # Weights index the array's own axes; reduced as it lies, they would not.
+        x = x.contiguous() if tensors.is_torch(x) else np.ascontiguousarray(x)
+        moved = None
     if moved is not None:
         x, layout = moved
     source = tensors.source(x)
@@ -94,11 +100,22 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
         max_buckets = sketch.max_buckets or 2048
         center = list(sketch.center)
     summary = _native.moments(source.array, source.shape, _DTYPE_NAMES[source.dtype], layout,
-                              channels or 0, nonfinite == "skip", resolution, max_buckets, center)
+                              channels or 0, nonfinite == "skip", resolution, max_buckets, center,
+                              w, [] if w is None else list(w.shape))
     if layout != summary_layout:  # reduced as it lay: the same channels, relabelled
         parts = summary.parts()
         summary = _native.Summary.from_parts(parts[:10] + (summary_layout,) + parts[11:])
     return summary
+
+
+def weights_array(weights) -> np.ndarray:
+    """Sample weights or a mask (numpy, torch or a sequence; bool, integer or float) as
+    the C-contiguous float64 array normd sends: one weight per index of a leading part
+    of the batch's shape ([N] per sample, [N, T] per time step, the batch's shape per
+    value). The server (or normd.moments) checks the values: finite, >= 0, not all 0."""
+    if tensors.is_torch(weights):
+        weights = weights.detach().cpu().double().numpy()
+    return np.ascontiguousarray(np.asarray(weights, dtype=np.float64))
 
 
 def sketch_resolution(relative_accuracy: float) -> int:
@@ -113,11 +130,18 @@ def sketch_resolution(relative_accuracy: float) -> int:
 def summary_message(summary) -> pb.MomentsSummary:
     """The wire's MomentsSummary for a Summary."""
     (count, mean_hi, mean_lo, m2_hi, m2_lo, low, high, samples, batches, skipped,
-     layout, sketch) = summary.parts()
+     layout, sketch, weights) = summary.parts()
     message = pb.MomentsSummary(count=count, mean_hi=mean_hi, mean_lo=mean_lo, m2_hi=m2_hi,
                                 m2_lo=m2_lo, min=low, max=high, samples=samples,
                                 batches=batches, skipped_nonfinite=skipped,
                                 layout=pb.Layout.Value("LAYOUT_" + layout))
+    if weights is not None:
+        w_hi, w_lo, w2_hi, w2_lo, masked = weights
+        message.weight_sum_hi.extend(w_hi)
+        message.weight_sum_lo.extend(w_lo)
+        message.weight_square_sum_hi.extend(w2_hi)
+        message.weight_square_sum_lo.extend(w2_lo)
+        message.masked_values = masked
     if sketch is not None:
         _, center, sketches = sketch
         message.sketch_center.extend(center)

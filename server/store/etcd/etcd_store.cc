@@ -110,7 +110,10 @@ size_t BytesPerChannel(size_t* fixed) {
     partition.stats = DatasetStatistics::Empty(spec);
     for (SplitStatistics& split : partition.stats.splits) {
       split.batches = split.samples = ~uint64_t{0};
-      for (ChannelMoments& m : split.moments) m.count = ~uint64_t{0};
+      for (ChannelMoments& m : split.moments) {
+        m.count = ~uint64_t{0};
+        m.weighted = true;  // sample weights add their sums
+      }
     }
     partition.last_commit = ~uint64_t{0};
     return EncodePartitionRecord(partition).size();
