@@ -69,6 +69,10 @@ absl::Status ValidateDatasetSpec(const DatasetSpec& spec) {
       return absl::InvalidArgumentError(absl::StrCat("momentum must be in (0, 1], got ", m));
     }
   }
+  if (absl::Status status = ValidateHistogramEdges(spec.histogram_edges, spec.channels);
+      !status.ok()) {
+    return status;
+  }
   if (spec.sketch.has_value()) {
     const QuantileSketchSpec& sketch = *spec.sketch;
     if (sketch.resolution < 0 || sketch.resolution > kMaxSketchIndexResolution) {

@@ -11,6 +11,7 @@
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
+#include "core/fixed_histogram.h"
 #include "core/layout.h"
 #include "core/nonfinite_policy.h"
 
@@ -55,6 +56,9 @@ struct DatasetSpec {
   NonFinitePolicy nonfinite = NonFinitePolicy::kReject;
   // Unset for datasets made before sketches existed, or created without one.
   std::optional<QuantileSketchSpec> sketch;
+  // Bin edges of exact histograms kept per channel (core/fixed_histogram.h); empty:
+  // none.
+  HistogramEdges histogram_edges;
 };
 
 // Names are 1..kMaxDatasetNameLength characters of [A-Za-z0-9._-] and do not start

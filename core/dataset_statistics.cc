@@ -12,6 +12,8 @@ DatasetStatistics DatasetStatistics::Empty(const DatasetSpec& spec) {
     if (spec.sketch.has_value()) {
       split.sketches = EmptySketches(*spec.sketch, static_cast<size_t>(spec.channels));
     }
+    split.fixed_histograms =
+        EmptyFixedHistograms(spec.histogram_edges, static_cast<size_t>(spec.channels));
   }
   if (spec.accumulator == AccumulatorKind::kRunningAverage) {
     stats.running = RunningAverage::Initial(spec.channels);
@@ -28,6 +30,10 @@ void MergeSplits(const DatasetStatistics& from, const DatasetSpec& spec, Dataset
       for (size_t c = 0; c < source.sketches.size() && c < target.sketches.size(); ++c) {
         MergeSketch(source.sketches[c], spec.sketch->max_buckets, target.sketches[c]);
       }
+    }
+    for (size_t c = 0; c < source.fixed_histograms.size() && c < target.fixed_histograms.size();
+         ++c) {
+      MergeFixedHistogram(source.fixed_histograms[c], target.fixed_histograms[c]);
     }
     target.batches += source.batches;
     target.samples += source.samples;

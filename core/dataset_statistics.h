@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "core/channel_moments.h"
 #include "core/dataset_spec.h"
+#include "core/fixed_histogram.h"
 #include "core/quantile_sketch.h"
 #include "core/running_average.h"
 
@@ -22,6 +23,8 @@ struct SplitStatistics {
   std::vector<ChannelMoments> moments;
   // One per channel when the dataset keeps sketches (DatasetSpec::sketch), else none.
   std::vector<QuantileSketch> sketches;
+  // One per channel when the dataset has histogram edges, else none.
+  std::vector<FixedHistogram> fixed_histograms;
 };
 
 struct DatasetStatistics {

@@ -55,12 +55,17 @@ absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const Validate
     sketch_scratch_ = EmptySketches(*spec_.sketch, static_cast<size_t>(spec_.channels));
     AddBatchToSketches(batch.view(), geometry, *spec_.sketch, sketch_scratch_, pool, weights);
   }
-  return Merge(split, moments, sketch_scratch_, static_cast<uint64_t>(geometry.samples), 1, skipped,
-               tracks_running);
+  histogram_scratch_ =
+      EmptyFixedHistograms(spec_.histogram_edges, static_cast<size_t>(spec_.channels));
+  AddBatchToFixedHistograms(batch.view(), geometry, spec_.histogram_edges, histogram_scratch_, pool,
+                            weights);
+  return Merge(split, moments, sketch_scratch_, histogram_scratch_,
+               static_cast<uint64_t>(geometry.samples), 1, skipped, tracks_running);
 }
 
 BatchSummary IngestDelta::Merge(Split split, std::span<const ChannelMoments> moments,
-                                std::span<const QuantileSketch> sketches, uint64_t samples,
+                                std::span<const QuantileSketch> sketches,
+                                std::span<const FixedHistogram> histograms, uint64_t samples,
                                 uint64_t batches, uint64_t skipped, bool tracks_running) {
   SplitStatistics& target = delta_.split(split);
   MergeMoments(moments, target.moments);
@@ -68,6 +73,9 @@ BatchSummary IngestDelta::Merge(Split split, std::span<const ChannelMoments> mom
     for (size_t c = 0; c < sketches.size(); ++c) {
       MergeSketch(sketches[c], spec_.sketch->max_buckets, target.sketches[c]);
     }
+  }
+  for (size_t c = 0; c < histograms.size() && c < target.fixed_histograms.size(); ++c) {
+    MergeFixedHistogram(histograms[c], target.fixed_histograms[c]);
   }
   target.batches += batches;
   target.samples += samples;
@@ -104,8 +112,8 @@ absl::StatusOr<BatchSummary> IngestDelta::AddSummary(Split split, const MomentsS
                        " (beyond it float64 cannot count exactly)"));
     }
   }
-  return Merge(split, summary.channels, summary.sketches, summary.samples, summary.batches,
-               summary.skipped_nonfinite, tracks_running);
+  return Merge(split, summary.channels, summary.sketches, summary.fixed_histograms, summary.samples,
+               summary.batches, summary.skipped_nonfinite, tracks_running);
 }
 
 absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {

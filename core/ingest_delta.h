@@ -66,18 +66,20 @@ class IngestDelta {
   uint64_t batches() const { return batches_; }
 
  private:
-  // Merges checked moments (and sketches, when the dataset keeps them) of `batches`
+  // Merges checked moments (and sketches and histograms, when the dataset keeps them) of `batches`
   // batches into the split and the totals.
   BatchSummary Merge(Split split, std::span<const ChannelMoments> moments,
-                     std::span<const QuantileSketch> sketches, uint64_t samples, uint64_t batches,
+                     std::span<const QuantileSketch> sketches,
+                     std::span<const FixedHistogram> histograms, uint64_t samples, uint64_t batches,
                      uint64_t skipped, bool tracks_running);
 
   DatasetSpec spec_;
   DatasetStatistics delta_;
   std::optional<RunningAverageDelta> running_;
-  std::vector<ChannelMoments> scratch_;         // one batch's moments, reused
-  std::vector<QuantileSketch> sketch_scratch_;  // one batch's sketches
-  std::vector<double> weight_storage_;          // one batch's weights as float64
+  std::vector<ChannelMoments> scratch_;            // one batch's moments, reused
+  std::vector<QuantileSketch> sketch_scratch_;     // one batch's sketches
+  std::vector<double> weight_storage_;             // one batch's weights as float64
+  std::vector<FixedHistogram> histogram_scratch_;  // one batch's fixed histograms
   BatchSummary totals_;
   uint64_t batches_ = 0;
 };

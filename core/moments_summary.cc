@@ -147,7 +147,8 @@ absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout la
                                               const ChannelGeometry& geometry,
                                               NonFinitePolicy policy, WorkerPool* pool,
                                               const QuantileSketchSpec* sketch,
-                                              const SampleWeights* weights) {
+                                              const SampleWeights* weights,
+                                              const HistogramEdges* histogram_edges) {
   MomentsSummary summary = MomentsSummary::Empty(layout, geometry.channels);
   NORMD_ASSIGN_OR_RETURN(
       summary.skipped_nonfinite,
@@ -161,6 +162,11 @@ absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout la
     summary.sketch_spec = *sketch;
     summary.sketches = EmptySketches(*sketch, summary.channels.size());
     AddBatchToSketches(batch, geometry, *sketch, summary.sketches, pool, weights);
+  }
+  if (histogram_edges != nullptr && !histogram_edges->empty()) {
+    summary.fixed_histograms = EmptyFixedHistograms(*histogram_edges, summary.channels.size());
+    AddBatchToFixedHistograms(batch, geometry, *histogram_edges, summary.fixed_histograms, pool,
+                              weights);
   }
   summary.samples = static_cast<uint64_t>(geometry.samples);
   summary.batches = 1;
@@ -191,7 +197,17 @@ absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into) {
         "cannot merge summaries made with different quantile sketch specs (one with sketches "
         "and one without, or different centers)");
   }
+  if (other.fixed_histograms.size() != into.fixed_histograms.size() ||
+      (!other.fixed_histograms.empty() &&
+       other.fixed_histograms[0].counts.size() != into.fixed_histograms[0].counts.size())) {
+    return absl::InvalidArgumentError(
+        "cannot merge summaries made with different histogram edges (one with fixed histograms "
+        "and one without, or different bins)");
+  }
   MergeMoments(other.channels, into.channels);
+  for (size_t c = 0; c < other.fixed_histograms.size(); ++c) {
+    MergeFixedHistogram(other.fixed_histograms[c], into.fixed_histograms[c]);
+  }
   if (into.sketch_spec.has_value()) {
     const uint32_t max_buckets =
         std::min(other.sketch_spec->max_buckets, into.sketch_spec->max_buckets);
@@ -261,6 +277,20 @@ absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const Dataset
     }
   }
   if (spec.sketch.has_value()) NORMD_RETURN_IF_ERROR(ValidateSummarySketches(summary, spec));
+  if (!spec.histogram_edges.empty()) {
+    if (summary.fixed_histograms.size() != channels) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "dataset \"", spec.name, "\" keeps histograms over fixed edges; the summary holds ",
+          summary.fixed_histograms.size(), " of them, expected one per channel (", channels,
+          "): make summaries with the dataset's histogram_edges (the clients' fit does)"));
+    }
+    for (size_t c = 0; c < channels; ++c) {
+      const std::string what = absl::StrCat("summary fixed histogram of channel ", c);
+      NORMD_RETURN_IF_ERROR(ValidateFixedHistogram(summary.fixed_histograms[c],
+                                                   spec.histogram_edges.Of(c), summary.channels[c],
+                                                   what.c_str()));
+    }
+  }
   return absl::OkStatus();
 }
 

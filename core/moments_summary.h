@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "core/channel_moments.h"
 #include "core/dataset_spec.h"
+#include "core/fixed_histogram.h"
 #include "core/layout.h"
 #include "core/nonfinite_policy.h"
 #include "core/quantile_sketch.h"
@@ -36,6 +37,8 @@ struct MomentsSummary {
   // made for a dataset that keeps them (with that dataset's sketch spec), else none.
   std::optional<QuantileSketchSpec> sketch_spec;
   std::vector<QuantileSketch> sketches;
+  // Histograms over the dataset's fixed edges, one per channel, when it has them.
+  std::vector<FixedHistogram> fixed_histograms;
 
   // An empty summary of `channels` channels of `layout`: the identity of Merge.
   static MomentsSummary Empty(Layout layout, int64_t channels);
@@ -44,12 +47,14 @@ struct MomentsSummary {
 // The summary of one batch of `layout` (already validated, `geometry` resolved from
 // its shape), reduced with the fit's kernels on `pool`: the very moments (and, with
 // `sketch`, the very sketches) an Ingest of the batch would merge, weighted by
-// `weights` (resolved against the batch) when given. Errors as ComputeBatchMoments.
+// `weights` (resolved against the batch) when given, with histograms over
+// `histogram_edges` when given. Errors as ComputeBatchMoments.
 absl::StatusOr<MomentsSummary> SummarizeBatch(const TensorView& batch, Layout layout,
                                               const ChannelGeometry& geometry,
                                               NonFinitePolicy policy, WorkerPool* pool = nullptr,
                                               const QuantileSketchSpec* sketch = nullptr,
-                                              const SampleWeights* weights = nullptr);
+                                              const SampleWeights* weights = nullptr,
+                                              const HistogramEdges* histogram_edges = nullptr);
 
 // into <- into (+) other, channel by channel (MergeMoments, MergeSketch).
 // INVALID_ARGUMENT when the layouts, channel counts or sketch specs differ or a count
@@ -69,7 +74,8 @@ absl::Status MergeSummary(const MomentsSummary& other, MomentsSummary& into);
 // every channel has them all. When the dataset
 // keeps sketches the summary must hold one per channel, made about the dataset's
 // centers, each valid (ValidateSketch) for its channel's count, min and max; a
-// dataset without sketches ignores a summary's.
+// dataset without sketches ignores a summary's. Likewise for the dataset's fixed
+// histograms (ValidateFixedHistogram).
 // INVALID_ARGUMENT naming the field, channel, expected and received value.
 absl::Status ValidateMomentsSummary(const MomentsSummary& summary, const DatasetSpec& spec);
 

@@ -149,6 +149,9 @@ absl::StatusOr<DatasetSpec> DatasetSpecFromProto(const v1::DatasetSpec& proto, U
     sketch.center.assign(options.center().begin(), options.center().end());
     spec.sketch = std::move(sketch);
   }
+  for (const v1::HistogramEdges& list : proto.histogram_edges()) {
+    spec.histogram_edges.lists.emplace_back(list.edges().begin(), list.edges().end());
+  }
   NORMD_RETURN_IF_ERROR(ValidateDatasetSpec(spec));
   return spec;
 }
@@ -175,7 +178,21 @@ v1::DatasetSpec DatasetSpecToProto(const DatasetSpec& spec) {
   } else {
     sketch->set_disabled(true);
   }
+  for (const std::vector<double>& list : spec.histogram_edges.lists) {
+    proto.add_histogram_edges()->mutable_edges()->Add(list.begin(), list.end());
+  }
   return proto;
+}
+
+FixedHistogram FixedHistogramFromProto(const v1::FixedHistogram& proto) {
+  return FixedHistogram{
+      {proto.counts().begin(), proto.counts().end()}, proto.below(), proto.above()};
+}
+
+void FixedHistogramToProto(const FixedHistogram& histogram, v1::FixedHistogram* out) {
+  out->mutable_counts()->Add(histogram.counts.begin(), histogram.counts.end());
+  out->set_below(histogram.below);
+  out->set_above(histogram.above);
 }
 
 absl::StatusOr<QuantileSketch> SketchFromProto(const v1::ChannelSketch& proto,
@@ -269,6 +286,14 @@ absl::StatusOr<MomentsSummary> MomentsSummaryFromProto(const v1::MomentsSummary&
   summary.batches = proto.batches();
   summary.skipped_nonfinite = proto.skipped_nonfinite();
   summary.masked_values = proto.masked_values();
+  if (proto.fixed_histograms_size() > 0 && proto.fixed_histograms_size() != channels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("summary.fixed_histograms holds ", proto.fixed_histograms_size(),
+                     " histograms, expected one per channel (", channels, ") or none"));
+  }
+  for (const v1::FixedHistogram& histogram : proto.fixed_histograms()) {
+    summary.fixed_histograms.push_back(FixedHistogramFromProto(histogram));
+  }
   if (proto.sketches_size() > 0) {
     if (proto.sketches_size() != channels) {
       return absl::InvalidArgumentError(
@@ -315,6 +340,9 @@ void MomentsSummaryToProto(const MomentsSummary& summary, v1::MomentsSummary* ou
   out->set_masked_values(summary.masked_values);
   out->set_layout(LayoutToProto(summary.layout));
   for (const QuantileSketch& sketch : summary.sketches) SketchToProto(sketch, out->add_sketches());
+  for (const FixedHistogram& histogram : summary.fixed_histograms) {
+    FixedHistogramToProto(histogram, out->add_fixed_histograms());
+  }
   if (summary.sketch_spec.has_value()) {
     out->mutable_sketch_center()->Add(summary.sketch_spec->center.begin(),
                                       summary.sketch_spec->center.end());

@@ -47,6 +47,9 @@ absl::StatusOr<QuantileSketch> SketchFromProto(const v1::ChannelSketch& proto,
                                                absl::string_view field);
 void SketchToProto(const QuantileSketch& sketch, v1::ChannelSketch* out);
 
+FixedHistogram FixedHistogramFromProto(const v1::FixedHistogram& proto);
+void FixedHistogramToProto(const FixedHistogram& histogram, v1::FixedHistogram* out);
+
 // A view of the message's bytes: valid while `tensor` lives and is unchanged.
 absl::StatusOr<TensorView> TensorViewOf(const v1::Tensor& tensor, absl::string_view field);
 

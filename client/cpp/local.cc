@@ -21,7 +21,8 @@ WorkerPool* LocalPool() {
 
 absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, int64_t channels,
                                        NonFinitePolicy policy, const QuantileSketchSpec* sketch,
-                                       const TensorView* weights) {
+                                       const TensorView* weights,
+                                       const HistogramEdges* histogram_edges) {
   NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor, ValidateTensor(batch));
   if (channels <= 0) {
     NORMD_ASSIGN_OR_RETURN(channels, ChannelCountOf(layout, tensor.shape()));
@@ -34,8 +35,11 @@ absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, i
     NORMD_ASSIGN_OR_RETURN(resolved,
                            ResolveSampleWeights(*weights, tensor.shape(), "weights", storage));
   }
+  if (histogram_edges != nullptr) {
+    NORMD_RETURN_IF_ERROR(ValidateHistogramEdges(*histogram_edges, channels));
+  }
   return SummarizeBatch(tensor.view(), layout, geometry, policy, LocalPool(), sketch,
-                        resolved.has_value() ? &*resolved : nullptr);
+                        resolved.has_value() ? &*resolved : nullptr, histogram_edges);
 }
 
 absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,

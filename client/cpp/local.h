@@ -25,12 +25,14 @@ namespace normd {
 // that many channels as the server checks a batch. With `sketch` (a dataset's
 // DatasetSpec::sketch), the summary holds the quantile sketches that dataset keeps.
 // With `weights` (as IngestRequest.weights) it is weighted, as the server's Ingest of
-// the batch with them. Runs on a worker pool of this process (one fewer threads than
+// the batch with them; with `histogram_edges` (a dataset's) it holds the fixed
+// histograms that dataset keeps. Runs on a worker pool of this process (one fewer threads than
 // the CPUs).
 absl::StatusOr<MomentsSummary> Moments(const TensorView& batch, Layout layout, int64_t channels = 0,
                                        NonFinitePolicy policy = NonFinitePolicy::kReject,
                                        const QuantileSketchSpec* sketch = nullptr,
-                                       const TensorView* weights = nullptr);
+                                       const TensorView* weights = nullptr,
+                                       const HistogramEdges* histogram_edges = nullptr);
 
 class LocalNormalizer {
  public:

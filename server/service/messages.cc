@@ -269,6 +269,9 @@ void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics*
     out->add_reliability_variance(m.ReliabilityVariance());
     out->add_effective_count(m.EffectiveCount());
   }
+  for (const FixedHistogram& histogram : s.fixed_histograms) {
+    FixedHistogramToProto(histogram, out->add_fixed_histograms());
+  }
   out->set_batches(s.batches);
   out->set_samples(s.samples);
   if (split == Split::kTrain && stats.running.has_value()) {

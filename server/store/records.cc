@@ -33,6 +33,9 @@ void StatisticsToRecord(const DatasetStatistics& stats, pb::StatisticsRecord* ou
     record->set_samples(s.samples);
     AppendMomentArrays(s.moments, record->mutable_moments());
     for (const QuantileSketch& sketch : s.sketches) SketchToProto(sketch, record->add_sketches());
+    for (const FixedHistogram& histogram : s.fixed_histograms) {
+      FixedHistogramToProto(histogram, record->add_fixed_histograms());
+    }
   }
   if (stats.running.has_value()) {
     pb::RunningRecord* running = out->mutable_running();
@@ -57,6 +60,23 @@ absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecor
     s.batches = split_record.batches();
     s.samples = split_record.samples();
     NORMD_RETURN_IF_ERROR(MomentsFromRecord(split_record.moments(), channels, s.moments));
+    if (!spec.histogram_edges.empty()) {
+      if (split_record.fixed_histograms_size() != static_cast<int>(channels)) {
+        return absl::DataLossError(absl::StrCat("stored statistics hold ",
+                                                split_record.fixed_histograms_size(),
+                                                " fixed histograms, expected ", channels));
+      }
+      for (size_t c = 0; c < channels; ++c) {
+        s.fixed_histograms[c] =
+            FixedHistogramFromProto(split_record.fixed_histograms(static_cast<int>(c)));
+        if (s.fixed_histograms[c].counts.size() + 1 != spec.histogram_edges.Of(c).size()) {
+          return absl::DataLossError(absl::StrCat("stored fixed histogram of channel ", c,
+                                                  " holds ", s.fixed_histograms[c].counts.size(),
+                                                  " bins, expected ",
+                                                  spec.histogram_edges.Of(c).size() - 1));
+        }
+      }
+    }
     if (!spec.sketch.has_value()) continue;
     if (split_record.sketches_size() != static_cast<int>(channels)) {
       return absl::DataLossError(absl::StrCat("stored statistics hold ",

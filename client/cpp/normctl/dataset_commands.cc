@@ -57,6 +57,12 @@ int Create(NormdClient& client, const std::vector<char*>& args) {
                            Usage(std::string(_.message())));
     sketch->mutable_center()->Add(center.begin(), center.end());
   }
+  if (!absl::GetFlag(FLAGS_histogram_edges).empty()) {
+    NORMD_ASSIGN_OR_RETURN(const std::vector<double> edges,
+                           ParseDoubles("histogram_edges", absl::GetFlag(FLAGS_histogram_edges)),
+                           Usage(std::string(_.message())));
+    spec.add_histogram_edges()->mutable_edges()->Add(edges.begin(), edges.end());
+  }
   NORMD_ASSIGN_OR_RETURN(v1::DatasetInfo info, client.CreateDataset(spec), Fail(_));
   std::printf("created ");
   PrintInfo(info);
@@ -110,6 +116,20 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
     for (int b = 0; b < d.histogram_counts_size(); ++b) {
       std::printf("  [%-14.6g, %14.6g%s %14.0f\n", d.histogram_edges(b), d.histogram_edges(b + 1),
                   b + 1 == d.histogram_counts_size() ? "]" : ")", d.histogram_counts(b));
+    }
+  }
+  if (s.fixed_histograms_size() > 0) {
+    NORMD_ASSIGN_OR_RETURN(const v1::DatasetInfo info, client.GetDataset(args[0]), Fail(_));
+    const auto& lists = info.spec().histogram_edges();
+    for (int c = 0; c < s.fixed_histograms_size(); ++c) {
+      const v1::FixedHistogram& h = s.fixed_histograms(c);
+      const v1::HistogramEdges& edges = lists.Get(lists.size() == 1 ? 0 : c);
+      std::printf("channel %d: fixed histogram, %.17g below, %.17g above\n", c, h.below(),
+                  h.above());
+      for (int b = 0; b < h.counts_size() && b + 1 < edges.edges_size(); ++b) {
+        std::printf("  [%-14.6g, %14.6g%s %14.17g\n", edges.edges(b), edges.edges(b + 1),
+                    b + 1 == h.counts_size() ? "]" : ")", h.counts(b));
+      }
     }
   }
   return 0;

@@ -27,6 +27,9 @@ ABSL_FLAG(uint32_t, sketch_max_buckets, 0,
 ABSL_FLAG(std::string, sketch_center, "",
           "create: comma-separated value per channel the sketches centre on (near data far "
           "from 0); empty: 0");
+ABSL_FLAG(std::string, histogram_edges, "",
+          "create: comma-separated bin edges (every channel's) of exact histograms kept beside "
+          "the sketches; empty: none");
 ABSL_FLAG(std::string, quantiles, "",
           "stats: comma-separated ranks in [0, 1] to report quantiles at, from the sketches");
 ABSL_FLAG(uint32_t, histogram_bins, 0, "stats: a histogram of at most this many bins a channel");

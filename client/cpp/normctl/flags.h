@@ -17,6 +17,7 @@ ABSL_DECLARE_FLAG(int64_t, channels);
 ABSL_DECLARE_FLAG(std::string, accumulator);
 ABSL_DECLARE_FLAG(std::string, momentum);
 ABSL_DECLARE_FLAG(std::string, nonfinite);
+ABSL_DECLARE_FLAG(std::string, histogram_edges);
 ABSL_DECLARE_FLAG(bool, sketch);
 ABSL_DECLARE_FLAG(double, sketch_accuracy);
 ABSL_DECLARE_FLAG(uint32_t, sketch_max_buckets);

@@ -13,6 +13,7 @@ Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
   create NAME --layout=NC|NCHW|NHWC --channels=C [--accumulator=exact|running]
               [--momentum=M] [--nonfinite=reject|skip] [--nosketch]
               [--sketch_accuracy=A] [--sketch_max_buckets=B] [--sketch_center=C,...]
+              [--histogram_edges=E0,E1,...]
   ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID]
   freeze NAME
   stats NAME [--version=V|latest] [--split=...] [--quantiles=R,...] [--histogram_bins=B] [--json]
@@ -61,6 +62,14 @@ void PrintInfo(const v1::DatasetInfo& info) {
     std::printf("  quantile sketches: relative accuracy %.17g, at most %u buckets a channel%s\n",
                 spec.sketch().relative_accuracy(), spec.sketch().max_buckets(),
                 spec.sketch().center_size() > 0 ? ", centred per channel" : "");
+  }
+  if (spec.histogram_edges_size() > 0) {
+    std::printf(
+        "  fixed histograms: %s\n",
+        spec.histogram_edges_size() == 1
+            ? absl::StrCat(spec.histogram_edges(0).edges_size() - 1, " bins for every channel")
+                  .c_str()
+            : "bins per channel");
   }
   for (const v1::SplitTotals& t : info.totals()) {
     std::printf("  %-10s %llu batches, %llu samples\n",

@@ -37,10 +37,24 @@ using SketchParts =
 // weight_square_sum_lo, masked_values).
 using WeightParts = std::tuple<py::array_t<double>, py::array_t<double>, py::array_t<double>,
                                py::array_t<double>, uint64_t>;
+// Fixed histograms: (counts, below, above) per channel.
+using HistogramParts = std::vector<std::tuple<py::array_t<double>, double, double>>;
 using Parts =
     std::tuple<py::array_t<uint64_t>, py::array_t<double>, py::array_t<double>, py::array_t<double>,
                py::array_t<double>, py::array_t<double>, py::array_t<double>, uint64_t, uint64_t,
-               uint64_t, std::string, std::optional<SketchParts>, std::optional<WeightParts>>;
+               uint64_t, std::string, std::optional<SketchParts>, std::optional<WeightParts>,
+               std::optional<HistogramParts>>;
+
+std::optional<HistogramParts> HistogramPartsOf(const MomentsSummary& s) {
+  if (s.fixed_histograms.empty()) return std::nullopt;
+  HistogramParts parts;
+  for (const FixedHistogram& h : s.fixed_histograms) {
+    py::array_t<double> counts(static_cast<py::ssize_t>(h.counts.size()));
+    std::copy(h.counts.begin(), h.counts.end(), counts.mutable_data());
+    parts.emplace_back(std::move(counts), h.below, h.above);
+  }
+  return parts;
+}
 
 std::optional<WeightParts> WeightPartsOf(const MomentsSummary& s) {
   const bool weighted = std::any_of(s.channels.begin(), s.channels.end(),
@@ -108,12 +122,13 @@ Parts PartsOf(const MomentsSummary& s) {
           s.skipped_nonfinite,
           std::string(LayoutName(s.layout)),
           SketchPartsOf(s),
-          WeightPartsOf(s)};
+          WeightPartsOf(s),
+          HistogramPartsOf(s)};
 }
 
 MomentsSummary FromParts(const Parts& parts) {
   const auto& [count, mean_hi, mean_lo, m2_hi, m2_lo, min, max, samples, batches, skipped, layout,
-               sketch, weights] = parts;
+               sketch, weights, histograms] = parts;
   const py::ssize_t channels = count.size();
   for (py::ssize_t size :
        {mean_hi.size(), mean_lo.size(), m2_hi.size(), m2_lo.size(), min.size(), max.size()}) {
@@ -152,6 +167,18 @@ MomentsSummary FromParts(const Parts& parts) {
     s.masked_values = masked;
   }
   if (sketch.has_value()) SketchesFromParts(*sketch, s);
+  if (histograms.has_value()) {
+    if (histograms->size() != s.channels.size()) {
+      Raise(absl::InvalidArgumentError(
+          absl::StrCat("a summary's fixed histograms hold one per "
+                       "channel (",
+                       s.channels.size(), "), got ", histograms->size())));
+    }
+    for (const auto& [counts, below, above] : *histograms) {
+      FixedHistogram h{{counts.data(), counts.data() + counts.size()}, below, above};
+      s.fixed_histograms.push_back(std::move(h));
+    }
+  }
   return s;
 }
 
@@ -161,7 +188,8 @@ MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const st
                        const std::string& layout_name, int64_t channels, bool skip_nonfinite,
                        int sketch_resolution, uint32_t sketch_max_buckets,
                        std::vector<double> sketch_center, const py::object& weights,
-                       std::vector<int64_t> weights_shape) {
+                       std::vector<int64_t> weights_shape,
+                       std::vector<std::vector<double>> histogram_edges) {
   const TensorArg input(x, std::move(shape), dtype, /*writable=*/false);
   std::optional<TensorArg> weight_arg;
   std::vector<double> weight_storage;
@@ -185,6 +213,8 @@ MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const st
     RaiseIfError(ValidateDatasetSpec(spec));
     sketch = std::move(spec.sketch);
   }
+  const HistogramEdges edges{std::move(histogram_edges)};
+  RaiseIfError(ValidateHistogramEdges(edges, channels));
   absl::StatusOr<MomentsSummary> summary;
   {
     WorkerPool* const pool = Pool();  // made under the GIL
@@ -192,7 +222,7 @@ MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const st
     summary = SummarizeBatch(input.tensor().view(), layout, geometry,
                              skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject,
                              pool, sketch.has_value() ? &*sketch : nullptr,
-                             resolved.has_value() ? &*resolved : nullptr);
+                             resolved.has_value() ? &*resolved : nullptr, &edges);
   }
   return ValueOrRaise(std::move(summary));
 }
@@ -269,10 +299,12 @@ summaries in place of batches.)")
                              })
       .def("parts", &PartsOf,
            "(count, mean_hi, mean_lo, m2_hi, m2_lo, min, max, samples, batches, "
-           "skipped_nonfinite, layout, sketch, weights): the exact representation, as the "
+           "skipped_nonfinite, layout, sketch, weights, histograms): the exact representation, as "
+           "the "
            "wire's MomentsSummary; sketch is None or (max_buckets, center, [(resolution, "
            "indices, counts) per channel]); weights is None or (weight_sum_hi, weight_sum_lo, "
-           "weight_square_sum_hi, weight_square_sum_lo, masked_values)")
+           "weight_square_sum_hi, weight_square_sum_lo, masked_values); histograms is None or "
+           "[(counts, below, above) per channel]")
       .def_static("from_parts", [](const Parts& parts) { return FromParts(parts); })
       .def("__add__",
            [](const MomentsSummary& a, const MomentsSummary& b) {
@@ -297,6 +329,7 @@ summaries in place of batches.)")
         py::arg("channels"), py::arg("skip_nonfinite"), py::arg("sketch_resolution") = -1,
         py::arg("sketch_max_buckets") = 0, py::arg("sketch_center") = std::vector<double>{},
         py::arg("weights") = py::none(), py::arg("weights_shape") = std::vector<int64_t>{},
+        py::arg("histogram_edges") = std::vector<std::vector<double>>{},
         "The Summary of one C-contiguous batch (see normd.moments).");
 }
 

@@ -84,6 +84,10 @@ class Statistics:
     weight_sum: Optional[np.ndarray] = None
     reliability_variance: Optional[np.ndarray] = None
     effective_count: Optional[np.ndarray] = None
+    # Datasets created with histogram_edges: per channel (edges, counts, below, above),
+    # exact counts over [edges[i], edges[i + 1]) (the last bin closed), and the values
+    # below the first edge and above the last.
+    fixed_histograms: Optional[list] = None
 
     @property
     def std(self) -> np.ndarray:
@@ -347,13 +351,16 @@ class Client:
                        running_average: bool = False, momentum: Optional[float] = 0.1,
                        nonfinite: str = "reject", sketch: bool = True,
                        relative_accuracy: float = 0.0, max_buckets: int = 0,
-                       sketch_center=None) -> pb.DatasetInfo:
+                       sketch_center=None, histogram_edges=None) -> pb.DatasetInfo:
         """Creates a dataset. running_average=True also keeps batch-norm running
         statistics with `momentum` (None: a cumulative average, as momentum=None in
         torch.nn.BatchNorm). Per-channel quantile sketches are kept unless
         sketch=False: `relative_accuracy` (0: 0.01, kept as 0.0078125), `max_buckets`
         per channel (0: 2048) and `sketch_center` (one value per channel, or None for
-        0: set it near data far from 0, such as 1e8 + noise)."""
+        0: set it near data far from 0, such as 1e8 + noise). With `histogram_edges` (one
+        list of bin edges for every channel, or one list per channel) every split also
+        keeps exact histograms over those bins (numpy.histogram's), returned by stats
+        as fixed_histograms."""
         self._specs.pop(name, None)
         options = pb.QuantileSketchOptions(
             disabled=not sketch, relative_accuracy=relative_accuracy, max_buckets=max_buckets,
@@ -361,6 +368,8 @@ class Client:
         spec = pb.DatasetSpec(name=name, layout=_choice(_LAYOUTS, layout, "layout"),
                               channels=channels, sketch=options,
                               nonfinite_policy=_choice(_NONFINITE, nonfinite, "nonfinite"))
+        for edges in _local._edge_lists(histogram_edges):
+            spec.histogram_edges.add(edges=edges)
         if running_average:
             spec.running_average.SetInParent()
             if momentum is not None:
@@ -495,7 +504,8 @@ class Client:
             batch, weights = _weighted(item)
             try:
                 summary = _local.moments(batch, layout, policy, channels=spec.channels,
-                                         sketch=sketch, weights=weights)
+                                         sketch=sketch, weights=weights,
+                                         histogram_edges=spec.histogram_edges)
             except errors.NormdError as error:  # refused here, as the server would refuse it
                 raise type(error)(error.code, (
                     f"batch {len(group)} rejected, nothing from this stream was applied: "
@@ -581,6 +591,11 @@ class Client:
             weight_sum=np.array(s.weight_sum),
             reliability_variance=np.array(s.reliability_variance),
             effective_count=np.array(s.effective_count))
+        if len(s.fixed_histograms):
+            edges = _local._edge_lists(self.get_dataset(name).spec.histogram_edges)
+            stats.fixed_histograms = [
+                (np.array(edges[0 if len(edges) == 1 else c]), np.array(h.counts), h.below,
+                 h.above) for c, h in enumerate(s.fixed_histograms)]
         if len(s.running_mean):
             stats.running_mean = np.array(s.running_mean)
             stats.running_var = np.array(s.running_var)

@@ -67,7 +67,8 @@ def _channels_last_view(x, layout: str):
 
 
 def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
-            channels: Optional[int] = None, sketch=None, weights=None) -> "Summary":
+            channels: Optional[int] = None, sketch=None, weights=None,
+            histogram_edges=None) -> "Summary":
     """The exact per-channel moments of batch `x` (numpy array or torch tensor,
     float32/64, float16, bfloat16 or uint8, any strides) in `layout` ("NC", "NCHW",
     "NHWC"): the very moments normd's Ingest of the batch would merge, computed with
@@ -78,7 +79,9 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
     `sketch` (a dataset's spec.sketch, a QuantileSketchOptions) the summary also holds
     the quantile sketches that dataset keeps, as its Ingest of the batch would make
     them. With `weights` (see weights_array) the moments and sketches are weighted, as
-    an Ingest with those weights would make them."""
+    an Ingest with those weights would make them. With `histogram_edges` (a dataset's
+    spec.histogram_edges: one list of edges, or one per channel) it also holds the
+    exact histograms over them that dataset keeps."""
     _require()
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
@@ -101,11 +104,25 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
         center = list(sketch.center)
     summary = _native.moments(source.array, source.shape, _DTYPE_NAMES[source.dtype], layout,
                               channels or 0, nonfinite == "skip", resolution, max_buckets, center,
-                              w, [] if w is None else list(w.shape))
+                              w, [] if w is None else list(w.shape),
+                              _edge_lists(histogram_edges))
     if layout != summary_layout:  # reduced as it lay: the same channels, relabelled
         parts = summary.parts()
         summary = _native.Summary.from_parts(parts[:10] + (summary_layout,) + parts[11:])
     return summary
+
+
+def _edge_lists(edges) -> list:
+    """histogram_edges as lists of floats: a spec's HistogramEdges messages, one list,
+    or one list per channel."""
+    if edges is None or len(edges) == 0:
+        return []
+    first = edges[0]
+    if hasattr(first, "edges"):  # DatasetSpec.histogram_edges
+        return [list(e.edges) for e in edges]
+    if np.ndim(first) == 0:  # one list for every channel
+        return [[float(e) for e in edges]]
+    return [[float(e) for e in list_] for list_ in edges]
 
 
 def weights_array(weights) -> np.ndarray:
@@ -130,7 +147,7 @@ def sketch_resolution(relative_accuracy: float) -> int:
 def summary_message(summary) -> pb.MomentsSummary:
     """The wire's MomentsSummary for a Summary."""
     (count, mean_hi, mean_lo, m2_hi, m2_lo, low, high, samples, batches, skipped,
-     layout, sketch, weights) = summary.parts()
+     layout, sketch, weights, histograms) = summary.parts()
     message = pb.MomentsSummary(count=count, mean_hi=mean_hi, mean_lo=mean_lo, m2_hi=m2_hi,
                                 m2_lo=m2_lo, min=low, max=high, samples=samples,
                                 batches=batches, skipped_nonfinite=skipped,
@@ -142,6 +159,8 @@ def summary_message(summary) -> pb.MomentsSummary:
         message.weight_square_sum_hi.extend(w2_hi)
         message.weight_square_sum_lo.extend(w2_lo)
         message.masked_values = masked
+    for counts, below, above in histograms or ():
+        message.fixed_histograms.add(counts=counts, below=below, above=above)
     if sketch is not None:
         _, center, sketches = sketch
         message.sketch_center.extend(center)

@@ -123,12 +123,18 @@ size_t BytesPerChannel(size_t* fixed) {
   return two - one;
 }
 
-// Worst-case encoded bytes of one channel's sketches in a partition: in each split, a
-// ChannelSketch of max_buckets buckets (an index delta of up to 5 bytes and a count of
-// 8 each) and its framing.
+// Worst-case encoded bytes of one channel's sketches and fixed histograms in a
+// partition: in each split, a ChannelSketch of max_buckets buckets (an index delta of
+// up to 5 bytes and a count of 8 each), a FixedHistogram of its widest edges, and
+// their framing.
 size_t SketchBytesPerChannel(const DatasetSpec& spec) {
-  if (!spec.sketch.has_value()) return 0;
-  return kAllSplits.size() * (13 * size_t{spec.sketch->max_buckets} + 16);
+  size_t bins = 0;  // fixed histograms: 8 bytes a bin, below, above and framing
+  for (const std::vector<double>& list : spec.histogram_edges.lists) {
+    bins = std::max(bins, list.size() - 1);
+  }
+  const size_t histogram = spec.histogram_edges.empty() ? 0 : 8 * bins + 32;
+  if (!spec.sketch.has_value()) return kAllSplits.size() * histogram;
+  return kAllSplits.size() * (13 * size_t{spec.sketch->max_buckets} + 16 + histogram);
 }
 
 }  // namespace
@@ -310,8 +316,8 @@ absl::StatusOr<StoredDataset> EtcdStore::CreateDataset(const DatasetSpec& spec,
         spec.sketch.has_value()
             ? absl::StrCat("; quantile sketches of up to ", spec.sketch->max_buckets,
                            " buckets take up to ", SketchBytesPerChannel(spec),
-                           " bytes a channel: lower sketch max_buckets, or disable sketches, "
-                           "for more channels")
+                           " bytes a channel (with any fixed histogram bins): lower sketch "
+                           "max_buckets, or disable sketches, for more channels")
             : "",
         "), got ", spec.channels));
   }
