@@ -228,38 +228,77 @@ struct SketchContext {
   size_t element_size;
 };
 
-// Runs [begin, end) of a kRuns walk, channel by channel.
+// A part's weights (Count double) or none (Count uint32_t): the weights of values
+// [first, first + n), where they lie or expanded into a buffer.
+template <typename Count>
+class TileWeights {
+ public:
+  explicit TileWeights(const SampleWeights* weights) : weights_(weights) {}
+
+  static constexpr bool kWeighted = BucketCounter<Count>::kWeighted;
+
+  // Whether values [first, first + n) all weigh 0 (a masked run: nothing to count).
+  bool Masked(size_t first, size_t n) const {
+    if constexpr (!kWeighted) return false;
+    const double* one = weights_->Constant(first, n);
+    return one != nullptr && *one == 0;
+  }
+
+  const double* Of(size_t first, size_t n) {
+    if constexpr (!kWeighted) return nullptr;
+    if (const double* lying = weights_->PerValue(first)) return lying;
+    buffer_.resize(n);
+    weights_->Expand(first, n, buffer_.data());
+    return buffer_.data();
+  }
+
+ private:
+  const SampleWeights* weights_;
+  std::vector<double> buffer_;
+};
+
+// Runs [begin, end) of a kRuns walk, channel by channel; weighted when Count is
+// double. Unweighted uint8 is counted by byte.
+template <typename Count>
 void SketchRuns(const SketchContext& ctx, size_t begin, size_t end,
-                std::vector<QuantileSketch>& sketches) {
+                std::vector<QuantileSketch>& sketches, const SampleWeights* weights) {
   const KernelWalk& walk = ctx.walk;
-  BucketCounter<uint32_t>& counter = CounterFor(ctx.spec.resolution);
+  BucketCounter<Count>& counter = CounterFor<Count>(ctx.spec.resolution);
+  TileWeights<Count> tile_weights(weights);
+  const std::byte* data = ctx.batch.bytes.data();
   for (size_t c = 0; c < walk.channels; ++c) {
     const size_t first_run = begin + (c + walk.channels - begin % walk.channels) % walk.channels;
     if (first_run >= end) continue;
     const double center = ctx.spec.CenterOf(c);
-    if (ctx.batch.dtype == DType::kUInt8) {
+    if (!TileWeights<Count>::kWeighted && ctx.batch.dtype == DType::kUInt8) {
       for (size_t run = first_run; run < end; run += walk.channels) {
-        counter.AddBytes(
-            reinterpret_cast<const uint8_t*>(ctx.batch.bytes.data()) + run * walk.inner, walk.inner,
-            1);
+        counter.AddBytes(reinterpret_cast<const uint8_t*>(data) + run * walk.inner, walk.inner, 1);
       }
       counter.FlushBytesInto(center, ctx.spec.max_buckets, sketches[c]);
       continue;
     }
     for (size_t run = first_run; run < end; run += walk.channels) {
-      counter.AddRun(ctx.batch.dtype, ctx.batch.bytes.data() + run * walk.inner * ctx.element_size,
-                     walk.inner, center);
+      for (size_t offset = 0; offset < walk.inner; offset += kTileValues) {
+        const size_t first = run * walk.inner + offset;
+        const size_t n = std::min(kTileValues, walk.inner - offset);
+        if (tile_weights.Masked(first, n)) continue;
+        counter.AddRun(ctx.batch.dtype, data + first * ctx.element_size, n, center,
+                       tile_weights.Of(first, n));
+      }
     }
     counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
   }
 }
 
 // Row units [begin, end) of a kRows walk (unit walk.rows is the partial row), a tile
-// of rows at a time, each channel's columns counted in turn.
+// of rows at a time, each channel's columns counted in turn; weighted when Count is
+// double. Unweighted uint8 is counted by byte.
+template <typename Count>
 void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
-                std::vector<QuantileSketch>& sketches) {
+                std::vector<QuantileSketch>& sketches, const SampleWeights* weights) {
   const KernelWalk& walk = ctx.walk;
-  BucketCounter<uint32_t>& counter = CounterFor(ctx.spec.resolution);
+  BucketCounter<Count>& counter = CounterFor<Count>(ctx.spec.resolution);
+  TileWeights<Count> tile_weights(weights);
   const std::vector<uint32_t> column_channel = ColumnChannels(walk);
   std::vector<double> center(walk.row_len);
   for (size_t j = 0; j < walk.row_len; ++j) center[j] = ctx.spec.CenterOf(column_channel[j]);
@@ -272,13 +311,14 @@ void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
   // thousand values, so the flush's scan of the window is amortised.
   const size_t tile_values = std::clamp(kFlushValues * walk.channels, kTileValues, kMaxTileValues);
   const size_t tile_rows = std::max<size_t>(1, tile_values / walk.row_len);
-  const bool bytes = ctx.batch.dtype == DType::kUInt8;
+  const bool bytes = !TileWeights<Count>::kWeighted && ctx.batch.dtype == DType::kUInt8;
   std::vector<int32_t> index(bytes ? 0 : tile_rows * walk.row_len);
   for (size_t unit = begin; unit < end;) {
     const bool partial = unit == walk.rows;
     const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
     const size_t width = partial ? walk.tail : walk.row_len;
-    const std::byte* x = ctx.batch.bytes.data() + unit * walk.row_len * ctx.element_size;
+    const size_t first = unit * walk.row_len;
+    const std::byte* x = ctx.batch.bytes.data() + first * ctx.element_size;
     if (bytes) {
       const auto* pixels = reinterpret_cast<const uint8_t*>(x);
       for (size_t c = 0; c < walk.channels; ++c) {
@@ -295,75 +335,12 @@ void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
     }
     SketchIndexRows(ctx.batch.dtype, x, rows, width, center.data(), ctx.spec.resolution,
                     index.data());
+    const double* w = tile_weights.Of(first, rows * width);
     for (size_t c = 0; c < walk.channels; ++c) {
       bool any = false;
       for (const uint32_t j : columns[c]) {
         if (j >= width) break;
-        counter.Add(index.data() + j, rows, width);
-        any = true;
-      }
-      if (any) counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
-    }
-    unit += rows;
-  }
-}
-
-// Units [begin, end) of either walk with weights: as SketchRuns and SketchRows, each
-// value counting its weight in a BucketCounter<double>.
-void SketchWeighted(const SketchContext& ctx, const SampleWeights& weights, size_t begin,
-                    size_t end, std::vector<QuantileSketch>& sketches) {
-  const KernelWalk& walk = ctx.walk;
-  BucketCounter<double>& counter = CounterFor<double>(ctx.spec.resolution);
-  const std::byte* data = ctx.batch.bytes.data();
-  std::vector<double> w;
-  // The weights of values [first, first + n): where they lie, or expanded into w.
-  const auto weights_of = [&](size_t first, size_t n) {
-    if (const double* lying = weights.PerValue(first)) return lying;
-    w.resize(n);
-    weights.Expand(first, n, w.data());
-    return static_cast<const double*>(w.data());
-  };
-  if (walk.kind == KernelWalk::Kind::kRuns) {
-    for (size_t c = 0; c < walk.channels; ++c) {
-      const size_t first_run = begin + (c + walk.channels - begin % walk.channels) % walk.channels;
-      if (first_run >= end) continue;
-      for (size_t run = first_run; run < end; run += walk.channels) {
-        for (size_t offset = 0; offset < walk.inner; offset += kTileValues) {
-          const size_t first = run * walk.inner + offset;
-          const size_t n = std::min(kTileValues, walk.inner - offset);
-          const double* one = weights.Constant(first, n);
-          if (one != nullptr && *one == 0) continue;  // masked
-          counter.AddRun(ctx.batch.dtype, data + first * ctx.element_size, n, ctx.spec.CenterOf(c),
-                         weights_of(first, n));
-        }
-      }
-      counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
-    }
-    return;
-  }
-  const std::vector<uint32_t> column_channel = ColumnChannels(walk);
-  std::vector<double> center(walk.row_len);
-  for (size_t j = 0; j < walk.row_len; ++j) center[j] = ctx.spec.CenterOf(column_channel[j]);
-  std::vector<std::vector<uint32_t>> columns(walk.channels);
-  for (size_t j = 0; j < walk.row_len; ++j) {
-    columns[column_channel[j]].push_back(static_cast<uint32_t>(j));
-  }
-  const size_t tile_values = std::clamp(kFlushValues * walk.channels, kTileValues, kMaxTileValues);
-  const size_t tile_rows = std::max<size_t>(1, tile_values / walk.row_len);
-  std::vector<int32_t> index(tile_rows * walk.row_len);
-  for (size_t unit = begin; unit < end;) {
-    const bool partial = unit == walk.rows;
-    const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
-    const size_t width = partial ? walk.tail : walk.row_len;
-    const size_t first = unit * walk.row_len;
-    SketchIndexRows(ctx.batch.dtype, data + first * ctx.element_size, rows, width, center.data(),
-                    ctx.spec.resolution, index.data());
-    const double* tile_weights = weights_of(first, rows * width);
-    for (size_t c = 0; c < walk.channels; ++c) {
-      bool any = false;
-      for (const uint32_t j : columns[c]) {
-        if (j >= width) break;
-        counter.Add(index.data() + j, rows, width, tile_weights + j);
+        counter.Add(index.data() + j, rows, width, w == nullptr ? nullptr : w + j);
         any = true;
       }
       if (any) counter.FlushInto(ctx.spec.max_buckets, sketches[c]);
@@ -393,11 +370,11 @@ void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry
     const size_t begin = p * per_part;
     const size_t end = std::min(units, begin + per_part);
     if (weights != nullptr) {
-      SketchWeighted(ctx, *weights, begin, end, results[p]);
-    } else if (runs) {
-      SketchRuns(ctx, begin, end, results[p]);
+      runs ? SketchRuns<double>(ctx, begin, end, results[p], weights)
+           : SketchRows<double>(ctx, begin, end, results[p], weights);
     } else {
-      SketchRows(ctx, begin, end, results[p]);
+      runs ? SketchRuns<uint32_t>(ctx, begin, end, results[p], nullptr)
+           : SketchRows<uint32_t>(ctx, begin, end, results[p], nullptr);
     }
   };
   RunTasks(pool, parts, sketch_part);

@@ -150,6 +150,19 @@ def wait_for_sample(url, name, value, timeout=60, **labels):
         time.sleep(0.01)  # the poll interval
 
 
+def refused_summary(client, dataset, message):
+    """Sends one hand-made MomentsSummary to `dataset`'s train split; it must be refused
+    with INVALID_ARGUMENT, whose details this returns."""
+    import grpc
+    from normd.v1 import normd_pb2
+    request = normd_pb2.IngestRequest(dataset=dataset, split=normd_pb2.SPLIT_TRAIN)
+    request.summaries.summaries.append(message)
+    with pytest.raises(grpc.RpcError) as error:
+        client._stub.Ingest(iter([request]))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value
+    return error.value.details()
+
+
 @pytest.fixture
 def normd(tmp_path):
     server = NormdProcess(tmp_path / "data").start()
