@@ -59,12 +59,43 @@ HWY_INLINE hn::Vec<D> PiecewiseLanes(D d, hn::Vec<D> x, const PiecewiseTable& t)
   return hn::IfThenElse(hn::Gt(above_low, high), high, above_low);
 }
 
+// A table of a few pieces (bucketize, a coarse quantile transform) needs no search and
+// no gather: the piece of x is the last k with x >= start[k] (start rises, start[0] is
+// -inf), picked by a chain of compares and selects on broadcast table entries. The
+// same piece, so the same arithmetic and bits, as the slot search.
+template <class D>
+HWY_INLINE hn::Vec<D> SmallPiecewiseLanes(D d, hn::Vec<D> x, const PiecewiseTable& t) {
+  auto center = hn::Set(d, t.center[0]);
+  auto scale = hn::Set(d, t.scale[0]);
+  auto shift = hn::Set(d, t.shift[0]);
+  for (size_t k = 1; k < t.segments; ++k) {
+    const auto past = hn::Ge(x, hn::Set(d, t.start[k]));
+    center = hn::IfThenElse(past, hn::Set(d, t.center[k]), center);
+    scale = hn::IfThenElse(past, hn::Set(d, t.scale[k]), scale);
+    shift = hn::IfThenElse(past, hn::Set(d, t.shift[k]), shift);
+  }
+  const auto mapped = hn::Add(hn::Mul(hn::Sub(x, center), scale), shift);
+  const auto constant = hn::And(hn::Eq(scale, hn::Zero(d)), hn::Eq(x, x));
+  const auto value = hn::IfThenElse(constant, shift, mapped);
+  const auto low = hn::Set(d, t.low), high = hn::Set(d, t.high);
+  const auto above_low = hn::IfThenElse(hn::Lt(value, low), low, value);
+  return hn::IfThenElse(hn::Gt(above_low, high), high, above_low);
+}
+
+// Up to this many pieces the compare chain beats the gathers of the search.
+constexpr size_t kSmallPiecewiseTable = 16;
+
 template <typename In, typename Out>
 void PiecewiseMapTyped(DType in, DType out, const In* HWY_RESTRICT x, size_t n,
                        const PiecewiseTable& t, Out* HWY_RESTRICT y) {
   const hn::ScalableTag<double> d;
   const size_t lanes = hn::Lanes(d);
   size_t i = 0;
+  if (t.segments <= kSmallPiecewiseTable) {
+    for (; i + lanes <= n; i += lanes) {
+      StoreFromDouble(d, SmallPiecewiseLanes(d, LoadAsDouble(d, x + i), t), y + i);
+    }
+  }
   for (; i + lanes <= n; i += lanes) {
     StoreFromDouble(d, PiecewiseLanes(d, LoadAsDouble(d, x + i), t), y + i);
   }

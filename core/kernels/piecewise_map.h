@@ -9,7 +9,9 @@
 // (core/kernels/sketch_index.h) about key_center at key_resolution, compressed so
 // that magnitudes below key_floor share the middle slot and those past the span the
 // end slots, names the first segment that can hold it; at most `refine` steps forward
-// (x >= start[k + 1]) find the one that does. Tables come from core/piecewise_map.h.
+// (x >= start[k + 1]) find the one that does. Tables of at most 16 pieces skip the
+// search: a chain of compares against every start picks the same piece without a
+// gather. Tables come from core/piecewise_map.h.
 #ifndef NORMD_CORE_KERNELS_PIECEWISE_MAP_H_
 #define NORMD_CORE_KERNELS_PIECEWISE_MAP_H_
 

@@ -75,6 +75,35 @@ def test_tabular_round_trip(normctl, tmp_path):
     np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-9, atol=1e-9)
 
 
+def test_ingest_with_weights_and_fixed_histograms(normctl, tmp_path):
+    rng = np.random.default_rng(71)
+    x = rng.normal(2.0, 3.0, (300, 2))
+    w = rng.integers(0, 4, 300).astype(np.float32)  # frequencies, zeros masking rows
+    x[w == 0] = np.nan  # a masked row may hold anything
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "w.npy", w)
+    normctl("create", "wt", "--layout=NC", "--channels=2", "--histogram_edges=-5,0,2,4,10")
+    normctl("ingest", "wt", tmp_path / "x.npy", f"--weights={tmp_path / 'w.npy'}",
+            "--chunk_bytes=1000")
+    stats = stats_json(normctl, "wt")
+    repeated = np.repeat(x, w.astype(int), axis=0)
+    for c in range(2):
+        mean, var, sample_var = exact_moments(repeated[:, c])
+        assert stats["count"][c] == int((w > 0).sum())
+        assert stats["weight_sum"][c] == len(repeated)
+        assert_rel(stats["mean"][c], mean, 1e-12)
+        assert_rel(stats["variance"][c], var, 1e-12)
+        assert_rel(stats["sample_variance"][c], sample_var, 1e-12)
+        counts, _ = np.histogram(repeated[:, c], bins=[-5, 0, 2, 4, 10])
+        histogram = stats["fixed_histograms"][c]
+        assert histogram["counts"] == counts.tolist()
+        assert histogram["below"] == (repeated[:, c] < -5).sum()
+        assert histogram["above"] == (repeated[:, c] > 10).sum()
+    bad = normctl("ingest", "wt", tmp_path / "x.npy", "--weights=" + str(tmp_path / "x.npy"),
+                  check=False)
+    assert bad.returncode != 0 and "expected a finite weight >= 0" in bad.stderr, bad.stderr
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 def test_images_batchnorm_matches_torch(normctl, tmp_path, layout):
     rng = np.random.default_rng(3)

@@ -39,6 +39,9 @@ ABSL_FLAG(std::string, quantile_clip, "",
 // ingest, stats
 ABSL_FLAG(std::string, split, "train", "ingest, stats: train, validation or test");
 ABSL_FLAG(int64_t, chunk_bytes, 4 << 20, "ingest, normalize: bytes of data per message");
+ABSL_FLAG(std::string, weights, "",
+          "ingest: comma-separated .npy files of sample weights or masks, one per batch file, "
+          "each [N] or [N, ...] as a leading part of its file's shape (0 leaves values out)");
 ABSL_FLAG(std::string, writer_id, "",
           "ingest: exactly-once writer id (default: a random one per run); run the same ingest "
           "again with the same id and the batches already committed are skipped");

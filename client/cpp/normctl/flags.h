@@ -28,6 +28,7 @@ ABSL_DECLARE_FLAG(std::string, quantile_clip);
 ABSL_DECLARE_FLAG(std::string, split);
 ABSL_DECLARE_FLAG(int64_t, chunk_bytes);
 ABSL_DECLARE_FLAG(std::string, writer_id);
+ABSL_DECLARE_FLAG(std::string, weights);
 ABSL_DECLARE_FLAG(int64_t, retry_seconds);
 ABSL_DECLARE_FLAG(std::string, version);
 ABSL_DECLARE_FLAG(bool, json);

@@ -11,6 +11,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/cpp/normctl/commands.h"
 #include "client/cpp/normctl/flags.h"
@@ -23,6 +24,30 @@
 
 namespace normd {
 namespace {
+
+// The weight files of --weights, one per batch file, each with the same rows: opened
+// (again, for a resend) beside them. None without the flag.
+absl::StatusOr<std::vector<NpyReader>> OpenWeightFiles(const std::vector<NpyReader>& batches) {
+  std::vector<NpyReader> readers;
+  const std::string flag = absl::GetFlag(FLAGS_weights);
+  if (flag.empty()) return readers;
+  const std::vector<std::string> files = absl::StrSplit(flag, ',');
+  if (files.size() != batches.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("--weights names ", files.size(), " files for ",
+                                                   batches.size(),
+                                                   " batch files; expected one each"));
+  }
+  for (size_t i = 0; i < files.size(); ++i) {
+    NORMD_ASSIGN_OR_RETURN(NpyReader reader, NpyReader::Open(files[i]));
+    if (reader.header().shape.empty() || reader.rows() != batches[i].rows()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(files[i], " has shape [", absl::StrJoin(reader.header().shape, ", "),
+                       "]; expected ", batches[i].rows(), " rows, as its batch file"));
+    }
+    readers.push_back(std::move(reader));
+  }
+  return readers;
+}
 
 // The files, opened (again, for a resend) and checked.
 absl::StatusOr<std::vector<NpyReader>> OpenBatchFiles(const std::vector<char*>& files) {
@@ -39,35 +64,53 @@ absl::StatusOr<std::vector<NpyReader>> OpenBatchFiles(const std::vector<char*>& 
   return readers;
 }
 
-// One attempt: every file in chunks of rows, as one stream numbered from 1.
+// `rows` rows of `reader` as a tensor of its dtype.
+absl::StatusOr<v1::Tensor> ReadTensor(NpyReader& reader, int64_t rows, std::string& chunk) {
+  NORMD_RETURN_IF_ERROR(reader.ReadRows(rows, &chunk));
+  v1::Tensor tensor;
+  tensor.set_dtype(reader.header().dtype);
+  tensor.add_shape(rows);
+  for (size_t axis = 1; axis < reader.header().shape.size(); ++axis) {
+    tensor.add_shape(reader.header().shape[axis]);
+  }
+  tensor.set_data(std::move(chunk));
+  chunk.clear();
+  return tensor;
+}
+
+// One attempt: every file in chunks of rows (and its weights' same rows), as one
+// stream numbered from 1.
 absl::StatusOr<v1::IngestResponse> SendFiles(IngestStream& stream, std::vector<NpyReader>& readers,
-                                             v1::Split split, const std::string& label) {
+                                             std::vector<NpyReader>& weights, v1::Split split,
+                                             const std::string& label) {
   uint64_t total_bytes = 0;
   for (const NpyReader& reader : readers) {
     total_bytes += reader.row_bytes() * static_cast<uint64_t>(reader.rows());
   }
   ProgressBar progress(label, total_bytes);
   std::string chunk;
-  for (NpyReader& reader : readers) {
+  for (size_t f = 0; f < readers.size(); ++f) {
+    NpyReader& reader = readers[f];
     const int64_t rows_per_chunk =
         std::max<int64_t>(1, absl::GetFlag(FLAGS_chunk_bytes) /
                                  static_cast<int64_t>(std::max<size_t>(1, reader.row_bytes())));
     while (reader.rows_left() > 0) {
       const int64_t rows = std::min(rows_per_chunk, reader.rows_left());
-      if (absl::Status status = reader.ReadRows(rows, &chunk); !status.ok()) {
+      absl::StatusOr<v1::Tensor> batch = ReadTensor(reader, rows, chunk);
+      std::optional<v1::Tensor> batch_weights;
+      if (batch.ok() && !weights.empty()) {
+        absl::StatusOr<v1::Tensor> read = ReadTensor(weights[f], rows, chunk);
+        if (!read.ok()) batch = read.status();
+        if (read.ok()) batch_weights = *std::move(read);
+      }
+      if (!batch.ok()) {
         stream.Cancel();
-        return status;
+        return batch.status();
       }
-      v1::Tensor batch;
-      batch.set_dtype(reader.header().dtype);
-      batch.add_shape(rows);
-      for (size_t axis = 1; axis < reader.header().shape.size(); ++axis) {
-        batch.add_shape(reader.header().shape[axis]);
+      const uint64_t bytes = batch->data().size();
+      if (!stream.Write(split, *std::move(batch), std::move(batch_weights)).ok()) {
+        return stream.Finish();  // says why
       }
-      const uint64_t bytes = chunk.size();
-      batch.set_data(std::move(chunk));
-      chunk.clear();
-      if (!stream.Write(split, std::move(batch)).ok()) return stream.Finish();  // says why
       progress.Advance(bytes);
     }
   }
@@ -90,10 +133,11 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
   // transaction, and the server drops the batches it had already committed.
   const auto attempt = [&](bool resend) -> absl::StatusOr<v1::IngestResponse> {
     NORMD_ASSIGN_OR_RETURN(std::vector<NpyReader> readers, OpenBatchFiles(files));
+    NORMD_ASSIGN_OR_RETURN(std::vector<NpyReader> weights, OpenWeightFiles(readers));
     // A resend waits for the server to come back; the server skips what it committed.
     std::unique_ptr<IngestStream> stream = client.StartIngest(
         args[0], {writer, 1}, resend, resend ? deadline : absl::InfiniteFuture());
-    return SendFiles(*stream, readers, split, absl::StrCat("ingest ", args[0]));
+    return SendFiles(*stream, readers, weights, split, absl::StrCat("ingest ", args[0]));
   };
   const absl::StatusOr<v1::IngestResponse> response =
       SendWithResends(attempt, deadline, [&](const absl::Status& status) {

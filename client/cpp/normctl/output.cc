@@ -14,7 +14,7 @@ Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
               [--momentum=M] [--nonfinite=reject|skip] [--nosketch]
               [--sketch_accuracy=A] [--sketch_max_buckets=B] [--sketch_center=C,...]
               [--histogram_edges=E0,E1,...]
-  ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID]
+  ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID] [--weights=W.npy,...]
   freeze NAME
   stats NAME [--version=V|latest] [--split=...] [--quantiles=R,...] [--histogram_bins=B] [--json]
   export NAME [--version=V|latest] [--format=json|torchvision|dali] [--eps=E] [--pixel_scale=S]

@@ -56,6 +56,22 @@ std::string StatsToJson(const v1::GetStatsResponse& response) {
   AppendDoubles(&out, "sample_variance", s.sample_variance());
   AppendDoubles(&out, "min", s.min());
   AppendDoubles(&out, "max", s.max());
+  AppendDoubles(&out, "weight_sum", s.weight_sum());
+  AppendDoubles(&out, "reliability_variance", s.reliability_variance());
+  AppendDoubles(&out, "effective_count", s.effective_count());
+  if (s.fixed_histograms_size() > 0) {
+    out.append(", \"fixed_histograms\": [");
+    for (int c = 0; c < s.fixed_histograms_size(); ++c) {
+      const v1::FixedHistogram& h = s.fixed_histograms(c);
+      out.append(c > 0 ? ", {\"below\": " : "{\"below\": ");
+      AppendDouble(&out, h.below());
+      out.append(", \"above\": ");
+      AppendDouble(&out, h.above());
+      AppendDoubles(&out, "counts", h.counts());
+      out.append("}");
+    }
+    out.append("]");
+  }
   if (s.running_mean_size() > 0) {
     AppendDoubles(&out, "running_mean", s.running_mean());
     AppendDoubles(&out, "running_var", s.running_var());

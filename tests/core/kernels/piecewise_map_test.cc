@@ -46,7 +46,9 @@ TEST(PiecewiseMapKernelTest, MatchesTheReferenceOnEveryTarget) {
     std::mt19937_64 rng(3);
     for (const auto& [pieces, offset, spread] : {std::tuple<size_t, double, double>{1, 0, 1},
                                                  {2, 0, 300},
-                                                 {17, 50, 400},
+                                                 {5, 0, 30},     // compare chain, a tie
+                                                 {16, 10, 100},  // the chain's largest
+                                                 {17, 50, 400},  // the search's smallest
                                                  {1000, 0, 300},
                                                  {300, 1e8, 1e-3},
                                                  {64, -200, 1e5}}) {
@@ -61,6 +63,11 @@ TEST(PiecewiseMapKernelTest, MatchesTheReferenceOnEveryTarget) {
                 StoreElement<double>(
                     input.data(), i,
                     offset + spread * std::uniform_real_distribution<>(-1.2, 1.2)(rng));
+              }
+            }
+            if (in == DType::kFloat64) {  // and exactly on them, where a piece begins
+              for (size_t i = 1, k = 1; i < n && k < table.segments; i += 3, ++k) {
+                StoreElement<double>(input.data(), i + 1, table.start[k]);
               }
             }
             const std::byte* x = input.data() + ElementSize(in);
