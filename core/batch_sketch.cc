@@ -60,23 +60,23 @@ class BucketCounter {
     for (size_t first = 0; first < n; first += kTileValues) {
       const size_t count = std::min(kTileValues, n - first);
       slots_.resize(count);
+      spilled_.resize(count);
       const std::byte* tile = x + first * element_size;
-      SketchSlotRun(dtype, tile, count, center, resolution_, low_, window, slots_.data());
+      const size_t spills = SketchSlotRun(dtype, tile, count, center, resolution_, low_, window,
+                                          slots_.data(), spilled_.data());
       Count* const table = table_.data();
-      const Count spilled = table[2 * window];
       if constexpr (kWeighted) {
         for (size_t i = 0; i < count; ++i) table[slots_[i]] += w[first + i];
       } else {
         for (size_t i = 0; i < count; ++i) ++table[slots_[i]];
       }
-      if (table[2 * window] != spilled) {
+      if (spills > 0) {
         VisitDType(dtype, [&](auto tag) {
           using T = decltype(tag);
-          for (size_t i = 0; i < count; ++i) {
-            if (slots_[i] == 2 * window) {
-              Spill(SketchIndexOf(ToDouble(LoadElement<T>(tile, i)) - center, resolution_),
-                    kWeighted ? w[first + i] : 1.0);
-            }
+          for (size_t s = 0; s < spills; ++s) {
+            const uint32_t i = spilled_[s];
+            Spill(SketchIndexOf(ToDouble(LoadElement<T>(tile, i)) - center, resolution_),
+                  kWeighted ? w[first + i] : 1.0);
           }
         });
       }
@@ -206,6 +206,7 @@ class BucketCounter {
   // [positive | negative | spilled] counts; a part never counts 2^32.
   std::vector<Count> table_;
   std::vector<uint32_t> slots_;
+  std::vector<uint32_t> spilled_;  // positions of the spill slot in slots_
   std::vector<int32_t> head_;
   std::vector<Spilled> outside_;
   int32_t low_ = 0;

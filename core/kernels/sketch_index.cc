@@ -14,9 +14,10 @@ namespace normd {
 HWY_EXPORT(SketchIndexRowsImpl);
 HWY_EXPORT(SketchSlotRunImpl);
 
-void SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
-                   int32_t low, uint32_t window, uint32_t* slot) {
-  HWY_DYNAMIC_DISPATCH(SketchSlotRunImpl)(in, x, n, center, resolution, low, window, slot);
+size_t SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
+                     int32_t low, uint32_t window, uint32_t* slot, uint32_t* spilled) {
+  return HWY_DYNAMIC_DISPATCH(SketchSlotRunImpl)(in, x, n, center, resolution, low, window, slot,
+                                                 spilled);
 }
 
 void SketchIndexRun(DType in, const std::byte* x, size_t n, double center, int resolution,

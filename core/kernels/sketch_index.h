@@ -59,13 +59,15 @@ inline uint32_t SketchSlotOf(int32_t index, int32_t low, uint32_t window) {
   return offset < window ? negative * window + offset : 2 * window;
 }
 
-// slot[i] = SketchSlotOf(SketchIndexOf(x[i] - center, resolution), low, window).
-void SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
-                   int32_t low, uint32_t window, uint32_t* slot);
+// slot[i] = SketchSlotOf(SketchIndexOf(x[i] - center, resolution), low, window), and
+// the positions i of the spill slot (2 * window), rising, in spilled[0, count) (room
+// for n); returns count.
+size_t SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
+                     int32_t low, uint32_t window, uint32_t* slot, uint32_t* spilled);
 
 // Plain scalar references with the same contracts.
-void SketchSlotRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
-                            int32_t low, uint32_t window, uint32_t* slot);
+size_t SketchSlotRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
+                              int32_t low, uint32_t window, uint32_t* slot, uint32_t* spilled);
 void SketchIndexRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
                              int32_t* index);
 void SketchIndexRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,

@@ -7,15 +7,18 @@ void SketchIndexRunReference(DType in, const std::byte* x, size_t n, double cent
   SketchIndexRowsReference(in, x, n, 1, &center, resolution, index);
 }
 
-void SketchSlotRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
-                            int32_t low, uint32_t window, uint32_t* slot) {
+size_t SketchSlotRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
+                              int32_t low, uint32_t window, uint32_t* slot, uint32_t* spilled) {
+  size_t count = 0;
   VisitDType(in, [&](auto tag) {
     using T = decltype(tag);
     for (size_t i = 0; i < n; ++i) {
       const int32_t index = SketchIndexOf(ToDouble(LoadElement<T>(x, i)) - center, resolution);
       slot[i] = SketchSlotOf(index, low, window);
+      if (slot[i] == 2 * window) spilled[count++] = static_cast<uint32_t>(i);
     }
   });
+  return count;
 }
 
 void SketchIndexRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,

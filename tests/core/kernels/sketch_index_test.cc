@@ -5,6 +5,7 @@
 #include "core/kernels/sketch_index.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -80,10 +81,52 @@ TEST(SketchIndexKernelTest, SlotsMatchTheReferenceOnEveryTarget) {
           const std::vector<std::byte> input = RandomInput(in, n + 4, rng);
           const std::byte* x = input.data() + (rng() % 4) * ElementSize(in);
           std::vector<uint32_t> got(n + 1, 7), want(n + 1, 7);
-          SketchSlotRun(in, x, n, 1.25, resolution, low, window, got.data());
-          SketchSlotRunReference(in, x, n, 1.25, resolution, low, window, want.data());
-          ASSERT_EQ(got, want) << DTypeName(in) << " r=" << resolution << " low=" << low;
+          std::vector<uint32_t> got_spills(n + 1, 9), want_spills(n + 1, 9);
+          for (double center : {1.25, 0.0}) {  // float32 about 0 takes 32-bit lanes
+            const size_t spills = SketchSlotRun(in, x, n, center, resolution, low, window,
+                                                got.data(), got_spills.data());
+            const size_t want_count = SketchSlotRunReference(
+                in, x, n, center, resolution, low, window, want.data(), want_spills.data());
+            ASSERT_EQ(got, want) << DTypeName(in) << " r=" << resolution << " low=" << low
+                                 << " center=" << center;
+            ASSERT_EQ(spills, want_count);
+            ASSERT_TRUE(
+                std::equal(got_spills.begin(), got_spills.begin() + spills, want_spills.begin()));
+          }
         }
+      }
+    }
+  });
+}
+
+// Float32 about 0 in 32-bit lanes: every normal exponent and sign, zeros, and windows
+// that every kind of magnitude falls in or out of, on every resolution.
+TEST(SketchIndexKernelTest, Float32SlotsFromTheirOwnBitsMatchTheReference) {
+  ForEachSimdTarget([](int64_t) {
+    std::mt19937_64 rng(11);
+    std::vector<float> values(4099);
+    for (size_t i = 0; i < values.size(); ++i) {
+      const uint32_t exponent = 1 + static_cast<uint32_t>(rng() % 254);
+      const uint32_t bits = (static_cast<uint32_t>(rng() & 1) << 31) | (exponent << 23) |
+                            static_cast<uint32_t>(rng() & 0x7fffff);
+      values[i] = i % 97 == 0 ? (i % 2 ? -0.0f : 0.0f) : std::bit_cast<float>(bits);
+    }
+    const auto* x = reinterpret_cast<const std::byte*>(values.data());
+    for (int resolution = 0; resolution <= kMaxSketchIndexResolution; ++resolution) {
+      const uint32_t window = 64u << resolution;
+      for (int32_t low : {0, 900 << resolution, 1000 << resolution}) {
+        std::vector<uint32_t> got(values.size()), want(values.size());
+        std::vector<uint32_t> got_spills(values.size()), want_spills(values.size());
+        const size_t spills = SketchSlotRun(DType::kFloat32, x, values.size(), 0.0, resolution, low,
+                                            window, got.data(), got_spills.data());
+        const size_t want_count =
+            SketchSlotRunReference(DType::kFloat32, x, values.size(), 0.0, resolution, low, window,
+                                   want.data(), want_spills.data());
+        ASSERT_EQ(got, want) << "r=" << resolution << " low=" << low;
+        ASSERT_EQ(spills, want_count);
+        got_spills.resize(spills);
+        want_spills.resize(want_count);
+        ASSERT_EQ(got_spills, want_spills);
       }
     }
   });
