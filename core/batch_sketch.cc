@@ -44,6 +44,16 @@ class BucketCounter {
 
   int resolution() const { return resolution_; }
 
+  // For counting slots made elsewhere (SketchSlotRows): the window, placed once from the
+  // first indices of a channel; the table to increment; a value outside the window.
+  bool placed() const { return placed_; }
+  void PlaceFrom(const int32_t* index, size_t n, size_t stride) { Place(index, n, stride); }
+  int32_t low() const { return low_; }
+  uint32_t window() const { return static_cast<uint32_t>(window_); }
+  size_t table_bytes() const { return table_.size() * sizeof(Count); }
+  Count* table() { return table_.data(); }
+  void AddOutside(int32_t index) { Spill(index, 1.0); }
+
   // Counts the values of a run through the slot kernel: one increment (or weight)
   // each; a value outside the window (rare) is indexed again and kept apart. Weighted
   // counters take `w`, one weight per value; a weight of 0 counts nothing.
@@ -291,6 +301,79 @@ void SketchRuns(const SketchContext& ctx, size_t begin, size_t end,
   }
 }
 
+// Per-channel counters of one resolution, reused across parts by a thread.
+std::vector<BucketCounter<uint32_t>>& ChannelCounters(int resolution, size_t channels) {
+  thread_local std::vector<BucketCounter<uint32_t>> counters;
+  if (!counters.empty() && counters[0].resolution() != resolution) counters.clear();
+  while (counters.size() < channels) counters.emplace_back(resolution);
+  return counters;
+}
+
+// The counters' tables of all channels, at most: a few channels' windows stay in cache.
+constexpr size_t kMaxWindowTableBytes = size_t{1} << 20;
+constexpr size_t kSlotTileValues = 8192;
+
+// Unweighted float row units [begin, end) of a kRows walk with few channels: each
+// channel keeps its own window of counters for the whole part, the slot kernel gives
+// every column its channel's slot, and one pass increments them; values outside their
+// window are indexed apart. No per-tile flush and no per-value branch.
+void SketchRowsBySlots(const SketchContext& ctx, size_t begin, size_t end,
+                       std::vector<QuantileSketch>& sketches) {
+  const KernelWalk& walk = ctx.walk;
+  std::vector<BucketCounter<uint32_t>>& counters =
+      ChannelCounters(ctx.spec.resolution, walk.channels);
+  const std::vector<uint32_t> column_channel = ColumnChannels(walk);
+  std::vector<double> center(walk.row_len);
+  for (size_t j = 0; j < walk.row_len; ++j) center[j] = ctx.spec.CenterOf(column_channel[j]);
+  const size_t tile_rows = std::max<size_t>(1, kSlotTileValues / walk.row_len);
+  std::vector<int32_t> index(tile_rows * walk.row_len);
+  std::vector<uint32_t> slot(tile_rows * walk.row_len), spilled(slot.size());
+  std::vector<uint32_t> low(walk.row_len), base(walk.row_len, 0);
+  std::vector<uint32_t*> table(walk.row_len);
+  const uint32_t window = counters[0].window();
+  for (size_t unit = begin; unit < end;) {
+    const bool partial = unit == walk.rows;
+    const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
+    const size_t width = partial ? walk.tail : walk.row_len;
+    const size_t first = unit * walk.row_len;
+    const std::byte* x = ctx.batch.bytes.data() + first * ctx.element_size;
+    if (unit == begin) {  // each channel's window from its first column's values
+      SketchIndexRows(ctx.batch.dtype, x, rows, width, center.data(), ctx.spec.resolution,
+                      index.data());
+      for (size_t j = 0; j < width; ++j) {
+        BucketCounter<uint32_t>& counter = counters[column_channel[j]];
+        if (!counter.placed()) counter.PlaceFrom(index.data() + j, rows, width);
+      }
+      for (size_t j = 0; j < walk.row_len; ++j) {
+        BucketCounter<uint32_t>& counter = counters[column_channel[j]];
+        low[j] = static_cast<uint32_t>(counter.low());
+        table[j] = counter.table();
+      }
+    }
+    const size_t spills =
+        SketchSlotRows(ctx.batch.dtype, x, rows, width, center.data(), ctx.spec.resolution,
+                       low.data(), base.data(), window, slot.data(), spilled.data());
+    for (size_t r = 0; r < rows; ++r) {
+      const uint32_t* row = slot.data() + r * width;
+      for (size_t j = 0; j < width; ++j) ++table[j][row[j]];
+    }
+    if (spills > 0) {
+      VisitDType(ctx.batch.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        for (size_t s = 0; s < spills; ++s) {
+          const size_t j = spilled[s] % width;
+          const double v = ToDouble(LoadElement<T>(x, spilled[s]));
+          counters[column_channel[j]].AddOutside(SketchIndexOf(v - center[j], ctx.spec.resolution));
+        }
+      });
+    }
+    unit += rows;
+  }
+  for (size_t c = 0; c < walk.channels; ++c) {
+    if (counters[c].placed()) counters[c].FlushInto(ctx.spec.max_buckets, sketches[c]);
+  }
+}
+
 // Row units [begin, end) of a kRows walk (unit walk.rows is the partial row), a tile
 // of rows at a time, each channel's columns counted in turn; weighted when Count is
 // double. Unweighted uint8 is counted by byte.
@@ -299,6 +382,11 @@ void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
                 std::vector<QuantileSketch>& sketches, const SampleWeights* weights) {
   const KernelWalk& walk = ctx.walk;
   BucketCounter<Count>& counter = CounterFor<Count>(ctx.spec.resolution);
+  if (!TileWeights<Count>::kWeighted && ctx.batch.dtype != DType::kUInt8 &&
+      walk.channels * counter.table_bytes() <= kMaxWindowTableBytes) {
+    SketchRowsBySlots(ctx, begin, end, sketches);
+    return;
+  }
   TileWeights<Count> tile_weights(weights);
   const std::vector<uint32_t> column_channel = ColumnChannels(walk);
   std::vector<double> center(walk.row_len);

@@ -13,6 +13,14 @@ namespace normd {
 
 HWY_EXPORT(SketchIndexRowsImpl);
 HWY_EXPORT(SketchSlotRunImpl);
+HWY_EXPORT(SketchSlotRowsImpl);
+
+size_t SketchSlotRows(DType in, const std::byte* x, size_t rows, size_t row_len,
+                      const double* center, int resolution, const uint32_t* low,
+                      const uint32_t* base, uint32_t window, uint32_t* slot, uint32_t* spilled) {
+  return HWY_DYNAMIC_DISPATCH(SketchSlotRowsImpl)(in, x, rows, row_len, center, resolution, low,
+                                                  base, window, slot, spilled);
+}
 
 size_t SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
                      int32_t low, uint32_t window, uint32_t* slot, uint32_t* spilled) {

@@ -65,7 +65,20 @@ inline uint32_t SketchSlotOf(int32_t index, int32_t low, uint32_t window) {
 size_t SketchSlotRun(DType in, const std::byte* x, size_t n, double center, int resolution,
                      int32_t low, uint32_t window, uint32_t* slot, uint32_t* spilled);
 
+// Per-column windows, for counting a rows x row_len tile of several channels at once:
+// slot[r * row_len + j] = base[j] + SketchSlotOf(SketchIndexOf(x[...] - center[j],
+// resolution), low[j], window), so a column's slots land in its channel's own table at
+// base[j]; a value outside its window gets base[j] + 2 * window, and its position goes
+// to spilled (rising, room for rows * row_len). Returns how many spilled.
+size_t SketchSlotRows(DType in, const std::byte* x, size_t rows, size_t row_len,
+                      const double* center, int resolution, const uint32_t* low,
+                      const uint32_t* base, uint32_t window, uint32_t* slot, uint32_t* spilled);
+
 // Plain scalar references with the same contracts.
+size_t SketchSlotRowsReference(DType in, const std::byte* x, size_t rows, size_t row_len,
+                               const double* center, int resolution, const uint32_t* low,
+                               const uint32_t* base, uint32_t window, uint32_t* slot,
+                               uint32_t* spilled);
 size_t SketchSlotRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,
                               int32_t low, uint32_t window, uint32_t* slot, uint32_t* spilled);
 void SketchIndexRunReference(DType in, const std::byte* x, size_t n, double center, int resolution,

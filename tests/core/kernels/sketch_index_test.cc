@@ -99,6 +99,55 @@ TEST(SketchIndexKernelTest, SlotsMatchTheReferenceOnEveryTarget) {
   });
 }
 
+// Several channels' windows at once: per-column centers, windows and table bases.
+TEST(SketchIndexKernelTest, RowSlotsMatchTheReferenceOnEveryTarget) {
+  ForEachSimdTarget([](int64_t) {
+    std::mt19937_64 rng(12);
+    for (DType in : kInputs) {
+      for (const auto& [resolution, window] :
+           {std::tuple<int, uint32_t>{6, 4096}, {0, 64}, {10, 65536}, {3, 512}}) {
+        for (const auto& [row_len, centred] : {std::pair<size_t, bool>{1, false},
+                                               {3, true},
+                                               {8, false},
+                                               {17, true},
+                                               {48, false},
+                                               {48, true},
+                                               {96, true}}) {
+          const size_t rows = 1 + rng() % 9;
+          std::vector<std::byte> input = RandomInput(in, rows * row_len, rng);
+          if (in == DType::kFloat32 && rows > 2) {  // whole vectors of plain values too
+            for (size_t i = 0; i < row_len; ++i) {
+              StoreElement<float>(input.data(), i, static_cast<float>(i % 7) - 2.5f);
+            }
+          }
+          std::vector<double> center(row_len);
+          std::vector<uint32_t> low(row_len), base(row_len);
+          for (size_t j = 0; j < row_len; ++j) {
+            // All 0 (float32 from its own bits) or some not.
+            center[j] = centred || j % 3 == 0 ? 0.0 : 1.25 * static_cast<double>(j);
+            // Windows about the data's magnitudes, below them and above them.
+            low[j] = static_cast<uint32_t>((1016 + j % 3 * 8 - (j % 2) * 40) << resolution);
+            base[j] = static_cast<uint32_t>(j % 4) * (2 * window + 1);
+          }
+          std::vector<uint32_t> got(rows * row_len), want(rows * row_len);
+          std::vector<uint32_t> got_spills(got.size()), want_spills(got.size());
+          const size_t spills =
+              SketchSlotRows(in, input.data(), rows, row_len, center.data(), resolution, low.data(),
+                             base.data(), window, got.data(), got_spills.data());
+          const size_t want_count = SketchSlotRowsReference(
+              in, input.data(), rows, row_len, center.data(), resolution, low.data(), base.data(),
+              window, want.data(), want_spills.data());
+          ASSERT_EQ(got, want) << DTypeName(in) << " r=" << resolution << " row_len=" << row_len;
+          ASSERT_EQ(spills, want_count);
+          got_spills.resize(spills);
+          want_spills.resize(want_count);
+          ASSERT_EQ(got_spills, want_spills);
+        }
+      }
+    }
+  });
+}
+
 // Float32 about 0 in 32-bit lanes: every normal exponent and sign, zeros, and windows
 // that every kind of magnitude falls in or out of, on every resolution.
 TEST(SketchIndexKernelTest, Float32SlotsFromTheirOwnBitsMatchTheReference) {
