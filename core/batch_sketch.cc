@@ -309,8 +309,10 @@ std::vector<BucketCounter<uint32_t>>& ChannelCounters(int resolution, size_t cha
   return counters;
 }
 
-// The counters' tables of all channels, at most: a few channels' windows stay in cache.
-constexpr size_t kMaxWindowTableBytes = size_t{1} << 20;
+// The counters' tables of all channels, at most (64 channels at the default
+// resolution): past it the windows would spill from cache, and the rows path below,
+// one shared counter flushed per channel and tile, is cheaper.
+constexpr size_t kMaxWindowTableBytes = size_t{1} << 22;
 constexpr size_t kSlotTileValues = 8192;
 
 // Unweighted float row units [begin, end) of a kRows walk with few channels: each
