@@ -357,10 +357,8 @@ absl::Status FitRows(const FitContext& ctx, size_t begin, size_t end,
 
   bool shifts_changed = true;
   for (size_t unit = begin; unit < end;) {
-    const bool partial = unit == walk.rows;
-    const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
-    const size_t width = partial ? walk.tail : columns;
-    const size_t first = unit * columns;
+    const RowTile tile = RowTileAt(walk, unit, end, tile_rows);
+    const size_t rows = tile.rows, width = tile.width, first = tile.first;
     const std::byte* x = data + first * ctx.element_size;
     const double* w = nullptr;
     if (weighted) {

@@ -334,10 +334,8 @@ void SketchRowsBySlots(const SketchContext& ctx, size_t begin, size_t end,
   std::vector<uint32_t*> table(walk.row_len);
   const uint32_t window = counters[0].window();
   for (size_t unit = begin; unit < end;) {
-    const bool partial = unit == walk.rows;
-    const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
-    const size_t width = partial ? walk.tail : walk.row_len;
-    const size_t first = unit * walk.row_len;
+    const RowTile tile = RowTileAt(walk, unit, end, tile_rows);
+    const size_t rows = tile.rows, width = tile.width, first = tile.first;
     const std::byte* x = ctx.batch.bytes.data() + first * ctx.element_size;
     if (unit == begin) {  // each channel's window from its first column's values
       SketchIndexRows(ctx.batch.dtype, x, rows, width, center.data(), ctx.spec.resolution,
@@ -405,10 +403,8 @@ void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
   const bool bytes = !TileWeights<Count>::kWeighted && ctx.batch.dtype == DType::kUInt8;
   std::vector<int32_t> index(bytes ? 0 : tile_rows * walk.row_len);
   for (size_t unit = begin; unit < end;) {
-    const bool partial = unit == walk.rows;
-    const size_t rows = partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit);
-    const size_t width = partial ? walk.tail : walk.row_len;
-    const size_t first = unit * walk.row_len;
+    const RowTile tile = RowTileAt(walk, unit, end, tile_rows);
+    const size_t rows = tile.rows, width = tile.width, first = tile.first;
     const std::byte* x = ctx.batch.bytes.data() + first * ctx.element_size;
     if (bytes) {
       const auto* pixels = reinterpret_cast<const uint8_t*>(x);

@@ -4,6 +4,7 @@
 #ifndef NORMD_CORE_KERNEL_PLAN_H_
 #define NORMD_CORE_KERNEL_PLAN_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -46,6 +47,19 @@ struct WalkParts {
   size_t parts = 0;
 };
 WalkParts SplitWalk(const KernelWalk& walk, size_t element_size, size_t part_bytes);
+
+// The tile of a kRows walk that starts at row unit `unit` of a part ending at `end`:
+// up to `tile_rows` full rows, or the partial last row (unit == walk.rows) alone.
+struct RowTile {
+  size_t rows = 0;
+  size_t width = 0;  // values a row: row_len, or the partial row's tail
+  size_t first = 0;  // flat index of its first value
+};
+inline RowTile RowTileAt(const KernelWalk& walk, size_t unit, size_t end, size_t tile_rows) {
+  const bool partial = unit == walk.rows;
+  return {partial ? 1 : std::min(tile_rows, std::min(end, walk.rows) - unit),
+          partial ? walk.tail : walk.row_len, unit * walk.row_len};
+}
 
 // The channel of each column of a kRows walk, row_len entries.
 std::vector<uint32_t> ColumnChannels(const KernelWalk& walk);
