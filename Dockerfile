@@ -30,7 +30,7 @@ USER 10001:10001
 # Every normd flag can be set as NORMD_<FLAG>; these are the container's defaults.
 ENV NORMD_LISTEN=0.0.0.0:50051 \
     NORMD_DATA_DIR=/data \
-    NORMD_METRICS_LISTEN=0.0.0.0:9464
+    NORMD_HTTP_LISTEN=0.0.0.0:9464
 VOLUME /data
 # gRPC API, Prometheus metrics.
 EXPOSE 50051 9464

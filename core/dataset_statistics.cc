@@ -21,23 +21,23 @@ DatasetStatistics DatasetStatistics::Empty(const DatasetSpec& spec) {
   return stats;
 }
 
-void MergeSplits(const DatasetStatistics& from, const DatasetSpec& spec, DatasetStatistics& into) {
-  for (Split split : kAllSplits) {
-    const SplitStatistics& source = from.split(split);
-    SplitStatistics& target = into.split(split);
-    MergeMoments(source.moments, target.moments);
-    if (spec.sketch.has_value()) {
-      for (size_t c = 0; c < source.sketches.size() && c < target.sketches.size(); ++c) {
-        MergeSketch(source.sketches[c], spec.sketch->max_buckets, target.sketches[c]);
-      }
+void MergeSplit(const SplitStatistics& source, const DatasetSpec& spec, SplitStatistics& target) {
+  MergeMoments(source.moments, target.moments);
+  if (spec.sketch.has_value()) {
+    for (size_t c = 0; c < source.sketches.size() && c < target.sketches.size(); ++c) {
+      MergeSketch(source.sketches[c], spec.sketch->max_buckets, target.sketches[c]);
     }
-    for (size_t c = 0; c < source.fixed_histograms.size() && c < target.fixed_histograms.size();
-         ++c) {
-      MergeFixedHistogram(source.fixed_histograms[c], target.fixed_histograms[c]);
-    }
-    target.batches += source.batches;
-    target.samples += source.samples;
   }
+  for (size_t c = 0; c < source.fixed_histograms.size() && c < target.fixed_histograms.size();
+       ++c) {
+    MergeFixedHistogram(source.fixed_histograms[c], target.fixed_histograms[c]);
+  }
+  target.batches += source.batches;
+  target.samples += source.samples;
+}
+
+void MergeSplits(const DatasetStatistics& from, const DatasetSpec& spec, DatasetStatistics& into) {
+  for (Split split : kAllSplits) MergeSplit(from.split(split), spec, into.split(split));
 }
 
 ReferenceStatistics ReferenceStatisticsOf(const DatasetStatistics& stats) {

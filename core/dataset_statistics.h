@@ -41,6 +41,8 @@ struct DatasetStatistics {
 // max_buckets) into `into`'s; the running average, which depends on the order of
 // batches and cannot be merged, is left alone.
 void MergeSplits(const DatasetStatistics& from, const DatasetSpec& spec, DatasetStatistics& into);
+// The same for one split.
+void MergeSplit(const SplitStatistics& from, const DatasetSpec& spec, SplitStatistics& into);
 
 // The per-channel statistics that normalisation uses: for exact datasets the train
 // mean and population variance, for running-average datasets the running mean and

@@ -18,7 +18,7 @@ test_packages=(
   clang-14 libclang-rt-14-dev dpkg-dev openssl
   prometheus yamllint docker-compose python3-kubernetes python3-yaml debootstrap
   etcd-server etcd-client python3-dask python3-distributed python3-pandas podman runc
-  python3-sklearn python3-scipy
+  python3-sklearn python3-scipy python3-selenium chromium chromium-driver
 )
 
 run_packages=(python3 python3-numpy)

@@ -57,9 +57,21 @@ ABSL_FLAG(std::string, etcd_password_file, "",
 ABSL_FLAG(uint64_t, etcd_fold_above, kDefaults.etcd.fold_above,
           "Beyond this many writer partitions, a dataset's oldest are folded into its shared "
           "one. [env NORMD_ETCD_FOLD_ABOVE]");
+ABSL_FLAG(std::string, http_listen, "",
+          "Address for the HTTP port, HOST:PORT: Prometheus' GET /metrics, the dashboard (GET /) "
+          "and its JSON endpoints (/api/v1/...); empty: none. [env NORMD_HTTP_LISTEN]");
 ABSL_FLAG(std::string, metrics_listen, "",
-          "Address for the Prometheus endpoint (GET /metrics), HOST:PORT; empty: no endpoint. "
-          "[env NORMD_METRICS_LISTEN]");
+          "The former name of --http_listen, still taken. [env NORMD_METRICS_LISTEN]");
+ABSL_FLAG(double, traffic_sample_rate, kDefaults.traffic.sample_rate,
+          "Share of Normalize requests (with a frozen version) whose input is folded into that "
+          "version's live-traffic statistics, drawn per request; 0: none, 1: all. "
+          "[env NORMD_TRAFFIC_SAMPLE_RATE]");
+ABSL_FLAG(absl::Duration, traffic_persist_interval, kDefaults.traffic_persist_interval,
+          "How often the live-traffic statistics are written to the store (and once on exit). "
+          "[env NORMD_TRAFFIC_PERSIST_INTERVAL]");
+ABSL_FLAG(uint64_t, drift_metric_channels, kDefaults.drift_metric_channels,
+          "Channels per (dataset, version) with drift gauges of their own on /metrics (the rest "
+          "count in the _max gauges). [env NORMD_DRIFT_METRIC_CHANNELS]");
 ABSL_FLAG(std::string, health_listen, "",
           "Address for a plaintext gRPC port that serves only grpc.health.v1, HOST:PORT, for "
           "probes that cannot speak TLS (Kubernetes gRPC probes); empty: none (the main port "
@@ -183,7 +195,22 @@ int main(int argc, char** argv) {
     }
   }
   options.etcd.fold_above = absl::GetFlag(FLAGS_etcd_fold_above);
-  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
+  if (const std::string old = absl::GetFlag(FLAGS_metrics_listen); !old.empty()) {
+    if (!options.http_listen.empty() && options.http_listen != old) {
+      std::fprintf(stderr,
+                   "normd: --metrics_listen is the former name of --http_listen; set one\n");
+      return 2;
+    }
+    options.http_listen = old;
+  }
+  options.traffic.sample_rate = absl::GetFlag(FLAGS_traffic_sample_rate);
+  if (!(options.traffic.sample_rate >= 0 && options.traffic.sample_rate <= 1)) {
+    std::fprintf(stderr, "normd: --traffic_sample_rate must be in [0, 1]\n");
+    return 2;
+  }
+  options.traffic_persist_interval = absl::GetFlag(FLAGS_traffic_persist_interval);
+  options.drift_metric_channels = absl::GetFlag(FLAGS_drift_metric_channels);
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.health_listen = absl::GetFlag(FLAGS_health_listen);
   options.limits.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
@@ -220,7 +247,8 @@ int main(int argc, char** argv) {
              {{"version", NORMD_VERSION},
               {"address", (*server)->address()},
               {"addresses", absl::StrJoin((*server)->addresses(), ",")},
-              {"metrics_address", bound(options.metrics_listen, (*server)->metrics_port())},
+              {"http_address", bound(options.http_listen, (*server)->http_port())},
+              {"metrics_address", bound(options.http_listen, (*server)->http_port())},
               {"health_address", bound(options.health_listen, (*server)->health_port())},
               {"data_dir", options.data_dir},
               {"region_socket", (*server)->region_socket()},

@@ -16,6 +16,8 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "server/dashboard/dashboard_routes.h"
+#include "server/engine/compare.h"
 #include "server/observability/rpc_observer.h"
 #include "server/observability/structured_log.h"
 #include "server/open_store.h"
@@ -92,7 +94,8 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   const int threads = options.kernel_threads >= 0 ? options.kernel_threads : std::max(0, cpus - 1);
   server->pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(threads));
   NORMD_ASSIGN_OR_RETURN(server->engine_, OpenEngine(options.store, options.data_dir, options.etcd,
-                                                     server->pool_.get()));
+                                                     server->pool_.get(), options.traffic));
+  server->drift_metric_channels_ = options.drift_metric_channels;
   server->access_ = std::move(access);
   SharedMemory shared_memory;
   if (options.region_socket != "off") {
@@ -168,18 +171,81 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
           absl::StrCat("cannot listen for health checks on ", options.health_listen));
     }
   }
-  if (!options.metrics_listen.empty()) {
+  if (!options.http_listen.empty()) {
     NormdServer* raw = server.get();
-    NORMD_ASSIGN_OR_RETURN(
-        server->metrics_endpoint_, MetricsEndpoint::Start(options.metrics_listen, [raw] {
-          const EngineInventory engine = raw->engine_->Inventory();
-          return raw->metrics_->Render({.datasets = engine.datasets,
-                                        .frozen_versions = engine.frozen_versions,
-                                        .active_ingest_streams = raw->service_->active_ingests()});
-        }));
+    NORMD_ASSIGN_OR_RETURN(server->metrics_endpoint_,
+                           MetricsEndpoint::Start(
+                               options.http_listen,
+                               [raw] {
+                                 const EngineInventory engine = raw->engine_->Inventory();
+                                 return raw->metrics_->Render(
+                                     {.datasets = engine.datasets,
+                                      .frozen_versions = engine.frozen_versions,
+                                      .active_ingest_streams = raw->service_->active_ingests(),
+                                      .drift = raw->TrafficDrift()});
+                               },
+                               DashboardRoutes(server->engine_.get(), server->access_.get())));
+  }
+  if (server->engine_->traffic().enabled()) {
+    NormdServer* raw = server.get();
+    const absl::Duration interval = options.traffic_persist_interval;
+    server->persist_thread_ = std::thread([raw, interval] {
+      bool stopping = false;
+      while (!stopping) {
+        {
+          absl::MutexLock lock(&raw->persist_mu_);
+          const auto stop = [raw]() ABSL_SHARED_LOCKS_REQUIRED(raw->persist_mu_) {
+            return raw->stopping_;
+          };
+          raw->persist_mu_.AwaitWithTimeout(absl::Condition(&stop), interval);
+          stopping = raw->stopping_;
+        }
+        if (absl::Status persisted = raw->engine_->traffic().Persist(); !persisted.ok()) {
+          Log(LogLevel::kWarning, "traffic_not_persisted", {{"status", persisted.ToString()}});
+        }
+      }
+    });
   }
   server->SetServing(true);
   return server;
+}
+
+std::vector<VersionDrift> NormdServer::TrafficDrift() const {
+  std::vector<VersionDrift> all;
+  for (const TrafficKey& key : engine_->traffic().Keys()) {
+    VersionDrift row;
+    row.dataset = key.dataset;
+    row.version = key.version;
+    CompareCall call;
+    call.dataset = key.dataset;
+    call.reference = {.kind = StatisticsSource::Kind::kFrozen, .version = key.version};
+    call.candidate = {.kind = StatisticsSource::Kind::kTraffic,
+                      .version = key.version,
+                      .window = TrafficWindowKind::kLastHour};
+    absl::StatusOr<TrafficResult> traffic =
+        engine_->GetTraffic(key.dataset, key.version, TrafficWindowKind::kSinceStart);
+    if (!traffic.ok()) continue;  // deleted meanwhile
+    row.requests = traffic->traffic.requests;
+    row.sampled_requests = traffic->traffic.sampled_requests;
+    if (absl::StatusOr<CompareResult> result = CompareSources(*engine_, call); result.ok()) {
+      row.level = static_cast<int>(result->report.level);
+      for (size_t c = 0; c < result->report.channels.size(); ++c) {
+        const ChannelDrift& d = result->report.channels[c];
+        const double psi = d.psi.value, smd = d.standardized_mean_difference.value;
+        if (!std::isnan(psi)) row.max_psi = std::max(row.max_psi, psi);
+        if (!std::isnan(smd)) {
+          row.max_abs_standardized_mean_difference =
+              std::max(row.max_abs_standardized_mean_difference, std::abs(smd));
+        }
+        if (c < drift_metric_channels_) {
+          row.psi.push_back(psi);
+          row.standardized_mean_difference.push_back(smd);
+        }
+      }
+    }
+    all.push_back(std::move(row));
+  }
+  return all;
 }
 
 NormdServer::~NormdServer() {
@@ -188,6 +254,13 @@ NormdServer::~NormdServer() {
     if (grpc_server == nullptr) continue;
     grpc_server->Shutdown();
     grpc_server->Wait();
+  }
+  if (persist_thread_.joinable()) {
+    {
+      absl::MutexLock lock(&persist_mu_);
+      stopping_ = true;
+    }
+    persist_thread_.join();  // after one last write of the traffic
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/worker_pool.h"
 #include "grpcpp/server.h"
@@ -46,8 +47,14 @@ struct ServerOptions {
   std::string tls_client_ca_file;
   // Bearer tokens and their roles (see server/auth/access_policy.h); empty: no tokens.
   std::string tokens_file;
-  // HOST:PORT for the Prometheus endpoint (GET /metrics); empty: none. Port 0 picks one.
-  std::string metrics_listen;
+  // HOST:PORT for the HTTP port: Prometheus' GET /metrics, the dashboard and its JSON
+  // endpoints (server/dashboard/); empty: none. Port 0 picks one.
+  std::string http_listen;
+  // What Normalize's live traffic keeps (server/engine/traffic_monitor.h), how often it
+  // is written to the store, and how many channels per version get drift gauges.
+  TrafficOptions traffic;
+  absl::Duration traffic_persist_interval = absl::Minutes(1);
+  size_t drift_metric_channels = 8;
   bool log_requests = true;  // one structured log line per finished RPC
   // HOST:PORT for a plaintext gRPC port that serves only grpc.health.v1, for probes
   // that cannot speak TLS (Kubernetes' gRPC probes); empty: none. Port 0 picks one.
@@ -69,8 +76,8 @@ class NormdServer {
   // Every address served, as clients dial them (a port 0 resolved); the first first.
   const std::vector<std::string>& addresses() const { return addresses_; }
   std::string address() const { return addresses_.front(); }
-  // The metrics port actually bound; 0 without a metrics endpoint.
-  int metrics_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
+  // The HTTP port actually bound; 0 without one.
+  int http_port() const { return metrics_endpoint_ ? metrics_endpoint_->port() : 0; }
   // The health-only port actually bound; 0 without one.
   int health_port() const { return health_port_; }
   const NormdService& service() const { return *service_; }
@@ -99,6 +106,13 @@ class NormdServer {
   int health_port_ = 0;
   std::unique_ptr<grpc::Server> health_server_;  // plaintext, grpc.health.v1 only
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
+  // Writes the live traffic every traffic_persist_interval, and once more on exit.
+  absl::Mutex persist_mu_;
+  bool stopping_ ABSL_GUARDED_BY(persist_mu_) = false;
+  std::thread persist_thread_;
+  size_t drift_metric_channels_ = 0;
+
+  std::vector<VersionDrift> TrafficDrift() const;
 };
 
 }  // namespace normd

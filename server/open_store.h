@@ -23,7 +23,8 @@ inline constexpr absl::string_view kStoreBackends = "rocksdb, etcd:http://HOST:P
 // an unknown backend.
 absl::StatusOr<std::unique_ptr<DatasetEngine>> OpenEngine(absl::string_view backend,
                                                           const std::string& data_dir,
-                                                          EtcdStoreOptions etcd, WorkerPool* pool);
+                                                          EtcdStoreOptions etcd, WorkerPool* pool,
+                                                          const TrafficOptions& traffic = {});
 
 }  // namespace normd
 

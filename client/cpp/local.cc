@@ -51,7 +51,8 @@ absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,
     return LocalNormalizer(0, std::move(normalizer));
   }
   NORMD_ASSIGN_OR_RETURN(const v1::DatasetInfo info, client.GetDataset(dataset));
-  if (version == 0) version = info.latest_version();
+  if (version == 0)
+    version = info.pinned_version() != 0 ? info.pinned_version() : info.latest_version();
   if (version == 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("dataset \"", dataset, "\" has no frozen version; call Freeze first"));

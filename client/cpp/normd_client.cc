@@ -215,6 +215,42 @@ absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset
   return Call(*stub_, &v1::Normd::Stub::Freeze, NewContext(), request);
 }
 
+absl::StatusOr<v1::FreezeResponse> NormdClient::Freeze(absl::string_view dataset,
+                                                       const v1::FreezeGate& gate) {
+  v1::FreezeRequest request;
+  request.set_dataset(std::string(dataset));
+  *request.mutable_gate() = gate;
+  return Call(*stub_, &v1::Normd::Stub::Freeze, NewContext(), request);
+}
+
+absl::StatusOr<v1::DatasetInfo> NormdClient::PinVersion(absl::string_view dataset, uint64_t version,
+                                                        bool rollback) {
+  v1::PinVersionRequest request;
+  request.set_dataset(std::string(dataset));
+  request.set_version(version);
+  request.set_rollback(rollback);
+  return Call(*stub_, &v1::Normd::Stub::PinVersion, NewContext(), request);
+}
+
+absl::StatusOr<v1::CompareResponse> NormdClient::Compare(const v1::CompareRequest& request) {
+  return Call(*stub_, &v1::Normd::Stub::Compare, NewContext(), request);
+}
+
+absl::StatusOr<v1::GetStatsResponse> NormdClient::GetTrafficStats(absl::string_view dataset,
+                                                                  uint64_t version,
+                                                                  v1::TrafficWindow window,
+                                                                  std::span<const double> quantiles,
+                                                                  uint32_t histogram_bins) {
+  v1::GetStatsRequest request;
+  request.set_dataset(std::string(dataset));
+  request.set_version(version);
+  request.set_traffic(true);
+  request.set_traffic_window(window);
+  request.mutable_quantiles()->Add(quantiles.begin(), quantiles.end());
+  request.set_histogram_bins(histogram_bins);
+  return Call(*stub_, &v1::Normd::Stub::GetStats, NewContext(), request);
+}
+
 absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dataset,
                                                            uint64_t version, v1::Split split,
                                                            std::span<const double> quantiles,

@@ -107,12 +107,25 @@ class NormdClient {
                                             bool wait_for_ready = false,
                                             absl::Time deadline = absl::InfiniteFuture());
   absl::StatusOr<v1::FreezeResponse> Freeze(absl::string_view dataset);
+  // Freeze with a gate (FreezeGate in normd.proto): refused, or marked, when the new
+  // statistics fail it.
+  absl::StatusOr<v1::FreezeResponse> Freeze(absl::string_view dataset, const v1::FreezeGate& gate);
+  // Sets the "prod" pin (version 0: none), or with `rollback` restores the one before.
+  absl::StatusOr<v1::DatasetInfo> PinVersion(absl::string_view dataset, uint64_t version,
+                                             bool rollback = false);
+  // Per-channel drift between two sets of the dataset's statistics.
+  absl::StatusOr<v1::CompareResponse> Compare(const v1::CompareRequest& request);
   // With `quantiles` (ranks in [0, 1]) or `histogram_bins`, also each channel's
   // distribution from the dataset's sketches (Statistics.distributions).
   absl::StatusOr<v1::GetStatsResponse> GetStats(absl::string_view dataset, uint64_t version,
                                                 v1::Split split,
                                                 std::span<const double> quantiles = {},
                                                 uint32_t histogram_bins = 0);
+  // What Normalize saw with `version` (0: the pinned or latest) in `window`.
+  absl::StatusOr<v1::GetStatsResponse> GetTrafficStats(absl::string_view dataset, uint64_t version,
+                                                       v1::TrafficWindow window,
+                                                       std::span<const double> quantiles = {},
+                                                       uint32_t histogram_bins = 0);
   absl::StatusOr<v1::NormalizeResponse> Normalize(const v1::NormalizeRequest& request);
   // The inverse map of `request`'s frozen scheme: the input that Normalize maps to
   // request.input.

@@ -11,7 +11,7 @@ struct MethodRole {
   Role role;
 };
 
-constexpr std::array<MethodRole, 12> kMethodRoles = {{
+constexpr std::array<MethodRole, 14> kMethodRoles = {{
     {Method::kCreateDataset, "CreateDataset", Role::kAdmin},
     {Method::kGetDataset, "GetDataset", Role::kReader},
     {Method::kListDatasets, "ListDatasets", Role::kReader},
@@ -24,6 +24,9 @@ constexpr std::array<MethodRole, 12> kMethodRoles = {{
     {Method::kUnregisterRegion, "UnregisterRegion", Role::kReader},
     {Method::kListRegions, "ListRegions", Role::kReader},
     {Method::kDenormalize, "Denormalize", Role::kReader},
+    {Method::kCompare, "Compare", Role::kReader},
+    // The pin decides what every "latest" reader is served: as Freeze, a writer's call.
+    {Method::kPinVersion, "PinVersion", Role::kWriter},
 }};
 
 // The table is indexed by the enum: a row out of place fails the build.

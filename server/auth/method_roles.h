@@ -25,6 +25,8 @@ enum class Method {
   kUnregisterRegion,
   kListRegions,
   kDenormalize,
+  kCompare,
+  kPinVersion,
 };
 
 absl::string_view MethodName(Method method);

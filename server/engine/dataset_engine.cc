@@ -11,6 +11,7 @@
 #include "common/status_macros.h"
 #include "core/dataset_statistics.h"
 #include "server/engine/dataset_entry.h"
+#include "server/engine/freeze_gate.h"
 
 namespace normd {
 namespace {
@@ -22,20 +23,65 @@ DatasetInfo InfoOf(const StoredDataset& record) {
   info.totals = TotalsOf(record.live);
   info.versions = record.versions;
   info.latest_version = record.versions.empty() ? 0 : record.versions.back().version;
+  info.pinned_version = record.pinned_version;
+  info.previous_pinned_version = record.previous_pinned_version;
+  info.can_roll_back = record.pin_rollback;
   return info;
+}
+
+bool HasVersion(const StoredDataset& record, uint64_t version) {
+  for (const VersionSummary& v : record.versions) {
+    if (v.version == version) return true;
+  }
+  return false;
+}
+
+// The pin change PinVersion asks for, on `record`.
+absl::Status ChangePin(StoredDataset& record, uint64_t version, bool rollback) {
+  const std::string& name = record.spec.name;
+  if (rollback) {
+    if (!record.pin_rollback) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("dataset \"", name, "\" has no earlier pin to roll back to (pinned now: ",
+                       record.pinned_version == 0 ? "none" : absl::StrCat(record.pinned_version),
+                       "; a rollback undoes the last pin change, once)"));
+    }
+    record.pinned_version = record.previous_pinned_version;
+    record.previous_pinned_version = 0;
+    record.pin_rollback = false;
+    return absl::OkStatus();
+  }
+  if (version != 0 && !HasVersion(record, version)) {
+    return absl::NotFoundError(
+        absl::StrCat("dataset \"", name, "\" has no version ", version, " to pin; the latest is ",
+                     record.versions.empty() ? 0 : record.versions.back().version));
+  }
+  if (version == record.pinned_version) return absl::OkStatus();
+  record.previous_pinned_version = record.pinned_version;
+  record.pinned_version = version;
+  record.pin_rollback = true;
+  return absl::OkStatus();
 }
 
 }  // namespace
 
 DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store,
-                             std::unique_ptr<SharedDatasetStore> shared, WorkerPool* pool)
-    : store_(std::move(store)), pool_(pool), shared_(std::move(shared)) {}
+                             std::unique_ptr<SharedDatasetStore> shared, WorkerPool* pool,
+                             const TrafficOptions& traffic)
+    : store_(std::move(store)),
+      pool_(pool),
+      traffic_(std::make_unique<TrafficMonitor>(traffic, store_.get(), pool)),
+      shared_(std::move(shared)) {}
 DatasetEngine::~DatasetEngine() = default;
 
 absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
-    std::unique_ptr<DatasetStore> store, WorkerPool* pool) {
+    std::unique_ptr<DatasetStore> store, WorkerPool* pool, const TrafficOptions& traffic) {
   NORMD_ASSIGN_OR_RETURN(std::vector<StoredDataset> stored, store->LoadAllDatasets());
-  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(std::move(store), nullptr, pool));
+  std::unique_ptr<DatasetEngine> engine(
+      new DatasetEngine(std::move(store), nullptr, pool, traffic));
+  for (const StoredDataset& dataset : stored) {
+    NORMD_RETURN_IF_ERROR(engine->traffic_->Load(dataset.spec));
+  }
   absl::MutexLock lock(&engine->mu_);
   for (StoredDataset& dataset : stored) {
     std::string name = dataset.spec.name;
@@ -45,10 +91,11 @@ absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
 }
 
 absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::OpenShared(
-    std::unique_ptr<SharedDatasetStore> store, WorkerPool* pool) {
+    std::unique_ptr<SharedDatasetStore> store, WorkerPool* pool, const TrafficOptions& traffic) {
   int64_t revision = 0;
   NORMD_ASSIGN_OR_RETURN(std::vector<StoredDataset> catalogue, store->LoadCatalogue(&revision));
-  std::unique_ptr<DatasetEngine> engine(new DatasetEngine(nullptr, std::move(store), pool));
+  std::unique_ptr<DatasetEngine> engine(
+      new DatasetEngine(nullptr, std::move(store), pool, traffic));
   engine->Resync(std::move(catalogue));
   DatasetEngine* watching = engine.get();
   engine->shared_->WatchCatalogue(
@@ -73,6 +120,11 @@ std::shared_ptr<DatasetEntry> DatasetEngine::Remember(StoredDataset fresh) const
     if (entry.record.generation > fresh.generation) return it->second;  // memory is newer
     if (entry.record.generation == fresh.generation) {
       // One incarnation's catalogue only grows; an older read must not shrink it.
+      if (fresh.versions.size() >= entry.record.versions.size()) {
+        entry.record.pinned_version = fresh.pinned_version;
+        entry.record.previous_pinned_version = fresh.previous_pinned_version;
+        entry.record.pin_rollback = fresh.pin_rollback;
+      }
       if (fresh.versions.size() > entry.record.versions.size()) {
         entry.record.versions = std::move(fresh.versions);
         entry.record.next_version = fresh.next_version;
@@ -218,6 +270,7 @@ absl::Status DatasetEngine::Delete(absl::string_view name) {
   if (shared_ != nullptr) {
     NORMD_RETURN_IF_ERROR(shared_->DeleteDataset(name));
     Forget(name, std::numeric_limits<int64_t>::max());
+    traffic_->Forget(name);
     return absl::OkStatus();
   }
   absl::MutexLock lock(&mu_);
@@ -232,6 +285,7 @@ absl::Status DatasetEngine::Delete(absl::string_view name) {
   NORMD_RETURN_IF_ERROR(store_->DeleteDataset(name));
   entry->deleted = true;
   datasets_.erase(it);
+  traffic_->Forget(name);
   return absl::OkStatus();
 }
 
@@ -244,10 +298,11 @@ IngestTransaction DatasetEngine::BeginIngest(std::shared_ptr<DatasetEntry> entry
   return IngestTransaction(store_.get(), shared_.get(), pool_, std::move(entry));
 }
 
-absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name) {
+absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name,
+                                                     const FreezeGate* gate) {
   NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<DatasetEntry> found, Find(name));
   DatasetEntry& entry = *found;
-  if (shared_ != nullptr) return FreezeShared(entry);
+  if (shared_ != nullptr) return FreezeShared(entry, gate);
   absl::MutexLock lock(&entry.mu);
   if (entry.deleted) return DeletedError(name);
   const SplitStatistics& train = entry.record.live.split(Split::kTrain);
@@ -255,11 +310,31 @@ absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name) {
     return absl::FailedPreconditionError(absl::StrCat(
         "dataset \"", name, "\" has no training data yet; ingest train batches before Freeze"));
   }
+  std::vector<std::string> findings;
+  if (gate != nullptr) {
+    std::shared_ptr<const FrozenSnapshot> previous;
+    const uint64_t previous_version =
+        entry.record.versions.empty() ? 0 : entry.record.versions.back().version;
+    if (previous_version != 0 && gate->drift.has_value()) {
+      if (auto cached = entry.snapshots.find(previous_version); cached != entry.snapshots.end()) {
+        previous = cached->second;
+      } else {
+        NORMD_ASSIGN_OR_RETURN(FrozenSnapshot loaded,
+                               store_->LoadSnapshot(entry.spec, previous_version));
+        previous = std::make_shared<const FrozenSnapshot>(std::move(loaded));
+        entry.snapshots.emplace(previous_version, previous);
+      }
+    }
+    NORMD_ASSIGN_OR_RETURN(
+        findings, CheckFreezeGate(*gate, entry.spec, entry.record.live,
+                                  previous ? &previous->stats : nullptr, previous_version));
+  }
   auto snapshot = std::make_shared<FrozenSnapshot>();
   snapshot->version = entry.record.next_version;
   snapshot->freeze_time = absl::Now();
   snapshot->stats = entry.record.live;
-  const VersionSummary summary{snapshot->version, snapshot->freeze_time, train.samples};
+  const VersionSummary summary{snapshot->version, snapshot->freeze_time, train.samples,
+                               std::move(findings)};
 
   // Changed in place and put back on failure (no reader sees it: the lock is held),
   // instead of copying a record that may hold thousands of writer marks.
@@ -275,12 +350,29 @@ absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name) {
   return summary;
 }
 
-absl::StatusOr<VersionSummary> DatasetEngine::FreezeShared(DatasetEntry& entry) {
+absl::StatusOr<VersionSummary> DatasetEngine::FreezeShared(DatasetEntry& entry,
+                                                           const FreezeGate* gate) {
+  std::vector<std::string> findings;
+  SharedDatasetStore::FreezeCheck check;
+  if (gate != nullptr) {
+    check = [this, &entry, gate, &findings](
+                const DatasetStatistics& stats,
+                uint64_t previous_version) -> absl::StatusOr<std::vector<std::string>> {
+      std::shared_ptr<const FrozenSnapshot> previous;
+      if (previous_version != 0 && gate->drift.has_value()) {
+        NORMD_ASSIGN_OR_RETURN(previous, SharedSnapshot(entry, previous_version));
+      }
+      NORMD_ASSIGN_OR_RETURN(
+          findings, CheckFreezeGate(*gate, entry.spec, stats, previous ? &previous->stats : nullptr,
+                                    previous_version));
+      return findings;
+    };
+  }
   NORMD_ASSIGN_OR_RETURN(FrozenSnapshot frozen,
-                         shared_->Freeze(CatalogueIdentity(entry), absl::Now()));
+                         shared_->Freeze(CatalogueIdentity(entry), absl::Now(), check));
   auto snapshot = std::make_shared<const FrozenSnapshot>(std::move(frozen));
   const VersionSummary summary{snapshot->version, snapshot->freeze_time,
-                               snapshot->stats.split(Split::kTrain).samples};
+                               snapshot->stats.split(Split::kTrain).samples, findings};
   absl::MutexLock lock(&entry.mu);
   std::vector<VersionSummary>& versions = entry.record.versions;
   if (versions.empty() || versions.back().version < summary.version) {
@@ -304,7 +396,7 @@ absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> DatasetEngine::Snapshot(
         "dataset \"", record.spec.name, "\" has no frozen version; call Freeze first"));
   }
   const uint64_t latest = record.versions.back().version;
-  if (version == 0) version = latest;
+  if (version == 0) version = record.pinned_version != 0 ? record.pinned_version : latest;
   if (auto cached = entry.snapshots.find(version); cached != entry.snapshots.end()) {
     return cached->second;
   }
@@ -326,6 +418,7 @@ absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> DatasetEngine::SharedSnaps
   {
     absl::MutexLock lock(&entry.mu);
     if (entry.deleted) return DeletedError(entry.spec.name);
+    if (version == 0 && entry.record.pinned_version != 0) version = entry.record.pinned_version;
     if (version == 0 && !entry.record.versions.empty()) {
       version = entry.record.versions.back().version;
     }
@@ -343,7 +436,7 @@ absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> DatasetEngine::SharedSnaps
       return absl::FailedPreconditionError(absl::StrCat(
           "dataset \"", entry.spec.name, "\" has no frozen version; call Freeze first"));
     }
-    version = fresh.versions.back().version;
+    version = fresh.pinned_version != 0 ? fresh.pinned_version : fresh.versions.back().version;
     Remember(std::move(fresh));
   }
   // Read through: an explicit version frozen on another replica is served at once.
@@ -372,6 +465,44 @@ absl::StatusOr<StatisticsResult> DatasetEngine::GetStatistics(absl::string_view 
   return StatisticsResult{version,
                           std::shared_ptr<const DatasetStatistics>(snapshot, &snapshot->stats),
                           entry->spec.sketch};
+}
+
+absl::StatusOr<DatasetInfo> DatasetEngine::PinVersion(absl::string_view name, uint64_t version,
+                                                      bool rollback) {
+  NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<DatasetEntry> entry, Find(name));
+  if (shared_ != nullptr) {
+    NORMD_ASSIGN_OR_RETURN(
+        StoredDataset written,
+        shared_->UpdatePins(CatalogueIdentity(*entry), [&](StoredDataset& record) {
+          return ChangePin(record, version, rollback);
+        }));
+    Remember(written);
+    NORMD_ASSIGN_OR_RETURN(StoredDataset fresh, shared_->LoadDataset(name));
+    return InfoOf(fresh);
+  }
+  absl::MutexLock lock(&entry->mu);
+  if (entry->deleted) return DeletedError(name);
+  StoredDataset& record = entry->record;
+  const uint64_t pinned = record.pinned_version, previous = record.previous_pinned_version;
+  const bool could_roll_back = record.pin_rollback;
+  NORMD_RETURN_IF_ERROR(ChangePin(record, version, rollback));
+  if (absl::Status stored = store_->PutCatalogue(record); !stored.ok()) {
+    record.pinned_version = pinned;
+    record.previous_pinned_version = previous;
+    record.pin_rollback = could_roll_back;
+    return stored;
+  }
+  return InfoOf(record);
+}
+
+absl::StatusOr<TrafficResult> DatasetEngine::GetTraffic(absl::string_view name, uint64_t version,
+                                                        TrafficWindowKind window) const {
+  NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<DatasetEntry> entry, Find(name));
+  NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<const FrozenSnapshot> snapshot,
+                         Snapshot(*entry, version));
+  NORMD_ASSIGN_OR_RETURN(TrafficSnapshot traffic,
+                         traffic_->Get(entry->spec, snapshot->version, window));
+  return TrafficResult{snapshot->version, std::move(traffic), snapshot, entry->spec.sketch};
 }
 
 }  // namespace normd

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "core/worker_pool.h"
 #include "server/engine/ingest_transaction.h"
+#include "server/engine/traffic_monitor.h"
 #include "server/store/dataset_store.h"
 #include "server/store/shared_dataset_store.h"
 
@@ -39,6 +40,9 @@ struct DatasetInfo {
   DatasetTotals totals;
   std::vector<VersionSummary> versions;
   uint64_t latest_version = 0;
+  uint64_t pinned_version = 0;  // the "prod" pin: what version 0 resolves to
+  uint64_t previous_pinned_version = 0;
+  bool can_roll_back = false;
 };
 
 struct StatisticsResult {
@@ -46,6 +50,16 @@ struct StatisticsResult {
   std::shared_ptr<const DatasetStatistics> stats;
   std::optional<QuantileSketchSpec> sketch;  // the dataset's, for reading its sketches
 };
+
+// What Normalize saw with one version, and that version's snapshot.
+struct TrafficResult {
+  uint64_t version = 0;
+  TrafficSnapshot traffic;
+  std::shared_ptr<const FrozenSnapshot> snapshot;
+  std::optional<QuantileSketchSpec> sketch;  // the dataset's, for reading the sketches
+};
+
+struct FreezeGate;
 
 // How much the engine holds, for the metrics.
 struct EngineInventory {
@@ -57,11 +71,14 @@ class DatasetEngine {
  public:
   // Loads every dataset from `store`. Ingest batches are reduced on `pool` (may be
   // null), which must outlive the engine.
+  // `traffic` says how the live traffic of Normalize is kept (traffic_monitor.h).
   static absl::StatusOr<std::unique_ptr<DatasetEngine>> Open(std::unique_ptr<DatasetStore> store,
-                                                             WorkerPool* pool = nullptr);
+                                                             WorkerPool* pool = nullptr,
+                                                             const TrafficOptions& traffic = {});
   // The same over a store that other replicas share.
   static absl::StatusOr<std::unique_ptr<DatasetEngine>> OpenShared(
-      std::unique_ptr<SharedDatasetStore> store, WorkerPool* pool = nullptr);
+      std::unique_ptr<SharedDatasetStore> store, WorkerPool* pool = nullptr,
+      const TrafficOptions& traffic = {});
   ~DatasetEngine();
 
   absl::StatusOr<DatasetInfo> Create(const DatasetSpec& spec);
@@ -75,7 +92,17 @@ class DatasetEngine {
   // A transaction on a dataset the caller has found already.
   IngestTransaction BeginIngest(std::shared_ptr<DatasetEntry> entry);
 
-  absl::StatusOr<VersionSummary> Freeze(absl::string_view name);
+  // `gate` (may be null) checks the statistics first (freeze_gate.h).
+  absl::StatusOr<VersionSummary> Freeze(absl::string_view name, const FreezeGate* gate = nullptr);
+
+  // Sets (version 0: removes) the "prod" pin that version 0 resolves to, or with
+  // `rollback` restores the pin before the current one.
+  absl::StatusOr<DatasetInfo> PinVersion(absl::string_view name, uint64_t version, bool rollback);
+
+  // What Normalize saw with `version` (0: the pinned or latest one).
+  absl::StatusOr<TrafficResult> GetTraffic(absl::string_view name, uint64_t version,
+                                           TrafficWindowKind window) const;
+  TrafficMonitor& traffic() const { return *traffic_; }
 
   // version 0: the live statistics.
   absl::StatusOr<StatisticsResult> GetStatistics(absl::string_view name, uint64_t version) const;
@@ -89,19 +116,20 @@ class DatasetEngine {
 
  private:
   DatasetEngine(std::unique_ptr<DatasetStore> store, std::unique_ptr<SharedDatasetStore> shared,
-                WorkerPool* pool);
+                WorkerPool* pool, const TrafficOptions& traffic);
 
   // Shared stores: takes a catalogue entry read from the store (or seen by its watch)
   // into memory, unless memory holds a newer one; returns the entry now in memory.
   std::shared_ptr<DatasetEntry> Remember(StoredDataset fresh) const;
   void Forget(absl::string_view name, int64_t deleted_at) const;
   void Resync(std::vector<StoredDataset> catalogue) const;
-  absl::StatusOr<VersionSummary> FreezeShared(DatasetEntry& entry);
+  absl::StatusOr<VersionSummary> FreezeShared(DatasetEntry& entry, const FreezeGate* gate);
   absl::StatusOr<std::shared_ptr<const FrozenSnapshot>> SharedSnapshot(DatasetEntry& entry,
                                                                        uint64_t version) const;
 
   std::unique_ptr<DatasetStore> store_;  // null over a shared store
   WorkerPool* const pool_;
+  std::unique_ptr<TrafficMonitor> traffic_;
   mutable absl::Mutex mu_;
   mutable std::map<std::string, std::shared_ptr<DatasetEntry>, std::less<>> datasets_
       ABSL_GUARDED_BY(mu_);

@@ -10,7 +10,7 @@
 namespace normd {
 
 absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
-    const std::string& listen, std::function<std::string()> render) {
+    const std::string& listen, std::function<std::string()> render, std::vector<HttpRoute> routes) {
   const size_t colon = listen.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
@@ -21,7 +21,7 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   }
   if (port < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--metrics_listen must be HOST:PORT, got \"", listen, "\""));
+        absl::StrCat("--http_listen must be HOST:PORT, got \"", listen, "\""));
   }
   std::string host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -36,11 +36,31 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  // A scrape is one small request every few seconds: two threads are plenty.
-  endpoint->http_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  // A scrape every few seconds and a dashboard's few requests: two threads, or four
+  // when the dashboard is served.
+  const size_t threads = routes.empty() ? 2 : 4;
+  endpoint->http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   endpoint->http_->Get("/metrics", [render](const httplib::Request&, httplib::Response& response) {
     response.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
   });
+  for (HttpRoute& route : routes) {
+    endpoint->http_->Get(route.pattern,
+                         [handler = std::move(route.handler)](const httplib::Request& request,
+                                                              httplib::Response& response) {
+                           HttpRequest plain;
+                           for (size_t i = 1; i < request.matches.size(); ++i)
+                             plain.captures.push_back(request.matches[i]);
+                           for (const auto& [key, value] : request.params)
+                             plain.query.emplace(key, value);
+                           plain.authorization = request.get_header_value("Authorization");
+                           HttpReply reply = handler(plain);
+                           response.status = reply.status;
+                           // The page and its data are never cached: they change with every ingest.
+                           response.set_header("Cache-Control", "no-store");
+                           response.set_header("X-Content-Type-Options", "nosniff");
+                           response.set_content(std::move(reply.body), reply.content_type);
+                         });
+  }
   endpoint->port_ = port == 0 ? endpoint->http_->bind_to_any_port(host)
                               : (endpoint->http_->bind_to_port(host, port) ? port : -1);
   if (endpoint->port_ <= 0) {

@@ -1,6 +1,7 @@
 #include "server/observability/server_metrics.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -22,7 +23,12 @@ std::string CodeName(int code) {
 }
 
 // Prometheus writes +Inf and exact decimals; %.17g keeps every bit of a double.
-std::string Number(double value) { return absl::StrFormat("%.17g", value); }
+// Prometheus spells the special values NaN, +Inf and -Inf.
+std::string Number(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  return absl::StrFormat("%.17g", value);
+}
 
 void Header(std::string* out, absl::string_view name, absl::string_view type,
             absl::string_view help) {
@@ -91,6 +97,63 @@ void ServerMetrics::Ingested(int64_t batches, int64_t duplicate_batches, int64_t
 void ServerMetrics::Normalized(int64_t values, int64_t bytes) {
   normalized_values_.fetch_add(values, std::memory_order_relaxed);
   normalized_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void ServerMetrics::RenderDrift(const std::vector<VersionDrift>& drift, std::string& out) {
+  if (drift.empty()) return;
+  // Dataset names are [A-Za-z0-9._-]: no label escaping needed.
+  const auto labels = [](const VersionDrift& d) {
+    return absl::StrCat("dataset=\"", d.dataset, "\",version=\"", d.version, "\"");
+  };
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const VersionDrift&);
+  } per_version[] = {
+      {"normd_traffic_requests_total", "counter",
+       "Normalize requests with this version since start.",
+       [](const VersionDrift& d) { return static_cast<double>(d.requests); }},
+      {"normd_traffic_sampled_requests_total", "counter",
+       "Of those, the requests whose input was folded into the traffic statistics.",
+       [](const VersionDrift& d) { return static_cast<double>(d.sampled_requests); }},
+      {"normd_drift_level", "gauge",
+       "Worst channel's drift of the last hour's traffic from the version's train split: 0 no "
+       "data, 1 pass, 2 warn, 3 fail.",
+       [](const VersionDrift& d) { return static_cast<double>(d.level); }},
+      {"normd_drift_psi_max", "gauge", "Largest population stability index over all channels.",
+       [](const VersionDrift& d) { return d.max_psi; }},
+      {"normd_drift_standardized_mean_difference_max", "gauge",
+       "Largest absolute standardised mean difference over all channels.",
+       [](const VersionDrift& d) { return d.max_abs_standardized_mean_difference; }},
+  };
+  for (const auto& family : per_version) {
+    Header(&out, family.name, family.type, family.help);
+    for (const VersionDrift& d : drift) {
+      absl::StrAppend(&out, family.name, "{", labels(d), "} ", Number(family.value(d)), "\n");
+    }
+  }
+  const struct {
+    const char* name;
+    const char* help;
+    std::vector<double> VersionDrift::*values;
+  } per_channel[] = {
+      {"normd_drift_psi", "Population stability index of one channel (the first channels only).",
+       &VersionDrift::psi},
+      {"normd_drift_standardized_mean_difference",
+       "Standardised mean difference of one channel (the first channels only).",
+       &VersionDrift::standardized_mean_difference},
+  };
+  for (const auto& family : per_channel) {
+    Header(&out, family.name, "gauge", family.help);
+    for (const VersionDrift& d : drift) {
+      const std::vector<double>& values = d.*family.values;
+      for (size_t c = 0; c < values.size(); ++c) {
+        absl::StrAppend(&out, family.name, "{", labels(d), ",channel=\"", c, "\"} ",
+                        Number(values[c]), "\n");
+      }
+    }
+  }
 }
 
 std::string ServerMetrics::Render(const ServerInventory& inventory) const {
@@ -192,6 +255,7 @@ std::string ServerMetrics::Render(const ServerInventory& inventory) const {
     Header(&out, family.name, family.type, family.help);
     Sample(&out, family.name, family.value);
   }
+  RenderDrift(inventory.drift, out);
   Header(&out, "normd_build_info", "gauge", "Always 1; the version is a label.");
   absl::StrAppend(&out, "normd_build_info{version=\"", version_, "\"} 1\n");
   Header(&out, "normd_start_time_seconds", "gauge", "When the server started, in Unix seconds.");

@@ -20,11 +20,26 @@
 
 namespace normd {
 
+// Drift of one version's live traffic (the last hour) from its training split.
+struct VersionDrift {
+  std::string dataset;
+  uint64_t version = 0;
+  uint64_t requests = 0;
+  uint64_t sampled_requests = 0;
+  int level = 0;  // 0 no data, 1 pass, 2 warn, 3 fail: the worst channel's
+  double max_psi = 0;
+  double max_abs_standardized_mean_difference = 0;
+  // The first channels only (the server's --drift_metric_channels), for bounded series.
+  std::vector<double> psi;
+  std::vector<double> standardized_mean_difference;
+};
+
 // Gauges read from the engine and the service when a scrape comes.
 struct ServerInventory {
   int64_t datasets = 0;
   int64_t frozen_versions = 0;
   int64_t active_ingest_streams = 0;
+  std::vector<VersionDrift> drift;
 };
 
 class ServerMetrics {
@@ -62,6 +77,7 @@ class ServerMetrics {
   };
 
   MethodSeries& SeriesOf(absl::string_view method);
+  static void RenderDrift(const std::vector<VersionDrift>& drift, std::string& out);
 
   const std::string version_;
   const int64_t start_time_unix_seconds_;

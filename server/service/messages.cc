@@ -252,12 +252,24 @@ void FillDatasetInfo(const DatasetInfo& info, v1::DatasetInfo* out) {
     proto->set_version(v.version);
     TimeToProto(v.freeze_time, proto->mutable_freeze_time());
     proto->set_train_samples(v.train_samples);
+    for (const std::string& finding : v.gate_findings) proto->add_gate_findings(finding);
   }
   out->set_latest_version(info.latest_version);
+  out->set_pinned_version(info.pinned_version);
+  out->set_previous_pinned_version(info.previous_pinned_version);
+  out->set_can_roll_back(info.can_roll_back);
 }
 
 void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics* out) {
-  const SplitStatistics& s = stats.split(split);
+  FillSplitStatistics(stats.split(split), out);
+  if (split == Split::kTrain && stats.running.has_value()) {
+    out->mutable_running_mean()->Add(stats.running->mean.begin(), stats.running->mean.end());
+    out->mutable_running_var()->Add(stats.running->var.begin(), stats.running->var.end());
+    out->set_num_batches_tracked(stats.running->num_batches_tracked);
+  }
+}
+
+void FillSplitStatistics(const SplitStatistics& s, v1::Statistics* out) {
   for (const ChannelMoments& m : s.moments) {
     out->add_count(m.count);
     out->add_mean(m.Mean());
@@ -274,11 +286,6 @@ void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics*
   }
   out->set_batches(s.batches);
   out->set_samples(s.samples);
-  if (split == Split::kTrain && stats.running.has_value()) {
-    out->mutable_running_mean()->Add(stats.running->mean.begin(), stats.running->mean.end());
-    out->mutable_running_var()->Add(stats.running->var.begin(), stats.running->var.end());
-    out->set_num_batches_tracked(stats.running->num_batches_tracked);
-  }
 }
 
 DistributionQuery DistributionQueryFromProto(const v1::GetStatsRequest& request) {

@@ -84,6 +84,8 @@ void FillTotals(const DatasetTotals& totals,
                 google::protobuf::RepeatedPtrField<v1::SplitTotals>* out);
 void FillDatasetInfo(const DatasetInfo& info, v1::DatasetInfo* out);
 void FillStatistics(const DatasetStatistics& stats, Split split, v1::Statistics* out);
+// The same without a running average (traffic has none).
+void FillSplitStatistics(const SplitStatistics& split, v1::Statistics* out);
 
 DistributionQuery DistributionQueryFromProto(const v1::GetStatsRequest& request);
 void FillDistributions(std::span<const ChannelDistribution> distributions, v1::Statistics* out);

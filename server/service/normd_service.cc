@@ -9,8 +9,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "server/service/drift_messages.h"
 #include "server/service/grpc_status.h"
 #include "server/service/messages.h"
+#include "server/service/queries.h"
 #include "wire/core_proto.h"
 
 namespace normd {
@@ -114,9 +116,12 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* NormdService::Ingest(
 grpc::Status NormdService::Freeze(grpc::ServerContext* context, const v1::FreezeRequest* request,
                                   v1::FreezeResponse* response) {
   return Serve(context, Method::kFreeze, [&](const Principal&) -> absl::Status {
-    NORMD_ASSIGN_OR_RETURN(const VersionSummary version, engine_->Freeze(request->dataset()));
+    NORMD_ASSIGN_OR_RETURN(const std::optional<FreezeGate> gate, FreezeGateFromProto(*request));
+    NORMD_ASSIGN_OR_RETURN(const VersionSummary version,
+                           engine_->Freeze(request->dataset(), gate ? &*gate : nullptr));
     response->set_version(version.version);
     TimeToProto(version.freeze_time, response->mutable_freeze_time());
+    for (const std::string& finding : version.gate_findings) response->add_gate_findings(finding);
     return absl::OkStatus();
   });
 }
@@ -125,21 +130,25 @@ grpc::Status NormdService::GetStats(grpc::ServerContext* context,
                                     const v1::GetStatsRequest* request,
                                     v1::GetStatsResponse* response) {
   return Serve(context, Method::kGetStats, [&](const Principal&) -> absl::Status {
-    NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request->split(), true));
-    const DistributionQuery query = DistributionQueryFromProto(*request);
-    NORMD_RETURN_IF_ERROR(ValidateDistributionQuery(query));
-    NORMD_ASSIGN_OR_RETURN(const StatisticsResult result,
-                           engine_->GetStatistics(request->dataset(), request->version()));
-    response->set_dataset(request->dataset());
-    response->set_version(result.version);
-    response->set_split(SplitToProto(split));
-    FillStatistics(*result.stats, split, response->mutable_stats());
-    if (!query.empty()) {
-      NORMD_ASSIGN_OR_RETURN(const std::vector<ChannelDistribution> distributions,
-                             DescribeDistributions(result.stats->split(split), result.sketch, query,
-                                                   request->dataset()));
-      FillDistributions(distributions, response->mutable_stats());
-    }
+    return AnswerGetStats(*engine_, *request, response);
+  });
+}
+
+grpc::Status NormdService::Compare(grpc::ServerContext* context, const v1::CompareRequest* request,
+                                   v1::CompareResponse* response) {
+  return Serve(context, Method::kCompare, [&](const Principal&) -> absl::Status {
+    return AnswerCompare(*engine_, *request, response);
+  });
+}
+
+grpc::Status NormdService::PinVersion(grpc::ServerContext* context,
+                                      const v1::PinVersionRequest* request,
+                                      v1::DatasetInfo* response) {
+  return Serve(context, Method::kPinVersion, [&](const Principal&) -> absl::Status {
+    NORMD_ASSIGN_OR_RETURN(
+        const DatasetInfo info,
+        engine_->PinVersion(request->dataset(), request->version(), request->rollback()));
+    FillDatasetInfo(info, response);
     return absl::OkStatus();
   });
 }

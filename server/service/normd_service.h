@@ -79,6 +79,10 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Denormalize<
                       v1::FreezeResponse* response) override;
   grpc::Status GetStats(grpc::ServerContext* context, const v1::GetStatsRequest* request,
                         v1::GetStatsResponse* response) override;
+  grpc::Status Compare(grpc::ServerContext* context, const v1::CompareRequest* request,
+                       v1::CompareResponse* response) override;
+  grpc::Status PinVersion(grpc::ServerContext* context, const v1::PinVersionRequest* request,
+                          v1::DatasetInfo* response) override;
   grpc::ServerUnaryReactor* Normalize(grpc::CallbackServerContext* context,
                                       const grpc::ByteBuffer* request,
                                       grpc::ByteBuffer* response) override;

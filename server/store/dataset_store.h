@@ -50,7 +50,15 @@ class DatasetStore {
   virtual absl::StatusOr<FrozenSnapshot> LoadSnapshot(const DatasetSpec& spec,
                                                       uint64_t version) const = 0;
 
-  // Removes the dataset, its versions and its writer marks.
+  // The catalogue entry alone (its pins changed).
+  virtual absl::Status PutCatalogue(const StoredDataset& dataset) = 0;
+
+  // The live traffic of one version, replacing what was stored for it.
+  virtual absl::Status PutTraffic(const DatasetSpec& spec, const StoredTraffic& traffic) = 0;
+  // Every version's stored traffic of the dataset.
+  virtual absl::StatusOr<std::vector<StoredTraffic>> LoadTraffic(const DatasetSpec& spec) const = 0;
+
+  // Removes the dataset, its versions, its writer marks and its traffic.
   virtual absl::Status DeleteDataset(absl::string_view name) = 0;
 };
 

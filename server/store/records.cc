@@ -24,18 +24,21 @@ absl::Status MomentsFromRecord(const pb::MomentsRecord& record, size_t channels,
   return absl::OkStatus();
 }
 
+void SplitToRecord(const SplitStatistics& s, pb::SplitRecord* record) {
+  record->set_batches(s.batches);
+  record->set_samples(s.samples);
+  AppendMomentArrays(s.moments, record->mutable_moments());
+  for (const QuantileSketch& sketch : s.sketches) SketchToProto(sketch, record->add_sketches());
+  for (const FixedHistogram& histogram : s.fixed_histograms) {
+    FixedHistogramToProto(histogram, record->add_fixed_histograms());
+  }
+}
+
 void StatisticsToRecord(const DatasetStatistics& stats, pb::StatisticsRecord* out) {
   for (Split split : kAllSplits) {
     pb::SplitRecord* record = out->add_splits();
-    const SplitStatistics& s = stats.split(split);
     record->set_split(SplitToProto(split));
-    record->set_batches(s.batches);
-    record->set_samples(s.samples);
-    AppendMomentArrays(s.moments, record->mutable_moments());
-    for (const QuantileSketch& sketch : s.sketches) SketchToProto(sketch, record->add_sketches());
-    for (const FixedHistogram& histogram : s.fixed_histograms) {
-      FixedHistogramToProto(histogram, record->add_fixed_histograms());
-    }
+    SplitToRecord(stats.split(split), record);
   }
   if (stats.running.has_value()) {
     pb::RunningRecord* running = out->mutable_running();
@@ -43,6 +46,42 @@ void StatisticsToRecord(const DatasetStatistics& stats, pb::StatisticsRecord* ou
     running->mutable_var()->Add(stats.running->var.begin(), stats.running->var.end());
     running->set_num_batches_tracked(stats.running->num_batches_tracked);
   }
+}
+
+// `s` holds the spec's empty statistics of a split.
+absl::Status SplitFromRecord(const pb::SplitRecord& split_record, const DatasetSpec& spec,
+                             SplitStatistics& s) {
+  const auto channels = static_cast<size_t>(spec.channels);
+  s.batches = split_record.batches();
+  s.samples = split_record.samples();
+  NORMD_RETURN_IF_ERROR(MomentsFromRecord(split_record.moments(), channels, s.moments));
+  if (!spec.histogram_edges.empty()) {
+    if (split_record.fixed_histograms_size() != static_cast<int>(channels)) {
+      return absl::DataLossError(absl::StrCat("stored statistics hold ",
+                                              split_record.fixed_histograms_size(),
+                                              " fixed histograms, expected ", channels));
+    }
+    for (size_t c = 0; c < channels; ++c) {
+      s.fixed_histograms[c] =
+          FixedHistogramFromProto(split_record.fixed_histograms(static_cast<int>(c)));
+      if (s.fixed_histograms[c].counts.size() + 1 != spec.histogram_edges.Of(c).size()) {
+        return absl::DataLossError(absl::StrCat(
+            "stored fixed histogram of channel ", c, " holds ", s.fixed_histograms[c].counts.size(),
+            " bins, expected ", spec.histogram_edges.Of(c).size() - 1));
+      }
+    }
+  }
+  if (!spec.sketch.has_value()) return absl::OkStatus();
+  if (split_record.sketches_size() != static_cast<int>(channels)) {
+    return absl::DataLossError(absl::StrCat("stored statistics hold ", split_record.sketches_size(),
+                                            " quantile sketches, expected ", channels));
+  }
+  for (size_t c = 0; c < channels; ++c) {
+    NORMD_ASSIGN_OR_RETURN(s.sketches[c],
+                           SketchFromProto(split_record.sketches(static_cast<int>(c)), "sketch"),
+                           absl::DataLossError(_.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecord& record,
@@ -56,38 +95,7 @@ absl::StatusOr<DatasetStatistics> StatisticsFromRecord(const pb::StatisticsRecor
   for (const pb::SplitRecord& split_record : record.splits()) {
     NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(split_record.split(), false),
                            absl::DataLossError(_.message()));
-    SplitStatistics& s = stats.split(split);
-    s.batches = split_record.batches();
-    s.samples = split_record.samples();
-    NORMD_RETURN_IF_ERROR(MomentsFromRecord(split_record.moments(), channels, s.moments));
-    if (!spec.histogram_edges.empty()) {
-      if (split_record.fixed_histograms_size() != static_cast<int>(channels)) {
-        return absl::DataLossError(absl::StrCat("stored statistics hold ",
-                                                split_record.fixed_histograms_size(),
-                                                " fixed histograms, expected ", channels));
-      }
-      for (size_t c = 0; c < channels; ++c) {
-        s.fixed_histograms[c] =
-            FixedHistogramFromProto(split_record.fixed_histograms(static_cast<int>(c)));
-        if (s.fixed_histograms[c].counts.size() + 1 != spec.histogram_edges.Of(c).size()) {
-          return absl::DataLossError(absl::StrCat("stored fixed histogram of channel ", c,
-                                                  " holds ", s.fixed_histograms[c].counts.size(),
-                                                  " bins, expected ",
-                                                  spec.histogram_edges.Of(c).size() - 1));
-        }
-      }
-    }
-    if (!spec.sketch.has_value()) continue;
-    if (split_record.sketches_size() != static_cast<int>(channels)) {
-      return absl::DataLossError(absl::StrCat("stored statistics hold ",
-                                              split_record.sketches_size(),
-                                              " quantile sketches, expected ", channels));
-    }
-    for (size_t c = 0; c < channels; ++c) {
-      NORMD_ASSIGN_OR_RETURN(s.sketches[c],
-                             SketchFromProto(split_record.sketches(static_cast<int>(c)), "sketch"),
-                             absl::DataLossError(_.message()));
-    }
+    NORMD_RETURN_IF_ERROR(SplitFromRecord(split_record, spec, stats.split(split)));
   }
   if (stats.running.has_value()) {
     const pb::RunningRecord& running = record.running();
@@ -135,7 +143,11 @@ std::string EncodeDatasetRecord(const StoredDataset& dataset) {
     info->set_version(v.version);
     TimeToProto(v.freeze_time, info->mutable_freeze_time());
     info->set_train_samples(v.train_samples);
+    for (const std::string& finding : v.gate_findings) info->add_gate_findings(finding);
   }
+  record.set_pinned_version(dataset.pinned_version);
+  record.set_previous_pinned_version(dataset.previous_pinned_version);
+  record.set_pin_rollback(dataset.pin_rollback);
   return record.SerializeAsString();
 }
 
@@ -151,8 +163,12 @@ absl::StatusOr<StoredDataset> DecodeDatasetRecord(absl::string_view bytes, bool*
   dataset.last_write = record.last_write();
   for (const v1::VersionInfo& info : record.versions()) {
     dataset.versions.push_back(
-        {info.version(), TimeFromProto(info.freeze_time()), info.train_samples()});
+        {info.version(), TimeFromProto(info.freeze_time()), info.train_samples(),
+         std::vector<std::string>(info.gate_findings().begin(), info.gate_findings().end())});
   }
+  dataset.pinned_version = record.pinned_version();
+  dataset.previous_pinned_version = record.previous_pinned_version();
+  dataset.pin_rollback = record.pin_rollback();
   const bool old_layout = record.has_live();
   if (legacy != nullptr) *legacy = old_layout;
   if (!old_layout) {
@@ -261,6 +277,40 @@ absl::Status AddTotalsRecord(absl::string_view bytes, DatasetStatistics& totals)
     totals.split(split).samples += split_record.samples();
   }
   return absl::OkStatus();
+}
+
+std::string EncodeTrafficRecord(const StoredTraffic& traffic) {
+  pb::TrafficRecord record;
+  record.set_version(traffic.version);
+  record.set_requests(traffic.requests);
+  record.set_sampled_requests(traffic.sampled_requests);
+  SplitToRecord(traffic.since_start, record.mutable_since_start());
+  for (const auto& [start, stats] : traffic.slices) {
+    pb::TrafficRecord::Slice* slice = record.add_slices();
+    slice->set_start_unix_seconds(absl::ToUnixSeconds(start));
+    SplitToRecord(stats, slice->mutable_stats());
+  }
+  return record.SerializeAsString();
+}
+
+absl::StatusOr<StoredTraffic> DecodeTrafficRecord(absl::string_view bytes,
+                                                  const DatasetSpec& spec) {
+  NORMD_ASSIGN_OR_RETURN(const pb::TrafficRecord record,
+                         ParseRecord<pb::TrafficRecord>(bytes, "traffic"));
+  const SplitStatistics empty = DatasetStatistics::Empty(spec).split(Split::kTrain);
+  StoredTraffic traffic;
+  traffic.version = record.version();
+  traffic.requests = record.requests();
+  traffic.sampled_requests = record.sampled_requests();
+  traffic.since_start = empty;
+  NORMD_RETURN_IF_ERROR(SplitFromRecord(record.since_start(), spec, traffic.since_start));
+  for (const pb::TrafficRecord::Slice& slice : record.slices()) {
+    SplitStatistics stats = empty;
+    NORMD_RETURN_IF_ERROR(SplitFromRecord(slice.stats(), spec, stats));
+    traffic.slices.emplace_back(absl::FromUnixSeconds(slice.start_unix_seconds()),
+                                std::move(stats));
+  }
+  return traffic;
 }
 
 }  // namespace normd

@@ -52,6 +52,10 @@ std::string EncodeTotalsRecord(const DatasetStatistics& stats);
 // Adds the record's batches and samples to `totals`' splits.
 absl::Status AddTotalsRecord(absl::string_view bytes, DatasetStatistics& totals);
 
+// What Normalize saw with one version (server/engine/traffic_monitor.h keeps it).
+std::string EncodeTrafficRecord(const StoredTraffic& traffic);
+absl::StatusOr<StoredTraffic> DecodeTrafficRecord(absl::string_view bytes, const DatasetSpec& spec);
+
 }  // namespace normd
 
 #endif  // NORMD_SERVER_STORE_RECORDS_H_

@@ -86,9 +86,19 @@ class SharedDatasetStore {
   virtual absl::StatusOr<SharedCommitResult> Commit(const StoredDataset& dataset,
                                                     const SharedCommit& commit) = 0;
   // Freezes the live statistics as the next version (FAILED_PRECONDITION without
-  // training data). Versions are dense and each is written once.
+  // training data). Versions are dense and each is written once. `check` (may be
+  // empty) sees the statistics about to be frozen and the previous version's number
+  // (0: none) before anything is written: its error refuses the freeze, its findings
+  // are kept in the version's summary.
+  using FreezeCheck = std::function<absl::StatusOr<std::vector<std::string>>(
+      const DatasetStatistics& stats, uint64_t previous_version)>;
   virtual absl::StatusOr<FrozenSnapshot> Freeze(const StoredDataset& dataset,
-                                                absl::Time freeze_time) = 0;
+                                                absl::Time freeze_time,
+                                                const FreezeCheck& check) = 0;
+  // Changes the catalogue entry's pins by `change` (compare-and-swap, retried on a race;
+  // its error aborts) and returns the entry written.
+  virtual absl::StatusOr<StoredDataset> UpdatePins(
+      const StoredDataset& dataset, const std::function<absl::Status(StoredDataset&)>& change) = 0;
   // NOT_FOUND when there is no such version.
   virtual absl::StatusOr<FrozenSnapshot> LoadSnapshot(const StoredDataset& dataset,
                                                       uint64_t version) = 0;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -18,6 +19,7 @@ struct VersionSummary {
   uint64_t version = 0;
   absl::Time freeze_time;
   uint64_t train_samples = 0;
+  std::vector<std::string> gate_findings;  // a freeze gate's, with action MARK
 };
 
 // A writer's place in exactly-once ingest: its last committed batch sequence.
@@ -52,12 +54,27 @@ struct StoredDataset {
   DatasetStatistics live;
   std::vector<VersionSummary> versions;  // ascending
   WriterMarks writers;
+  // The "prod" pin: what version 0 resolves to while set; and what a rollback restores.
+  uint64_t pinned_version = 0;
+  uint64_t previous_pinned_version = 0;
+  bool pin_rollback = false;  // a pin change since the last rollback (previous may be 0)
 };
 
 struct FrozenSnapshot {
   uint64_t version = 0;
   absl::Time freeze_time;
   DatasetStatistics stats;
+};
+
+// The live traffic of one version: what Normalize saw, since the first request and in
+// time slices (each keyed by its start).
+struct StoredTraffic {
+  std::string dataset;
+  uint64_t version = 0;
+  uint64_t requests = 0;
+  uint64_t sampled_requests = 0;
+  SplitStatistics since_start;
+  std::vector<std::pair<absl::Time, SplitStatistics>> slices;
 };
 
 }  // namespace normd

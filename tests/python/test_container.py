@@ -85,7 +85,7 @@ def test_the_image_runs_as_a_user_would_run_it(image, tmp_path):
     assert podman("run", "--rm", "--entrypoint", "id", image, "-u").stdout.strip() == "10001"
     volume = f"normd-test-{uuid.uuid4().hex[:8]}"
     grpc_port, metrics_port = free_ports(2)
-    env = {"NORMD_LISTEN": f"127.0.0.1:{grpc_port}", "NORMD_METRICS_LISTEN":
+    env = {"NORMD_LISTEN": f"127.0.0.1:{grpc_port}", "NORMD_HTTP_LISTEN":
            f"127.0.0.1:{metrics_port}"}
     try:
         first = Container(image, volume, env).start()
@@ -132,7 +132,7 @@ def test_three_containers_share_one_etcd(image, tmp_path):
             volumes.append(f"normd-test-{uuid.uuid4().hex[:8]}")
             (port,) = free_ports(1)
             containers.append(Container(image, volumes[-1], {
-                "NORMD_LISTEN": f"127.0.0.1:{port}", "NORMD_METRICS_LISTEN": "",
+                "NORMD_LISTEN": f"127.0.0.1:{port}", "NORMD_HTTP_LISTEN": "",
                 "NORMD_STORE": cluster.store_flag.split("=", 1)[1],
                 "NORMD_REGION_SOCKET": "off"}).start())
         clients = [normd.Client(c.address) for c in containers]

@@ -174,7 +174,7 @@ def test_statefulset_service_configmap_and_secrets_agree():
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     assert ports == {"grpc": port_of(env["NORMD_LISTEN"]),
                      "health": port_of(env["NORMD_HEALTH_LISTEN"]),
-                     "metrics": port_of(env["NORMD_METRICS_LISTEN"])}
+                     "metrics": port_of(env["NORMD_HTTP_LISTEN"])}
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == ports["health"], probe
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(ports["metrics"])
@@ -291,7 +291,7 @@ def test_compose_file_is_valid():
     # Prometheus scrapes the port normd serves metrics on, by the service's name.
     prometheus = documents(DEPLOY / "prometheus.yml")[0]
     [target] = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
-    assert target == f"normd:{port_of(normd['environment']['NORMD_METRICS_LISTEN'])}"
+    assert target == f"normd:{port_of(normd['environment']['NORMD_HTTP_LISTEN'])}"
 
 
 def test_prometheus_config_passes_promtool():
@@ -370,7 +370,7 @@ def test_image_runs_as_a_non_root_user_with_its_store_on_a_volume():
     env = dict(re.findall(r"(NORMD_\w+)=(\S+)", runtime))
     assert env["NORMD_DATA_DIR"] == "/data"
     exposed = set(map(int, re.search(r"^EXPOSE (.+)$", runtime, re.MULTILINE).group(1).split()))
-    assert exposed == {port_of(env["NORMD_LISTEN"]), port_of(env["NORMD_METRICS_LISTEN"])}
+    assert exposed == {port_of(env["NORMD_LISTEN"]), port_of(env["NORMD_HTTP_LISTEN"])}
     assert "health" in re.search(r"HEALTHCHECK[^\n]*\\\n.*", runtime).group(0)
 
 

@@ -28,7 +28,7 @@ REFLECTION_PROTO_DIR = Path(__file__).resolve().parent / "protos"
 @pytest.fixture
 def observed(tmp_path):
     """normd with a metrics endpoint on a free port; yields (server, metrics URL)."""
-    server = NormdProcess(tmp_path / "data", flags=["--metrics_listen=127.0.0.1:0"]).start()
+    server = NormdProcess(tmp_path / "data", flags=["--http_listen=127.0.0.1:0"]).start()
     yield server, metrics_url(server)
     server.stop()
 
@@ -315,7 +315,7 @@ def normd_help():
 def test_help_documents_every_flag_and_its_environment_variable():
     text = normd_help()
     flags = re.findall(r"^\s+--(\w+) \(", text, re.MULTILINE)
-    assert {"listen", "data_dir", "metrics_listen", "tokens_file", "tls_cert_file",
+    assert {"listen", "data_dir", "http_listen", "metrics_listen", "tokens_file", "tls_cert_file",
             "max_request_elements", "shutdown_grace_seconds"} <= set(flags)
     unwrapped = " ".join(text.split())
     for flag in flags:

@@ -74,7 +74,7 @@ def draining(tmp_path):
     def start(grace_seconds):
         server = NormdProcess(tmp_path / "data",
                               flags=[f"--shutdown_grace_seconds={grace_seconds}",
-                                     "--metrics_listen=127.0.0.1:0"]).start()
+                                     "--http_listen=127.0.0.1:0"]).start()
         with normd.Client(server.address, timeout=60) as client:
             if "drain" not in [d.spec.name for d in client.list_datasets()]:
                 client.create_dataset("drain", layout="NC", channels=4)

@@ -148,18 +148,18 @@ TEST(RequestIdTest, OnlyShortPlainTokensAreTakenFromTheCaller) {
 TEST(MetricsEndpointTest, ScrapesWhileClientsCallSeeCountersOnlyGrow) {
   testing::TempDir dir;
   ServerOptions options = testing::LoopbackServerOptions(dir.path() + "/data");
-  options.metrics_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
   options.kernel_threads = 0;
   absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
-  ASSERT_GT((*server)->metrics_port(), 0);
+  ASSERT_GT((*server)->http_port(), 0);
 
   const std::string list =
       "normd_rpc_requests_total{service=\"normd.v1.Normd\",method=\"ListDatasets\"}";
   const std::string missing =
       "normd_rpc_errors_total{service=\"normd.v1.Normd\",method=\"GetDataset\",code=\"NOT_FOUND\"}";
   const auto scrape = [&] {
-    httplib::Client http("127.0.0.1", (*server)->metrics_port());
+    httplib::Client http("127.0.0.1", (*server)->http_port());
     httplib::Result reply = http.Get("/metrics");
     EXPECT_TRUE(reply && reply->status == 200);
     return reply ? Samples(reply->body) : std::map<std::string, double>();
@@ -201,24 +201,24 @@ TEST(MetricsEndpointTest, ScrapesWhileClientsCallSeeCountersOnlyGrow) {
 TEST(MetricsEndpointTest, ABadOrTakenAddressStopsTheStart) {
   testing::TempDir dir;
   ServerOptions options = testing::LoopbackServerOptions(dir.path() + "/data");
-  options.metrics_listen = "localhost";
+  options.http_listen = "localhost";
   absl::StatusOr<std::unique_ptr<NormdServer>> server = NormdServer::Start(options);
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(server.status().message(), "--metrics_listen must be HOST:PORT, got \"localhost\"");
+  EXPECT_EQ(server.status().message(), "--http_listen must be HOST:PORT, got \"localhost\"");
 
-  options.metrics_listen = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
   server = NormdServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
   ServerOptions second = options;
   second.data_dir = dir.path() + "/other";
-  second.metrics_listen = absl::StrCat("127.0.0.1:", (*server)->metrics_port());
+  second.http_listen = absl::StrCat("127.0.0.1:", (*server)->http_port());
   absl::StatusOr<std::unique_ptr<NormdServer>> clash = NormdServer::Start(second);
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(clash.status().message(),
-            absl::StrCat("cannot listen for metrics on ", second.metrics_listen));
+            absl::StrCat("cannot listen for metrics on ", second.http_listen));
 
   // The same for the gRPC port: no second server shares it (no SO_REUSEPORT).
-  second.metrics_listen = "";
+  second.http_listen = "";
   second.listen = (*server)->address();
   clash = NormdServer::Start(second);
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kUnavailable);

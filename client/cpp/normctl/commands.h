@@ -21,6 +21,8 @@ int Info(NormdClient& client, const CommandArgs& args);
 int List(NormdClient& client, const CommandArgs& args);
 int Delete(NormdClient& client, const CommandArgs& args);
 int Health(NormdClient& client, const CommandArgs& args);
+int Compare(NormdClient& client, const CommandArgs& args);  // drift_commands.cc
+int Pin(NormdClient& client, const CommandArgs& args);      // drift_commands.cc
 
 }  // namespace normd
 

@@ -17,6 +17,7 @@
 #include "client/cpp/normctl/output.h"
 #include "client/cpp/normctl/stats_json.h"
 #include "common/status_macros.h"
+#include "wire/drift_text.h"
 
 namespace normd {
 
@@ -71,9 +72,22 @@ int Create(NormdClient& client, const std::vector<char*>& args) {
 
 int Freeze(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 1) return Usage("freeze takes one dataset name");
-  NORMD_ASSIGN_OR_RETURN(v1::FreezeResponse response, client.Freeze(args[0]), Fail(_));
+  const bool gated = absl::GetFlag(FLAGS_min_train_count) > 0 || absl::GetFlag(FLAGS_drift_gate);
+  v1::FreezeGate gate;
+  gate.set_min_train_count(absl::GetFlag(FLAGS_min_train_count));
+  gate.set_skip_drift(!absl::GetFlag(FLAGS_drift_gate));
+  gate.set_action(absl::GetFlag(FLAGS_mark) ? v1::FreezeGate::ACTION_MARK
+                                            : v1::FreezeGate::ACTION_REFUSE);
+  NORMD_RETURN_IF_ERROR(
+      ParseDriftThresholds(absl::GetFlag(FLAGS_thresholds), gate.mutable_thresholds()),
+      Usage(absl::StrCat("--thresholds: ", _.message())));
+  NORMD_ASSIGN_OR_RETURN(v1::FreezeResponse response,
+                         gated ? client.Freeze(args[0], gate) : client.Freeze(args[0]), Fail(_));
   std::printf("froze %s as version %llu\n", args[0],
               static_cast<unsigned long long>(response.version()));
+  for (const std::string& finding : response.gate_findings()) {
+    std::printf("  gate: %s\n", finding.c_str());
+  }
   return 0;
 }
 
@@ -87,18 +101,33 @@ int Stats(NormdClient& client, const std::vector<char*>& args) {
                            Usage(std::string(_.message())));
   }
   const uint32_t bins = absl::GetFlag(FLAGS_histogram_bins);
+  NORMD_ASSIGN_OR_RETURN(const v1::TrafficWindow window,
+                         ParseTrafficWindowName(absl::GetFlag(FLAGS_window)),
+                         Usage(std::string(_.message())));
   NORMD_ASSIGN_OR_RETURN(v1::GetStatsResponse response,
-                         client.GetStats(args[0], version, split, ranks, bins), Fail(_));
+                         absl::GetFlag(FLAGS_traffic)
+                             ? client.GetTrafficStats(args[0], version, window, ranks, bins)
+                             : client.GetStats(args[0], version, split, ranks, bins),
+                         Fail(_));
   if (absl::GetFlag(FLAGS_json)) {
     std::printf("%s\n", StatsToJson(response).c_str());
     return 0;
   }
   const v1::Statistics& s = response.stats();
-  std::printf(
-      "%s %s, %s split: %llu batches, %llu samples\n", args[0],
-      response.version() == 0 ? "live" : absl::StrCat("version ", response.version()).c_str(),
-      absl::GetFlag(FLAGS_split).c_str(), static_cast<unsigned long long>(s.batches()),
-      static_cast<unsigned long long>(s.samples()));
+  if (absl::GetFlag(FLAGS_traffic)) {
+    std::printf("%s version %llu, live traffic (%s): %llu of %llu requests folded, %llu samples\n",
+                args[0], static_cast<unsigned long long>(response.version()),
+                absl::GetFlag(FLAGS_window).c_str(),
+                static_cast<unsigned long long>(response.traffic_sampled_requests()),
+                static_cast<unsigned long long>(response.traffic_requests()),
+                static_cast<unsigned long long>(s.samples()));
+  } else {
+    std::printf(
+        "%s %s, %s split: %llu batches, %llu samples\n", args[0],
+        response.version() == 0 ? "live" : absl::StrCat("version ", response.version()).c_str(),
+        absl::GetFlag(FLAGS_split).c_str(), static_cast<unsigned long long>(s.batches()),
+        static_cast<unsigned long long>(s.samples()));
+  }
   std::printf("%8s %12s %20s %14s %20s %20s\n", "channel", "count", "mean", "std", "min", "max");
   for (int c = 0; c < s.count_size(); ++c) {
     std::printf("%8d %12llu %20.12g %14.6g %20.12g %20.12g\n", c,
@@ -154,7 +183,8 @@ int Export(NormdClient& client, const std::vector<char*>& args) {
   }
   NORMD_ASSIGN_OR_RETURN(const v1::DatasetInfo info, client.GetDataset(args[0]), Fail(_));
   NORMD_ASSIGN_OR_RETURN(uint64_t version, ResolveVersion(client, args[0]), Fail(_));
-  if (version == 0) version = info.latest_version();
+  if (version == 0)
+    version = info.pinned_version() != 0 ? info.pinned_version() : info.latest_version();
   if (version == 0) {
     return Fail(absl::FailedPreconditionError(
         absl::StrCat("dataset \"", args[0], "\" has no frozen version; freeze it first")));

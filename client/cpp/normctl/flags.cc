@@ -74,3 +74,27 @@ ABSL_FLAG(std::string, output_dtype, "float32", "normalize: float32 or float64")
 ABSL_FLAG(bool, shared_memory, false,
           "normalize: on the server's host, pass each chunk and its result through shared "
           "memory instead of the socket");
+ABSL_FLAG(std::string, reference, "",
+          "compare: live:SPLIT, version:N[:SPLIT] or traffic:N[:WINDOW]; default: the latest "
+          "version's train split");
+ABSL_FLAG(std::string, candidate, "",
+          "compare: the same forms; default: the latest version's live traffic since start");
+ABSL_FLAG(std::string, thresholds, "",
+          "compare, freeze --drift_gate: MEASURE=WARN:FAIL,... (standardized_mean_difference, "
+          "variance_ratio, ks, psi, js_divergence); the rest keep their defaults");
+ABSL_FLAG(uint32_t, bins, 0, "compare: bins for PSI and JS (0: 10, the reference's deciles)");
+ABSL_FLAG(std::string, fail_on, "never",
+          "compare: exit with 3 when the worst channel is at this level or above: never, warn "
+          "or fail");
+ABSL_FLAG(bool, rollback, false, "pin: restore the pin set before the current one");
+ABSL_FLAG(uint64_t, min_train_count, 0,
+          "freeze: refuse unless every channel has this many "
+          "train values");
+ABSL_FLAG(bool, drift_gate, false,
+          "freeze: refuse when the train statistics fail against the previous version's "
+          "(--thresholds)");
+ABSL_FLAG(bool, mark, false, "freeze: with a gate, freeze anyway and keep what it found");
+ABSL_FLAG(bool, traffic, false,
+          "stats: what Normalize saw with --version (default: the pinned or latest) instead "
+          "of a split");
+ABSL_FLAG(std::string, window, "since_start", "stats --traffic: since_start or last_hour");

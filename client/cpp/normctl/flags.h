@@ -46,5 +46,16 @@ ABSL_DECLARE_FLAG(std::string, gamma);
 ABSL_DECLARE_FLAG(std::string, beta);
 ABSL_DECLARE_FLAG(std::string, output_dtype);
 ABSL_DECLARE_FLAG(bool, shared_memory);
+ABSL_DECLARE_FLAG(std::string, reference);
+ABSL_DECLARE_FLAG(std::string, candidate);
+ABSL_DECLARE_FLAG(std::string, thresholds);
+ABSL_DECLARE_FLAG(uint32_t, bins);
+ABSL_DECLARE_FLAG(std::string, fail_on);
+ABSL_DECLARE_FLAG(bool, rollback);
+ABSL_DECLARE_FLAG(uint64_t, min_train_count);
+ABSL_DECLARE_FLAG(bool, drift_gate);
+ABSL_DECLARE_FLAG(bool, mark);
+ABSL_DECLARE_FLAG(bool, traffic);
+ABSL_DECLARE_FLAG(std::string, window);
 
 #endif  // NORMD_CLIENT_CPP_NORMCTL_FLAGS_H_

@@ -35,6 +35,8 @@ int Run(int argc, char** argv) {
   if (command == "list") return List(*client, args);
   if (command == "delete") return Delete(*client, args);
   if (command == "health") return Health(*client, args);
+  if (command == "compare") return Compare(*client, args);
+  if (command == "pin") return Pin(*client, args);
   return Usage(absl::StrCat("unknown command '", command, "'"));
 }
 

@@ -93,7 +93,7 @@ absl::StatusOr<uint64_t> ResolveVersion(NormdClient& client, const std::string& 
       return absl::FailedPreconditionError(
           absl::StrCat("dataset ", name, " has no frozen version"));
     }
-    return info.latest_version();
+    return info.pinned_version() != 0 ? info.pinned_version() : info.latest_version();
   }
   uint64_t version = 0;
   if (!absl::SimpleAtoi(text, &version) || version == 0) {

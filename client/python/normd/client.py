@@ -27,6 +27,36 @@ def _enum_table(enum, prefix, lower=True):
 
 _LAYOUTS = _enum_table(pb.Layout, "LAYOUT_", lower=False)  # NC, NCHW, NHWC
 _SPLITS = _enum_table(pb.Split, "SPLIT_")  # train, validation, test
+_WINDOWS = _enum_table(pb.TrafficWindow, "TRAFFIC_WINDOW_")  # since_start, last_hour
+_DRIFT_MEASURES = ("standardized_mean_difference", "variance_ratio", "ks", "psi",
+                   "js_divergence")
+
+
+def _thresholds(thresholds: Optional[dict]) -> pb.DriftThresholds:
+    out = pb.DriftThresholds()
+    for measure, (warn, fail) in (thresholds or {}).items():
+        if measure not in _DRIFT_MEASURES:
+            raise ValueError(f"thresholds: unknown measure {measure!r}; expected one of "
+                             f"{', '.join(_DRIFT_MEASURES)}")
+        getattr(out, measure).CopyFrom(pb.DriftLimits(warn=warn, fail=fail))
+    return out
+
+
+def _source(text: str, out: pb.StatisticsSource) -> None:
+    """Parses "live:SPLIT", "version:N[:SPLIT]" or "traffic:N[:WINDOW]" into `out`."""
+    kind, _, rest = text.partition(":")
+    number, _, tail = rest.partition(":")
+    if kind == "live" and rest:
+        out.live = _choice(_SPLITS, rest, "split")
+    elif kind == "version" and number.isdigit():
+        out.frozen.version = int(number)
+        out.frozen.split = _choice(_SPLITS, tail or "train", "split")
+    elif kind == "traffic" and number.isdigit():
+        out.traffic.version = int(number)
+        out.traffic.window = _choice(_WINDOWS, tail or "since_start", "window")
+    else:
+        raise ValueError(f"a statistics source is live:SPLIT, version:N[:SPLIT] or "
+                         f"traffic:N[:WINDOW], got {text!r}")
 _NONFINITE = _enum_table(pb.NonFinitePolicy, "NONFINITE_POLICY_")  # reject, skip
 
 
@@ -77,6 +107,9 @@ class Statistics:
     histograms: Optional[list] = None
     # The accuracy each channel's sketch holds now (relative to |x - center|).
     relative_accuracy: Optional[np.ndarray] = None
+    # stats(traffic=True): the Normalize requests with the version, and those folded in.
+    traffic_requests: int = 0
+    traffic_sampled_requests: int = 0
     # Sample weights: W = sum(w) per channel (the count when nothing was weighted),
     # M2 / (W - sum(w^2) / W) (reliability weights, numpy.cov's aweights; with 0/1
     # masks or no weights, sample_variance) and Kish's effective count W^2 / sum(w^2).
@@ -568,20 +601,59 @@ class Client:
                     continue
                 raise errors.from_rpc_error(error) from None
 
-    def freeze(self, name: str) -> int:
-        """Freezes the live training statistics into a new version; returns its number."""
-        return self._call(self._stub.Freeze, pb.FreezeRequest(dataset=name)).version
+    def freeze(self, name: str, *, min_train_count: int = 0, drift_gate: bool = False,
+               thresholds: Optional[dict] = None, mark: bool = False) -> int:
+        """Freezes the live training statistics into a new version; returns its number.
+
+        A gate (min_train_count, or drift_gate: drift from the previous version's train
+        split at level fail under `thresholds`) refuses the freeze (FailedPrecondition
+        naming what failed), or with `mark` freezes anyway and keeps the findings in
+        the version's gate_findings."""
+        request = pb.FreezeRequest(dataset=name)
+        if min_train_count or drift_gate or mark:
+            request.gate.min_train_count = min_train_count
+            request.gate.skip_drift = not drift_gate
+            request.gate.thresholds.CopyFrom(_thresholds(thresholds))
+            request.gate.action = (pb.FreezeGate.ACTION_MARK if mark
+                                   else pb.FreezeGate.ACTION_REFUSE)
+        return self._call(self._stub.Freeze, request).version
+
+    def pin_version(self, name: str, version: int = 0, *,
+                    rollback: bool = False) -> pb.DatasetInfo:
+        """Pins `version` as "prod": readers asking for version 0 get it instead of the
+        latest. version 0 removes the pin; rollback restores the one before."""
+        return self._call(self._stub.PinVersion, pb.PinVersionRequest(
+            dataset=name, version=version, rollback=rollback))
+
+    def compare(self, name: str, reference: str = "", candidate: str = "", *,
+                thresholds: Optional[dict] = None, bins: int = 0,
+                equal_width_bins: bool = False) -> pb.CompareResponse:
+        """Per-channel drift of `candidate` from `reference`, each "live:SPLIT",
+        "version:N[:SPLIT]" or "traffic:N[:since_start|last_hour]" (version 0: the pinned
+        or latest); by default the latest version's train split against its live
+        traffic. `thresholds` maps a measure (standardized_mean_difference,
+        variance_ratio, ks, psi, js_divergence) to (warn, fail). PSI and JS use `bins`
+        (0: 10) cut at the reference's quantiles, or of equal width."""
+        request = pb.CompareRequest(dataset=name, bins=bins, equal_width_bins=equal_width_bins,
+                                    thresholds=_thresholds(thresholds))
+        for text, field in ((reference, request.reference), (candidate, request.candidate)):
+            if text:
+                _source(text, field)
+        return self._call(self._stub.Compare, request)
 
     def stats(self, name: str, version: int = 0, split: str = "train", *,
-              quantiles=(), histogram_bins: int = 0) -> Statistics:
+              quantiles=(), histogram_bins: int = 0, traffic: bool = False,
+              window: str = "since_start") -> Statistics:
         """Statistics of a frozen `version` (0: the live accumulators) and split; with
         `quantiles` (ranks in [0, 1]) or `histogram_bins`, also each channel's
         quantiles (numpy.quantile's definition, each with an error bound) and
-        histogram, from the dataset's sketches."""
+        histogram, from the dataset's sketches. With `traffic`, what Normalize saw
+        with `version` (0: the pinned or latest) in `window` instead of a split."""
         ranks = np.asarray(quantiles, dtype=np.float64).reshape(-1)
         reply = self._call(self._stub.GetStats, pb.GetStatsRequest(
             dataset=name, version=version, split=_choice(_SPLITS, split, "split"),
-            quantiles=ranks, histogram_bins=histogram_bins))
+            quantiles=ranks, histogram_bins=histogram_bins, traffic=traffic,
+            traffic_window=_choice(_WINDOWS, window, "window")))
         s = reply.stats
         stats = Statistics(
             count=np.array(s.count, dtype=np.uint64), mean=np.array(s.mean),
@@ -590,7 +662,9 @@ class Client:
             version=reply.version, num_batches_tracked=s.num_batches_tracked,
             weight_sum=np.array(s.weight_sum),
             reliability_variance=np.array(s.reliability_variance),
-            effective_count=np.array(s.effective_count))
+            effective_count=np.array(s.effective_count),
+            traffic_requests=reply.traffic_requests,
+            traffic_sampled_requests=reply.traffic_sampled_requests)
         if len(s.fixed_histograms):
             edges = _local._edge_lists(self.get_dataset(name).spec.histogram_edges)
             stats.fixed_histograms = [
@@ -631,7 +705,7 @@ class Client:
         - "json": the statistics with their provenance (dataset, version, freeze
           time, counts)."""
         info = self.get_dataset(dataset)
-        version = version or info.latest_version
+        version = version or info.pinned_version or info.latest_version
         if version == 0:
             raise errors.FailedPrecondition(
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -673,7 +747,7 @@ class Client:
             return _local.Normalizer(dataset, 0, scheme, params, layout, channels)
         info = self.get_dataset(dataset)
         if version == 0:
-            version = info.latest_version
+            version = info.pinned_version or info.latest_version
             if version == 0:
                 raise errors.FailedPrecondition(
                     grpc.StatusCode.FAILED_PRECONDITION,

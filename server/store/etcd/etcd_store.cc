@@ -681,7 +681,7 @@ absl::StatusOr<SharedCommitResult> EtcdStore::Commit(const StoredDataset& datase
 }
 
 absl::StatusOr<FrozenSnapshot> EtcdStore::Freeze(const StoredDataset& dataset,
-                                                 absl::Time freeze_time) {
+                                                 absl::Time freeze_time, const FreezeCheck& check) {
   const std::string& name = dataset.spec.name;
   const uint64_t write_id = NewWriteId();
   const absl::Time give_up = client_->Deadline();
@@ -702,12 +702,19 @@ absl::StatusOr<FrozenSnapshot> EtcdStore::Freeze(const StoredDataset& dataset,
       return absl::FailedPreconditionError(absl::StrCat(
           "dataset \"", name, "\" has no training data yet; ingest train batches before Freeze"));
     }
+    std::vector<std::string> findings;
+    if (check) {
+      const uint64_t previous =
+          state.dataset.versions.empty() ? 0 : state.dataset.versions.back().version;
+      NORMD_ASSIGN_OR_RETURN(findings, check(snapshot.stats, previous));
+    }
     snapshot.version = state.dataset.next_version;
     snapshot.freeze_time = freeze_time;
     StoredDataset catalogue = state.dataset;
     catalogue.next_version = snapshot.version + 1;
     catalogue.last_write = write_id;
-    catalogue.versions.push_back({snapshot.version, freeze_time, train_samples});
+    catalogue.versions.push_back(
+        {snapshot.version, freeze_time, train_samples, std::move(findings)});
     TxnRequest txn;
     AddCompare(txn, keys_->Catalog(name), Compare::MOD, state.catalog_mod_revision);
     AddPut(txn, keys_->Catalog(name), EncodeDatasetRecord(catalogue));
@@ -722,6 +729,35 @@ absl::StatusOr<FrozenSnapshot> EtcdStore::Freeze(const StoredDataset& dataset,
     last = written.status();
   }
   return Unknown(absl::StrCat("freezing dataset \"", name, "\""), last);
+}
+
+absl::StatusOr<StoredDataset> EtcdStore::UpdatePins(
+    const StoredDataset& dataset, const std::function<absl::Status(StoredDataset&)>& change) {
+  const std::string& name = dataset.spec.name;
+  const uint64_t write_id = NewWriteId();
+  const absl::Time give_up = client_->Deadline();
+  absl::Status last = absl::OkStatus();
+  while (absl::Now() < give_up) {
+    absl::StatusOr<DatasetState> read = ReadState(name, false, false);
+    if (absl::IsNotFound(read.status())) return DeletedMeanwhile(name);
+    NORMD_RETURN_IF_ERROR(read.status());
+    if (read->dataset.generation != dataset.generation) return DeletedMeanwhile(name);
+    StoredDataset catalogue = read->dataset;
+    if (catalogue.last_write == write_id) return catalogue;  // ours landed
+    NORMD_RETURN_IF_ERROR(change(catalogue));
+    catalogue.last_write = write_id;
+    TxnRequest txn;
+    AddCompare(txn, keys_->Catalog(name), Compare::MOD, read->catalog_mod_revision);
+    AddPut(txn, keys_->Catalog(name), EncodeDatasetRecord(catalogue));
+    absl::StatusOr<TxnResponse> written = client_->Txn(txn);
+    if (written.ok()) {
+      if (!written->succeeded()) continue;  // the entry moved: change it again
+      return catalogue;
+    }
+    if (!IsAmbiguous(written.status())) return written.status();
+    last = written.status();
+  }
+  return Unknown(absl::StrCat("pinning a version of dataset \"", name, "\""), last);
 }
 
 absl::StatusOr<FrozenSnapshot> EtcdStore::LoadSnapshot(const StoredDataset& dataset,

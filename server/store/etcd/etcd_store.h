@@ -65,8 +65,11 @@ class EtcdStore final : public SharedDatasetStore {
                                           absl::string_view writer) override;
   absl::StatusOr<SharedCommitResult> Commit(const StoredDataset& dataset,
                                             const SharedCommit& commit) override;
-  absl::StatusOr<FrozenSnapshot> Freeze(const StoredDataset& dataset,
-                                        absl::Time freeze_time) override;
+  absl::StatusOr<FrozenSnapshot> Freeze(const StoredDataset& dataset, absl::Time freeze_time,
+                                        const FreezeCheck& check) override;
+  absl::StatusOr<StoredDataset> UpdatePins(
+      const StoredDataset& dataset,
+      const std::function<absl::Status(StoredDataset&)>& change) override;
   absl::StatusOr<FrozenSnapshot> LoadSnapshot(const StoredDataset& dataset,
                                               uint64_t version) override;
 

@@ -25,6 +25,7 @@ constexpr absl::string_view kCatalogue = "d";
 constexpr absl::string_view kLive = "l";
 constexpr absl::string_view kWriter = "w";
 constexpr absl::string_view kSnapshot = "s";
+constexpr absl::string_view kTraffic = "t";
 
 std::string Key(absl::string_view kind, absl::string_view name) {
   return absl::StrCat(kind, "/", name);
@@ -46,6 +47,10 @@ std::string SnapshotKey(absl::string_view name, uint64_t version) {
     key.push_back(static_cast<char>((version >> shift) & 0xff));
   }
   return key;
+}
+
+std::string TrafficKey(absl::string_view name, uint64_t version) {
+  return absl::StrCat(kTraffic, SnapshotKey(name, version).substr(kSnapshot.size()));
 }
 
 absl::string_view View(const rocksdb::Slice& slice) {
@@ -239,7 +244,37 @@ absl::Status RocksDbStore::DeleteDataset(absl::string_view name) {
   batch.Delete(Key(kLive, name));
   DeletePrefix(batch, DatasetPrefix(kWriter, name));
   DeletePrefix(batch, DatasetPrefix(kSnapshot, name));
+  DeletePrefix(batch, DatasetPrefix(kTraffic, name));
   return FromRocks(db_->Write(DurableWrite(), &batch), absl::StrCat("deleting dataset ", name));
+}
+
+absl::Status RocksDbStore::PutCatalogue(const StoredDataset& dataset) {
+  return FromRocks(
+      db_->Put(DurableWrite(), Key(kCatalogue, dataset.spec.name), EncodeDatasetRecord(dataset)),
+      absl::StrCat("writing the catalogue entry of ", dataset.spec.name));
+}
+
+absl::Status RocksDbStore::PutTraffic(const DatasetSpec& spec, const StoredTraffic& traffic) {
+  return FromRocks(
+      db_->Put(DurableWrite(), TrafficKey(spec.name, traffic.version),
+               EncodeTrafficRecord(traffic)),
+      absl::StrCat("writing the traffic of version ", traffic.version, " of ", spec.name));
+}
+
+absl::StatusOr<std::vector<StoredTraffic>> RocksDbStore::LoadTraffic(
+    const DatasetSpec& spec) const {
+  std::vector<StoredTraffic> all;
+  const std::string prefix = DatasetPrefix(kTraffic, spec.name);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    NORMD_ASSIGN_OR_RETURN(StoredTraffic traffic, DecodeTrafficRecord(View(it->value()), spec),
+                           DamagedRecord(it->key(), _));
+    traffic.dataset = spec.name;
+    all.push_back(std::move(traffic));
+  }
+  NORMD_RETURN_IF_ERROR(
+      FromRocks(it->status(), absl::StrCat("reading the traffic of ", spec.name)));
+  return all;
 }
 
 }  // namespace normd

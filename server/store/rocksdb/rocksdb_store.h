@@ -5,6 +5,7 @@
 //   "l/<name>"                        -> StatisticsRecord (live statistics)
 //   "w/<name>/<writer>"               -> WriterRecord (one exactly-once mark)
 //   "s/<name>/<version, 8 bytes BE>"  -> SnapshotRecord (immutable)
+//   "t/<name>/<version, 8 bytes BE>"  -> TrafficRecord (what Normalize saw with it)
 // Names never contain '/', so "w/<name>/" and "s/<name>/" are prefixes of that
 // dataset's keys only. Per-field keys (as Kvrocks keeps them) let a commit write what
 // changed instead of re-encoding every writer the dataset remembers. Every write is
@@ -45,6 +46,9 @@ class RocksDbStore final : public DatasetStore {
   absl::Status PutVersion(const StoredDataset& dataset, const FrozenSnapshot& snapshot) override;
   absl::StatusOr<FrozenSnapshot> LoadSnapshot(const DatasetSpec& spec,
                                               uint64_t version) const override;
+  absl::Status PutCatalogue(const StoredDataset& dataset) override;
+  absl::Status PutTraffic(const DatasetSpec& spec, const StoredTraffic& traffic) override;
+  absl::StatusOr<std::vector<StoredTraffic>> LoadTraffic(const DatasetSpec& spec) const override;
   absl::Status DeleteDataset(absl::string_view name) override;
 
  private:

@@ -1,0 +1,180 @@
+#include "server/engine/traffic_monitor.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+#include "core/ingest_delta.h"
+
+namespace normd {
+namespace {
+
+// Traffic is folded as a non-train split, so that a running-average dataset's train
+// logic never sees it; any such split would do.
+constexpr Split kTrafficSplit = Split::kValidation;
+
+SplitStatistics EmptySplit(const DatasetSpec& spec) {
+  return DatasetStatistics::Empty(spec).split(kTrafficSplit);
+}
+
+absl::Time SliceStart(absl::Time now, absl::Duration slice) {
+  return absl::FromUnixSeconds(absl::ToUnixSeconds(now) / absl::ToInt64Seconds(slice) *
+                               absl::ToInt64Seconds(slice));
+}
+
+}  // namespace
+
+TrafficMonitor::TrafficMonitor(TrafficOptions options, DatasetStore* store, WorkerPool* pool)
+    : options_(options), store_(store), pool_(pool) {}
+
+std::shared_ptr<TrafficMonitor::Tracked> TrafficMonitor::Find(absl::string_view dataset,
+                                                              uint64_t version) const {
+  absl::MutexLock lock(&mu_);
+  auto it = tracked_.find(TrafficKey{std::string(dataset), version});
+  return it == tracked_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<TrafficMonitor::Tracked> TrafficMonitor::Track(const DatasetSpec& spec,
+                                                               uint64_t version) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = tracked_.try_emplace(TrafficKey{spec.name, version});
+  if (!inserted) return it->second;
+  auto tracked = std::make_shared<Tracked>();
+  tracked->spec = spec;
+  tracked->spec.nonfinite = NonFinitePolicy::kSkip;
+  {
+    absl::MutexLock tracked_lock(&tracked->mu);
+    tracked->since_start = EmptySplit(spec);
+  }
+  it->second = tracked;
+  // Bound the versions of one dataset: the oldest is forgotten (what was persisted of
+  // it stays in the store).
+  auto first = tracked_.lower_bound(TrafficKey{spec.name, 0});
+  size_t count = 0;
+  for (auto at = first; at != tracked_.end() && at->first.dataset == spec.name; ++at) ++count;
+  if (count > options_.max_versions_per_dataset) tracked_.erase(first);
+  return tracked;
+}
+
+absl::Status TrafficMonitor::Load(const DatasetSpec& spec) {
+  if (store_ == nullptr) return absl::OkStatus();
+  NORMD_ASSIGN_OR_RETURN(std::vector<StoredTraffic> stored, store_->LoadTraffic(spec));
+  for (StoredTraffic& traffic : stored) {
+    std::shared_ptr<Tracked> tracked = Track(spec, traffic.version);
+    absl::MutexLock lock(&tracked->mu);
+    tracked->requests = traffic.requests;
+    tracked->sampled = traffic.sampled_requests;
+    tracked->since_start = std::move(traffic.since_start);
+    tracked->slices = std::move(traffic.slices);
+  }
+  return absl::OkStatus();
+}
+
+bool TrafficMonitor::Draw() {
+  if (options_.sample_rate >= 1) return true;
+  absl::MutexLock lock(&bits_mu_);
+  return absl::Bernoulli(bits_, options_.sample_rate);
+}
+
+void TrafficMonitor::Observe(const DatasetSpec& spec, uint64_t version,
+                             const ValidatedTensor& input) {
+  if (!enabled()) return;
+  std::shared_ptr<Tracked> tracked = Track(spec, version);
+  const bool fold = Draw();
+  SplitStatistics batch;
+  if (fold) {
+    IngestDelta delta(tracked->spec);
+    if (!delta.AddBatch(kTrafficSplit, input, pool_).ok()) return;  // not counted either
+    DatasetStatistics folded = DatasetStatistics::Empty(tracked->spec);
+    delta.ApplyTo(folded);
+    batch = std::move(folded.split(kTrafficSplit));
+  }
+  const absl::Time now = absl::Now();
+  const absl::Time start = SliceStart(now, options_.slice);
+  absl::MutexLock lock(&tracked->mu);
+  ++tracked->requests;
+  tracked->dirty = true;
+  if (!fold) return;
+  ++tracked->sampled;
+  MergeSplit(batch, tracked->spec, tracked->since_start);
+  auto& slices = tracked->slices;
+  if (slices.empty() || slices.back().first < start) slices.emplace_back(start, EmptySplit(spec));
+  MergeSplit(batch, tracked->spec, slices.back().second);
+  const absl::Time oldest = start - options_.slice * (options_.slices - 1);
+  while (!slices.empty() && slices.front().first < oldest) slices.erase(slices.begin());
+}
+
+absl::StatusOr<TrafficSnapshot> TrafficMonitor::Get(const DatasetSpec& spec, uint64_t version,
+                                                    TrafficWindowKind window) const {
+  std::shared_ptr<Tracked> tracked = Find(spec.name, version);
+  if (tracked == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no Normalize request has used version ", version,
+                                            " of dataset \"", spec.name, "\" yet"));
+  }
+  TrafficSnapshot snapshot;
+  absl::MutexLock lock(&tracked->mu);
+  snapshot.requests = tracked->requests;
+  snapshot.sampled_requests = tracked->sampled;
+  if (window == TrafficWindowKind::kSinceStart) {
+    snapshot.stats = tracked->since_start;
+    return snapshot;
+  }
+  snapshot.stats = EmptySplit(spec);
+  const absl::Time oldest =
+      SliceStart(absl::Now(), options_.slice) - options_.slice * (options_.slices - 1);
+  for (const auto& [start, stats] : tracked->slices) {
+    if (start >= oldest) MergeSplit(stats, tracked->spec, snapshot.stats);
+  }
+  return snapshot;
+}
+
+std::vector<TrafficKey> TrafficMonitor::Keys() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<TrafficKey> keys;
+  for (const auto& [key, tracked] : tracked_) keys.push_back(key);
+  return keys;
+}
+
+absl::Status TrafficMonitor::Persist() {
+  if (store_ == nullptr) return absl::OkStatus();
+  std::vector<std::pair<TrafficKey, std::shared_ptr<Tracked>>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    all.assign(tracked_.begin(), tracked_.end());
+  }
+  absl::Status first_error = absl::OkStatus();
+  for (const auto& [key, tracked] : all) {
+    StoredTraffic traffic;
+    {
+      absl::MutexLock lock(&tracked->mu);
+      if (!tracked->dirty) continue;
+      traffic.dataset = key.dataset;
+      traffic.version = key.version;
+      traffic.requests = tracked->requests;
+      traffic.sampled_requests = tracked->sampled;
+      traffic.since_start = tracked->since_start;
+      traffic.slices = tracked->slices;
+      tracked->dirty = false;
+    }
+    absl::Status written = store_->PutTraffic(tracked->spec, traffic);
+    if (!written.ok()) {
+      absl::MutexLock lock(&tracked->mu);
+      tracked->dirty = true;
+      if (first_error.ok()) first_error = written;
+    }
+  }
+  return first_error;
+}
+
+void TrafficMonitor::Forget(absl::string_view dataset) {
+  absl::MutexLock lock(&mu_);
+  auto first = tracked_.lower_bound(TrafficKey{std::string(dataset), 0});
+  auto last = first;
+  while (last != tracked_.end() && last->first.dataset == dataset) ++last;
+  tracked_.erase(first, last);
+}
+
+}  // namespace normd
