@@ -70,8 +70,11 @@ DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store,
                              const TrafficOptions& traffic)
     : store_(std::move(store)),
       pool_(pool),
-      traffic_(std::make_unique<TrafficMonitor>(traffic, store_.get(), pool)),
-      shared_(std::move(shared)) {}
+      shared_(std::move(shared)) {
+  TrafficStore* traffic_store = store_ != nullptr ? static_cast<TrafficStore*>(store_.get())
+                                                  : static_cast<TrafficStore*>(shared_.get());
+  traffic_ = std::make_unique<TrafficMonitor>(traffic, traffic_store, pool);
+}
 DatasetEngine::~DatasetEngine() = default;
 
 absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
@@ -80,7 +83,8 @@ absl::StatusOr<std::unique_ptr<DatasetEngine>> DatasetEngine::Open(
   std::unique_ptr<DatasetEngine> engine(
       new DatasetEngine(std::move(store), nullptr, pool, traffic));
   for (const StoredDataset& dataset : stored) {
-    NORMD_RETURN_IF_ERROR(engine->traffic_->Load(dataset.spec));
+    NORMD_RETURN_IF_ERROR(
+        engine->traffic_->Load(dataset.spec, absl::ToUnixMicros(dataset.create_time)));
   }
   absl::MutexLock lock(&engine->mu_);
   for (StoredDataset& dataset : stored) {
@@ -501,7 +505,7 @@ absl::StatusOr<TrafficResult> DatasetEngine::GetTraffic(absl::string_view name, 
   NORMD_ASSIGN_OR_RETURN(const std::shared_ptr<const FrozenSnapshot> snapshot,
                          Snapshot(*entry, version));
   NORMD_ASSIGN_OR_RETURN(TrafficSnapshot traffic,
-                         traffic_->Get(entry->spec, snapshot->version, window));
+                         traffic_->Get(entry->spec, entry->incarnation, snapshot->version, window));
   return TrafficResult{snapshot->version, std::move(traffic), snapshot, entry->spec.sketch};
 }
 

@@ -19,9 +19,15 @@ namespace normd {
 // A dataset's state. `record` is exactly what the store holds; `spec` is a copy of
 // its spec, which never changes after creation and so needs no lock.
 struct DatasetEntry {
-  explicit DatasetEntry(StoredDataset stored) : spec(stored.spec), record(std::move(stored)) {}
+  explicit DatasetEntry(StoredDataset stored)
+      : spec(stored.spec),
+        incarnation(absl::ToUnixMicros(stored.create_time)),
+        record(std::move(stored)) {}
 
   const DatasetSpec spec;
+  // Which dataset of this name it is (its create time, Unix microseconds), for records
+  // that outlive it (the live traffic).
+  const int64_t incarnation;
   mutable absl::Mutex mu;
   StoredDataset record ABSL_GUARDED_BY(mu);
   bool deleted ABSL_GUARDED_BY(mu) = false;

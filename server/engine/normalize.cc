@@ -118,7 +118,9 @@ absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const 
       FrozenNormalizer::Create(scheme, layout, channels, reference, call.inverse));
   NORMD_RETURN_IF_ERROR(normalizer.Apply(call.input, call.output_dtype, output, engine_->pool()));
   // The inverse map's input is normalised data, not what the version describes.
-  if (version != 0 && !call.inverse) engine_->traffic().Observe(entry->spec, version, call.input);
+  if (version != 0 && !call.inverse) {
+    engine_->traffic().Observe(entry->spec, entry->incarnation, version, call.input);
+  }
   return version;
 }
 

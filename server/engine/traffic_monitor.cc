@@ -27,7 +27,7 @@ absl::Time SliceStart(absl::Time now, absl::Duration slice) {
 
 }  // namespace
 
-TrafficMonitor::TrafficMonitor(TrafficOptions options, DatasetStore* store, WorkerPool* pool)
+TrafficMonitor::TrafficMonitor(TrafficOptions options, TrafficStore* store, WorkerPool* pool)
     : options_(options), store_(store), pool_(pool) {}
 
 std::shared_ptr<TrafficMonitor::Tracked> TrafficMonitor::Find(absl::string_view dataset,
@@ -38,12 +38,15 @@ std::shared_ptr<TrafficMonitor::Tracked> TrafficMonitor::Find(absl::string_view 
 }
 
 std::shared_ptr<TrafficMonitor::Tracked> TrafficMonitor::Track(const DatasetSpec& spec,
+                                                               int64_t incarnation,
                                                                uint64_t version) {
   absl::MutexLock lock(&mu_);
   auto [it, inserted] = tracked_.try_emplace(TrafficKey{spec.name, version});
-  if (!inserted) return it->second;
+  // A dataset deleted and created again under the name starts afresh.
+  if (!inserted && it->second->incarnation == incarnation) return it->second;
   auto tracked = std::make_shared<Tracked>();
   tracked->spec = spec;
+  tracked->incarnation = incarnation;
   tracked->spec.nonfinite = NonFinitePolicy::kSkip;
   {
     absl::MutexLock tracked_lock(&tracked->mu);
@@ -59,11 +62,13 @@ std::shared_ptr<TrafficMonitor::Tracked> TrafficMonitor::Track(const DatasetSpec
   return tracked;
 }
 
-absl::Status TrafficMonitor::Load(const DatasetSpec& spec) {
+absl::Status TrafficMonitor::Load(const DatasetSpec& spec, int64_t incarnation) {
   if (store_ == nullptr) return absl::OkStatus();
   NORMD_ASSIGN_OR_RETURN(std::vector<StoredTraffic> stored, store_->LoadTraffic(spec));
+  const std::string replica = store_->TrafficReplica();
   for (StoredTraffic& traffic : stored) {
-    std::shared_ptr<Tracked> tracked = Track(spec, traffic.version);
+    if (traffic.replica != replica || traffic.incarnation != incarnation) continue;
+    std::shared_ptr<Tracked> tracked = Track(spec, incarnation, traffic.version);
     absl::MutexLock lock(&tracked->mu);
     tracked->requests = traffic.requests;
     tracked->sampled = traffic.sampled_requests;
@@ -79,10 +84,10 @@ bool TrafficMonitor::Draw() {
   return absl::Bernoulli(bits_, options_.sample_rate);
 }
 
-void TrafficMonitor::Observe(const DatasetSpec& spec, uint64_t version,
+void TrafficMonitor::Observe(const DatasetSpec& spec, int64_t incarnation, uint64_t version,
                              const ValidatedTensor& input) {
   if (!enabled()) return;
-  std::shared_ptr<Tracked> tracked = Track(spec, version);
+  std::shared_ptr<Tracked> tracked = Track(spec, incarnation, version);
   const bool fold = Draw();
   SplitStatistics batch;
   if (fold) {
@@ -107,26 +112,48 @@ void TrafficMonitor::Observe(const DatasetSpec& spec, uint64_t version,
   while (!slices.empty() && slices.front().first < oldest) slices.erase(slices.begin());
 }
 
-absl::StatusOr<TrafficSnapshot> TrafficMonitor::Get(const DatasetSpec& spec, uint64_t version,
+absl::StatusOr<TrafficSnapshot> TrafficMonitor::Get(const DatasetSpec& spec, int64_t incarnation,
+                                                    uint64_t version,
                                                     TrafficWindowKind window) const {
-  std::shared_ptr<Tracked> tracked = Find(spec.name, version);
-  if (tracked == nullptr) {
-    return absl::NotFoundError(absl::StrCat("no Normalize request has used version ", version,
-                                            " of dataset \"", spec.name, "\" yet"));
-  }
-  TrafficSnapshot snapshot;
-  absl::MutexLock lock(&tracked->mu);
-  snapshot.requests = tracked->requests;
-  snapshot.sampled_requests = tracked->sampled;
-  if (window == TrafficWindowKind::kSinceStart) {
-    snapshot.stats = tracked->since_start;
-    return snapshot;
-  }
-  snapshot.stats = EmptySplit(spec);
   const absl::Time oldest =
       SliceStart(absl::Now(), options_.slice) - options_.slice * (options_.slices - 1);
-  for (const auto& [start, stats] : tracked->slices) {
-    if (start >= oldest) MergeSplit(stats, tracked->spec, snapshot.stats);
+  TrafficSnapshot snapshot;
+  snapshot.stats = EmptySplit(spec);
+  bool found = false;
+  DatasetSpec skipping = spec;
+  skipping.nonfinite = NonFinitePolicy::kSkip;
+  const auto add = [&](uint64_t requests, uint64_t sampled, const SplitStatistics& since_start,
+                       const std::vector<std::pair<absl::Time, SplitStatistics>>& slices) {
+    found = true;
+    snapshot.requests += requests;
+    snapshot.sampled_requests += sampled;
+    if (window == TrafficWindowKind::kSinceStart) {
+      MergeSplit(since_start, skipping, snapshot.stats);
+      return;
+    }
+    for (const auto& [start, stats] : slices) {
+      if (start >= oldest) MergeSplit(stats, skipping, snapshot.stats);
+    }
+  };
+  if (std::shared_ptr<Tracked> tracked = Find(spec.name, version);
+      tracked != nullptr && tracked->incarnation == incarnation) {
+    absl::MutexLock lock(&tracked->mu);
+    add(tracked->requests, tracked->sampled, tracked->since_start, tracked->slices);
+  }
+  if (store_ != nullptr) {
+    NORMD_ASSIGN_OR_RETURN(const std::vector<StoredTraffic> stored, store_->LoadTraffic(spec));
+    const std::string replica = store_->TrafficReplica();
+    for (const StoredTraffic& other : stored) {
+      if (other.replica == replica || other.incarnation != incarnation ||
+          other.version != version) {
+        continue;
+      }
+      add(other.requests, other.sampled_requests, other.since_start, other.slices);
+    }
+  }
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat("no Normalize request has used version ", version,
+                                            " of dataset \"", spec.name, "\" yet"));
   }
   return snapshot;
 }
@@ -152,6 +179,8 @@ absl::Status TrafficMonitor::Persist() {
       absl::MutexLock lock(&tracked->mu);
       if (!tracked->dirty) continue;
       traffic.dataset = key.dataset;
+      traffic.incarnation = tracked->incarnation;
+      traffic.replica = store_->TrafficReplica();
       traffic.version = key.version;
       traffic.requests = tracked->requests;
       traffic.sampled_requests = tracked->sampled;

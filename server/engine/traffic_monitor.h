@@ -7,8 +7,10 @@
 // `sample_rate` (a Bernoulli draw per request, so the folded statistics are exact
 // moments of the sampled requests, and the rate is checkable against its binomial
 // bound). Two windows: since start, and the last hour as 5-minute slices. Non-finite
-// inputs are skipped (traffic never fails a request). Persist() writes what changed
-// to the local store; a replica over a shared store keeps its own traffic in memory.
+// inputs are skipped (traffic never fails a request). Persist() writes what changed to
+// the store, as this replica's records; Get() adds the other replicas' records, so
+// that over a shared store every replica answers for the whole cluster (as of each
+// replica's last write).
 #ifndef NORMD_SERVER_ENGINE_TRAFFIC_MONITOR_H_
 #define NORMD_SERVER_ENGINE_TRAFFIC_MONITOR_H_
 
@@ -28,7 +30,7 @@
 #include "core/dataset_statistics.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
-#include "server/store/dataset_store.h"
+#include "server/store/traffic_store.h"
 
 namespace normd {
 
@@ -61,22 +63,24 @@ struct TrafficKey {
 class TrafficMonitor {
  public:
   // `store` (may be null: nothing is persisted) and `pool` must outlive the monitor.
-  TrafficMonitor(TrafficOptions options, DatasetStore* store, WorkerPool* pool);
+  TrafficMonitor(TrafficOptions options, TrafficStore* store, WorkerPool* pool);
 
   bool enabled() const { return options_.sample_rate > 0; }
   const TrafficOptions& options() const { return options_; }
 
-  // Takes what the store kept for `spec`'s dataset.
-  absl::Status Load(const DatasetSpec& spec);
+  // Takes back this replica's records of `spec`'s dataset (of this `incarnation`:
+  // StoredTraffic::incarnation).
+  absl::Status Load(const DatasetSpec& spec, int64_t incarnation);
 
   // A Normalize with `version` of the dataset `spec` describes, whose input passed
   // validation against it. Cheap unless the draw folds it.
-  void Observe(const DatasetSpec& spec, uint64_t version, const ValidatedTensor& input);
+  void Observe(const DatasetSpec& spec, int64_t incarnation, uint64_t version,
+               const ValidatedTensor& input);
 
-  // NOT_FOUND naming the dataset and version when no request used it (since start, or
-  // what was persisted).
-  absl::StatusOr<TrafficSnapshot> Get(const DatasetSpec& spec, uint64_t version,
-                                      TrafficWindowKind window) const;
+  // This replica's traffic and the other replicas' stored records; NOT_FOUND naming
+  // the dataset and version when no request used it anywhere.
+  absl::StatusOr<TrafficSnapshot> Get(const DatasetSpec& spec, int64_t incarnation,
+                                      uint64_t version, TrafficWindowKind window) const;
 
   std::vector<TrafficKey> Keys() const;
   // Writes every version whose traffic changed since it was last written.
@@ -86,6 +90,7 @@ class TrafficMonitor {
  private:
   struct Tracked {
     DatasetSpec spec;  // the dataset's, with non-finite values skipped
+    int64_t incarnation = 0;
     absl::Mutex mu;
     uint64_t requests ABSL_GUARDED_BY(mu) = 0;
     uint64_t sampled ABSL_GUARDED_BY(mu) = 0;
@@ -94,12 +99,12 @@ class TrafficMonitor {
     bool dirty ABSL_GUARDED_BY(mu) = false;
   };
 
-  std::shared_ptr<Tracked> Track(const DatasetSpec& spec, uint64_t version);
+  std::shared_ptr<Tracked> Track(const DatasetSpec& spec, int64_t incarnation, uint64_t version);
   std::shared_ptr<Tracked> Find(absl::string_view dataset, uint64_t version) const;
   bool Draw();
 
   const TrafficOptions options_;
-  DatasetStore* const store_;
+  TrafficStore* const store_;
   WorkerPool* const pool_;
   mutable absl::Mutex mu_;
   std::map<TrafficKey, std::shared_ptr<Tracked>> tracked_ ABSL_GUARDED_BY(mu_);

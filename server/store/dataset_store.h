@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "server/store/stored_dataset.h"
+#include "server/store/traffic_store.h"
 
 namespace normd {
 
@@ -26,7 +27,7 @@ struct WriterMarkUpdate {
   std::vector<std::string> forgotten;
 };
 
-class DatasetStore {
+class DatasetStore : public TrafficStore {
  public:
   virtual ~DatasetStore() = default;
 
@@ -52,11 +53,6 @@ class DatasetStore {
 
   // The catalogue entry alone (its pins changed).
   virtual absl::Status PutCatalogue(const StoredDataset& dataset) = 0;
-
-  // The live traffic of one version, replacing what was stored for it.
-  virtual absl::Status PutTraffic(const DatasetSpec& spec, const StoredTraffic& traffic) = 0;
-  // Every version's stored traffic of the dataset.
-  virtual absl::StatusOr<std::vector<StoredTraffic>> LoadTraffic(const DatasetSpec& spec) const = 0;
 
   // Removes the dataset, its versions, its writer marks and its traffic.
   virtual absl::Status DeleteDataset(absl::string_view name) = 0;

@@ -284,6 +284,8 @@ std::string EncodeTrafficRecord(const StoredTraffic& traffic) {
   record.set_version(traffic.version);
   record.set_requests(traffic.requests);
   record.set_sampled_requests(traffic.sampled_requests);
+  record.set_replica(traffic.replica);
+  record.set_incarnation(traffic.incarnation);
   SplitToRecord(traffic.since_start, record.mutable_since_start());
   for (const auto& [start, stats] : traffic.slices) {
     pb::TrafficRecord::Slice* slice = record.add_slices();
@@ -302,6 +304,8 @@ absl::StatusOr<StoredTraffic> DecodeTrafficRecord(absl::string_view bytes,
   traffic.version = record.version();
   traffic.requests = record.requests();
   traffic.sampled_requests = record.sampled_requests();
+  traffic.replica = record.replica();
+  traffic.incarnation = record.incarnation();
   traffic.since_start = empty;
   NORMD_RETURN_IF_ERROR(SplitFromRecord(record.since_start(), spec, traffic.since_start));
   for (const pb::TrafficRecord::Slice& slice : record.slices()) {

@@ -20,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "core/ingest_delta.h"
 #include "server/store/stored_dataset.h"
+#include "server/store/traffic_store.h"
 
 namespace normd {
 
@@ -48,7 +49,7 @@ struct CatalogueChange {
   std::optional<StoredDataset> dataset;
 };
 
-class SharedDatasetStore {
+class SharedDatasetStore : public TrafficStore {
  public:
   virtual ~SharedDatasetStore() = default;
 

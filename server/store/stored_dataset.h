@@ -70,6 +70,10 @@ struct FrozenSnapshot {
 // time slices (each keyed by its start).
 struct StoredTraffic {
   std::string dataset;
+  // Which incarnation of the name it belongs to (the dataset's create time, in Unix
+  // microseconds): a record left by a deleted dataset never counts for a new one.
+  int64_t incarnation = 0;
+  std::string replica;  // TrafficStore::TrafficReplica() of the writer
   uint64_t version = 0;
   uint64_t requests = 0;
   uint64_t sampled_requests = 0;

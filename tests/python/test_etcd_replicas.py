@@ -474,3 +474,48 @@ def test_etcd_with_authentication(tmp_path):
         assert code != 0 and 'refused authentication as "root"' in stderr, stderr
     finally:
         cluster.stop()
+
+
+def wait_until(condition, timeout=60):
+    """Polls `condition` until it holds: what the replicas converge to, not a sleep."""
+    import time
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the replicas did not converge"
+        time.sleep(0.05)
+
+
+def test_pins_gates_and_traffic_over_replicas(tmp_path, cluster):
+    a, b = start_replicas(tmp_path, cluster, 2, "--traffic_sample_rate=1",
+                          "--traffic_persist_interval=100ms")
+    rng = np.random.default_rng(71)
+    x = rng.normal(0, 1, (16, CHANNELS))
+    try:
+        with normd.Client(a.address) as on_a, normd.Client(b.address) as on_b:
+            on_a.create_dataset("p", layout="NC", channels=CHANNELS)
+            on_a.fit("p", make_batches(1, 4, rows=500))
+            assert on_a.freeze("p", min_train_count=2000, drift_gate=True) == 1
+            on_b.fit("p", [batch + 50 for batch in make_batches(2, 4, rows=500)])
+            with pytest.raises(normd.FailedPrecondition, match="fails"):
+                on_b.freeze("p", drift_gate=True)  # the gate reads version 1 through the store
+            assert on_b.freeze("p", drift_gate=True, mark=True) == 2
+            assert on_a.get_dataset("p").versions[1].gate_findings
+            v1 = on_a.zscore(x, "p", version=1)
+            on_a.pin_version("p", 1)
+            wait_until(lambda: on_b.get_dataset("p").pinned_version == 1)
+            np.testing.assert_array_equal(on_b.zscore(x, "p"), v1)  # the pin, not version 2
+            assert on_b.pin_version("p", rollback=True).pinned_version == 0
+            with pytest.raises(normd.FailedPrecondition, match="no earlier pin"):
+                on_a.pin_version("p", rollback=True)
+            # Traffic: each replica folds what it served; each answers for both.
+            seen = [rng.normal(0, 1, (40, CHANNELS)) for _ in range(5)]
+            for i, batch in enumerate(seen):
+                (on_a if i % 2 else on_b).zscore(batch, "p", version=2)
+            wait_until(lambda: all(c.stats("p", version=2, traffic=True).traffic_requests == 5
+                                   for c in (on_a, on_b)))
+            for c in (on_a, on_b):
+                stats = c.stats("p", version=2, traffic=True)
+                assert_exact(stats, seen)
+    finally:
+        for replica in (a, b):
+            replica.stop()

@@ -173,6 +173,12 @@ class EtcdStore::Keys {
   std::string Version(absl::string_view name, uint64_t version) const {
     return absl::StrCat(VersionPrefix(name), absl::StrFormat("%020d", version));
   }
+  std::string TrafficPrefix(absl::string_view name) const {
+    return absl::StrCat(prefix_, "traffic/", name, "/");
+  }
+  std::string Traffic(absl::string_view name, uint64_t version, absl::string_view replica) const {
+    return absl::StrCat(TrafficPrefix(name), absl::StrFormat("%020d", version), "/", replica);
+  }
   std::string NameOf(absl::string_view catalog_key) const {
     return std::string(absl::StripPrefix(catalog_key, CatalogPrefix()));
   }
@@ -191,7 +197,8 @@ struct EtcdStore::DatasetState {
 };
 
 EtcdStore::EtcdStore(EtcdStoreOptions options, std::unique_ptr<EtcdClient> client)
-    : options_(std::move(options)),
+    : replica_(absl::StrFormat("%016x", NewWriteId())),
+      options_(std::move(options)),
       client_(std::move(client)),
       keys_(std::make_unique<Keys>(options_.prefix)) {}
 EtcdStore::~EtcdStore() = default;
@@ -413,7 +420,8 @@ absl::Status EtcdStore::DeleteDataset(absl::string_view name) {
     AddCompare(txn, keys_->Catalog(name), Compare::MOD, state->catalog_mod_revision);
     AddDelete(txn, keys_->Catalog(name));
     for (const std::string& prefix :
-         {keys_->PartPrefix(name), keys_->TotalPrefix(name), keys_->VersionPrefix(name)}) {
+         {keys_->PartPrefix(name), keys_->TotalPrefix(name), keys_->VersionPrefix(name),
+          keys_->TrafficPrefix(name)}) {
       AddDelete(txn, prefix, PrefixEnd(prefix));
     }
     // Version numbers continue after a re-create, so a replica's cached snapshot of
@@ -729,6 +737,35 @@ absl::StatusOr<FrozenSnapshot> EtcdStore::Freeze(const StoredDataset& dataset,
     last = written.status();
   }
   return Unknown(absl::StrCat("freezing dataset \"", name, "\""), last);
+}
+
+absl::Status EtcdStore::PutTraffic(const DatasetSpec& spec, const StoredTraffic& traffic) {
+  std::string value = EncodeTrafficRecord(traffic);
+  if (value.size() > kMaxStatisticsBytes) {
+    // Within etcd's request limit: keep the totals, and let the last hour's slices
+    // start again after a restart.
+    StoredTraffic totals = traffic;
+    totals.slices.clear();
+    value = EncodeTrafficRecord(totals);
+  }
+  TxnRequest txn;
+  AddPut(txn, keys_->Traffic(spec.name, traffic.version, replica_), std::move(value));
+  return client_->Txn(txn).status();
+}
+
+absl::StatusOr<std::vector<StoredTraffic>> EtcdStore::LoadTraffic(const DatasetSpec& spec) const {
+  TxnRequest reads;
+  const std::string prefix = keys_->TrafficPrefix(spec.name);
+  AddRange(reads, prefix, PrefixEnd(prefix));
+  NORMD_ASSIGN_OR_RETURN(const TxnResponse read, ReadTogether(*client_, reads));
+  std::vector<StoredTraffic> all;
+  for (const KeyValue& kv : read.responses(0).response_range().kvs()) {
+    NORMD_ASSIGN_OR_RETURN(StoredTraffic traffic, DecodeTrafficRecord(kv.value(), spec),
+                           absl::DataLossError(absl::StrCat(kv.key(), ": ", _.message())));
+    traffic.dataset = spec.name;
+    all.push_back(std::move(traffic));
+  }
+  return all;
 }
 
 absl::StatusOr<StoredDataset> EtcdStore::UpdatePins(

@@ -67,6 +67,12 @@ class EtcdStore final : public SharedDatasetStore {
                                             const SharedCommit& commit) override;
   absl::StatusOr<FrozenSnapshot> Freeze(const StoredDataset& dataset, absl::Time freeze_time,
                                         const FreezeCheck& check) override;
+  // Each replica's records under traffic/<name>/<version>/<replica>, the replica a
+  // random id per process: a restarted replica starts a record of its own, and its old
+  // one still counts.
+  absl::Status PutTraffic(const DatasetSpec& spec, const StoredTraffic& traffic) override;
+  absl::StatusOr<std::vector<StoredTraffic>> LoadTraffic(const DatasetSpec& spec) const override;
+  std::string TrafficReplica() const override { return replica_; }
   absl::StatusOr<StoredDataset> UpdatePins(
       const StoredDataset& dataset,
       const std::function<absl::Status(StoredDataset&)>& change) override;
@@ -76,6 +82,7 @@ class EtcdStore final : public SharedDatasetStore {
  private:
   EtcdStore(EtcdStoreOptions options, std::unique_ptr<EtcdClient> client);
 
+  const std::string replica_;
   class Keys;
   struct DatasetState;
   // A partition's record and the revision it was last written at.
