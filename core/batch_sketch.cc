@@ -51,7 +51,11 @@ class BucketCounter {
   int32_t low() const { return low_; }
   uint32_t window() const { return static_cast<uint32_t>(window_); }
   size_t table_bytes() const { return table_.size() * sizeof(Count); }
-  Count* table() { return table_.data(); }
+  // For a caller that increments the table itself: the flush then scans all of it.
+  Count* table() {
+    Touch(0, static_cast<uint32_t>(window_) - 1);
+    return table_.data();
+  }
   void AddOutside(int32_t index) { Spill(index, 1.0); }
 
   // Counts the values of a run through the slot kernel: one increment (or weight)
@@ -80,6 +84,15 @@ class BucketCounter {
       } else {
         for (size_t i = 0; i < count; ++i) ++table[slots_[i]];
       }
+      // The offsets touched, in either half (the spill slot reads as offset 0): the
+      // flush scans only those, not the whole window of every channel.
+      const uint32_t mask = window - 1;
+      uint32_t lo = UINT32_MAX, hi = 0;
+      for (size_t i = 0; i < count; ++i) {
+        lo = std::min(lo, slots_[i] & mask);
+        hi = std::max(hi, slots_[i] & mask);
+      }
+      Touch(lo, hi);
       if (spills > 0) {
         VisitDType(dtype, [&](auto tag) {
           using T = decltype(tag);
@@ -99,6 +112,7 @@ class BucketCounter {
     if (!placed_) Place(index, n, stride);
     const auto window = static_cast<uint32_t>(window_);
     Count* const table = table_.data();
+    uint32_t lo = UINT32_MAX, hi = 0;
     for (size_t i = 0; i < n; ++i) {
       const int32_t idx = index[i * stride];
       const uint32_t negative = static_cast<uint32_t>(idx) >> 31;
@@ -107,10 +121,13 @@ class BucketCounter {
       const Count add = kWeighted ? static_cast<Count>(w[i * stride]) : Count{1};
       if (offset < window) {
         table[negative * window + offset] += add;
+        lo = std::min(lo, offset);
+        hi = std::max(hi, offset);
       } else {
         Spill(idx, static_cast<double>(add));
       }
     }
+    Touch(lo, hi);
   }
 
   // uint8 values are counted by byte, in four interleaved tables (a run of equal
@@ -147,7 +164,11 @@ class BucketCounter {
     const size_t window = static_cast<size_t>(window_);
     Count* const positive = table_.data();  // Add's halves: [positive | negative]
     Count* const negative = positive + window;
-    for (size_t offset = window; offset-- > 0;) {  // most negative first
+    // Only the offsets touched since the last flush can be nonzero.
+    const size_t first = touched_low_, end = touched_low_ <= touched_high_ ? touched_high_ + 1 : 0;
+    touched_low_ = UINT32_MAX;
+    touched_high_ = 0;
+    for (size_t offset = end; offset-- > first;) {  // most negative first
       if (negative[offset] != 0) {
         Emit(-1 - (low_ + static_cast<int32_t>(offset)), static_cast<double>(negative[offset]));
         negative[offset] = 0;
@@ -171,7 +192,7 @@ class BucketCounter {
     }
     std::vector<SketchBucket> outside_buckets;
     outside_buckets.swap(buckets_);
-    for (size_t offset = 0; offset < window; ++offset) {
+    for (size_t offset = first; offset < end; ++offset) {
       if (positive[offset] != 0) {
         window_buckets.push_back(SketchBucket{low_ + static_cast<int32_t>(offset),
                                               static_cast<double>(positive[offset])});
@@ -202,6 +223,11 @@ class BucketCounter {
     placed_ = true;
   }
 
+  void Touch(uint32_t lo, uint32_t hi) {
+    touched_low_ = std::min(touched_low_, lo);
+    touched_high_ = std::max(touched_high_, hi);
+  }
+
   void Spill(int32_t index, double count) {
     if (count != 0) outside_.push_back(Spilled{index, count});
   }
@@ -221,6 +247,8 @@ class BucketCounter {
   std::vector<Spilled> outside_;
   int32_t low_ = 0;
   bool placed_ = false;
+  uint32_t touched_low_ = UINT32_MAX;  // the offsets counted since the last flush
+  uint32_t touched_high_ = 0;
   std::vector<SketchBucket> buckets_;
   std::array<std::array<uint32_t, 256>, 4> bytes_{};
 };

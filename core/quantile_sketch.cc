@@ -84,6 +84,44 @@ void AddBuckets(std::span<const SketchBucket> buckets, int resolution, uint32_t 
     sketch.resolution = resolution;
   }
   const int by = resolution - sketch.resolution;
+  if (by == 0) {
+    // The usual case: a batch's buckets at the sketch's resolution, distinct. Merged in
+    // place, so that a stream of small batches into a large sketch allocates nothing
+    // once it has room: counts added where their buckets exist (O(b log B)), else a
+    // merge from the back that moves only what lies above the new buckets. The counts
+    // add in the same order as the general merge below.
+    const auto before = [](const SketchBucket& s, int32_t index) { return s.index < index; };
+    size_t missing = 0;
+    auto from = sketch.buckets.begin();
+    for (const SketchBucket& b : buckets) {
+      from = std::lower_bound(from, sketch.buckets.end(), b.index, before);
+      if (from == sketch.buckets.end() || from->index != b.index) ++missing;
+    }
+    if (missing == 0) {
+      from = sketch.buckets.begin();
+      for (const SketchBucket& b : buckets) {
+        from = std::lower_bound(from, sketch.buckets.end(), b.index, before);
+        from->count += b.count;
+      }
+      return;
+    }
+    size_t i = sketch.buckets.size(), j = buckets.size();
+    sketch.buckets.resize(i + missing);
+    size_t k = sketch.buckets.size();
+    while (j > 0) {
+      if (i > 0 && sketch.buckets[i - 1].index > buckets[j - 1].index) {
+        sketch.buckets[--k] = sketch.buckets[--i];
+      } else if (i > 0 && sketch.buckets[i - 1].index == buckets[j - 1].index) {
+        SketchBucket merged = sketch.buckets[--i];
+        merged.count += buckets[--j].count;
+        sketch.buckets[--k] = merged;
+      } else {
+        sketch.buckets[--k] = buckets[--j];
+      }
+    }
+    FitWithin(max_buckets, sketch);
+    return;
+  }
   std::vector<SketchBucket> merged;
   merged.reserve(sketch.buckets.size() + buckets.size());
   size_t i = 0, j = 0;

@@ -50,7 +50,7 @@ std::shared_ptr<TrafficMonitor::Tracked> TrafficMonitor::Track(const DatasetSpec
   tracked->spec.nonfinite = NonFinitePolicy::kSkip;
   {
     absl::MutexLock tracked_lock(&tracked->mu);
-    tracked->since_start = EmptySplit(spec);
+    tracked->settled = EmptySplit(spec);
   }
   it->second = tracked;
   // Bound the versions of one dataset: the oldest is forgotten (what was persisted of
@@ -72,7 +72,7 @@ absl::Status TrafficMonitor::Load(const DatasetSpec& spec, int64_t incarnation) 
     absl::MutexLock lock(&tracked->mu);
     tracked->requests = traffic.requests;
     tracked->sampled = traffic.sampled_requests;
-    tracked->since_start = std::move(traffic.since_start);
+    tracked->settled = std::move(traffic.settled);
     tracked->slices = std::move(traffic.slices);
   }
   return absl::OkStatus();
@@ -104,12 +104,16 @@ void TrafficMonitor::Observe(const DatasetSpec& spec, int64_t incarnation, uint6
   tracked->dirty = true;
   if (!fold) return;
   ++tracked->sampled;
-  MergeSplit(batch, tracked->spec, tracked->since_start);
+  // Into the current slice only (one merge a request); a slice leaving the window
+  // settles into the rest, and "since start" adds them up when asked.
   auto& slices = tracked->slices;
   if (slices.empty() || slices.back().first < start) slices.emplace_back(start, EmptySplit(spec));
   MergeSplit(batch, tracked->spec, slices.back().second);
   const absl::Time oldest = start - options_.slice * (options_.slices - 1);
-  while (!slices.empty() && slices.front().first < oldest) slices.erase(slices.begin());
+  while (!slices.empty() && slices.front().first < oldest) {
+    MergeSplit(slices.front().second, tracked->spec, tracked->settled);
+    slices.erase(slices.begin());
+  }
 }
 
 absl::StatusOr<TrafficSnapshot> TrafficMonitor::Get(const DatasetSpec& spec, int64_t incarnation,
@@ -122,23 +126,21 @@ absl::StatusOr<TrafficSnapshot> TrafficMonitor::Get(const DatasetSpec& spec, int
   bool found = false;
   DatasetSpec skipping = spec;
   skipping.nonfinite = NonFinitePolicy::kSkip;
-  const auto add = [&](uint64_t requests, uint64_t sampled, const SplitStatistics& since_start,
+  const auto add = [&](uint64_t requests, uint64_t sampled, const SplitStatistics& settled,
                        const std::vector<std::pair<absl::Time, SplitStatistics>>& slices) {
     found = true;
     snapshot.requests += requests;
     snapshot.sampled_requests += sampled;
-    if (window == TrafficWindowKind::kSinceStart) {
-      MergeSplit(since_start, skipping, snapshot.stats);
-      return;
-    }
+    const bool all = window == TrafficWindowKind::kSinceStart;
+    if (all) MergeSplit(settled, skipping, snapshot.stats);
     for (const auto& [start, stats] : slices) {
-      if (start >= oldest) MergeSplit(stats, skipping, snapshot.stats);
+      if (all || start >= oldest) MergeSplit(stats, skipping, snapshot.stats);
     }
   };
   if (std::shared_ptr<Tracked> tracked = Find(spec.name, version);
       tracked != nullptr && tracked->incarnation == incarnation) {
     absl::MutexLock lock(&tracked->mu);
-    add(tracked->requests, tracked->sampled, tracked->since_start, tracked->slices);
+    add(tracked->requests, tracked->sampled, tracked->settled, tracked->slices);
   }
   if (store_ != nullptr) {
     NORMD_ASSIGN_OR_RETURN(const std::vector<StoredTraffic> stored, store_->LoadTraffic(spec));
@@ -148,7 +150,7 @@ absl::StatusOr<TrafficSnapshot> TrafficMonitor::Get(const DatasetSpec& spec, int
           other.version != version) {
         continue;
       }
-      add(other.requests, other.sampled_requests, other.since_start, other.slices);
+      add(other.requests, other.sampled_requests, other.settled, other.slices);
     }
   }
   if (!found) {
@@ -184,7 +186,7 @@ absl::Status TrafficMonitor::Persist() {
       traffic.version = key.version;
       traffic.requests = tracked->requests;
       traffic.sampled_requests = tracked->sampled;
-      traffic.since_start = tracked->since_start;
+      traffic.settled = tracked->settled;
       traffic.slices = tracked->slices;
       tracked->dirty = false;
     }

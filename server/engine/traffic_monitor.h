@@ -94,7 +94,7 @@ class TrafficMonitor {
     absl::Mutex mu;
     uint64_t requests ABSL_GUARDED_BY(mu) = 0;
     uint64_t sampled ABSL_GUARDED_BY(mu) = 0;
-    SplitStatistics since_start ABSL_GUARDED_BY(mu);
+    SplitStatistics settled ABSL_GUARDED_BY(mu);  // since start = settled + slices
     std::vector<std::pair<absl::Time, SplitStatistics>> slices ABSL_GUARDED_BY(mu);
     bool dirty ABSL_GUARDED_BY(mu) = false;
   };

@@ -286,7 +286,7 @@ std::string EncodeTrafficRecord(const StoredTraffic& traffic) {
   record.set_sampled_requests(traffic.sampled_requests);
   record.set_replica(traffic.replica);
   record.set_incarnation(traffic.incarnation);
-  SplitToRecord(traffic.since_start, record.mutable_since_start());
+  SplitToRecord(traffic.settled, record.mutable_settled());
   for (const auto& [start, stats] : traffic.slices) {
     pb::TrafficRecord::Slice* slice = record.add_slices();
     slice->set_start_unix_seconds(absl::ToUnixSeconds(start));
@@ -306,8 +306,8 @@ absl::StatusOr<StoredTraffic> DecodeTrafficRecord(absl::string_view bytes,
   traffic.sampled_requests = record.sampled_requests();
   traffic.replica = record.replica();
   traffic.incarnation = record.incarnation();
-  traffic.since_start = empty;
-  NORMD_RETURN_IF_ERROR(SplitFromRecord(record.since_start(), spec, traffic.since_start));
+  traffic.settled = empty;
+  NORMD_RETURN_IF_ERROR(SplitFromRecord(record.settled(), spec, traffic.settled));
   for (const pb::TrafficRecord::Slice& slice : record.slices()) {
     SplitStatistics stats = empty;
     NORMD_RETURN_IF_ERROR(SplitFromRecord(slice.stats(), spec, stats));

@@ -77,7 +77,7 @@ struct StoredTraffic {
   uint64_t version = 0;
   uint64_t requests = 0;
   uint64_t sampled_requests = 0;
-  SplitStatistics since_start;
+  SplitStatistics settled;  // everything older than `slices`: since start = settled + slices
   std::vector<std::pair<absl::Time, SplitStatistics>> slices;
 };
 

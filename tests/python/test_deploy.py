@@ -274,7 +274,8 @@ def test_etcd_variant_deployment_etcd_and_budgets_agree():
 
 # ---- the other tools' own validators -------------------------------------------------
 def test_yaml_files_pass_yamllint():
-    files = sorted(str(path) for path in DEPLOY.rglob("*.y*ml"))
+    files = sorted(str(path) for path in [*DEPLOY.rglob("*.y*ml"),
+                                          *(REPO / "tests" / "deploy").glob("*.yml")])
     result = subprocess.run(["yamllint", "--strict", "-c", str(DEPLOY / ".yamllint"), *files],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -298,6 +299,17 @@ def test_prometheus_config_passes_promtool():
     result = subprocess.run(["promtool", "check", "config", str(DEPLOY / "prometheus.yml")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 rule files found" in result.stdout
+
+
+def test_drift_alert_rules_fire_as_their_unit_tests_say():
+    """promtool evaluates deploy/normd-alerts.yml over made-up series: which alert fires
+    when, with which labels and words."""
+    tests = REPO / "tests" / "deploy" / "normd-alerts.test.yml"
+    result = subprocess.run(["promtool", "test", "rules", str(tests)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
 
 
 # ---- the image ---------------------------------------------------------------------

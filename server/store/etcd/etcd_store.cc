@@ -745,6 +745,7 @@ absl::Status EtcdStore::PutTraffic(const DatasetSpec& spec, const StoredTraffic&
     // Within etcd's request limit: keep the totals, and let the last hour's slices
     // start again after a restart.
     StoredTraffic totals = traffic;
+    for (const auto& [start, slice] : traffic.slices) MergeSplit(slice, spec, totals.settled);
     totals.slices.clear();
     value = EncodeTrafficRecord(totals);
   }
