@@ -179,8 +179,10 @@ class BucketCounter {
     // indices' weights add in the order they came), then merged.
     std::stable_sort(outside_.begin(), outside_.end(),
                      [](const Spilled& a, const Spilled& b) { return a.index < b.index; });
-    std::vector<SketchBucket> window_buckets;
+    // Both lists live in the counter and keep their room between flushes.
+    std::vector<SketchBucket>& window_buckets = window_buckets_;
     window_buckets.swap(buckets_);
+    buckets_.clear();
     for (size_t i = 0; i < outside_.size();) {
       double count = 0;
       size_t j = i;
@@ -190,8 +192,9 @@ class BucketCounter {
       Emit(outside_[i].index, count);
       i = j;
     }
-    std::vector<SketchBucket> outside_buckets;
+    std::vector<SketchBucket>& outside_buckets = outside_buckets_;
     outside_buckets.swap(buckets_);
+    buckets_.clear();
     for (size_t offset = first; offset < end; ++offset) {
       if (positive[offset] != 0) {
         window_buckets.push_back(SketchBucket{low_ + static_cast<int32_t>(offset),
@@ -250,6 +253,8 @@ class BucketCounter {
   uint32_t touched_low_ = UINT32_MAX;  // the offsets counted since the last flush
   uint32_t touched_high_ = 0;
   std::vector<SketchBucket> buckets_;
+  std::vector<SketchBucket> window_buckets_;
+  std::vector<SketchBucket> outside_buckets_;
   std::array<std::array<uint32_t, 256>, 4> bytes_{};
 };
 

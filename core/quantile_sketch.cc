@@ -84,39 +84,52 @@ void AddBuckets(std::span<const SketchBucket> buckets, int resolution, uint32_t 
     sketch.resolution = resolution;
   }
   const int by = resolution - sketch.resolution;
+  if (by == 0 && sketch.buckets.empty()) {
+    sketch.buckets.assign(buckets.begin(), buckets.end());
+    FitWithin(max_buckets, sketch);
+    return;
+  }
   if (by == 0) {
     // The usual case: a batch's buckets at the sketch's resolution, distinct. Merged in
-    // place, so that a stream of small batches into a large sketch allocates nothing
-    // once it has room: counts added where their buckets exist (O(b log B)), else a
-    // merge from the back that moves only what lies above the new buckets. The counts
-    // add in the same order as the general merge below.
-    const auto before = [](const SketchBucket& s, int32_t index) { return s.index < index; };
+    // place, so that a stream of batches into a large sketch allocates nothing once it
+    // has room: counts added where their buckets exist (found by binary search when the
+    // batch is small against the sketch, else by one walk), then the new buckets
+    // merged in from the back, which moves only what lies above them. The counts add
+    // in the same order as the general merge below.
+    std::vector<SketchBucket>& held = sketch.buckets;
     size_t missing = 0;
-    auto from = sketch.buckets.begin();
-    for (const SketchBucket& b : buckets) {
-      from = std::lower_bound(from, sketch.buckets.end(), b.index, before);
-      if (from == sketch.buckets.end() || from->index != b.index) ++missing;
-    }
-    if (missing == 0) {
-      from = sketch.buckets.begin();
+    if (buckets.size() * 8 < held.size()) {
+      auto from = held.begin();
       for (const SketchBucket& b : buckets) {
-        from = std::lower_bound(from, sketch.buckets.end(), b.index, before);
-        from->count += b.count;
+        from = std::lower_bound(from, held.end(), b.index,
+                                [](const SketchBucket& s, int32_t index) { return s.index < index; });
+        if (from != held.end() && from->index == b.index) {
+          from->count += b.count;
+        } else {
+          ++missing;
+        }
       }
-      return;
+    } else {
+      size_t i = 0;
+      for (const SketchBucket& b : buckets) {
+        while (i < held.size() && held[i].index < b.index) ++i;
+        if (i < held.size() && held[i].index == b.index) {
+          held[i].count += b.count;
+        } else {
+          ++missing;
+        }
+      }
     }
-    size_t i = sketch.buckets.size(), j = buckets.size();
-    sketch.buckets.resize(i + missing);
-    size_t k = sketch.buckets.size();
+    if (missing == 0) return;
+    size_t i = held.size(), j = buckets.size();
+    held.resize(i + missing);
+    size_t k = held.size();
     while (j > 0) {
-      if (i > 0 && sketch.buckets[i - 1].index > buckets[j - 1].index) {
-        sketch.buckets[--k] = sketch.buckets[--i];
-      } else if (i > 0 && sketch.buckets[i - 1].index == buckets[j - 1].index) {
-        SketchBucket merged = sketch.buckets[--i];
-        merged.count += buckets[--j].count;
-        sketch.buckets[--k] = merged;
+      if (i > 0 && held[i - 1].index >= buckets[j - 1].index) {
+        if (held[i - 1].index == buckets[j - 1].index) --j;  // added above
+        held[--k] = held[--i];
       } else {
-        sketch.buckets[--k] = buckets[--j];
+        held[--k] = buckets[--j];
       }
     }
     FitWithin(max_buckets, sketch);

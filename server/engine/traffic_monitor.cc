@@ -1,13 +1,14 @@
 #include "server/engine/traffic_monitor.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
-#include "core/ingest_delta.h"
+#include "core/moments_summary.h"
 
 namespace normd {
 namespace {
@@ -89,13 +90,19 @@ void TrafficMonitor::Observe(const DatasetSpec& spec, int64_t incarnation, uint6
   if (!enabled()) return;
   std::shared_ptr<Tracked> tracked = Track(spec, incarnation, version);
   const bool fold = Draw();
-  SplitStatistics batch;
+  std::optional<MomentsSummary> batch;
   if (fold) {
-    IngestDelta delta(tracked->spec);
-    if (!delta.AddBatch(kTrafficSplit, input, pool_).ok()) return;  // not counted either
-    DatasetStatistics folded = DatasetStatistics::Empty(tracked->spec);
-    delta.ApplyTo(folded);
-    batch = std::move(folded.split(kTrafficSplit));
+    // What an Ingest of the input would merge (core/moments_summary.h), reduced outside
+    // the lock and merged into the current slice under it.
+    const DatasetSpec& s = tracked->spec;
+    absl::StatusOr<ChannelGeometry> geometry = ResolveGeometry(s.layout, s.channels, input.shape());
+    if (!geometry.ok()) return;  // not counted either
+    absl::StatusOr<MomentsSummary> summary =
+        SummarizeBatch(input.view(), s.layout, *geometry, NonFinitePolicy::kSkip, pool_,
+                       s.sketch ? &*s.sketch : nullptr, nullptr,
+                       s.histogram_edges.empty() ? nullptr : &s.histogram_edges);
+    if (!summary.ok()) return;
+    batch = *std::move(summary);
   }
   const absl::Time now = absl::Now();
   const absl::Time start = SliceStart(now, options_.slice);
@@ -108,7 +115,16 @@ void TrafficMonitor::Observe(const DatasetSpec& spec, int64_t incarnation, uint6
   // settles into the rest, and "since start" adds them up when asked.
   auto& slices = tracked->slices;
   if (slices.empty() || slices.back().first < start) slices.emplace_back(start, EmptySplit(spec));
-  MergeSplit(batch, tracked->spec, slices.back().second);
+  SplitStatistics& slice = slices.back().second;
+  MergeMoments(batch->channels, slice.moments);
+  for (size_t c = 0; c < batch->sketches.size(); ++c) {
+    MergeSketch(batch->sketches[c], tracked->spec.sketch->max_buckets, slice.sketches[c]);
+  }
+  for (size_t c = 0; c < batch->fixed_histograms.size(); ++c) {
+    MergeFixedHistogram(batch->fixed_histograms[c], slice.fixed_histograms[c]);
+  }
+  slice.batches += 1;
+  slice.samples += batch->samples;
   const absl::Time oldest = start - options_.slice * (options_.slices - 1);
   while (!slices.empty() && slices.front().first < oldest) {
     MergeSplit(slices.front().second, tracked->spec, tracked->settled);
