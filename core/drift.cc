@@ -215,18 +215,12 @@ bool HoldsValues(const SplitStatistics& split) {
 
 }  // namespace
 
-absl::string_view DriftLevelName(DriftLevel level) {
-  switch (level) {
-    case DriftLevel::kNoData:
-      return "no_data";
-    case DriftLevel::kPass:
-      return "pass";
-    case DriftLevel::kWarn:
-      return "warn";
-    case DriftLevel::kFail:
-      return "fail";
-  }
-  return "no_data";
+std::array<NamedMeasure, 5> MeasuresOf(const ChannelDrift& d) {
+  return {{{"standardized mean difference", &d.standardized_mean_difference},
+           {"variance ratio", &d.variance_ratio},
+           {"KS", &d.ks},
+           {"PSI", &d.psi},
+           {"JS divergence", &d.js_divergence}}};
 }
 
 absl::string_view DriftBinsName(DriftBins bins) {
@@ -338,10 +332,7 @@ absl::StatusOr<DriftReport> CompareStatistics(const SplitStatistics& reference,
     d.ks.level = LevelOf(d.ks.value, thresholds.ks);
     d.psi.level = LevelOf(d.psi.value, thresholds.psi);
     d.js_divergence.level = LevelOf(d.js_divergence.value, thresholds.js_divergence);
-    for (const DriftMeasure* m :
-         {&d.standardized_mean_difference, &d.variance_ratio, &d.ks, &d.psi, &d.js_divergence}) {
-      d.level = Worse(d.level, m->level);
-    }
+    for (const NamedMeasure& m : MeasuresOf(d)) d.level = Worse(d.level, m.measure->level);
     Describe(d, report.bins, d.reference_fractions.size());
     report.level = Worse(report.level, d.level);
   }

@@ -18,6 +18,7 @@
 #ifndef NORMD_CORE_DRIFT_H_
 #define NORMD_CORE_DRIFT_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,7 +31,6 @@
 namespace normd {
 
 enum class DriftLevel { kNoData, kPass, kWarn, kFail };
-absl::string_view DriftLevelName(DriftLevel level);
 
 // A measure warns at `warn` and fails at `fail` (both inclusive, warn <= fail).
 struct DriftLimits {
@@ -83,6 +83,13 @@ struct ChannelDrift {
   std::vector<double> reference_fractions;
   std::vector<double> candidate_fractions;
 };
+
+// The five measures with the names people read them by, in the order above.
+struct NamedMeasure {
+  absl::string_view name;
+  const DriftMeasure* measure;
+};
+std::array<NamedMeasure, 5> MeasuresOf(const ChannelDrift& drift);
 
 struct DriftReport {
   std::vector<ChannelDrift> channels;

@@ -101,8 +101,9 @@ void AddBuckets(std::span<const SketchBucket> buckets, int resolution, uint32_t 
     if (buckets.size() * 8 < held.size()) {
       auto from = held.begin();
       for (const SketchBucket& b : buckets) {
-        from = std::lower_bound(from, held.end(), b.index,
-                                [](const SketchBucket& s, int32_t index) { return s.index < index; });
+        from =
+            std::lower_bound(from, held.end(), b.index,
+                             [](const SketchBucket& s, int32_t index) { return s.index < index; });
         if (from != held.end() && from->index == b.index) {
           from->count += b.count;
         } else {

@@ -48,6 +48,16 @@ grpc::ChannelArguments ChannelArguments(const std::string& load_balancing = "") 
   return args;
 }
 
+// What GetStats and GetTrafficStats ask alike.
+v1::GetStatsRequest StatsRequest(absl::string_view dataset, uint64_t version,
+                                 std::span<const double> quantiles, uint32_t histogram_bins) {
+  v1::GetStatsRequest request;
+  request.set_dataset(std::string(dataset));
+  request.set_version(version);
+  request.mutable_quantiles()->Add(quantiles.begin(), quantiles.end());
+  request.set_histogram_bins(histogram_bins);
+  return request;
+}
 }  // namespace
 
 IngestStream::IngestStream(grpc::ChannelInterface* channel, std::string dataset,
@@ -241,13 +251,9 @@ absl::StatusOr<v1::GetStatsResponse> NormdClient::GetTrafficStats(absl::string_v
                                                                   v1::TrafficWindow window,
                                                                   std::span<const double> quantiles,
                                                                   uint32_t histogram_bins) {
-  v1::GetStatsRequest request;
-  request.set_dataset(std::string(dataset));
-  request.set_version(version);
+  v1::GetStatsRequest request = StatsRequest(dataset, version, quantiles, histogram_bins);
   request.set_traffic(true);
   request.set_traffic_window(window);
-  request.mutable_quantiles()->Add(quantiles.begin(), quantiles.end());
-  request.set_histogram_bins(histogram_bins);
   return Call(*stub_, &v1::Normd::Stub::GetStats, NewContext(), request);
 }
 
@@ -255,12 +261,8 @@ absl::StatusOr<v1::GetStatsResponse> NormdClient::GetStats(absl::string_view dat
                                                            uint64_t version, v1::Split split,
                                                            std::span<const double> quantiles,
                                                            uint32_t histogram_bins) {
-  v1::GetStatsRequest request;
-  request.set_dataset(std::string(dataset));
-  request.set_version(version);
+  v1::GetStatsRequest request = StatsRequest(dataset, version, quantiles, histogram_bins);
   request.set_split(split);
-  request.mutable_quantiles()->Add(quantiles.begin(), quantiles.end());
-  request.set_histogram_bins(histogram_bins);
   return Call(*stub_, &v1::Normd::Stub::GetStats, NewContext(), request);
 }
 

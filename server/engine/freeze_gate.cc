@@ -29,18 +29,11 @@ absl::StatusOr<std::vector<std::string>> CheckFreezeGate(const FreezeGate& gate,
                           kDefaultDriftBins, absl::StrCat("version ", previous_version, " train"),
                           "the new train statistics"));
     for (size_t c = 0; c < report.channels.size(); ++c) {
-      const ChannelDrift& d = report.channels[c];
-      const std::pair<const char*, const DriftMeasure*> measures[] = {
-          {"standardized mean difference", &d.standardized_mean_difference},
-          {"variance ratio", &d.variance_ratio},
-          {"KS", &d.ks},
-          {"PSI", &d.psi},
-          {"JS divergence", &d.js_divergence}};
-      for (const auto& [name, measure] : measures) {
-        if (measure->level != DriftLevel::kFail) continue;
-        findings.push_back(absl::StrCat("channel ", c, ": ", name, " ", measure->value,
+      for (const NamedMeasure& m : MeasuresOf(report.channels[c])) {
+        if (m.measure->level != DriftLevel::kFail) continue;
+        findings.push_back(absl::StrCat("channel ", c, ": ", m.name, " ", m.measure->value,
                                         " against version ", previous_version, " fails (",
-                                        measure->meaning, ")"));
+                                        m.measure->meaning, ")"));
       }
     }
   }

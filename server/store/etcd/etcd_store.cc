@@ -419,9 +419,8 @@ absl::Status EtcdStore::DeleteDataset(absl::string_view name) {
     TxnRequest txn;
     AddCompare(txn, keys_->Catalog(name), Compare::MOD, state->catalog_mod_revision);
     AddDelete(txn, keys_->Catalog(name));
-    for (const std::string& prefix :
-         {keys_->PartPrefix(name), keys_->TotalPrefix(name), keys_->VersionPrefix(name),
-          keys_->TrafficPrefix(name)}) {
+    for (const std::string& prefix : {keys_->PartPrefix(name), keys_->TotalPrefix(name),
+                                      keys_->VersionPrefix(name), keys_->TrafficPrefix(name)}) {
       AddDelete(txn, prefix, PrefixEnd(prefix));
     }
     // Version numbers continue after a re-create, so a replica's cached snapshot of
