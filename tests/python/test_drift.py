@@ -276,6 +276,12 @@ def test_dashboard_json_wants_a_readers_token(tmp_path):
     try:
         with normd.Client(server.address, token="admin-token-0123456789") as client:
             client.create_dataset("a", layout="NC", channels=1)
+            client.fit("a", [np.arange(10.0).reshape(-1, 1)])
+            client.freeze("a")
+        with normd.Client(server.address, token="reader-token-0123456789") as reader:
+            with pytest.raises(normd.PermissionDenied):
+                reader.pin_version("a", 1)  # the pin decides what readers get: a writer's call
+            assert reader.compare("a", "version:1", "live:train").level == pb.DRIFT_LEVEL_PASS
         status, body = http_get(f"{base}/api/v1/datasets")
         assert status == 401 and json.loads(body)["code"] == "UNAUTHENTICATED"
         status, body = http_get(f"{base}/api/v1/datasets", token="reader-token-0123456789")
@@ -370,6 +376,8 @@ def test_normctl_compare_pin_and_gated_freeze(client, normctl):
     marked = normctl("freeze", "n", "--drift_gate", "--mark").stdout
     assert "froze n as version 2" in marked and "gate: channel 0" in marked
     assert "version 1 pinned as prod (latest 2)" in normctl("pin", "n", "1").stdout
+    info = normctl("info", "n").stdout
+    assert "version 1: 5000 train samples (pinned: prod)" in info and "    gate: channel 0" in info
     assert "no pin" in normctl("pin", "n", "--rollback").stdout
     client.zscore(moved, "n", version=1)
     traffic = normctl("stats", "n", "--traffic", "--version=1").stdout

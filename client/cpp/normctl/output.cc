@@ -83,9 +83,13 @@ void PrintInfo(const v1::DatasetInfo& info) {
                 static_cast<unsigned long long>(t.samples()));
   }
   for (const v1::VersionInfo& v : info.versions()) {
-    std::printf("  version %llu: %llu train samples\n",
+    std::printf("  version %llu: %llu train samples%s\n",
                 static_cast<unsigned long long>(v.version()),
-                static_cast<unsigned long long>(v.train_samples()));
+                static_cast<unsigned long long>(v.train_samples()),
+                v.version() == info.pinned_version() ? " (pinned: prod)" : "");
+    for (const std::string& finding : v.gate_findings()) {
+      std::printf("    gate: %s\n", finding.c_str());
+    }
   }
 }
 
