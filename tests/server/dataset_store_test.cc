@@ -6,8 +6,8 @@
 #include "normd/storage/v1/storage.pb.h"
 #include "rocksdb/db.h"
 #include "server/store/records.h"
-#include "wire/core_proto.h"
 #include "tests/support/temp_dir.h"
+#include "wire/core_proto.h"
 
 namespace normd {
 namespace {
@@ -74,6 +74,45 @@ TEST(DatasetStoreTest, DatasetsAndSnapshotsSurviveReopen) {
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ(EncodeSnapshotRecord(*loaded), EncodeSnapshotRecord(snapshot));
   EXPECT_EQ((*store)->LoadSnapshot(d.spec, 2).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(DatasetStoreTest, PinsAndTrafficSurviveReopenAndGoWithTheDataset) {
+  testing::TempDir dir;
+  StoredDataset d = SampleDataset("cifar");
+  d.versions.push_back({1, absl::FromUnixSeconds(1700000100), 3, {"channel 0: PSI 0.4 fails"}});
+  d.next_version = 2;
+  d.pinned_version = 1;
+  d.pin_rollback = true;
+  StoredTraffic traffic;
+  traffic.version = 1;
+  traffic.incarnation = absl::ToUnixMicros(d.create_time);
+  traffic.requests = 9;
+  traffic.sampled_requests = 2;
+  traffic.settled = d.live.split(Split::kTrain);
+  traffic.slices.emplace_back(absl::FromUnixSeconds(1700000400), d.live.split(Split::kTrain));
+  {
+    auto store = RocksDbStore::Open(dir.path());
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->CreateDataset(SampleDataset("cifar")).ok());
+    ASSERT_TRUE((*store)->PutCatalogue(d).ok());
+    ASSERT_TRUE((*store)->PutTraffic(d.spec, traffic).ok());
+    traffic.version = 2;
+    ASSERT_TRUE((*store)->PutTraffic(d.spec, traffic).ok());
+    traffic.version = 1;
+  }
+  auto store = RocksDbStore::Open(dir.path());
+  ASSERT_TRUE(store.ok()) << store.status();
+  ExpectTheOneDatasetIs(**store, d);
+  absl::StatusOr<std::vector<StoredTraffic>> loaded = (*store)->LoadTraffic(d.spec);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ((*loaded)[0].dataset, "cifar");
+  EXPECT_EQ(EncodeTrafficRecord((*loaded)[0]), EncodeTrafficRecord(traffic));
+  EXPECT_EQ((*loaded)[1].version, 2u);
+  ASSERT_TRUE((*store)->DeleteDataset("cifar").ok());
+  loaded = (*store)->LoadTraffic(d.spec);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded->empty());
 }
 
 TEST(DatasetStoreTest, DeleteRemovesOnlyThatDatasetsSnapshots) {
