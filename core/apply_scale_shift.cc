@@ -19,20 +19,6 @@ constexpr size_t kStreamingBytes = size_t{32} << 20;
 
 size_t CeilDiv(size_t a, size_t b) { return (a + b - 1) / b; }
 
-// The clamp ranges rounded to the output type (and back, exactly): rounding is
-// monotonic, so clamping the rounded value to the rounded bounds equals rounding the
-// clamped float64 value, the same bits as clamping inside the kernel.
-std::vector<ScaleShift::Range> RoundedRanges(DType out, const std::vector<ScaleShift::Range>& in) {
-  std::vector<ScaleShift::Range> rounded;
-  VisitOutputDType(out, [&](auto tag) {
-    using Out = decltype(tag);
-    for (const ScaleShift::Range& r : in) {
-      rounded.push_back({ToDouble(FromDouble<Out>(r.low)), ToDouble(FromDouble<Out>(r.high))});
-    }
-  });
-  return rounded;
-}
-
 // y[i] = clamp(y[i], range_of(i)) for i < n, with rounded ranges (stored exactly). NaN
 // compares false both ways and stays.
 template <typename RangeOf>
@@ -49,6 +35,18 @@ void ClampOutput(DType out, std::byte* y, size_t n, RangeOf range_of) {
 }
 
 }  // namespace
+
+std::vector<ScaleShift::Range> RoundedClampRanges(DType out,
+                                                  const std::vector<ScaleShift::Range>& ranges) {
+  std::vector<ScaleShift::Range> rounded;
+  VisitOutputDType(out, [&](auto tag) {
+    using Out = decltype(tag);
+    for (const ScaleShift::Range& r : ranges) {
+      rounded.push_back({ToDouble(FromDouble<Out>(r.low)), ToDouble(FromDouble<Out>(r.high))});
+    }
+  });
+  return rounded;
+}
 
 absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geometry,
                              const ScaleShift& factors, OutputDType output_type,
@@ -72,7 +70,7 @@ absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geo
   if (clamps && factors.clamp.size() != channels) {
     return absl::InternalError("ApplyScaleShift: clamp ranges disagree with geometry");
   }
-  const std::vector<ScaleShift::Range> ranges = RoundedRanges(output_dtype, factors.clamp);
+  const std::vector<ScaleShift::Range> ranges = RoundedClampRanges(output_dtype, factors.clamp);
   // Clamps elements [first, first + count) of the output, each to its channel's range.
   const auto clamp = [&](size_t first, size_t count) {
     if (!clamps) return;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <span>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "core/dtype.h"
@@ -24,6 +25,12 @@ namespace normd {
 absl::Status ApplyScaleShift(const TensorView& input, const ChannelGeometry& geometry,
                              const ScaleShift& factors, OutputDType output_type,
                              std::span<std::byte> output, WorkerPool* pool = nullptr);
+
+// The clamp ranges rounded to the output type (and back, exactly): rounding is
+// monotonic, so clamping the rounded value to the rounded bounds equals rounding the
+// clamped float64 value. Every path that clamps (the CPU's, the CUDA kernels) uses these.
+std::vector<ScaleShift::Range> RoundedClampRanges(DType out,
+                                                  const std::vector<ScaleShift::Range>& ranges);
 
 }  // namespace normd
 

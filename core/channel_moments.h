@@ -13,7 +13,7 @@
 #include <limits>
 #include <span>
 
-#include "core/double_double.h"
+#include "core/kernels/double_double.h"
 
 namespace normd {
 

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "core/double_double.h"
+#include "core/kernels/double_double.h"
 
 namespace normd {
 

@@ -60,12 +60,14 @@ absl::StatusOr<FrozenNormalizer> FrozenNormalizer::Create(const FrozenScheme& sc
   return FrozenNormalizer(layout, channels, std::move(factors));
 }
 
+absl::StatusOr<ChannelGeometry> FrozenNormalizer::GeometryOf(const ValidatedTensor& input) const {
+  if (layout_.has_value()) return ResolveGeometry(*layout_, channels_, input.shape());
+  return ChannelGeometry{input.shape()[0], 1, 1, input.elements()};
+}
+
 absl::Status FrozenNormalizer::Apply(const ValidatedTensor& input, OutputDType output_type,
                                      std::span<std::byte> output, WorkerPool* pool) const {
-  ChannelGeometry geometry{input.shape()[0], 1, 1, input.elements()};
-  if (layout_.has_value()) {
-    NORMD_ASSIGN_OR_RETURN(geometry, ResolveGeometry(*layout_, channels_, input.shape()));
-  }
+  NORMD_ASSIGN_OR_RETURN(const ChannelGeometry geometry, GeometryOf(input));
   const size_t expected = static_cast<size_t>(input.elements()) * ElementSize(output_type.dtype());
   if (output.size() != expected) {
     return absl::InvalidArgumentError(

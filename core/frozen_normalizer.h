@@ -44,8 +44,13 @@ class FrozenNormalizer {
   absl::Status Apply(const ValidatedTensor& input, OutputDType output_type,
                      std::span<std::byte> output, WorkerPool* pool = nullptr) const;
 
+  // The channel geometry of `input` under this normaliser's layout (INVALID_ARGUMENT
+  // when its shape does not fit); without a layout, one channel.
+  absl::StatusOr<ChannelGeometry> GeometryOf(const ValidatedTensor& input) const;
+
   // The affine factors; empty for the piecewise schemes (quantile, bucketize).
   const ScaleShift& factors() const { return factors_; }
+  bool piecewise() const { return !piecewise_.empty(); }
   std::optional<Layout> layout() const { return layout_; }
   int64_t channels() const { return channels_; }
 

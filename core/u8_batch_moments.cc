@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/double_double.h"
+#include "core/kernels/double_double.h"
 #include "core/kernels/integer_sums.h"
 
 namespace normd {

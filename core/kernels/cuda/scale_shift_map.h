@@ -1,0 +1,83 @@
+// The CUDA scale-shift map's work per thread, for the device and the host alike:
+// y[i] = Out((x[i] - center[f]) * scale[f] + shift[f]), clamped after rounding where
+// ranges are given, with f the factor of element i: per channel, and per sample and
+// channel for the per-sample families. The kernel (scale_shift_map.cu) gives each
+// thread spans of kSpan consecutive elements; the host emulation test walks the same
+// spans through MapSpan, so the index arithmetic it checks is the kernel's.
+#ifndef NORMD_CORE_KERNELS_CUDA_SCALE_SHIFT_MAP_H_
+#define NORMD_CORE_KERNELS_CUDA_SCALE_SHIFT_MAP_H_
+
+#include <cstdint>
+
+#include "core/kernels/cuda/device_element.h"
+#include "core/kernels/host_device.h"
+
+namespace normd::cuda_kernels {
+
+// Element i's factor is (i / unit_elements) * channels + (i / inner) % channels: one
+// unit (unit_elements == elements) for the frozen schemes and batch norm.
+struct MapGeometry {
+  uint64_t elements = 0;
+  uint64_t unit_elements = 0;
+  uint64_t channels = 0;
+  uint64_t inner = 0;
+};
+
+// Device (or, in the emulation, host) pointers. `low`/`high` are null without clamps;
+// else the ranges already rounded to Out, as ApplyScaleShift rounds them.
+struct MapFactors {
+  const double* center = nullptr;
+  const double* scale = nullptr;
+  const double* shift = nullptr;
+  const double* low = nullptr;
+  const double* high = nullptr;
+};
+
+inline constexpr uint64_t kSpan = 8;          // consecutive elements per thread and step
+inline constexpr unsigned kMapThreads = 256;  // threads per block
+
+// The launch: enough blocks to fill an H200 (132 multiprocessors) several times over;
+// each thread takes spans block * kMapThreads + thread, then every blocks *
+// kMapThreads spans after it.
+inline uint64_t MapBlocks(uint64_t elements) {
+  const uint64_t spans = (elements + kSpan - 1) / kSpan;
+  const uint64_t wanted = (spans + kMapThreads - 1) / kMapThreads;
+  constexpr uint64_t kMaxBlocks = 132 * 32;
+  return wanted == 0 ? 1 : (wanted < kMaxBlocks ? wanted : kMaxBlocks);
+}
+
+// Elements [first, min(first + kSpan, elements)).
+template <typename In, typename Out>
+NORMD_HD inline void MapSpan(const In* x, Out* y, const MapGeometry& g, const MapFactors& f,
+                             uint64_t first) {
+  const uint64_t end = first + kSpan < g.elements ? first + kSpan : g.elements;
+  const uint64_t unit = first / g.unit_elements;
+  const uint64_t within = first % g.unit_elements;
+  uint64_t position = within % g.inner;
+  uint64_t channel = within / g.inner % g.channels;
+  uint64_t unit_base = unit * g.channels;
+  uint64_t left_in_unit = g.unit_elements - within;
+  for (uint64_t i = first; i < end; ++i) {
+    const uint64_t factor = unit_base + channel;
+    Out out = Narrow<Out>(
+        ScaleShiftMap(AsDouble(x[i]), f.center[factor], f.scale[factor], f.shift[factor]));
+    if (f.low != nullptr) {  // NaN compares false both ways and stays
+      const double v = AsDouble(out);
+      if (v < f.low[factor]) out = Narrow<Out>(f.low[factor]);
+      if (v > f.high[factor]) out = Narrow<Out>(f.high[factor]);
+    }
+    y[i] = out;
+    if (--left_in_unit == 0) {
+      left_in_unit = g.unit_elements;
+      unit_base += g.channels;
+      position = channel = 0;
+    } else if (++position == g.inner) {
+      position = 0;
+      if (++channel == g.channels) channel = 0;
+    }
+  }
+}
+
+}  // namespace normd::cuda_kernels
+
+#endif  // NORMD_CORE_KERNELS_CUDA_SCALE_SHIFT_MAP_H_
