@@ -208,14 +208,15 @@ TEST_F(DeviceTest, RejectedNonFiniteValueIsNamedAsTheCpuNamesIt) {
   const void* device_x = Upload(input, x);
   cuda::DeviceWorkspace workspace;
   std::vector<ChannelMoments> gpu(3), cpu(3);
-  const absl::StatusOr<uint64_t> on_gpu = cuda::ComputeBatchMoments(
-      {DType::kFloat32, shape, device_x}, geometry, NonFinitePolicy::kReject, gpu, stream_,
-      workspace);
+  const absl::StatusOr<uint64_t> on_gpu =
+      cuda::ComputeBatchMoments({DType::kFloat32, shape, device_x}, geometry,
+                                NonFinitePolicy::kReject, gpu, stream_, workspace);
   const absl::StatusOr<uint64_t> on_cpu = ComputeBatchMoments(
       TensorView{DType::kFloat32, shape, x}, geometry, NonFinitePolicy::kReject, cpu);
   EXPECT_EQ(on_gpu.status(), on_cpu.status());
-  const absl::StatusOr<uint64_t> skipped = cuda::ComputeBatchMoments(
-      {DType::kFloat32, shape, device_x}, geometry, NonFinitePolicy::kSkip, gpu, stream_, workspace);
+  const absl::StatusOr<uint64_t> skipped =
+      cuda::ComputeBatchMoments({DType::kFloat32, shape, device_x}, geometry,
+                                NonFinitePolicy::kSkip, gpu, stream_, workspace);
   ASSERT_TRUE(skipped.ok());
   EXPECT_EQ(*skipped, 2u);
 }
@@ -232,13 +233,14 @@ TEST_F(DeviceTest, BatchStatisticsSchemesAreTheEmulationsBits) {
   const OutputDType f32 = *ValidateOutputDType(DType::kFloat32);
   const ChannelGeometry geometry = *ResolveGeometry(Layout::kNCHW, 4, shape);
   const auto check = [&](const cuda_kernels::SegmentGeometry& g, double eps) {
-    const testing::EmulatedMoments moments = testing::EmulateSegmentMoments(DType::kFloat32, x.data(), g);
+    const testing::EmulatedMoments moments =
+        testing::EmulateSegmentMoments(DType::kFloat32, x.data(), g);
     const testing::EmulatedFactors f = testing::EmulateFold(g, moments.segments, eps, gamma, beta);
     std::vector<std::byte> emulated(x.size());
-    testing::EmulateScaleShiftMap(DType::kFloat32, DType::kFloat32, x.data(), emulated.data(),
-                                  {static_cast<uint64_t>(Elements(shape)), g.unit_elements(),
-                                   g.channels, g.inner},
-                                  {f.center.data(), f.scale.data(), f.shift.data()});
+    testing::EmulateScaleShiftMap(
+        DType::kFloat32, DType::kFloat32, x.data(), emulated.data(),
+        {static_cast<uint64_t>(Elements(shape)), g.unit_elements(), g.channels, g.inner},
+        {f.center.data(), f.scale.data(), f.shift.data()});
     const std::vector<std::byte> gpu = Download(device_y, x.size());
     for (size_t i = 0; i < gpu.size() / 4; ++i) {
       const float a = LoadElement<float>(emulated.data(), i), b = LoadElement<float>(gpu.data(), i);
@@ -259,14 +261,14 @@ TEST_F(DeviceTest, BatchStatisticsSchemesAreTheEmulationsBits) {
 }
 
 TEST_F(DeviceTest, RefusesHostMemoryAndPiecewiseSchemes) {
-  const FrozenNormalizer host = *FrozenNormalizer::Create(ZScoreScheme{}, Layout::kNC, 2,
-                                                          Statistics(2));
+  const FrozenNormalizer host =
+      *FrozenNormalizer::Create(ZScoreScheme{}, Layout::kNC, 2, Statistics(2));
   const cuda::DeviceFrozenNormalizer device = *cuda::DeviceFrozenNormalizer::Create(host, 0);
   std::vector<float> on_host(8), out(8);
   const std::vector<int64_t> shape = {4, 2};
-  const absl::Status status = device.Apply({DType::kFloat32, shape, on_host.data()},
-                                           *ValidateOutputDType(DType::kFloat32), out.data(),
-                                           stream_);
+  const absl::Status status =
+      device.Apply({DType::kFloat32, shape, on_host.data()}, *ValidateOutputDType(DType::kFloat32),
+                   out.data(), stream_);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_NE(status.message().find("device memory"), std::string::npos) << status;
   ReferenceStatistics stats = Statistics(2);

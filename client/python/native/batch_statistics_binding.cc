@@ -67,17 +67,9 @@ class BatchStatisticsNormalizer {
     const TensorArg input(x, shape, dtype, /*writable=*/false);
     const TensorArg output(out, std::move(shape), out_dtype, /*writable=*/true);
     const OutputDType output_type = ValueOrRaise(ValidateOutputDType(DTypeNamed(out_dtype)));
-    std::optional<ChannelGeometry> geometry;
-    if (layout_.has_value()) {  // as the server's InputGeometry
-      int64_t channels = channels_;
-      if (channels == 0) channels = ValueOrRaise(ChannelCountOf(*layout_, input.tensor().shape()));
-      geometry = ValueOrRaise(ResolveGeometry(*layout_, channels, input.tensor().shape()));
-    }
+    const std::optional<ChannelGeometry> geometry = GeometryOf(input.tensor());
     absl::Status applied;
     if (const auto* training = std::get_if<BatchNormTrainingScheme>(&scheme_)) {
-      if (!geometry.has_value()) {
-        Raise(absl::InvalidArgumentError("batchnorm_training needs the input's layout"));
-      }
       std::vector<ChannelMoments> moments(static_cast<size_t>(geometry->channels));
       WorkerPool* const pool = Pool();  // made under the GIL
       py::gil_scoped_release unlocked;
@@ -85,18 +77,65 @@ class BatchStatisticsNormalizer {
                                        output.writable_bytes(), moments, pool)
                     .status();
     } else {
-      const auto& per_sample = std::get<PerSampleScheme>(scheme_);
-      const GroupedGeometry grouped = ValueOrRaise(ResolvePerSampleGeometry(
-          per_sample, input.tensor().shape(), geometry.has_value() ? &*geometry : nullptr));
+      const GroupedGeometry grouped = Grouped(input.tensor(), geometry);
       WorkerPool* const pool = Pool();  // made under the GIL
       py::gil_scoped_release unlocked;
-      applied = ApplyPerSampleNorm(per_sample, input.tensor().view(), grouped, output_type,
-                                   output.writable_bytes(), pool);
+      applied = ApplyPerSampleNorm(std::get<PerSampleScheme>(scheme_), input.tensor().view(),
+                                   grouped, output_type, output.writable_bytes(), pool);
     }
     RaiseIfError(applied);
   }
 
+#ifdef NORMD_WITH_CUDA
+  // The same on CUDA device memory (addresses as integers, as torch's data_ptr()), on
+  // `stream` (a cudaStream_t as an integer; 0 the legacy default stream); returns
+  // once the kernels are queued.
+  void ApplyCuda(uintptr_t x, std::vector<int64_t> shape, const std::string& dtype, uintptr_t out,
+                 const std::string& out_dtype, uintptr_t stream) const {
+    const cuda::DeviceTensorView input{DTypeNamed(dtype), shape, reinterpret_cast<const void*>(x)};
+    const ValidatedTensor tensor = ValueOrRaise(cuda::ValidateDeviceTensor(input));
+    const OutputDType output_type = ValueOrRaise(ValidateOutputDType(DTypeNamed(out_dtype)));
+    const std::optional<ChannelGeometry> geometry = GeometryOf(tensor);
+    auto* const cuda_stream = reinterpret_cast<cudaStream_t>(stream);
+    cuda::DeviceWorkspace& workspace = CudaWorkspace(input.data, stream);
+    absl::Status applied;
+    if (const auto* training = std::get_if<BatchNormTrainingScheme>(&scheme_)) {
+      py::gil_scoped_release unlocked;
+      applied =
+          cuda::ApplyBatchNormTraining(*training, input, *geometry, output_type,
+                                       reinterpret_cast<void*>(out), {}, cuda_stream, workspace);
+    } else {
+      const GroupedGeometry grouped = Grouped(tensor, geometry);
+      py::gil_scoped_release unlocked;
+      applied =
+          cuda::ApplyPerSampleNorm(std::get<PerSampleScheme>(scheme_), input, grouped, output_type,
+                                   reinterpret_cast<void*>(out), cuda_stream, workspace);
+    }
+    RaiseIfError(applied);
+  }
+#endif
+
  private:
+  // As the server's InputGeometry: none without a layout (layer norm needs none).
+  std::optional<ChannelGeometry> GeometryOf(const ValidatedTensor& input) const {
+    std::optional<ChannelGeometry> geometry;
+    if (layout_.has_value()) {
+      int64_t channels = channels_;
+      if (channels == 0) channels = ValueOrRaise(ChannelCountOf(*layout_, input.shape()));
+      geometry = ValueOrRaise(ResolveGeometry(*layout_, channels, input.shape()));
+    }
+    if (std::holds_alternative<BatchNormTrainingScheme>(scheme_) && !geometry.has_value()) {
+      Raise(absl::InvalidArgumentError("batchnorm_training needs the input's layout"));
+    }
+    return geometry;
+  }
+
+  GroupedGeometry Grouped(const ValidatedTensor& input,
+                          const std::optional<ChannelGeometry>& geometry) const {
+    return ValueOrRaise(ResolvePerSampleGeometry(std::get<PerSampleScheme>(scheme_), input.shape(),
+                                                 geometry.has_value() ? &*geometry : nullptr));
+  }
+
   BatchStatisticsScheme scheme_;
   std::optional<Layout> layout_;
   int64_t channels_;
@@ -110,7 +149,12 @@ void BindBatchStatistics(py::module_& m) {
                     int64_t>(),
            py::arg("scheme"), py::arg("params"), py::arg("layout"), py::arg("channels"))
       .def("apply", &BatchStatisticsNormalizer::Apply, py::arg("x"), py::arg("shape"),
-           py::arg("dtype"), py::arg("out"), py::arg("out_dtype"));
+           py::arg("dtype"), py::arg("out"), py::arg("out_dtype"))
+#ifdef NORMD_WITH_CUDA
+      .def("apply_cuda", &BatchStatisticsNormalizer::ApplyCuda, py::arg("x"), py::arg("shape"),
+           py::arg("dtype"), py::arg("out"), py::arg("out_dtype"), py::arg("stream"))
+#endif
+      ;
 }
 
 }  // namespace normd::native

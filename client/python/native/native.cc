@@ -87,4 +87,5 @@ PYBIND11_MODULE(_native, m) {
   normd::native::BindSummary(m);
   normd::native::BindNormalizer(m);
   normd::native::BindBatchStatistics(m);
+  normd::native::BindCuda(m);
 }

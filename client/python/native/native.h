@@ -15,6 +15,10 @@
 #include "core/worker_pool.h"
 #include "pybind11/pybind11.h"
 
+#ifdef NORMD_WITH_CUDA
+#include "core/cuda/device_moments.h"
+#endif
+
 namespace normd::native {
 
 // Raises the normd.errors exception for `status` (InvalidArgument, ...).
@@ -54,9 +58,19 @@ class TensorArg {
   ValidatedTensor tensor_;
 };
 
+#ifdef NORMD_WITH_CUDA
+// The device memory the CUDA calls on `stream` reuse, one per (device of `pointer`,
+// stream) and thread: a call on another stream must not overwrite what a call still
+// queued on this one reads. Call it holding the GIL.
+cuda::DeviceWorkspace& CudaWorkspace(const void* pointer, uintptr_t stream);
+#endif
+
 void BindSummary(pybind11::module_& m);
 void BindNormalizer(pybind11::module_& m);
 void BindBatchStatistics(pybind11::module_& m);
+// cuda_device_count() always; with NORMD_WITH_CUDA also CudaFrozenNormalizer and
+// cuda_moments.
+void BindCuda(pybind11::module_& m);
 
 }  // namespace normd::native
 

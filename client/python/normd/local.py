@@ -7,6 +7,11 @@ version's normalisation without a round trip, bit for bit what the server comput
     normalize = client.normalizer("imagenet")        # fetches the frozen version once
     y = normalize(x, out=y)
 
+Torch CUDA tensors stay on their device when normd was built with its CUDA path (nvcc
+present at build time): the normaliser writes a CUDA output on the input's device and
+current stream (or over the input itself), and moments() reduces the batch there, so
+only the O(channels) summary reaches the host. cuda_available() tells.
+
 Without the module (built where pybind11 is installed) the client works as before:
 fit() sends batches, and normalizer() is unavailable."""
 import sys
@@ -32,6 +37,11 @@ _FROZEN_SCHEMES = ("zscore", "minmax", "scale", "batchnorm", "robust", "clip", "
                    "bucketize")
 # Statistics from each input itself: no frozen version, and no inverse.
 BATCH_SCHEMES = ("batchnorm_training", "layernorm", "instancenorm", "groupnorm")
+# Output dtypes as torch's, for CUDA outputs (torch imported by then: the input is one).
+_TORCH_OUTPUTS = {pb.DTYPE_FLOAT32: lambda torch: torch.float32,
+                  pb.DTYPE_FLOAT64: lambda torch: torch.float64,
+                  pb.DTYPE_FLOAT16: lambda torch: torch.float16,
+                  pb.DTYPE_BFLOAT16: lambda torch: torch.bfloat16}
 
 Summary = _native.Summary if _native is not None else None
 
@@ -39,6 +49,37 @@ Summary = _native.Summary if _native is not None else None
 def available() -> bool:
     """Whether the native module was built (pybind11 present at build time)."""
     return _native is not None
+
+
+def cuda_available() -> bool:
+    """Whether this build has the CUDA path and this process sees a GPU."""
+    return _native is not None and _native.cuda_device_count() > 0
+
+
+def _is_cuda(x) -> bool:
+    return tensors.is_torch(x) and x.is_cuda
+
+
+def _require_cuda():
+    if _native is None or not hasattr(_native, "CudaFrozenNormalizer"):
+        raise RuntimeError("this normd was built without its CUDA path (no nvcc at build "
+                           "time): move the tensor to the host with .cpu(), or rebuild normd "
+                           "where nvcc is installed")
+
+
+def _torch_dtype_name(x) -> str:
+    torch = sys.modules["torch"]
+    names = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16",
+             torch.bfloat16: "bfloat16", torch.uint8: "uint8"}
+    if x.dtype not in names:
+        raise TypeError(f"normd takes float32, float64, float16, bfloat16 or uint8 tensors, "
+                        f"got {x.dtype}")
+    return names[x.dtype]
+
+
+def _cuda_stream(x) -> int:
+    """The cudaStream_t of x's device's current stream, as torch queues work on it."""
+    return sys.modules["torch"].cuda.current_stream(x.device).cuda_stream
 
 
 def _require():
@@ -81,7 +122,12 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
     them. With `weights` (see weights_array) the moments and sketches are weighted, as
     an Ingest with those weights would make them. With `histogram_edges` (a dataset's
     spec.histogram_edges: one list of edges, or one per channel) it also holds the
-    exact histograms over them that dataset keeps."""
+    exact histograms over them that dataset keeps.
+
+    A torch CUDA tensor is reduced on its device, on its current stream (which this
+    call waits for): only the summary reaches the host. Quantile sketches, fixed
+    histograms and sample weights are computed on the host's cores alone, so with any
+    of them a CUDA batch is first copied to the host."""
     _require()
     if layout not in _LAYOUTS:
         raise ValueError(f"layout must be one of {_LAYOUTS}, got {layout!r}")
@@ -89,7 +135,22 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
         raise ValueError(f"nonfinite must be 'reject' or 'skip', got {nonfinite!r}")
     summary_layout = layout
     w = None if weights is None else weights_array(weights)
+    wants_sketch = sketch is not None and not sketch.disabled
+    if _is_cuda(x) and (wants_sketch or w is not None or _edge_lists(histogram_edges)):
+        x = x.detach().cpu()
     moved = _channels_last_view(x, layout)
+    if _is_cuda(x):
+        _require_cuda()
+        if moved is not None:
+            x, layout = moved
+        x = x.detach().contiguous()  # a device-side copy only if it was strided
+        summary = _native.cuda_moments(x.data_ptr(), list(x.shape), _torch_dtype_name(x),
+                                       layout, channels or 0, nonfinite == "skip",
+                                       _cuda_stream(x))
+        if layout != summary_layout:
+            parts = summary.parts()
+            summary = _native.Summary.from_parts(parts[:10] + (summary_layout,) + parts[11:])
+        return summary
     if moved is not None and w is not None and w.ndim > 1:
         # Weights index the array's own axes; reduced as it lies, they would not.
         x = x.contiguous() if tensors.is_torch(x) else np.ascontiguousarray(x)
@@ -98,7 +159,7 @@ def moments(x, layout: str = "NC", nonfinite: str = "reject", *,
         x, layout = moved
     source = tensors.source(x)
     resolution, max_buckets, center = -1, 0, []
-    if sketch is not None and not sketch.disabled:
+    if wants_sketch:
         resolution = sketch_resolution(sketch.relative_accuracy or 0.01)
         max_buckets = sketch.max_buckets or 2048
         center = list(sketch.center)
@@ -189,6 +250,7 @@ class Normalizer:
         self.dataset, self.version, self.scheme = dataset, version, scheme
         self.layout, self.channels = layout, channels
         self._inverse = None
+        self._on_device = {}  # (device index, inverse) -> _native.CudaFrozenNormalizer
         if scheme in BATCH_SCHEMES:
             self._native = _native.BatchStatisticsNormalizer(scheme, dict(params), layout,
                                                              channels)
@@ -217,6 +279,8 @@ class Normalizer:
         return self._native.center, self._native.scale, self._native.shift
 
     def __call__(self, x, *, out=None, output_dtype=None):
+        if _is_cuda(x):
+            return self._apply_cuda(x, out, output_dtype, inverse=False)
         return self._apply(self._native, x, out, output_dtype, self._make is not None)
 
     def inverse(self, y, *, out=None, output_dtype=None):
@@ -226,9 +290,55 @@ class Normalizer:
             raise errors.InvalidArgument(grpc.StatusCode.INVALID_ARGUMENT, (
                 f"scheme {self.scheme} has no inverse: its statistics come from each input and "
                 "are not kept; Denormalize takes zscore, minmax, scale or batchnorm"))
+        if _is_cuda(y):
+            return self._apply_cuda(y, out, output_dtype, inverse=True)
         if self._inverse is None:
             self._inverse = self._make(True)
         return self._apply(self._inverse, y, out, output_dtype, True)
+
+    def _apply_cuda(self, x, out, output_dtype, inverse: bool):
+        """A torch CUDA tensor normalised on its device and current stream; returns when
+        the work is queued, as torch's own operations do."""
+        _require_cuda()
+        torch = sys.modules["torch"]
+        if out is not None and output_dtype is None:
+            wire_out = tensors.dtype_of(out)
+        else:
+            wire_out = tensors.output_dtype(output_dtype) or pb.DTYPE_FLOAT32
+        x = x.detach().contiguous()
+        name = _torch_dtype_name(x)
+        if out is None:
+            result = torch.empty(x.shape, dtype=_TORCH_OUTPUTS[wire_out](torch), device=x.device)
+        else:
+            result = out
+            if not _is_cuda(out) or out.device != x.device or not out.is_contiguous():
+                raise ValueError(f"out must be a contiguous CUDA tensor on {x.device}, as the "
+                                 "input is")
+            if tuple(out.shape) != tuple(x.shape):
+                raise ValueError(f"out has shape {tuple(out.shape)}, expected the input's "
+                                 f"{tuple(x.shape)}")
+            x_end = x.data_ptr() + x.numel() * x.element_size()
+            out_end = out.data_ptr() + out.numel() * out.element_size()
+            if x.data_ptr() < out_end and out.data_ptr() < x_end:
+                in_place = (self._make is not None and out.data_ptr() == x.data_ptr()
+                            and out.element_size() == x.element_size())
+                if not in_place:
+                    raise ValueError("out overlaps x: give the output memory of its own (a "
+                                     "frozen scheme may write over x itself, same dtype)")
+        stream = _cuda_stream(x)
+        if self._make is None:
+            self._native.apply_cuda(x.data_ptr(), list(x.shape), name, result.data_ptr(),
+                                    _DTYPE_NAMES[wire_out], stream)
+            return result
+        key = (x.device.index, inverse)
+        if key not in self._on_device:  # the factors, copied to that device once
+            host = self._native if not inverse else (self._inverse or self._make(True))
+            if inverse:
+                self._inverse = host
+            self._on_device[key] = _native.CudaFrozenNormalizer(host, x.device.index)
+        self._on_device[key].apply(x.data_ptr(), list(x.shape), name, result.data_ptr(),
+                                   _DTYPE_NAMES[wire_out], stream)
+        return result
 
     @staticmethod
     def _apply(native, x, out, output_dtype, elementwise):
