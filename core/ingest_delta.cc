@@ -20,7 +20,8 @@ IngestDelta::IngestDelta(const DatasetSpec& spec)
 }
 
 absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const ValidatedTensor& batch,
-                                                   WorkerPool* pool, const TensorView* weights) {
+                                                   WorkerPool* pool, const TensorView* weights,
+                                                   DeviceOffload* device) {
   NORMD_ASSIGN_OR_RETURN(const ChannelGeometry geometry,
                          ResolveGeometry(spec_.layout, spec_.channels, batch.shape()));
   std::optional<SampleWeights> resolved;
@@ -35,9 +36,15 @@ absl::StatusOr<BatchSummary> IngestDelta::AddBatch(Split split, const ValidatedT
         resolved, ResolveSampleWeights(*weights, batch.shape(), "weights", weight_storage_));
   }
   const SampleWeights* w = resolved.has_value() ? &*resolved : nullptr;
+  std::optional<absl::StatusOr<uint64_t>> on_device;
+  if (device != nullptr && w == nullptr) {
+    on_device = device->ComputeBatchMoments(batch, geometry, spec_.nonfinite, scratch_);
+  }
   NORMD_ASSIGN_OR_RETURN(
       const uint64_t skipped,
-      ComputeBatchMoments(batch.view(), geometry, spec_.nonfinite, scratch_, pool, w));
+      on_device.has_value()
+          ? *std::move(on_device)
+          : ComputeBatchMoments(batch.view(), geometry, spec_.nonfinite, scratch_, pool, w));
   return AddMoments(split, batch, geometry, scratch_, skipped, pool, w);
 }
 

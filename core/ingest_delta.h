@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "core/dataset_spec.h"
 #include "core/dataset_statistics.h"
+#include "core/device_offload.h"
 #include "core/moments_summary.h"
 #include "core/running_average.h"
 #include "core/sample_weights.h"
@@ -33,10 +34,12 @@ class IngestDelta {
   // per-channel moments (on `pool` when given) and merges them into this delta. With
   // `weights` (checked by ResolveSampleWeights) the moments and sketches are weighted;
   // the train split of a running-average dataset refuses them (FAILED_PRECONDITION).
-  // On error nothing changes.
+  // An unweighted batch's moments are offered to `device` first (null: none); the
+  // sketches and fixed histograms are always the CPU's. On error nothing changes.
   absl::StatusOr<BatchSummary> AddBatch(Split split, const ValidatedTensor& batch,
                                         WorkerPool* pool = nullptr,
-                                        const TensorView* weights = nullptr);
+                                        const TensorView* weights = nullptr,
+                                        DeviceOffload* device = nullptr);
 
   // Merges one batch's moments (geometry.channels of them, computed under the
   // dataset's non-finite policy, `skipped` values left out) into this delta, as

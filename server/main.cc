@@ -72,6 +72,16 @@ ABSL_FLAG(absl::Duration, traffic_persist_interval, kDefaults.traffic_persist_in
 ABSL_FLAG(uint64_t, drift_metric_channels, kDefaults.drift_metric_channels,
           "Channels per (dataset, version) with drift gauges of their own on /metrics (the rest "
           "count in the _max gauges). [env NORMD_DRIFT_METRIC_CHANNELS]");
+ABSL_FLAG(std::string, device, "",
+          "A GPU for large requests: cuda:N runs frozen Normalize requests and Ingest batches "
+          "on CUDA device N from the sizes where it measured itself faster than the CPU (at "
+          "start); empty: the CPU only. Needs a build with the CUDA path. [env NORMD_DEVICE]");
+ABSL_FLAG(int64_t, device_normalize_min_bytes, -1,
+          "With --device: input bytes from which Normalize runs on the device; -1: measured. "
+          "[env NORMD_DEVICE_NORMALIZE_MIN_BYTES]");
+ABSL_FLAG(int64_t, device_fit_min_bytes, -1,
+          "With --device: batch bytes from which Ingest reduces on the device; -1: measured. "
+          "[env NORMD_DEVICE_FIT_MIN_BYTES]");
 ABSL_FLAG(std::string, health_listen, "",
           "Address for a plaintext gRPC port that serves only grpc.health.v1, HOST:PORT, for "
           "probes that cannot speak TLS (Kubernetes gRPC probes); empty: none (the main port "
@@ -210,6 +220,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.traffic_persist_interval = absl::GetFlag(FLAGS_traffic_persist_interval);
+  options.device = {absl::GetFlag(FLAGS_device), absl::GetFlag(FLAGS_device_normalize_min_bytes),
+                    absl::GetFlag(FLAGS_device_fit_min_bytes)};
   options.drift_metric_channels = absl::GetFlag(FLAGS_drift_metric_channels);
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.health_listen = absl::GetFlag(FLAGS_health_listen);

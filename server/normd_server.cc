@@ -93,8 +93,13 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   const int threads = options.kernel_threads >= 0 ? options.kernel_threads : std::max(0, cpus - 1);
   server->pool_ = std::make_unique<WorkerPool>(static_cast<size_t>(threads));
+  NORMD_ASSIGN_OR_RETURN(server->device_, OpenDevice(options.device, server->pool_.get()));
+  if (server->device_ != nullptr) {
+    Log(LogLevel::kInfo, "device", {{"device", server->device_->Describe()}});
+  }
   NORMD_ASSIGN_OR_RETURN(server->engine_, OpenEngine(options.store, options.data_dir, options.etcd,
                                                      server->pool_.get(), options.traffic));
+  server->engine_->SetDevice(server->device_.get());
   server->drift_metric_channels_ = options.drift_metric_channels;
   server->access_ = std::move(access);
   SharedMemory shared_memory;

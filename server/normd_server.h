@@ -16,6 +16,7 @@
 #include "server/engine/dataset_engine.h"
 #include "server/observability/metrics_endpoint.h"
 #include "server/observability/server_metrics.h"
+#include "server/open_device.h"
 #include "server/regions/handoff_listener.h"
 #include "server/regions/region_registry.h"
 #include "server/service/normd_service.h"
@@ -53,6 +54,8 @@ struct ServerOptions {
   // What Normalize's live traffic keeps (server/engine/traffic_monitor.h), how often it
   // is written to the store, and how many channels per version get drift gauges.
   TrafficOptions traffic;
+  // --device: a GPU for large frozen Normalize requests and Ingest batches.
+  DeviceOptions device;
   absl::Duration traffic_persist_interval = absl::Minutes(1);
   size_t drift_metric_channels = 8;
   bool log_requests = true;  // one structured log line per finished RPC
@@ -97,6 +100,7 @@ class NormdServer {
   int port_ = 0;
   std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<WorkerPool> pool_;
+  std::unique_ptr<DeviceOffload> device_;  // outlives engine_, which points to it
   std::unique_ptr<DatasetEngine> engine_;
   std::unique_ptr<AccessPolicy> access_;
   std::unique_ptr<RegionRegistry> regions_;

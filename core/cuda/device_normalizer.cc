@@ -1,5 +1,6 @@
 #include "core/cuda/device_normalizer.h"
 
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,34 @@ size_t OutputSlot(DType dtype) {
 
 }  // namespace
 
+std::vector<double> PackFrozenFactors(const ScaleShift& f) {
+  const size_t channels = f.center.size();
+  std::vector<double> packed;
+  packed.reserve(channels * (3 + 2 * kOutputTypes.size()));
+  packed.insert(packed.end(), f.center.begin(), f.center.end());
+  packed.insert(packed.end(), f.scale.begin(), f.scale.end());
+  packed.insert(packed.end(), f.shift.begin(), f.shift.end());
+  if (!f.clamp.empty()) {
+    for (DType out : kOutputTypes) {
+      const std::vector<ScaleShift::Range> ranges = RoundedClampRanges(out, f.clamp);
+      for (const ScaleShift::Range& r : ranges) packed.push_back(r.low);
+      for (const ScaleShift::Range& r : ranges) packed.push_back(r.high);
+    }
+  }
+  return packed;
+}
+
+cuda_kernels::MapFactors PackedFactorsFor(const double* base, size_t channels, bool clamps,
+                                          DType output) {
+  cuda_kernels::MapFactors factors{base, base + channels, base + 2 * channels};
+  if (clamps) {
+    const double* ranges = base + 3 * channels + OutputSlot(output) * 2 * channels;
+    factors.low = ranges;
+    factors.high = ranges + channels;
+  }
+  return factors;
+}
+
 absl::StatusOr<DeviceFrozenNormalizer> DeviceFrozenNormalizer::Create(
     const FrozenNormalizer& normalizer, int device) {
   if (normalizer.piecewise()) {
@@ -32,21 +61,8 @@ absl::StatusOr<DeviceFrozenNormalizer> DeviceFrozenNormalizer::Create(
   ScopedDevice scoped(device);
   NORMD_RETURN_IF_ERROR(scoped.status());
   DeviceFrozenNormalizer result(normalizer, device);
-  const ScaleShift& f = normalizer.factors();
-  const size_t channels = f.center.size();
-  std::vector<double> packed;
-  packed.reserve(channels * (3 + 2 * kOutputTypes.size()));
-  packed.insert(packed.end(), f.center.begin(), f.center.end());
-  packed.insert(packed.end(), f.scale.begin(), f.scale.end());
-  packed.insert(packed.end(), f.shift.begin(), f.shift.end());
-  result.clamps_ = !f.clamp.empty();
-  if (result.clamps_) {
-    for (DType out : kOutputTypes) {
-      const std::vector<ScaleShift::Range> ranges = RoundedClampRanges(out, f.clamp);
-      for (const ScaleShift::Range& r : ranges) packed.push_back(r.low);
-      for (const ScaleShift::Range& r : ranges) packed.push_back(r.high);
-    }
-  }
+  result.clamps_ = !normalizer.factors().clamp.empty();
+  const std::vector<double> packed = PackFrozenFactors(normalizer.factors());
   NORMD_RETURN_IF_ERROR(
       result.factors_.CopyFrom(packed.data(), packed.size() * sizeof(double), cudaStreamLegacy));
   NORMD_RETURN_IF_ERROR(CudaStatus(cudaStreamSynchronize(cudaStreamLegacy), "copying factors"));
@@ -69,13 +85,8 @@ absl::Status DeviceFrozenNormalizer::Apply(const DeviceTensorView& input, Output
   ScopedDevice scoped(device_);
   NORMD_RETURN_IF_ERROR(scoped.status());
   const auto channels = static_cast<uint64_t>(geometry.channels);
-  const auto* base = static_cast<const double*>(factors_.data());
-  cuda_kernels::MapFactors factors{base, base + channels, base + 2 * channels};
-  if (clamps_) {
-    const double* ranges = base + 3 * channels + OutputSlot(output_type.dtype()) * 2 * channels;
-    factors.low = ranges;
-    factors.high = ranges + channels;
-  }
+  const cuda_kernels::MapFactors factors = PackedFactorsFor(
+      static_cast<const double*>(factors_.data()), channels, clamps_, output_type.dtype());
   const auto elements = static_cast<uint64_t>(tensor.elements());
   const cuda_kernels::MapGeometry map{elements, elements, channels,
                                       static_cast<uint64_t>(geometry.inner)};

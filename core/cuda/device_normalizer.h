@@ -9,6 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include <array>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -16,8 +17,17 @@
 #include "core/cuda/device_tensor.h"
 #include "core/dtype.h"
 #include "core/frozen_normalizer.h"
+#include "core/kernels/cuda/scale_shift_map.h"
 
 namespace normd::cuda {
+
+// A frozen normaliser's factors packed for the device: center, scale and shift, then,
+// when the scheme clamps, low and high rounded to each output type in turn.
+std::vector<double> PackFrozenFactors(const ScaleShift& factors);
+
+// The kernel's view of packed factors at `device_factors` for `output`.
+cuda_kernels::MapFactors PackedFactorsFor(const double* device_factors, size_t channels,
+                                          bool clamps, DType output);
 
 class DeviceFrozenNormalizer {
  public:

@@ -68,9 +68,7 @@ absl::Status ChangePin(StoredDataset& record, uint64_t version, bool rollback) {
 DatasetEngine::DatasetEngine(std::unique_ptr<DatasetStore> store,
                              std::unique_ptr<SharedDatasetStore> shared, WorkerPool* pool,
                              const TrafficOptions& traffic)
-    : store_(std::move(store)),
-      pool_(pool),
-      shared_(std::move(shared)) {
+    : store_(std::move(store)), pool_(pool), shared_(std::move(shared)) {
   TrafficStore* traffic_store = store_ != nullptr ? static_cast<TrafficStore*>(store_.get())
                                                   : static_cast<TrafficStore*>(shared_.get());
   traffic_ = std::make_unique<TrafficMonitor>(traffic, traffic_store, pool);
@@ -299,7 +297,7 @@ absl::StatusOr<IngestTransaction> DatasetEngine::BeginIngest(absl::string_view n
 }
 
 IngestTransaction DatasetEngine::BeginIngest(std::shared_ptr<DatasetEntry> entry) {
-  return IngestTransaction(store_.get(), shared_.get(), pool_, std::move(entry));
+  return IngestTransaction(store_.get(), shared_.get(), pool_, std::move(entry), device_);
 }
 
 absl::StatusOr<VersionSummary> DatasetEngine::Freeze(absl::string_view name,

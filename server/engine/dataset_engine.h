@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "core/device_offload.h"
 #include "core/worker_pool.h"
 #include "server/engine/ingest_transaction.h"
 #include "server/engine/traffic_monitor.h"
@@ -114,6 +115,11 @@ class DatasetEngine {
                                                                  uint64_t version) const;
   WorkerPool* pool() const { return pool_; }
 
+  // The accelerator large Normalize requests and Ingest batches are offered to
+  // (--device), or null. Set before serving; it must outlive the engine.
+  void SetDevice(DeviceOffload* device) { device_ = device; }
+  DeviceOffload* device() const { return device_; }
+
  private:
   DatasetEngine(std::unique_ptr<DatasetStore> store, std::unique_ptr<SharedDatasetStore> shared,
                 WorkerPool* pool, const TrafficOptions& traffic);
@@ -129,6 +135,7 @@ class DatasetEngine {
 
   std::unique_ptr<DatasetStore> store_;  // null over a shared store
   WorkerPool* const pool_;
+  DeviceOffload* device_ = nullptr;
   std::unique_ptr<TrafficMonitor> traffic_;
   mutable absl::Mutex mu_;
   mutable std::map<std::string, std::shared_ptr<DatasetEntry>, std::less<>> datasets_

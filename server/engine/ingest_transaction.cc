@@ -21,8 +21,14 @@ DatasetTotals TotalsOf(const DatasetStatistics& live) {
 }
 
 IngestTransaction::IngestTransaction(DatasetStore* store, SharedDatasetStore* shared,
-                                     WorkerPool* pool, std::shared_ptr<DatasetEntry> entry)
-    : store_(store), shared_(shared), pool_(pool), entry_(std::move(entry)), delta_(entry_->spec) {}
+                                     WorkerPool* pool, std::shared_ptr<DatasetEntry> entry,
+                                     DeviceOffload* device)
+    : store_(store),
+      shared_(shared),
+      pool_(pool),
+      device_(device),
+      entry_(std::move(entry)),
+      delta_(entry_->spec) {}
 
 absl::StatusOr<uint64_t> IngestTransaction::CommittedSequence() const {
   if (shared_ != nullptr) return shared_->WriterSequence(CatalogueIdentity(*entry_), writer_);
@@ -80,7 +86,7 @@ absl::StatusOr<BatchSummary> IngestTransaction::Add(Split split, const Validated
   if (duplicate) {
     ++duplicates_;
   } else {
-    NORMD_ASSIGN_OR_RETURN(summary, delta_.AddBatch(split, batch, pool_, weights));
+    NORMD_ASSIGN_OR_RETURN(summary, delta_.AddBatch(split, batch, pool_, weights, device_));
     if (!writer_.empty() && first_new_sequence_ == 0) first_new_sequence_ = identity.sequence;
   }
   ++batches_seen_;

@@ -50,10 +50,10 @@ inline constexpr size_t kMaxWritersPerDataset = 10000;
 class IngestTransaction {
  public:
   // Commits go to `store`, or over a store that replicas share to `shared` (one of
-  // the two is null); batches are reduced on `pool` (may be null). All must outlive
-  // the transaction.
+  // the two is null); batches are reduced on `pool` (may be null), their moments
+  // offered to `device` first (may be null). All must outlive the transaction.
   IngestTransaction(DatasetStore* store, SharedDatasetStore* shared, WorkerPool* pool,
-                    std::shared_ptr<DatasetEntry> entry);
+                    std::shared_ptr<DatasetEntry> entry, DeviceOffload* device = nullptr);
 
   // Reduces `batch` (already validated) under the dataset's layout, channels and
   // non-finite policy, weighted by `weights` when given. On error nothing changes.
@@ -88,6 +88,7 @@ class IngestTransaction {
   DatasetStore* store_;
   SharedDatasetStore* shared_;
   WorkerPool* pool_;
+  DeviceOffload* device_;
   std::shared_ptr<DatasetEntry> entry_;
   IngestDelta delta_;
   uint64_t batches_seen_ = 0;

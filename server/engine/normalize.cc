@@ -116,7 +116,13 @@ absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const 
   NORMD_ASSIGN_OR_RETURN(
       const FrozenNormalizer normalizer,
       FrozenNormalizer::Create(scheme, layout, channels, reference, call.inverse));
-  NORMD_RETURN_IF_ERROR(normalizer.Apply(call.input, call.output_dtype, output, engine_->pool()));
+  std::optional<absl::Status> on_device;
+  if (DeviceOffload* device = engine_->device(); device != nullptr) {
+    on_device = device->ApplyFrozen(normalizer, call.input, call.output_dtype, output);
+  }
+  NORMD_RETURN_IF_ERROR(on_device.has_value() ? *on_device
+                                              : normalizer.Apply(call.input, call.output_dtype,
+                                                                 output, engine_->pool()));
   // The inverse map's input is normalised data, not what the version describes.
   if (version != 0 && !call.inverse) {
     engine_->traffic().Observe(entry->spec, entry->incarnation, version, call.input);

@@ -18,7 +18,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 ALLOWED = {
     "common": set(),
     "core/kernels": {"core/dtype"},
+    "core/kernels/cuda": {"core/kernels", "core/dtype"},
     "core": {"core/kernels", "common"},
+    "core/cuda": {"core", "core/kernels", "core/kernels/cuda", "common"},
     "wire": {"core", "common", "proto"},
     "server/observability": {"core", "common"},
     "server/store": {"wire", "core", "common", "proto"},
@@ -31,11 +33,11 @@ ALLOWED = {
                        "wire", "server/store", "core", "common", "proto"},
     "server/dashboard": {"server/service", "server/engine", "server/auth", "server/observability",
                          "wire", "server/store", "core", "common", "proto"},
-    "server": {"server/dashboard", "server/service", "server/store", "server/store/rocksdb", "server/store/etcd",
+    "server": {"server/dashboard", "server/service", "server/store", "server/store/rocksdb", "server/store/etcd", "core/cuda",
                "server/engine", "server/auth", "server/observability", "server/regions", "core",
                "common", "proto"},
     "client/cpp": {"wire", "core", "common", "proto"},
-    "client/python/native": {"core", "common"},
+    "client/python/native": {"core/cuda", "core", "common"},
     "client/cpp/normctl": {"client/cpp", "common", "proto"},
 }
 
@@ -69,7 +71,7 @@ def main():
     checked = 0
     for folder in ALLOWED:
         for path in sorted((ROOT / folder).glob("*")):
-            if path.suffix not in (".h", ".cc") or not path.is_file():
+            if path.suffix not in (".h", ".cc", ".cu") or not path.is_file():
                 continue
             checked += 1
             for header in INCLUDE.findall(path.read_text()):
