@@ -112,8 +112,7 @@ void BM_DeviceReadOnlySum(benchmark::State& state, Shape shape, size_t element_s
   a.Run(
       state,
       [&] {
-        return bench::LaunchReadOnlySum(a.input.data(), bytes,
-                                        static_cast<float*>(a.output.data()),
+        return bench::LaunchReadOnlySum(a.input.data(), bytes, static_cast<float*>(a.output.data()),
                                         a.stream) == cudaSuccess;
       },
       static_cast<int64_t>(bytes));
@@ -178,8 +177,7 @@ void BM_CudaBatchNormTraining(benchmark::State& state, Shape shape) {
       state,
       [&] {
         return cuda::ApplyBatchNormTraining({}, {DType::kFloat32, shape.dims, a.input.data()},
-                                            geometry, f32, a.output.data(), {}, a.stream,
-                                            workspace)
+                                            geometry, f32, a.output.data(), {}, a.stream, workspace)
             .ok();
       },
       static_cast<int64_t>(2 * bytes));
@@ -192,8 +190,7 @@ BENCHMARK_CAPTURE(BM_DeviceReadOnlySum, images_u8, kImages, 1)->UseManualTime();
 BENCHMARK_CAPTURE(BM_DeviceReadOnlySum, activations_f32, kActivations, 4)->UseManualTime();
 BENCHMARK_CAPTURE(BM_CudaNormalize, f32_images, kImages, DType::kFloat32, DType::kFloat32)
     ->UseManualTime();
-BENCHMARK_CAPTURE(BM_CudaNormalize, f32_activations, kActivations, DType::kFloat32,
-                  DType::kFloat32)
+BENCHMARK_CAPTURE(BM_CudaNormalize, f32_activations, kActivations, DType::kFloat32, DType::kFloat32)
     ->UseManualTime();
 BENCHMARK_CAPTURE(BM_CudaNormalize, f16_images, kImages, DType::kFloat16, DType::kFloat16)
     ->UseManualTime();

@@ -7,9 +7,10 @@
 namespace normd::cuda_kernels {
 namespace {
 
+// No __restrict__: y may be x itself (in place, same element size); each element is
+// read once, by the thread that then writes it.
 template <typename In, typename Out>
-__global__ void ScaleShiftMapKernel(const In* __restrict__ x, Out* __restrict__ y,
-                                    MapGeometry geometry, MapFactors factors) {
+__global__ void ScaleShiftMapKernel(const In* x, Out* y, MapGeometry geometry, MapFactors factors) {
   const uint64_t spans = (geometry.elements + kSpan - 1) / kSpan;
   const uint64_t step = static_cast<uint64_t>(gridDim.x) * blockDim.x;
   for (uint64_t span = static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x; span < spans;
