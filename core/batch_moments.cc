@@ -30,8 +30,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "core/kernels/double_double.h"
 #include "core/kernel_plan.h"
+#include "core/kernels/double_double.h"
 #include "core/kernels/moment_sums.h"
 #include "core/u8_batch_moments.h"
 

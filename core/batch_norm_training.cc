@@ -9,10 +9,9 @@
 
 namespace normd {
 
-absl::StatusOr<uint64_t> ApplyBatchNormTraining(
-    const BatchNormTrainingScheme& scheme, const TensorView& input, const ChannelGeometry& geometry,
-    OutputDType output_type, std::span<std::byte> output, std::span<ChannelMoments> moments,
-    WorkerPool* pool) {
+absl::Status ValidateBatchNormTraining(const BatchNormTrainingScheme& scheme,
+                                       const ChannelGeometry& geometry,
+                                       std::span<const int64_t> shape) {
   NORMD_RETURN_IF_ERROR(ValidateEps(scheme.eps));
   NORMD_RETURN_IF_ERROR(
       ValidateAffineParameters(scheme.gamma, scheme.beta, geometry.channels, "channel"));
@@ -20,8 +19,16 @@ absl::StatusOr<uint64_t> ApplyBatchNormTraining(
     return absl::InvalidArgumentError(absl::StrCat(
         "batch norm in training mode needs more than 1 value per channel (batch x spatial "
         "positions), got ",
-        geometry.values_per_channel(), " for input shape ", FormatShape(input.shape)));
+        geometry.values_per_channel(), " for input shape ", FormatShape(shape)));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ApplyBatchNormTraining(
+    const BatchNormTrainingScheme& scheme, const TensorView& input, const ChannelGeometry& geometry,
+    OutputDType output_type, std::span<std::byte> output, std::span<ChannelMoments> moments,
+    WorkerPool* pool) {
+  NORMD_RETURN_IF_ERROR(ValidateBatchNormTraining(scheme, geometry, input.shape));
   NORMD_ASSIGN_OR_RETURN(
       const uint64_t skipped,
       ComputeBatchMoments(input, geometry, NonFinitePolicy::kSkip, moments, pool));

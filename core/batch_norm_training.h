@@ -33,6 +33,12 @@ struct BatchNormTrainingScheme {
 // `moments`; a channel holding any comes out as NaN, as in PyTorch.
 // INVALID_ARGUMENT for bad eps or gamma/beta, or a channel with fewer than 2 values
 // (PyTorch refuses those in training mode too); on error nothing is written.
+// The checks ApplyBatchNormTraining makes before any work (every path runs them):
+// eps, gamma/beta, and more than one value per channel for input `shape`.
+absl::Status ValidateBatchNormTraining(const BatchNormTrainingScheme& scheme,
+                                       const ChannelGeometry& geometry,
+                                       std::span<const int64_t> shape);
+
 absl::StatusOr<uint64_t> ApplyBatchNormTraining(
     const BatchNormTrainingScheme& scheme, const TensorView& input, const ChannelGeometry& geometry,
     OutputDType output_type, std::span<std::byte> output, std::span<ChannelMoments> moments,

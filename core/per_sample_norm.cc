@@ -215,15 +215,20 @@ absl::StatusOr<GroupedGeometry> ResolvePerSampleGeometry(const PerSampleScheme& 
       scheme);
 }
 
+absl::Status ValidatePerSampleParameters(const PerSampleScheme& scheme, const GroupedGeometry& g) {
+  const AffineParameters params = ParametersOf(scheme);
+  NORMD_RETURN_IF_ERROR(ValidateEps(params.eps));
+  return ValidateAffineParameters(
+      params.gamma, params.beta, g.channels,
+      std::holds_alternative<LayerNormScheme>(scheme) ? "element of normalized_shape" : "channel");
+}
+
 absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const TensorView& input,
                                 const GroupedGeometry& g, OutputDType output_type,
                                 std::span<std::byte> output, WorkerPool* pool) {
   const DType output_dtype = output_type.dtype();
   const AffineParameters params = ParametersOf(scheme);
-  NORMD_RETURN_IF_ERROR(ValidateEps(params.eps));
-  NORMD_RETURN_IF_ERROR(ValidateAffineParameters(
-      params.gamma, params.beta, g.channels,
-      std::holds_alternative<LayerNormScheme>(scheme) ? "element of normalized_shape" : "channel"));
+  NORMD_RETURN_IF_ERROR(ValidatePerSampleParameters(scheme, g));
   const auto units = static_cast<size_t>(g.units);
   const auto unit_elements = static_cast<size_t>(g.unit_elements());
   const size_t in_size = ElementSize(input.dtype);

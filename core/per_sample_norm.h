@@ -75,6 +75,11 @@ absl::StatusOr<GroupedGeometry> ResolvePerSampleGeometry(const PerSampleScheme& 
                                                          std::span<const int64_t> shape,
                                                          const ChannelGeometry* channel_geometry);
 
+// The parameter checks ApplyPerSampleNorm makes before any work: eps, and gamma/beta
+// against the geometry's channels.
+absl::Status ValidatePerSampleParameters(const PerSampleScheme& scheme,
+                                         const GroupedGeometry& geometry);
+
 // Normalises `input` (validated) into `output` (exactly elements * ElementSize(
 // output_dtype) bytes). Checks eps and gamma/beta first; on error nothing is
 // written. Statistics are computed in float64 with the fit's moment kernels; a

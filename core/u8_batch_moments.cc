@@ -3,20 +3,13 @@
 #include <algorithm>
 #include <vector>
 
-#include "core/kernels/double_double.h"
+#include "core/kernels/integer_moments.h"
 #include "core/kernels/integer_sums.h"
 
 namespace normd {
 namespace {
 
 constexpr size_t kPartBytes = size_t{4} << 20;  // input per parallel part
-
-// v exactly: the nearest double and the (exact) remainder.
-DoubleDouble FromInteger(unsigned __int128 v) {
-  const auto hi = static_cast<double>(v);
-  const auto rest = static_cast<__int128>(v) - static_cast<__int128>(hi);
-  return QuickTwoSum(hi, static_cast<double>(rest));
-}
 
 void Add(const U8ChannelTotals& from, U8ChannelTotals& into) {
   into.count += from.count;
@@ -65,12 +58,10 @@ void FitPart(const uint8_t* data, const KernelWalk& walk, const std::vector<uint
 ChannelMoments MomentsOfTotals(const U8ChannelTotals& t) {
   ChannelMoments m;
   if (t.count == 0) return m;
-  const auto n = static_cast<double>(t.count);
   m.count = t.count;
-  m.mean = FromInteger(t.sum) / n;
-  const unsigned __int128 spread = static_cast<unsigned __int128>(t.count) * t.sum_squares -
-                                   static_cast<unsigned __int128>(t.sum) * t.sum;
-  m.m2 = FromInteger(spread) / n;
+  const IntegerMoments exact = MomentsOfIntegerSums(t.count, t.sum, t.sum_squares);
+  m.mean = exact.mean;
+  m.m2 = exact.m2;
   m.min = t.min;
   m.max = t.max;
   return m;

@@ -106,9 +106,40 @@ absl::StatusOr<uint64_t> CopyMomentsBack(uint64_t segments, std::span<ChannelMom
   return first_nonfinite;
 }
 
+// The input checked (and the output, unless null) as the CPU's entry points check
+// theirs, and `expected_elements` against it; returns the device both live on.
+absl::StatusOr<int> CheckDeviceCall(const DeviceTensorView& input, const void* output,
+                                    OutputDType output_type, int64_t expected_elements,
+                                    absl::string_view call) {
+  NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor, ValidateDeviceTensor(input));
+  if (output != nullptr) NORMD_RETURN_IF_ERROR(CheckDeviceOutput(output, output_type.dtype()));
+  if (tensor.elements() != expected_elements) {
+    return absl::InternalError(absl::StrCat(call, ": the geometry disagrees with the input"));
+  }
+  return CommonDevice(input.data, output);
+}
+
 SegmentGeometry PerChannel(const ChannelGeometry& g) {
   const auto channels = static_cast<uint64_t>(g.channels);
   return {1, static_cast<uint64_t>(g.outer), channels, static_cast<uint64_t>(g.inner), channels};
+}
+
+// The offending element of a rejected batch, read back for the message.
+absl::Status RejectedValue(const DeviceTensorView& batch, const ChannelGeometry& geometry,
+                           uint64_t index) {
+  double value = 0;
+  NORMD_RETURN_IF_ERROR(VisitDType(batch.dtype, [&](auto tag) -> absl::Status {
+    using T = decltype(tag);
+    T element;
+    NORMD_RETURN_IF_ERROR(CudaStatus(cudaMemcpy(&element, static_cast<const T*>(batch.data) + index,
+                                                sizeof(T), cudaMemcpyDeviceToHost),
+                                     "reading the non-finite value"));
+    value = ToDouble(element);
+    return absl::OkStatus();
+  }));
+  const auto channel =
+      index / static_cast<uint64_t>(geometry.inner) % static_cast<uint64_t>(geometry.channels);
+  return NonFiniteValueError(value, index, channel);
 }
 
 }  // namespace
@@ -117,12 +148,13 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const DeviceTensorView& batch,
                                              const ChannelGeometry& geometry,
                                              NonFinitePolicy policy, std::span<ChannelMoments> out,
                                              cudaStream_t stream, DeviceWorkspace& workspace) {
-  NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor, ValidateDeviceTensor(batch));
-  if (geometry.elements() != tensor.elements() ||
-      out.size() != static_cast<size_t>(geometry.channels)) {
-    return absl::InternalError("ComputeBatchMoments: geometry or buffer disagree with the batch");
+  if (out.size() != static_cast<size_t>(geometry.channels)) {
+    return absl::InternalError(
+        "ComputeBatchMoments: the moments buffer disagrees with the geometry");
   }
-  NORMD_ASSIGN_OR_RETURN(const int device, CommonDevice(batch.data, nullptr));
+  NORMD_ASSIGN_OR_RETURN(
+      const int device,
+      CheckDeviceCall(batch, nullptr, OutputDType(), geometry.elements(), "ComputeBatchMoments"));
   ScopedDevice scoped(device);
   NORMD_RETURN_IF_ERROR(scoped.status());
   const SegmentGeometry g = PerChannel(geometry);
@@ -130,24 +162,11 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const DeviceTensorView& batch,
   NORMD_ASSIGN_OR_RETURN(const uint64_t first_nonfinite,
                          CopyMomentsBack(g.segments(), out, stream, workspace));
   if (first_nonfinite != cuda_kernels::kNoIndex && policy == NonFinitePolicy::kReject) {
-    double value = 0;  // the offending element, read back for the message
-    NORMD_RETURN_IF_ERROR(VisitDType(batch.dtype, [&](auto tag) -> absl::Status {
-      using T = decltype(tag);
-      T element;
-      NORMD_RETURN_IF_ERROR(
-          CudaStatus(cudaMemcpy(&element, static_cast<const T*>(batch.data) + first_nonfinite,
-                                sizeof(T), cudaMemcpyDeviceToHost),
-                     "reading the non-finite value"));
-      value = ToDouble(element);
-      return absl::OkStatus();
-    }));
-    const auto channel = first_nonfinite / static_cast<uint64_t>(geometry.inner) %
-                         static_cast<uint64_t>(geometry.channels);
-    return NonFiniteValueError(value, first_nonfinite, channel);
+    return RejectedValue(batch, geometry, first_nonfinite);
   }
   uint64_t counted = 0;
   for (const ChannelMoments& m : out) counted += m.count;
-  return static_cast<uint64_t>(tensor.elements()) - counted;
+  return static_cast<uint64_t>(geometry.elements()) - counted;
 }
 
 absl::Status ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
@@ -155,21 +174,10 @@ absl::Status ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
                                     OutputDType output_type, void* output,
                                     std::span<ChannelMoments> moments, cudaStream_t stream,
                                     DeviceWorkspace& workspace) {
-  NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor, ValidateDeviceTensor(input));
-  NORMD_RETURN_IF_ERROR(CheckDeviceOutput(output, output_type.dtype()));
-  NORMD_RETURN_IF_ERROR(ValidateEps(scheme.eps));
-  NORMD_RETURN_IF_ERROR(
-      ValidateAffineParameters(scheme.gamma, scheme.beta, geometry.channels, "channel"));
-  if (geometry.values_per_channel() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch norm in training mode needs more than 1 value per channel (batch x spatial "
-        "positions), got ",
-        geometry.values_per_channel()));
-  }
-  if (geometry.elements() != tensor.elements()) {
-    return absl::InternalError("ApplyBatchNormTraining: geometry disagrees with the input");
-  }
-  NORMD_ASSIGN_OR_RETURN(const int device, CommonDevice(input.data, output));
+  NORMD_RETURN_IF_ERROR(ValidateBatchNormTraining(scheme, geometry, input.shape));
+  NORMD_ASSIGN_OR_RETURN(
+      const int device,
+      CheckDeviceCall(input, output, output_type, geometry.elements(), "ApplyBatchNormTraining"));
   ScopedDevice scoped(device);
   NORMD_RETURN_IF_ERROR(scoped.status());
   const SegmentGeometry g = PerChannel(geometry);
@@ -185,21 +193,14 @@ absl::Status ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
 absl::Status ApplyPerSampleNorm(const PerSampleScheme& scheme, const DeviceTensorView& input,
                                 const GroupedGeometry& geometry, OutputDType output_type,
                                 void* output, cudaStream_t stream, DeviceWorkspace& workspace) {
-  NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor, ValidateDeviceTensor(input));
-  NORMD_RETURN_IF_ERROR(CheckDeviceOutput(output, output_type.dtype()));
-  const auto& [gamma, beta, eps] =
-      std::visit([](const auto& s) { return std::tie(s.gamma, s.beta, s.eps); }, scheme);
-  NORMD_RETURN_IF_ERROR(ValidateEps(eps));
-  NORMD_RETURN_IF_ERROR(ValidateAffineParameters(
-      gamma, beta, geometry.channels,
-      std::holds_alternative<LayerNormScheme>(scheme) ? "element of normalized_shape" : "channel"));
-  if (geometry.units * geometry.unit_elements() != tensor.elements()) {
-    return absl::InternalError("ApplyPerSampleNorm: geometry disagrees with the input");
-  }
-  if (tensor.elements() == 0) return absl::OkStatus();
-  NORMD_ASSIGN_OR_RETURN(const int device, CommonDevice(input.data, output));
+  NORMD_RETURN_IF_ERROR(ValidatePerSampleParameters(scheme, geometry));
+  const int64_t elements = geometry.units * geometry.unit_elements();
+  NORMD_ASSIGN_OR_RETURN(const int device, CheckDeviceCall(input, output, output_type, elements,
+                                                           "ApplyPerSampleNorm"));
   ScopedDevice scoped(device);
   NORMD_RETURN_IF_ERROR(scoped.status());
+  const auto& [gamma, beta, eps] =
+      std::visit([](const auto& s) { return std::tie(s.gamma, s.beta, s.eps); }, scheme);
   const SegmentGeometry g{
       static_cast<uint64_t>(geometry.units), static_cast<uint64_t>(geometry.rows),
       static_cast<uint64_t>(geometry.channels), static_cast<uint64_t>(geometry.inner),

@@ -76,18 +76,6 @@ int64_t Elements(const std::vector<int64_t>& shape) {
   return n;
 }
 
-ReferenceStatistics Statistics(int64_t channels) {
-  ReferenceStatistics stats;
-  for (int64_t c = 0; c < channels; ++c) {
-    stats.count.push_back(100);
-    stats.mean.push_back(0.37 * static_cast<double>(c) - 1.1);
-    stats.variance.push_back(0.5 + 1.3 * static_cast<double>(c));
-    stats.min.push_back(-7.0 - static_cast<double>(c));
-    stats.max.push_back(13.0 + 0.5 * static_cast<double>(c));
-  }
-  return stats;
-}
-
 TEST_F(DeviceTest, FrozenMapIsTheCpusBitForBit) {
   std::mt19937_64 rng(1);
   for (const Case& c : Cases()) {
@@ -97,8 +85,8 @@ TEST_F(DeviceTest, FrozenMapIsTheCpusBitForBit) {
                                                FixedScaleScheme{1.0 / 255, 0.0},
                                                BatchNormScheme{gamma, beta, 1e-3}};
     for (const FrozenScheme& scheme : schemes) {
-      const FrozenNormalizer host =
-          *FrozenNormalizer::Create(scheme, c.layout, channels, Statistics(channels));
+      const FrozenNormalizer host = *FrozenNormalizer::Create(
+          scheme, c.layout, channels, testing::SyntheticStatistics(channels));
       absl::StatusOr<cuda::DeviceFrozenNormalizer> device =
           cuda::DeviceFrozenNormalizer::Create(host, 0);
       ASSERT_TRUE(device.ok()) << device.status();
@@ -262,7 +250,7 @@ TEST_F(DeviceTest, BatchStatisticsSchemesAreTheEmulationsBits) {
 
 TEST_F(DeviceTest, RefusesHostMemoryAndPiecewiseSchemes) {
   const FrozenNormalizer host =
-      *FrozenNormalizer::Create(ZScoreScheme{}, Layout::kNC, 2, Statistics(2));
+      *FrozenNormalizer::Create(ZScoreScheme{}, Layout::kNC, 2, testing::SyntheticStatistics(2));
   const cuda::DeviceFrozenNormalizer device = *cuda::DeviceFrozenNormalizer::Create(host, 0);
   std::vector<float> on_host(8), out(8);
   const std::vector<int64_t> shape = {4, 2};
@@ -271,7 +259,7 @@ TEST_F(DeviceTest, RefusesHostMemoryAndPiecewiseSchemes) {
                    out.data(), stream_);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_NE(status.message().find("device memory"), std::string::npos) << status;
-  ReferenceStatistics stats = Statistics(2);
+  ReferenceStatistics stats = testing::SyntheticStatistics(2);
   stats.quantile_ranks = {0.5};
   stats.quantiles = {{0.0}, {1.0}};
   const absl::StatusOr<FrozenNormalizer> bucketize =

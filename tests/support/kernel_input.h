@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "core/dataset_statistics.h"
 #include "core/dtype.h"
 
 namespace normd::testing {
@@ -68,6 +69,20 @@ inline std::vector<std::byte> RandomInput(DType dtype, size_t n, std::mt19937_64
     }
   }
   return bytes;
+}
+
+// Made-up statistics of `channels` channels (a different mean, variance and range for
+// each) for folding frozen normalisers in kernel tests.
+inline ReferenceStatistics SyntheticStatistics(int64_t channels) {
+  ReferenceStatistics stats;
+  for (int64_t c = 0; c < channels; ++c) {
+    stats.count.push_back(100);
+    stats.mean.push_back(0.37 * static_cast<double>(c) - 1.1);
+    stats.variance.push_back(0.5 + 1.3 * static_cast<double>(c));
+    stats.min.push_back(-7.0 - static_cast<double>(c));
+    stats.max.push_back(13.0 + 0.5 * static_cast<double>(c));
+  }
+  return stats;
 }
 
 }  // namespace normd::testing

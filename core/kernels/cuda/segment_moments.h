@@ -32,6 +32,7 @@
 #include "core/kernels/cuda/device_element.h"
 #include "core/kernels/double_double.h"
 #include "core/kernels/host_device.h"
+#include "core/kernels/integer_moments.h"
 
 namespace normd::cuda_kernels {
 
@@ -308,23 +309,14 @@ NORMD_HD inline U8Partial ThreadMoments(const uint8_t* x, const ThreadTile& tile
 template <typename In>
 using PartialOf = std::conditional_t<std::is_same_v<In, uint8_t>, U8Partial, MomentPartial>;
 
-// v exactly in double-double (v < 2^106), as core/u8_batch_moments.cc's FromInteger.
-NORMD_HD inline DoubleDouble ExactDoubleDouble(unsigned __int128 v) {
-  const auto hi = static_cast<double>(v);
-  const auto rest = static_cast<__int128>(v) - static_cast<__int128>(hi);
-  return QuickTwoSum(hi, static_cast<double>(rest));
-}
-
 // Integer totals as moments, as core/u8_batch_moments.cc's MomentsOfTotals.
 NORMD_HD inline MomentPartial MomentsOf(const U8Partial& t) {
   MomentPartial m;
   if (t.count == 0) return m;
-  const auto n = static_cast<double>(t.count);
-  m.count = n;
-  m.mean = ExactDoubleDouble(t.sum) / n;
-  const unsigned __int128 spread = static_cast<unsigned __int128>(t.count) * t.sum_squares -
-                                   static_cast<unsigned __int128>(t.sum) * t.sum;
-  m.m2 = ExactDoubleDouble(spread) / n;
+  m.count = static_cast<double>(t.count);
+  const IntegerMoments exact = MomentsOfIntegerSums(t.count, t.sum, t.sum_squares);
+  m.mean = exact.mean;
+  m.m2 = exact.m2;
   m.min = t.min;
   m.max = t.max;
   return m;

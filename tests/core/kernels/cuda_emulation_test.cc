@@ -111,18 +111,6 @@ int64_t Channels(const LayoutCase& c) {
   return *c.layout == Layout::kNHWC ? c.shape.back() : c.shape[1];
 }
 
-ReferenceStatistics SomeStatistics(int64_t channels) {
-  ReferenceStatistics stats;
-  for (int64_t c = 0; c < channels; ++c) {
-    stats.count.push_back(100);
-    stats.mean.push_back(0.37 * static_cast<double>(c) - 1.1);
-    stats.variance.push_back(0.5 + 1.3 * static_cast<double>(c));
-    stats.min.push_back(-7.0 - static_cast<double>(c));
-    stats.max.push_back(13.0 + 0.5 * static_cast<double>(c));
-  }
-  return stats;
-}
-
 std::vector<FrozenScheme> AffineSchemes(int64_t channels) {
   std::vector<double> gamma, beta;
   for (int64_t c = 0; c < channels; ++c) {
@@ -139,7 +127,7 @@ TEST(CudaEmulationTest, FrozenMapIsTheCpusBitForBit) {
   std::mt19937_64 rng(3);
   for (const LayoutCase& c : MapCases()) {
     const int64_t channels = Channels(c);
-    const ReferenceStatistics stats = SomeStatistics(channels);
+    const ReferenceStatistics stats = testing::SyntheticStatistics(channels);
     int64_t elements = 1;
     for (int64_t d : c.shape) elements *= d;
     for (const FrozenScheme& scheme : AffineSchemes(channels)) {
