@@ -49,6 +49,9 @@ class LocalNormalizer {
                          std::span<std::byte> output) const;
 
   uint64_t version() const { return version_; }
+  // The folded scheme: with the CUDA path, cuda::DeviceFrozenNormalizer::Create(frozen(),
+  // device) normalises tensors in device memory with these factors, the same bits
+  // (core/cuda/device_normalizer.h); cuda::SummarizeBatch makes a device batch's summary.
   const FrozenNormalizer& frozen() const { return normalizer_; }
 
  private:

@@ -169,6 +169,19 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const DeviceTensorView& batch,
   return static_cast<uint64_t>(geometry.elements()) - counted;
 }
 
+absl::StatusOr<MomentsSummary> SummarizeBatch(const DeviceTensorView& batch, Layout layout,
+                                              const ChannelGeometry& geometry,
+                                              NonFinitePolicy policy, cudaStream_t stream,
+                                              DeviceWorkspace& workspace) {
+  MomentsSummary summary = MomentsSummary::Empty(layout, geometry.channels);
+  NORMD_ASSIGN_OR_RETURN(
+      summary.skipped_nonfinite,
+      ComputeBatchMoments(batch, geometry, policy, summary.channels, stream, workspace));
+  summary.samples = static_cast<uint64_t>(geometry.samples);
+  summary.batches = 1;
+  return summary;
+}
+
 absl::Status ApplyBatchNormTraining(const BatchNormTrainingScheme& scheme,
                                     const DeviceTensorView& input, const ChannelGeometry& geometry,
                                     OutputDType output_type, void* output,

@@ -21,6 +21,7 @@
 #include "core/cuda/device.h"
 #include "core/cuda/device_tensor.h"
 #include "core/layout.h"
+#include "core/moments_summary.h"
 #include "core/nonfinite_policy.h"
 #include "core/per_sample_norm.h"
 
@@ -44,6 +45,14 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const DeviceTensorView& batch,
                                              const ChannelGeometry& geometry,
                                              NonFinitePolicy policy, std::span<ChannelMoments> out,
                                              cudaStream_t stream, DeviceWorkspace& workspace);
+
+// SummarizeBatch for a batch in device memory (moments only: sketches, fixed
+// histograms and weights are the CPU's): the summary a client sends in place of the
+// batch (IngestStream::WriteSummaries, Python's fit). Waits for `stream`.
+absl::StatusOr<MomentsSummary> SummarizeBatch(const DeviceTensorView& batch, Layout layout,
+                                              const ChannelGeometry& geometry,
+                                              NonFinitePolicy policy, cudaStream_t stream,
+                                              DeviceWorkspace& workspace);
 
 // ApplyBatchNormTraining on the device: `output` (as many elements of output_type, on
 // the input's device) is written asynchronously on `stream`. With `moments`

@@ -65,19 +65,15 @@ MomentsSummary CudaMoments(uintptr_t x, std::vector<int64_t> shape, const std::s
   const Layout layout = LayoutNamed(layout_name);
   if (channels <= 0) channels = ValueOrRaise(ChannelCountOf(layout, tensor.shape()));
   const ChannelGeometry geometry = ValueOrRaise(ResolveGeometry(layout, channels, tensor.shape()));
-  MomentsSummary summary = MomentsSummary::Empty(layout, channels);
   cuda::DeviceWorkspace& workspace = CudaWorkspace(input.data, stream);
-  absl::StatusOr<uint64_t> skipped;
+  absl::StatusOr<MomentsSummary> summary;
   {
     py::gil_scoped_release unlocked;
-    skipped = cuda::ComputeBatchMoments(
-        input, geometry, skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject,
-        summary.channels, StreamOf(stream), workspace);
+    summary = cuda::SummarizeBatch(
+        input, layout, geometry, skip_nonfinite ? NonFinitePolicy::kSkip : NonFinitePolicy::kReject,
+        StreamOf(stream), workspace);
   }
-  summary.skipped_nonfinite = ValueOrRaise(std::move(skipped));
-  summary.samples = static_cast<uint64_t>(geometry.samples);
-  summary.batches = 1;
-  return summary;
+  return ValueOrRaise(std::move(summary));
 }
 
 }  // namespace
