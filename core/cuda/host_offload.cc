@@ -195,9 +195,7 @@ absl::Status CudaOffload::RunFrozen(const FrozenNormalizer& normalizer,
   const auto elements = static_cast<uint64_t>(input.elements());
   const auto channels = static_cast<uint64_t>(geometry.channels);
   const auto inner = static_cast<uint64_t>(geometry.inner);
-  // Chunks of whole periods of the channel pattern, so each starts at channel 0.
-  const uint64_t period = channels == 1 ? 1 : channels * inner;
-  const uint64_t chunk = std::max<uint64_t>(1, kChunkBytes / (period * in_size)) * period;
+  const uint64_t chunk = cuda_kernels::ChunkElements(channels, inner, in_size, kChunkBytes);
   const std::vector<double> packed = PackFrozenFactors(normalizer.factors());
   NORMD_RETURN_IF_ERROR(
       factors_.CopyFrom(packed.data(), packed.size() * sizeof(double), streams_[0]));

@@ -47,6 +47,17 @@ inline uint64_t MapBlocks(uint64_t elements) {
 }
 
 // Elements [first, min(first + kSpan, elements)).
+// Elements per chunk when a host tensor crosses to the device in pieces (--device):
+// whole periods of the channel pattern (channels * inner; 1 for one channel), so
+// every chunk starts at channel 0 and maps with the whole tensor's geometry, of about
+// `chunk_bytes` of input and at least one period.
+inline uint64_t ChunkElements(uint64_t channels, uint64_t inner, uint64_t element_size,
+                              uint64_t chunk_bytes) {
+  const uint64_t period = channels == 1 ? 1 : channels * inner;
+  const uint64_t periods = chunk_bytes / (period * element_size);
+  return (periods == 0 ? 1 : periods) * period;
+}
+
 // kSpan elements as one value, so that a thread moves its span in 16-byte (8 for
 // uint8) accesses, whole sectors across a warp, and the compiler keeps it in registers.
 template <typename T>

@@ -165,6 +165,45 @@ TEST(CudaEmulationTest, FrozenMapIsTheCpusBitForBit) {
   }
 }
 
+// The offload's chunks (--device: a host tensor crossing in pieces, each mapped on its
+// own) give the whole tensor's bits: chunk boundaries fall on whole channel periods.
+TEST(CudaEmulationTest, ChunkedMapIsTheWholeMap) {
+  std::mt19937_64 rng(4);
+  for (const LayoutCase& c : MapCases()) {
+    const int64_t channels = Channels(c);
+    const FrozenNormalizer normalizer = *FrozenNormalizer::Create(
+        MinMaxScheme{-1.0, 1.0, true}, c.layout, channels, testing::SyntheticStatistics(channels));
+    int64_t elements = 1;
+    for (int64_t d : c.shape) elements *= d;
+    const std::vector<std::byte> x = testing::RandomInput(DType::kFloat16, elements, rng);
+    const ValidatedTensor tensor = *ValidateTensor(TensorView{DType::kFloat16, c.shape, x});
+    const ChannelGeometry geometry = *normalizer.GeometryOf(tensor);
+    std::vector<std::byte> whole(elements * 4), chunked(elements * 4);
+    ASSERT_TRUE(normalizer.Apply(tensor, OutputDType(), whole).ok());
+    const ScaleShift& f = normalizer.factors();
+    const std::vector<ScaleShift::Range> ranges = RoundedClampRanges(DType::kFloat32, f.clamp);
+    std::vector<double> low, high;
+    for (const ScaleShift::Range& r : ranges) low.push_back(r.low), high.push_back(r.high);
+    const auto n = static_cast<uint64_t>(elements);
+    const auto period = static_cast<uint64_t>(channels * geometry.inner);
+    // Chunks of a few periods, of less than one (rounded up to one), and of everything.
+    for (const uint64_t chunk_bytes : {uint64_t{2} * period * 2 + 1, uint64_t{3}, n * 2}) {
+      const uint64_t chunk = cuda_kernels::ChunkElements(
+          static_cast<uint64_t>(channels), static_cast<uint64_t>(geometry.inner), 2, chunk_bytes);
+      std::fill(chunked.begin(), chunked.end(), std::byte{0});
+      for (uint64_t first = 0; first < n; first += chunk) {
+        const uint64_t count = std::min(chunk, n - first);
+        testing::EmulateScaleShiftMap(
+            DType::kFloat16, DType::kFloat32, x.data() + first * 2, chunked.data() + first * 4,
+            {count, count, static_cast<uint64_t>(channels), static_cast<uint64_t>(geometry.inner)},
+            {f.center.data(), f.scale.data(), f.shift.data(), low.data(), high.data()});
+      }
+      ASSERT_EQ(whole, chunked) << "chunks of " << chunk << " values, shape rank "
+                                << c.shape.size();
+    }
+  }
+}
+
 // Values of `dtype` far from zero (an offset of 1e4 over a spread of ~3), as bytes and
 // as the doubles they hold.
 struct FitInput {
