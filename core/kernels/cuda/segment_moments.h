@@ -13,7 +13,7 @@
 // about their own mean (two passes over registers, one over memory) to a partial
 // (count, mean, M2) in double-double; partials merge by Chan's formula in
 // double-double, in a fixed tree, first within the block, then per segment
-// (MergeSegmentSlots). Nothing cancels however far the data sit from zero, and the
+// (MergeSlotsOfThread, then a tree). Nothing cancels however far the data sit from zero, and the
 // result does not depend on the device: the emulation test runs the same functions in
 // the same order on the host.
 //
