@@ -45,7 +45,6 @@ class DeviceFrozenNormalizer {
                      cudaStream_t stream) const;
 
   int device() const { return device_; }
-  const FrozenNormalizer& host() const { return host_; }
 
  private:
   DeviceFrozenNormalizer(FrozenNormalizer host, int device)

@@ -58,9 +58,6 @@ class CudaOffload final : public DeviceOffload {
       const ValidatedTensor& batch, const ChannelGeometry& geometry, NonFinitePolicy policy,
       std::span<ChannelMoments> out) override;
 
-  int64_t normalize_min_bytes() const { return normalize_min_bytes_; }
-  int64_t fit_min_bytes() const { return fit_min_bytes_; }
-
  private:
   static constexpr size_t kStreams = 3;  // chunks in flight: in, kernel, out
 
