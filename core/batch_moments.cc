@@ -161,12 +161,17 @@ absl::Status ScalarTile(const FitContext& ctx, size_t first, size_t count, const
         const double v = ToDouble(LoadElement<T>(data, first + k));
         const double weight = w == nullptr ? 1.0 : w[k];
         if (!std::isfinite(v) || !(weight > 0)) continue;
-        sums[channel_of(k)].sum += weight * v;
-        sums[channel_of(k)].weight += weight;
+        WeightedMomentSums& s = sums[channel_of(k)];
+        s.sum += weight * v;
+        s.weight += weight;
+        s.min = std::min(s.min, v);
       }
       for (size_t c = 0; c < channels.size(); ++c) {
         if (!channels[c].has_shift() && sums[c].weight > 0) {
-          channels[c].SetShift(sums[c].sum / sums[c].weight);
+          // Near float64's limit the sum overflows ([1e308, 1e308]); any value of the
+          // channel is a shift then, and the least is one.
+          const double mean = sums[c].sum / sums[c].weight;
+          channels[c].SetShift(std::isfinite(mean) ? mean : sums[c].min);
         }
       }
     }
@@ -449,6 +454,9 @@ absl::StatusOr<uint64_t> ComputeBatchMoments(const TensorView& batch,
     NORMD_RETURN_IF_ERROR(part.status);
     skipped += part.skipped;
     for (size_t c = 0; c < walk.channels; ++c) MergeMoments(part.channels[c].Finish(), out[c]);
+  }
+  for (size_t c = 0; c < out.size(); ++c) {
+    NORMD_RETURN_IF_ERROR(CheckRepresentable(out[c], c, "the batch"));
   }
   return skipped;
 }

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
 
 namespace normd {
 namespace {
@@ -95,6 +98,17 @@ void MergeMoments(const ChannelMoments& other, ChannelMoments& into) {
 
 void MergeMoments(std::span<const ChannelMoments> other, std::span<ChannelMoments> into) {
   for (size_t c = 0; c < other.size() && c < into.size(); ++c) MergeMoments(other[c], into[c]);
+}
+
+absl::Status CheckRepresentable(const ChannelMoments& m, size_t channel, absl::string_view what) {
+  if (m.count == 0) return absl::OkStatus();
+  const auto finite = [](const DoubleDouble& x) { return std::isfinite(x.hi) && std::isfinite(x.lo); };
+  if (finite(m.mean) && finite(m.m2) && std::isfinite(m.max - m.min)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, ": channel ", channel, "'s values span [", m.min, ", ", m.max,
+      "], so wide that their variance or range overflows float64 (beyond ",
+      std::numeric_limits<double>::max(),
+      "); nothing was applied. Rescale the values (other units) before fitting"));
 }
 
 }  // namespace normd

@@ -13,6 +13,8 @@
 #include <limits>
 #include <span>
 
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "core/kernels/double_double.h"
 
 namespace normd {
@@ -58,6 +60,13 @@ struct ChannelMoments {
 void MergeMoments(const ChannelMoments& other, ChannelMoments& into);
 
 void MergeMoments(std::span<const ChannelMoments> other, std::span<ChannelMoments> into);
+
+// OK for moments float64 can hold: an empty channel, or finite mean, M2 and range
+// (max - min). Finite values can still pass float64's largest number in their
+// variance or range ([0, 1e155], [-1.6e308, 1.6e308]); such moments would be stored
+// as inf or NaN, so every fit and merge checks this and refuses them:
+// INVALID_ARGUMENT naming `what` (e.g. "the batch"), the channel and its span.
+absl::Status CheckRepresentable(const ChannelMoments& m, size_t channel, absl::string_view what);
 
 }  // namespace normd
 

@@ -165,16 +165,36 @@ bool IsPiecewise(const FrozenScheme& scheme) {
          std::holds_alternative<BucketizeScheme>(scheme);
 }
 
-std::vector<double> QuantileRanksOf(const FrozenScheme& scheme) {
+absl::StatusOr<std::vector<double>> QuantileRanksOf(const FrozenScheme& scheme) {
   std::vector<double> ranks;
   if (const auto* robust = std::get_if<RobustScheme>(&scheme)) {
     ranks = {0.5, robust->q_low, robust->q_high};
   }
   if (const auto* quantile = std::get_if<QuantileScheme>(&scheme)) {
-    const uint32_t n = std::max<uint32_t>(quantile->n_quantiles, 2);
+    // Checked before the ranks are made: a caller's n_quantiles must not size them.
+    if (quantile->n_quantiles < 2 || quantile->n_quantiles > kMaxQuantileKnots) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "n_quantiles must be in [2, ", kMaxQuantileKnots, "], got ", quantile->n_quantiles));
+    }
+    const uint32_t n = quantile->n_quantiles;
+    ranks.reserve(n);
     for (uint32_t i = 0; i < n; ++i) ranks.push_back(static_cast<double>(i) / (n - 1));
   }
-  if (const auto* bucketize = std::get_if<BucketizeScheme>(&scheme)) ranks = bucketize->ranks;
+  if (const auto* bucketize = std::get_if<BucketizeScheme>(&scheme)) {
+    if (bucketize->ranks.empty() || bucketize->ranks.size() > kMaxQuantileKnots) {
+      return absl::InvalidArgumentError(absl::StrCat("bucketize takes 1 to ", kMaxQuantileKnots,
+                                                     " boundary ranks, got ",
+                                                     bucketize->ranks.size()));
+    }
+    for (size_t i = 0; i < bucketize->ranks.size(); ++i) {
+      const double r = bucketize->ranks[i];
+      if (!(r >= 0 && r <= 1) || (i > 0 && !(r > bucketize->ranks[i - 1]))) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "bucketize ranks must rise strictly within [0, 1]; ranks[", i, "] is ", r));
+      }
+    }
+    ranks = bucketize->ranks;
+  }
   if (const std::optional<QuantileClip> clip = QuantileClipOf(scheme)) {
     ranks.push_back(clip->low);
     ranks.push_back(clip->high);

@@ -88,9 +88,15 @@ bool IsPiecewise(const FrozenScheme& scheme);
 // Phi^-1(p), the standard normal quantile, for p in (0, 1).
 double NormalQuantile(double p);
 
+inline constexpr uint32_t kMaxQuantileKnots = 1000;  // GetStats answers at most this many
+
 // The ranks (in [0, 1]) of the train split's quantiles `scheme` folds: robust's
-// median and range, any quantile clip's bounds. Empty for the moment-only schemes.
-std::vector<double> QuantileRanksOf(const FrozenScheme& scheme);
+// median and range, any quantile clip's bounds, the quantile transform's knots,
+// bucketize's boundaries. Empty for the moment-only schemes. The piecewise schemes'
+// parameters are checked here, before anything is sized by them: INVALID_ARGUMENT for
+// n_quantiles outside [2, kMaxQuantileKnots], or bucketize ranks that are more than
+// kMaxQuantileKnots, none, or not rising strictly within [0, 1].
+absl::StatusOr<std::vector<double>> QuantileRanksOf(const FrozenScheme& scheme);
 
 absl::string_view SchemeName(const FrozenScheme& scheme);
 

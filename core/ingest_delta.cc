@@ -53,6 +53,10 @@ absl::StatusOr<BatchSummary> IngestDelta::AddMoments(Split split, const Validate
                                                      std::span<const ChannelMoments> moments,
                                                      uint64_t skipped, WorkerPool* pool,
                                                      const SampleWeights* weights) {
+  // Moments made elsewhere (batch norm's training pass) are checked as a fit's are.
+  for (size_t c = 0; c < moments.size(); ++c) {
+    NORMD_RETURN_IF_ERROR(CheckRepresentable(moments[c], c, "the batch"));
+  }
   const bool tracks_running = running_.has_value() && split == Split::kTrain;
   if (tracks_running) {
     NORMD_RETURN_IF_ERROR(CheckRunningAverageBatch(moments));
@@ -123,7 +127,7 @@ absl::StatusOr<BatchSummary> IngestDelta::AddSummary(Split split, const MomentsS
                summary.batches, summary.skipped_nonfinite, tracks_running);
 }
 
-absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {
+absl::Status IngestDelta::CheckMergeFits(const DatasetStatistics& stats) const {
   for (Split split : kAllSplits) {
     const std::vector<ChannelMoments>& from = delta_.split(split).moments;
     const std::vector<ChannelMoments>& into = stats.split(split).moments;
@@ -134,6 +138,13 @@ absl::Status IngestDelta::CheckCountsFit(const DatasetStatistics& stats) const {
             " of split ", SplitName(split), "; adding ", from[c].count,
             " would pass 2^53, beyond which float64 cannot count exactly; nothing was applied"));
       }
+      // Each side is finite; together they may not be ([1e154] then [-1e154]).
+      ChannelMoments merged = into[c];
+      MergeMoments(from[c], merged);
+      NORMD_RETURN_IF_ERROR(CheckRepresentable(
+          merged, c,
+          absl::StrCat("dataset \"", spec_.name, "\" (split ", SplitName(split),
+                       ") with this batch added")));
     }
   }
   return absl::OkStatus();

@@ -59,8 +59,10 @@ class IngestDelta {
   absl::StatusOr<BatchSummary> AddSummary(Split split, const MomentsSummary& summary);
 
   // FAILED_PRECONDITION when merging this delta into `stats` would count more than
-  // kMaxSummaryCount values in a channel (only summaries can bring a dataset there).
-  absl::Status CheckCountsFit(const DatasetStatistics& stats) const;
+  // kMaxSummaryCount values in a channel (only summaries can bring a dataset there);
+  // INVALID_ARGUMENT when the merged moments would overflow float64
+  // (CheckRepresentable). Checked before anything is applied.
+  absl::Status CheckMergeFits(const DatasetStatistics& stats) const;
 
   // Merges everything added into `stats` (which must belong to the same spec).
   void ApplyTo(DatasetStatistics& stats) const;

@@ -74,6 +74,11 @@ absl::Status ValidateChannel(size_t c, const ChannelMoments& m) {
     return ChannelError(
         c, absl::StrCat("expected finite min <= max, got min ", m.min, " and max ", m.max));
   }
+  if (!std::isfinite(m.max - m.min)) {
+    return ChannelError(c, absl::StrCat("min ", m.min, " and max ", m.max,
+                                        " span a range that overflows float64; such values "
+                                        "cannot be fitted"));
+  }
   if (!Normalised(m.mean) || !Normalised(m.m2)) {
     return ChannelError(
         c, absl::StrCat("mean and m2 must be finite, normalised double-doubles "

@@ -112,11 +112,7 @@ absl::StatusOr<std::vector<PiecewiseChannel>> FoldPiecewise(const FrozenScheme& 
                                                             int64_t channels, bool inverse) {
   std::vector<PiecewiseChannel> maps;
   if (const auto* quantile = std::get_if<QuantileScheme>(&scheme)) {
-    if (quantile->n_quantiles < 2 || quantile->n_quantiles > kMaxQuantileKnots) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "n_quantiles must be in [2, ", kMaxQuantileKnots, "], got ", quantile->n_quantiles));
-    }
-    const std::vector<double> ranks = QuantileRanksOf(scheme);
+    NORMD_ASSIGN_OR_RETURN(const std::vector<double> ranks, QuantileRanksOf(scheme));
     for (size_t c = 0; c < static_cast<size_t>(channels); ++c) {
       NORMD_RETURN_IF_ERROR(CheckFitted(stats, c));
       std::vector<double> x;
@@ -131,18 +127,7 @@ absl::StatusOr<std::vector<PiecewiseChannel>> FoldPiecewise(const FrozenScheme& 
     return maps;
   }
   const auto& bucketize = std::get<BucketizeScheme>(scheme);
-  if (bucketize.ranks.empty() || bucketize.ranks.size() > kMaxQuantileKnots) {
-    return absl::InvalidArgumentError(absl::StrCat("bucketize takes 1 to ", kMaxQuantileKnots,
-                                                   " boundary ranks, got ",
-                                                   bucketize.ranks.size()));
-  }
-  for (size_t i = 0; i < bucketize.ranks.size(); ++i) {
-    const double r = bucketize.ranks[i];
-    if (!(r >= 0 && r <= 1) || (i > 0 && !(r > bucketize.ranks[i - 1]))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bucketize ranks must rise strictly within [0, 1]; ranks[", i, "] is ", r));
-    }
-  }
+  NORMD_RETURN_IF_ERROR(QuantileRanksOf(scheme).status());  // the parameters' one check
   if (inverse) {
     return absl::InvalidArgumentError(
         "bucketize has no inverse: every value of a bucket maps to its index");

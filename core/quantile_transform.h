@@ -13,8 +13,6 @@
 
 namespace normd {
 
-inline constexpr uint32_t kMaxQuantileKnots = 1000;  // GetStats answers at most this many
-
 // One map per channel for a scheme with IsPiecewise(scheme); `stats` must hold the
 // train quantiles at QuantileRanksOf(scheme). The quantile transform's knots are the
 // quantiles; equal knots (a point mass) map, as scikit-learn's do, to the middle of

@@ -1,4 +1,6 @@
 // normd: the normalisation statistics server.
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -161,6 +163,10 @@ bool ApplyEnvironment() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The store, the sockets and every other file normd makes are its own alone (0600,
+  // 0700), whatever umask it was started with: statistics and shared-memory handoff
+  // are no business of other local users.
+  umask(077);
   absl::SetProgramUsageMessage(
       "Fits and serves normalisation statistics over gRPC.\n"
       "Usage: normd [--listen=HOST:PORT] [--data_dir=DIR] [--flag=value ...]\n"

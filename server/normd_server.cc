@@ -21,6 +21,7 @@
 #include "server/observability/rpc_observer.h"
 #include "server/observability/structured_log.h"
 #include "server/open_store.h"
+#include "server/service/unparsed_request.h"
 
 namespace normd {
 namespace {
@@ -88,6 +89,14 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create data directory ", options.data_dir, ": ", error.message()));
   }
+  // Whatever umask made it (or an older normd left it), the data directory, with the
+  // store and the handoff socket inside, is for normd's user alone.
+  std::filesystem::permissions(options.data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, error);
+  if (error) {
+    Log(LogLevel::kWarning, "data_dir_permissions",
+        {{"data_dir", options.data_dir}, {"error", error.message()}});
+  }
   std::unique_ptr<NormdServer> server(new NormdServer());
   server->metrics_ = std::make_unique<ServerMetrics>(ServedMethods(), NORMD_VERSION);
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
@@ -135,6 +144,8 @@ absl::StatusOr<std::unique_ptr<NormdServer>> NormdServer::Start(const ServerOpti
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> observers;
+  // First: a status it corrects must be what the observer counts and logs.
+  observers.push_back(std::make_unique<UnparsedRequestFactory>());
   observers.push_back(
       std::make_unique<RpcObserverFactory>(server->metrics_.get(), options.log_requests));
   builder.experimental().SetInterceptorCreators(std::move(observers));

@@ -57,7 +57,7 @@ absl::StatusOr<LocalNormalizer> LocalNormalizer::Fetch(NormdClient& client,
     return absl::FailedPreconditionError(
         absl::StrCat("dataset \"", dataset, "\" has no frozen version; call Freeze first"));
   }
-  const std::vector<double> ranks = QuantileRanksOf(scheme);  // for robust and clips
+  NORMD_ASSIGN_OR_RETURN(const std::vector<double> ranks, QuantileRanksOf(scheme));
   NORMD_ASSIGN_OR_RETURN(const v1::GetStatsResponse stats,
                          client.GetStats(dataset, version, v1::SPLIT_TRAIN, ranks));
   NORMD_ASSIGN_OR_RETURN(const Layout layout, LayoutFromProto(info.spec().layout(), "layout"));

@@ -174,7 +174,7 @@ absl::StatusOr<DatasetTotals> IngestTransaction::Commit() {
   }
   // Only the live statistics are copied (O(channels)); the writers change in place
   // once the store has the commit.
-  NORMD_RETURN_IF_ERROR(delta_.CheckCountsFit(record.live));
+  NORMD_RETURN_IF_ERROR(delta_.CheckMergeFits(record.live));
   DatasetStatistics live = record.live;
   delta_.ApplyTo(live);
   NORMD_RETURN_IF_ERROR(store_->CommitIngest(entry_->spec, live, mark ? &*mark : nullptr));

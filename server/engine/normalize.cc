@@ -107,7 +107,8 @@ absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const 
                              engine_->Snapshot(*entry, call.version));
       version = snapshot->version;
       reference = ReferenceStatisticsOf(snapshot->stats);
-      if (const std::vector<double> ranks = QuantileRanksOf(scheme); !ranks.empty()) {
+      NORMD_ASSIGN_OR_RETURN(const std::vector<double> ranks, QuantileRanksOf(scheme));
+      if (!ranks.empty()) {
         NORMD_RETURN_IF_ERROR(AddReferenceQuantiles(snapshot->stats, entry->spec.sketch, ranks,
                                                     entry->spec.name, reference));
       }

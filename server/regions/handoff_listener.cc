@@ -1,5 +1,6 @@
 #include "server/regions/handoff_listener.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -9,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -32,18 +34,19 @@ void Reply(int fd, absl::string_view text) {
   (void)send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-int64_t PeerPid(int fd) {
+// The connecting process and its user, as the kernel recorded them at connect().
+std::optional<ucred> PeerCredentials(int fd) {
   struct ucred credentials;
   socklen_t length = sizeof(credentials);
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return 0;
-  return credentials.pid;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return std::nullopt;
+  return credentials;
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HandoffListener>> HandoffListener::Start(const std::string& path,
                                                                         RegionRegistry* registry,
-                                                                        int max_connections) {
+                                                                        HandoffLimits limits) {
   sockaddr_un address{};
   address.sun_family = AF_UNIX;
   if (path.empty() || path.front() != '/' || path.size() >= sizeof(address.sun_path)) {
@@ -62,8 +65,10 @@ absl::StatusOr<std::unique_ptr<HandoffListener>> HandoffListener::Start(const st
   }
   const int listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listen_fd < 0) return SystemError("cannot create the region socket", path);
+  // 0600 whatever the umask: only normd's own user may hand it memory (and see that
+  // it is there). Set before listen, so no connection can arrive before it holds.
   if (bind(listen_fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
-      listen(listen_fd, 64) != 0) {
+      chmod(path.c_str(), 0600) != 0 || listen(listen_fd, 64) != 0) {
     const absl::Status error = SystemError("cannot listen on", path);
     close(listen_fd);
     return error;
@@ -74,7 +79,7 @@ absl::StatusOr<std::unique_ptr<HandoffListener>> HandoffListener::Start(const st
     return SystemError("cannot create an eventfd for", path);
   }
   std::unique_ptr<HandoffListener> listener(
-      new HandoffListener(path, registry, listen_fd, wake_fd, max_connections));
+      new HandoffListener(path, registry, listen_fd, wake_fd, limits));
   listener->thread_ = std::thread([raw = listener.get()] { raw->Run(); });
   return listener;
 }
@@ -89,38 +94,87 @@ HandoffListener::~HandoffListener() {
 }
 
 void HandoffListener::Run() {
-  absl::flat_hash_map<int, uint64_t> connections;  // fd -> the registry's connection id
+  struct Connection {
+    uint64_t id;  // the registry's
+    ucred peer;
+  };
+  absl::flat_hash_map<int, Connection> connections;
+  absl::flat_hash_map<uint32_t, int> per_user;
+  absl::flat_hash_map<pid_t, int> per_process;
+  // Held so that, out of descriptors (EMFILE), one can be freed to accept and refuse
+  // the waiting connection: else it stays queued, poll wakes at once, and the loop
+  // would spin a core.
+  int reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  bool starved = false;
   std::vector<pollfd> polled;
   const auto drop = [&](int fd) {
-    registry_->CloseConnection(connections.at(fd));
+    const Connection& connection = connections.at(fd);
+    registry_->CloseConnection(connection.id);
+    if (--per_user[connection.peer.uid] == 0) per_user.erase(connection.peer.uid);
+    if (--per_process[connection.peer.pid] == 0) per_process.erase(connection.peer.pid);
     connections.erase(fd);
     close(fd);
   };
+  const auto held = [](const auto& counts, auto key) {
+    const auto found = counts.find(key);
+    return found == counts.end() ? 0 : found->second;
+  };
+  const auto refuse = [](int fd, absl::string_view why) {
+    Reply(fd, absl::StrCat("ERR ", why));
+    close(fd);
+  };
   while (true) {
-    polled.assign({{wake_fd_, POLLIN, 0}, {listen_fd_, POLLIN, 0}});
-    for (const auto& [fd, id] : connections) polled.push_back({fd, POLLIN, 0});
-    if (poll(polled.data(), polled.size(), -1) < 0) {
+    polled.assign({{wake_fd_, POLLIN, 0}, {listen_fd_, static_cast<short>(starved ? 0 : POLLIN), 0}});
+    for (const auto& [fd, connection] : connections) polled.push_back({fd, POLLIN, 0});
+    // Starved of descriptors: the listener rests a while rather than spin.
+    if (poll(polled.data(), polled.size(), starved ? 100 : -1) < 0) {
       if (errno == EINTR) continue;
       break;
     }
     if (polled[0].revents != 0) break;
+    starved = false;
     if (polled[1].revents & POLLIN) {
-      const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (fd >= 0 && static_cast<int>(connections.size()) >= max_connections_) {
-        Reply(fd, absl::StrCat("ERR the server already holds ", max_connections_,
-                               " region connections"));
-        close(fd);
-      } else if (fd >= 0) {
-        connections[fd] = registry_->OpenConnection(PeerPid(fd));
+      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+      if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+        if (reserve_fd >= 0) {
+          close(reserve_fd);
+          fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+          if (fd >= 0) refuse(fd, "the server is out of file descriptors; try again later");
+          reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        }
+        starved = true;
+        continue;
+      }
+      const std::optional<ucred> peer = fd >= 0 ? PeerCredentials(fd) : std::nullopt;
+      if (fd < 0) {
+        // EAGAIN (another took it), ECONNABORTED: nothing waits.
+      } else if (!peer.has_value()) {
+        refuse(fd, "the kernel gave no credentials for this connection");
+      } else if (static_cast<int>(connections.size()) >= limits_.max_connections) {
+        refuse(fd, absl::StrCat("the server already holds ", limits_.max_connections,
+                                " region connections"));
+      } else if (held(per_user, peer->uid) >= limits_.max_connections_per_user) {
+        refuse(fd, absl::StrCat("user ", peer->uid, " already holds ",
+                                limits_.max_connections_per_user,
+                                " region connections, its share"));
+      } else if (held(per_process, peer->pid) >= limits_.max_connections_per_process) {
+        refuse(fd, absl::StrCat("process ", peer->pid, " already holds ",
+                                limits_.max_connections_per_process,
+                                " region connections, its share; one is enough"));
+      } else {
+        connections[fd] = Connection{registry_->OpenConnection(peer->pid, peer->uid), *peer};
+        ++per_user[peer->uid];
+        ++per_process[peer->pid];
       }
     }
     for (size_t i = 2; i < polled.size(); ++i) {
       if (polled[i].revents == 0) continue;
       const int fd = polled[i].fd;
-      if (!Serve(fd, connections.at(fd))) drop(fd);
+      if (!Serve(fd, connections.at(fd).id)) drop(fd);
     }
   }
   while (!connections.empty()) drop(connections.begin()->first);
+  if (reserve_fd >= 0) close(reserve_fd);
 }
 
 bool HandoffListener::Serve(int fd, uint64_t connection) {

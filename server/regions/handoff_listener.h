@@ -16,13 +16,24 @@
 
 namespace normd {
 
+// Connections beyond these are answered "ERR <which limit>" and closed on arrival,
+// so no one process or user can take every connection from the rest.
+struct HandoffLimits {
+  int max_connections = 1024;
+  int max_connections_per_user = 512;
+  // A connection per region (the clients' way), and the regions a caller may hold
+  // (RegionLimits) with room for unclaimed ones: one process never needs more.
+  int max_connections_per_process = 128;
+};
+
 class HandoffListener {
  public:
   // Listens on `path` (absolute; a socket file left there by a previous run is
-  // replaced). At most `max_connections` at once; more are closed on arrival.
+  // replaced), made 0600: normd's own user alone may connect. Out of file
+  // descriptors, it refuses the waiting connection and rests rather than spin.
   static absl::StatusOr<std::unique_ptr<HandoffListener>> Start(const std::string& path,
                                                                 RegionRegistry* registry,
-                                                                int max_connections = 1024);
+                                                                HandoffLimits limits = {});
   // Closes every connection (their regions go) and removes the socket file.
   ~HandoffListener();
 
@@ -30,12 +41,12 @@ class HandoffListener {
 
  private:
   HandoffListener(std::string path, RegionRegistry* registry, int listen_fd, int wake_fd,
-                  int max_connections)
+                  HandoffLimits limits)
       : path_(std::move(path)),
         registry_(registry),
         listen_fd_(listen_fd),
         wake_fd_(wake_fd),
-        max_connections_(max_connections) {}
+        limits_(limits) {}
   void Run();
   // Takes one message (and its descriptors) from `fd`; false when the connection ended.
   bool Serve(int fd, uint64_t connection);
@@ -44,7 +55,7 @@ class HandoffListener {
   RegionRegistry* const registry_;
   const int listen_fd_;
   const int wake_fd_;  // an eventfd: written once, to stop Run
-  const int max_connections_;
+  const HandoffLimits limits_;
   std::thread thread_;
 };
 

@@ -26,10 +26,10 @@ std::string NewClaim() {
 
 }  // namespace
 
-uint64_t RegionRegistry::OpenConnection(int64_t pid) {
+uint64_t RegionRegistry::OpenConnection(int64_t pid, uint32_t uid) {
   absl::MutexLock lock(&mu_);
   const uint64_t connection = next_connection_++;
-  connection_pids_[connection] = pid;
+  connection_peers_[connection] = Peer{pid, uid};
   return connection;
 }
 
@@ -53,7 +53,7 @@ void RegionRegistry::CloseConnection(uint64_t connection) {
   // Declared before the lock, so the regions are unmapped after it is released.
   std::vector<std::shared_ptr<SharedRegion>> released;
   absl::MutexLock lock(&mu_);
-  connection_pids_.erase(connection);
+  connection_peers_.erase(connection);
   absl::erase_if(offered_, [&](auto& entry) {
     if (entry.second.connection != connection) return false;
     released.push_back(std::move(entry.second.region));
@@ -67,14 +67,21 @@ void RegionRegistry::CloseConnection(uint64_t connection) {
 }
 
 absl::StatusOr<RegionSummary> RegionRegistry::Claim(absl::string_view owner, absl::string_view name,
-                                                    absl::string_view claim) {
+                                                    absl::string_view claim,
+                                                    std::optional<uint32_t> caller_uid) {
   NORMD_RETURN_IF_ERROR(ValidateName("region name", name));
   absl::MutexLock lock(&mu_);
   const auto offered = offered_.find(claim);
-  if (offered == offered_.end()) {
+  const auto peer = offered == offered_.end()
+                        ? connection_peers_.end()
+                        : connection_peers_.find(offered->second.connection);
+  // Another user's claim is answered as no claim at all: it learns nothing.
+  if (offered == offered_.end() || peer == connection_peers_.end() ||
+      (caller_uid.has_value() && *caller_uid != peer->second.uid)) {
     return absl::NotFoundError(
-        "no region was handed over with this claim, or its handoff connection has closed; hand "
-        "the memfd over on the socket ListRegions names and use the claim it answers");
+        "no region was handed over with this claim by this caller's user, or its handoff "
+        "connection has closed; hand the memfd over on the socket ListRegions names and use the "
+        "claim it answers");
   }
   if (registered_.contains(Key(owner, name))) {
     return absl::AlreadyExistsError(
@@ -99,14 +106,14 @@ absl::StatusOr<RegionSummary> RegionRegistry::Claim(absl::string_view owner, abs
                      limits_.max_region_bytes_per_caller,
                      " bytes (--max_region_bytes_per_caller); it has ", bytes));
   }
-  const auto pid = connection_pids_.find(offered->second.connection);
   const bool writable = offered->second.region->writable();
   Registered entry{offered->second.connection, std::move(offered->second.region),
                    RegionSummary{.name = std::string(name),
                                  .size = size,
                                  .writable = writable,
                                  .register_time = absl::Now(),
-                                 .client_pid = pid == connection_pids_.end() ? 0 : pid->second}};
+                                 .client_pid = peer->second.pid,
+                                 .client_uid = peer->second.uid}};
   offered_.erase(offered);
   RegionSummary summary = entry.summary;
   registered_.emplace(Key(owner, name), std::move(entry));

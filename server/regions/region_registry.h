@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,6 +37,7 @@ struct RegionSummary {
   bool writable = false;
   absl::Time register_time;
   int64_t client_pid = 0;  // who handed it over
+  uint32_t client_uid = 0;
 };
 
 class RegionRegistry {
@@ -43,8 +45,9 @@ class RegionRegistry {
   explicit RegionRegistry(RegionLimits limits) : limits_(limits) {}
 
   // ---- the handoff side ----
-  // A handoff connection from process `pid` opened; returns its id.
-  uint64_t OpenConnection(int64_t pid);
+  // A handoff connection from process `pid` of user `uid` (the kernel's word for
+  // both: SO_PEERCRED) opened; returns its id.
+  uint64_t OpenConnection(int64_t pid, uint32_t uid);
   // A region arrived on `connection`; returns the claim to name it by in Claim (32
   // hex digits from the kernel's random source, so one caller cannot guess
   // another's).
@@ -53,9 +56,13 @@ class RegionRegistry {
   // go. Calls still using one keep it mapped until they finish.
   void CloseConnection(uint64_t connection);
 
-  // ---- the RPC side; `owner` is the caller's token id, "" without tokens ----
+  // ---- the RPC side; `owner` is the caller's token id, or without tokens its
+  // uid ("uid:1000"): regions, and their limits, are each owner's own ----
+  // `caller_uid`, when given (no tokens), must be the uid that handed the region
+  // over: a claim overheard by another user is of no use to it.
   absl::StatusOr<RegionSummary> Claim(absl::string_view owner, absl::string_view name,
-                                      absl::string_view claim);
+                                      absl::string_view claim,
+                                      std::optional<uint32_t> caller_uid = std::nullopt);
   absl::Status Unregister(absl::string_view owner, absl::string_view name);
   std::vector<RegionSummary> List(absl::string_view owner) const;
   // The region, held for as long as the caller keeps the pointer.
@@ -77,7 +84,11 @@ class RegionRegistry {
   const RegionLimits limits_;
   mutable absl::Mutex mu_;
   uint64_t next_connection_ ABSL_GUARDED_BY(mu_) = 1;
-  absl::flat_hash_map<uint64_t, int64_t> connection_pids_ ABSL_GUARDED_BY(mu_);
+  struct Peer {
+    int64_t pid;
+    uint32_t uid;
+  };
+  absl::flat_hash_map<uint64_t, Peer> connection_peers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Offered> offered_ ABSL_GUARDED_BY(mu_);
   std::map<Key, Registered> registered_ ABSL_GUARDED_BY(mu_);  // sorted for List
 };

@@ -26,7 +26,7 @@ IngestReactor::IngestReactor(const IngestServices& services, absl::StatusOr<Prin
     return;
   }
   slot_ = *slot;
-  regions_.emplace(services_.regions, caller->owner());
+  regions_.emplace(services_.regions, *caller);
   Read();
 }
 

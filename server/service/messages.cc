@@ -116,8 +116,12 @@ absl::StatusOr<std::shared_ptr<const SharedRegion>> CallRegions::Find(
         "this server has no shared memory (see its --region_socket); send the tensor inline");
   }
   if (const auto held = held_.find(slice.name()); held != held_.end()) return held->second;
+  if (!owner_.has_value()) {
+    NORMD_ASSIGN_OR_RETURN(Principal::RegionOwner owner, caller_.Regions());
+    owner_ = std::move(owner.key);
+  }
   NORMD_ASSIGN_OR_RETURN(std::shared_ptr<const SharedRegion> region,
-                         registry_->Find(owner_, slice.name()));
+                         registry_->Find(*owner_, slice.name()));
   held_.emplace(slice.name(), region);
   return region;
 }

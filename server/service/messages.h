@@ -19,6 +19,7 @@
 #include "server/engine/ingest_transaction.h"
 #include "server/engine/normalize.h"
 #include "server/regions/region_registry.h"
+#include "server/service/principal.h"
 
 namespace normd {
 
@@ -26,10 +27,11 @@ namespace normd {
 // held (mapped) until the call ends.
 class CallRegions {
  public:
-  // `registry` is null when the server has no shared memory; `owner` is the caller's
-  // token id ("" without tokens).
-  CallRegions(const RegionRegistry* registry, std::string owner)
-      : registry_(registry), owner_(std::move(owner)) {}
+  // `registry` is null when the server has no shared memory. The caller's regions
+  // are found by its owner key, resolved once, on the first slice (it may cost a
+  // read of the kernel's socket table).
+  CallRegions(const RegionRegistry* registry, Principal caller)
+      : registry_(registry), caller_(std::move(caller)) {}
 
   // The `length` bytes `slice` names; `what` names the tensor in errors.
   absl::StatusOr<std::span<const std::byte>> Read(const v1::RegionSlice& slice, uint64_t length,
@@ -45,7 +47,8 @@ class CallRegions {
   absl::StatusOr<std::shared_ptr<const SharedRegion>> Find(const v1::RegionSlice& slice);
 
   const RegionRegistry* registry_;
-  const std::string owner_;
+  const Principal caller_;
+  std::optional<std::string> owner_;
   // By name: a stream's batches from one region look it up once.
   absl::flat_hash_map<std::string, std::shared_ptr<const SharedRegion>> held_;
 };

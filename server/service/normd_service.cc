@@ -43,11 +43,14 @@ std::string PeerHost(const grpc::ServerContextBase& context) {
 
 absl::StatusOr<Principal> NormdService::Admit(const grpc::ServerContextBase& context,
                                               Method method) const {
-  if (access_ == nullptr) return Principal{.id = PeerHost(context), .authenticated = false};
+  if (access_ == nullptr) {
+    return Principal{.id = PeerHost(context), .authenticated = false, .peer = context.peer()};
+  }
   NORMD_ASSIGN_OR_RETURN(
       const Caller token,
       access_->Authorize(AuthorizationOf(context), RequiredRole(method), MethodName(method)));
-  return Principal{.id = token.id, .authenticated = true};
+  return Principal{
+      .id = token.id, .authenticated = true, .name = token.name, .role = token.role};
 }
 
 grpc::Status NormdService::Serve(const grpc::ServerContextBase* context, Method method,
@@ -193,6 +196,17 @@ grpc::ServerUnaryReactor* NormdService::ServeNormalize(grpc::CallbackServerConte
   }
   const bool commits = message.fields.has_batchnorm_training() &&
                        message.fields.batchnorm_training().update_statistics();
+  if (commits) {
+    const absl::Status allowed = caller->Require(
+        Role::kWriter,
+        absl::StrCat(MethodName(method),
+                     " with batchnorm_training.update_statistics (it changes the fit)"));
+    if (!allowed.ok()) {
+      slices.clear();
+      finish(allowed);
+      return reactor;
+    }
+  }
   if (!commits) {  // computation only: done in the reaction
     finish(NormalizeMessageInto(*caller, message, inverse));
     slices.clear();
@@ -283,8 +297,9 @@ grpc::Status NormdService::RegisterRegion(grpc::ServerContext* context,
                                           v1::RegionInfo* response) {
   return Serve(context, Method::kRegisterRegion, [&](const Principal& caller) -> absl::Status {
     NORMD_ASSIGN_OR_RETURN(RegionRegistry* const registry, Regions());
+    NORMD_ASSIGN_OR_RETURN(const Principal::RegionOwner owner, caller.Regions());
     NORMD_ASSIGN_OR_RETURN(const RegionSummary region,
-                           registry->Claim(caller.owner(), request->name(), request->claim()));
+                           registry->Claim(owner.key, request->name(), request->claim(), owner.uid));
     FillRegionInfo(region, response);
     return absl::OkStatus();
   });
@@ -295,7 +310,8 @@ grpc::Status NormdService::UnregisterRegion(grpc::ServerContext* context,
                                             v1::UnregisterRegionResponse*) {
   return Serve(context, Method::kUnregisterRegion, [&](const Principal& caller) -> absl::Status {
     NORMD_ASSIGN_OR_RETURN(RegionRegistry* const registry, Regions());
-    return registry->Unregister(caller.owner(), request->name());
+    NORMD_ASSIGN_OR_RETURN(const Principal::RegionOwner owner, caller.Regions());
+    return registry->Unregister(owner.key, request->name());
   });
 }
 
@@ -303,8 +319,11 @@ grpc::Status NormdService::ListRegions(grpc::ServerContext* context, const v1::L
                                        v1::ListRegionsResponse* response) {
   return Serve(context, Method::kListRegions, [&](const Principal& caller) -> absl::Status {
     if (shared_memory_.regions == nullptr) return absl::OkStatus();
-    for (const RegionSummary& region : shared_memory_.regions->List(caller.owner())) {
-      FillRegionInfo(region, response->add_regions());
+    // A caller with no regions here (another host's) still learns the socket's path.
+    if (const absl::StatusOr<Principal::RegionOwner> owner = caller.Regions(); owner.ok()) {
+      for (const RegionSummary& region : shared_memory_.regions->List(owner->key)) {
+        FillRegionInfo(region, response->add_regions());
+      }
     }
     response->set_handoff_socket(shared_memory_.handoff_socket);
     return absl::OkStatus();

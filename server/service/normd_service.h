@@ -106,7 +106,7 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Denormalize<
   grpc::Status Serve(const grpc::ServerContextBase* context, Method method,
                      absl::FunctionRef<absl::Status(const Principal&)> handler) const;
   CallRegions RegionsOf(const Principal& caller) const {
-    return CallRegions(shared_memory_.regions, caller.owner());
+    return CallRegions(shared_memory_.regions, caller);
   }
   absl::StatusOr<RegionRegistry*> Regions() const;
   // Normalize and Denormalize, on raw bytes.

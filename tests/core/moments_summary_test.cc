@@ -154,6 +154,42 @@ TEST(MomentsSummaryTest, ValidationNamesWhatIsWrong) {
   refused([](MomentsSummary& s) { s.layout = Layout::kNHWC; }, "reduced as NHWC data");
   refused([](MomentsSummary& s) { s.channels.pop_back(); }, "summary holds 1 channels");
   refused([](MomentsSummary& s) { s.skipped_nonfinite = 2; }, "expected 0");
+  // A range that overflows float64 passed every other check (Popoviciu's bound is inf).
+  refused(
+      [](MomentsSummary& s) {
+        s.channels[0].min = -1.6e308;
+        s.channels[0].max = 1.6e308;
+        s.channels[0].mean = {0, 0};
+      },
+      "summary channel 0: min -1.6e+308 and max 1.6e+308 span a range that overflows float64");
+}
+
+// Finite values whose moments pass float64's largest number: the local summary is
+// refused as the server refuses the batch (one rule, CheckRepresentable), and a
+// constant near the limit, whose moments fit, is summarised exactly.
+TEST(MomentsSummaryTest, MomentsThatOverflowAreRefusedAndThoseThatFitAreExact) {
+  const auto summarize = [](const Batch& batch) {
+    const ValidatedTensor tensor = *ValidateTensor(batch.View());
+    const ChannelGeometry geometry = *ResolveGeometry(Layout::kNC, 1, tensor.shape());
+    return SummarizeBatch(tensor.view(), Layout::kNC, geometry, NonFinitePolicy::kReject);
+  };
+  for (const Batch& wide : {Batch{{2, 1}, {0, 1e155}}, Batch{{2, 1}, {-1.6e308, 1.6e308}},
+                            Batch{{3, 1}, {-1e308, 0, 1e308}}}) {
+    const absl::StatusOr<MomentsSummary> summary = summarize(wide);
+    EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument) << wide.values[1];
+    EXPECT_NE(summary.status().message().find("overflows float64"), absl::string_view::npos)
+        << summary.status();
+  }
+  for (const double big : {1e308, -1.7e308, std::numeric_limits<double>::max()}) {
+    const absl::StatusOr<MomentsSummary> summary = summarize(Batch{{3, 1}, {big, big, big}});
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    const ChannelMoments& m = summary->channels[0];
+    EXPECT_EQ(m.mean.hi, big);
+    EXPECT_EQ(m.mean.lo, 0.0);
+    EXPECT_EQ(m.m2.hi, 0.0);
+    EXPECT_TRUE(ValidateMomentsSummary(*summary, Spec(Layout::kNC, 1, NonFinitePolicy::kReject))
+                    .ok());
+  }
 }
 
 }  // namespace

@@ -140,7 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<IngestTransaction> transaction =
         fixture->engine().BeginIngest(request.dataset());
     // No region is ever registered here: a reference to one is refused, not followed.
-    CallRegions regions(nullptr, "");
+    CallRegions regions(nullptr, Principal{});
     absl::StatusOr<IngestBatch> batch =
         IngestBatchFromProto(message.fields, regions, message.tensor_data);
     if (!transaction.ok() || !batch.ok()) return 0;

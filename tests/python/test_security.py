@@ -131,3 +131,98 @@ def test_plaintext_health_port_answers_probes_and_nothing_else(tmp_path):
                 plaintext.list_datasets()
     finally:
         server.stop()
+
+
+# ---- hostile local callers: another uid, a zero umask ----
+
+import json
+import os
+import stat
+import sys
+import textwrap
+
+from conftest import PYTHON_PACKAGE_DIR
+
+NOBODY = 65534
+
+
+def run_as_nobody(script, *args):
+    """Runs a Python script as uid/gid 65534 (setpriv), returning its JSON answer."""
+    result = subprocess.run(
+        ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
+         "-c", textwrap.dedent(script), PYTHON_PACKAGE_DIR, *map(str, args)],
+        capture_output=True, text=True, timeout=120, cwd="/")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_normds_files_are_its_own_whatever_the_umask(tmp_path):
+    os.chmod(tmp_path, 0o755)  # so that the modes below, not pytest's, are what guards
+    server = NormdProcess(tmp_path / "data", preexec_fn=lambda: os.umask(0)).start()
+    try:
+        with normd.Client(server.address) as client:
+            client.create_dataset("tabular", layout="NC", channels=2)
+            client.fit("tabular", [np.ones((4, 2))])
+            socket_path = client._handoff_socket()
+        data = tmp_path / "data"
+        assert stat.S_IMODE(os.stat(data).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(socket_path).st_mode) == 0o600
+        for root, dirs, files in os.walk(data):
+            for name in dirs + files:
+                mode = stat.S_IMODE(os.lstat(os.path.join(root, name)).st_mode)
+                assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
+    finally:
+        server.stop()
+
+
+def test_another_user_can_neither_see_use_nor_drop_a_region(tmp_path):
+    os.chmod(tmp_path, 0o755)
+    server = NormdProcess(tmp_path / "data").start()
+    try:
+        check_regions_are_private(server)
+    finally:
+        server.stop()
+
+
+def check_regions_are_private(normd_server):
+    with normd.Client(normd_server.address) as client:
+        client.create_dataset("tabular", layout="NC", channels=2)
+        client.fit("tabular", [np.arange(8.0).reshape(4, 2)])
+        client.freeze("tabular")
+        pool = client.shared_pool(1 << 16)
+        x = pool.array((4, 2), np.float64)
+        x[...] = 3.0
+        region = pool.buffer.name
+        answers = run_as_nobody("""
+            import json, sys
+            sys.path.insert(0, sys.argv[1])
+            import grpc
+            from normd.v1 import normd_pb2 as pb, normd_pb2_grpc as rpc
+            stub = rpc.NormdStub(grpc.insecure_channel(sys.argv[2]))
+            def code(call, request):
+                try:
+                    call(request, timeout=30)
+                    return "OK"
+                except grpc.RpcError as error:
+                    return error.code().name
+            listed = stub.ListRegions(pb.ListRegionsRequest(), timeout=30)
+            request = pb.NormalizeRequest(scale=pb.Scale(factor=2.0))
+            request.input.shape[:] = [4, 2]
+            request.input.dtype = pb.DTYPE_FLOAT64
+            request.input.region.name = sys.argv[3]
+            try:
+                open(listed.handoff_socket, "rb")
+                socket_reachable = True
+            except OSError:
+                socket_reachable = False
+            print(json.dumps({
+                "listed": [r.name for r in listed.regions],
+                "normalize": code(stub.Normalize, request),
+                "unregister": code(stub.UnregisterRegion, pb.UnregisterRegionRequest(name=sys.argv[3])),
+                "socket_reachable": socket_reachable}))
+        """, normd_server.address, region)
+        assert answers == {"listed": [], "normalize": "NOT_FOUND", "unregister": "NOT_FOUND",
+                           "socket_reachable": False}
+        # Root's region is untouched and still serves its owner.
+        assert [r.name for r in client.regions().regions] == [region]
+        np.testing.assert_array_equal(client.scale(x, factor=2.0), np.full((4, 2), 6.0))

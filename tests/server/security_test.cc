@@ -137,6 +137,51 @@ TEST_F(SecurityTest, EveryRoleGetsExactlyItsMethods) {
   EXPECT_EQ(*health, grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// A role is checked by what a request does: a Normalize that folds its batch into
+// the fit (batch norm's update_statistics) is a writer's call, whatever its method.
+TEST_F(SecurityTest, AReaderCannotChangeTheFitThroughNormalize) {
+  ServerOptions options;
+  options.tokens_file = WriteFile("tokens", kTokens);
+  Start(options);
+  std::unique_ptr<NormdClient> admin = Client({.token = "admin-secret-0123456789"});
+  v1::DatasetSpec spec;
+  spec.set_name("shared");
+  spec.set_layout(v1::LAYOUT_NC);
+  spec.set_channels(1);
+  ASSERT_TRUE(admin->CreateDataset(spec).ok());
+  std::unique_ptr<IngestStream> stream = admin->StartIngest("shared");
+  ASSERT_TRUE(stream->Write(v1::SPLIT_TRAIN, Float64Tensor({3, 1}, {1, 2, 4})).ok());
+  ASSERT_TRUE(stream->Finish().ok());
+
+  v1::NormalizeRequest request;
+  request.set_dataset("shared");
+  request.mutable_batchnorm_training()->set_update_statistics(true);
+  request.mutable_batchnorm_training()->set_split(v1::SPLIT_TRAIN);
+  *request.mutable_input() = Float64Tensor({2, 1}, {10, 20});
+  const auto train_count = [&] {
+    return admin->GetStats("shared", 0, v1::SPLIT_TRAIN)->stats().count(0);
+  };
+  ASSERT_EQ(train_count(), 3u);
+
+  std::unique_ptr<NormdClient> reader = Client({.token = "reader-secret-0123456789"});
+  const absl::Status refused = reader->Normalize(request).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+  EXPECT_NE(refused.message().find("update_statistics (it changes the fit) needs the writer role; "
+                                   "dashboards is a reader"),
+            std::string::npos)
+      << refused;
+  EXPECT_EQ(train_count(), 3u);  // nothing applied
+
+  // The same batch normalised without updating is a reader's; updating, a writer's.
+  v1::NormalizeRequest look_only = request;
+  look_only.mutable_batchnorm_training()->set_update_statistics(false);
+  EXPECT_TRUE(reader->Normalize(look_only).ok());
+  std::unique_ptr<NormdClient> writer = Client({.token = "writer-secret-0123456789"});
+  const absl::StatusOr<v1::NormalizeResponse> updated = writer->Normalize(request);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(train_count(), 5u);
+}
+
 TEST_F(SecurityTest, TlsAndMutualTls) {
   const std::string certs = MakeCerts();
   ServerOptions options;

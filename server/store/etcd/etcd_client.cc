@@ -183,22 +183,36 @@ absl::Status EtcdClient::Failed(size_t member, const grpc::Status& status, absl:
 }
 
 absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::Range(
-    const etcdserverpb::RangeRequest& request) {
+    const etcdserverpb::RangeRequest& request, absl::Duration timeout) {
   const size_t member = Current();
   etcdserverpb::RangeResponse response;
-  const std::unique_ptr<grpc::ClientContext> context = Context(options_.call_timeout);
+  const std::unique_ptr<grpc::ClientContext> context =
+      Context(timeout == absl::ZeroDuration() ? options_.call_timeout : timeout);
   const grpc::Status status = members_[member].kv->Range(context.get(), request, &response);
   if (!status.ok()) return Failed(member, status, "Range");
   return response;
 }
 
-absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(const etcdserverpb::TxnRequest& request) {
+absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Txn(const etcdserverpb::TxnRequest& request,
+                                                          absl::Duration timeout) {
   const size_t member = Current();
   etcdserverpb::TxnResponse response;
-  const std::unique_ptr<grpc::ClientContext> context = Context(options_.call_timeout);
+  const std::unique_ptr<grpc::ClientContext> context =
+      Context(timeout == absl::ZeroDuration() ? options_.call_timeout : timeout);
   const grpc::Status status = members_[member].kv->Txn(context.get(), request, &response);
   if (!status.ok()) return Failed(member, status, "Txn");
   return response;
+}
+
+absl::StatusOr<etcdserverpb::RangeResponse> EtcdClient::ReadRange(
+    const etcdserverpb::RangeRequest& request) {
+  return RetryRead<etcdserverpb::RangeResponse>(
+      [&](absl::Duration timeout) { return Range(request, timeout); });
+}
+
+absl::StatusOr<etcdserverpb::TxnResponse> EtcdClient::Read(const etcdserverpb::TxnRequest& reads) {
+  return RetryRead<etcdserverpb::TxnResponse>(
+      [&](absl::Duration timeout) { return Txn(reads, timeout); });
 }
 
 void EtcdClient::Watch(std::string key, std::string range_end, int64_t start_revision,

@@ -4,8 +4,8 @@
 //
 // No retrying of writes here: whether a failed Txn may have applied (a deadline or a
 // lost connection after the request left) is the caller's question, answered by
-// re-reading what the Txn guards (etcd_store.cc). Reads may be retried freely
-// (RetryRead), since they change nothing.
+// re-reading what the Txn guards (etcd_store.cc). Reads are retried here (Read,
+// ReadRange), since they change nothing.
 #ifndef NORMD_SERVER_STORE_ETCD_ETCD_CLIENT_H_
 #define NORMD_SERVER_STORE_ETCD_ETCD_CLIENT_H_
 
@@ -56,11 +56,21 @@ class EtcdClient {
   static absl::StatusOr<std::unique_ptr<EtcdClient>> Connect(const EtcdOptions& options);
   ~EtcdClient();
 
-  // One attempt each, on the member in use; an unreachable member is swapped for the
-  // next one before the error returns. Errors are UNAVAILABLE when etcd could not
-  // answer (no member, no leader, deadline), or etcd's own code otherwise.
-  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request);
-  absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request);
+  // One attempt each, on the member in use, with `timeout` (0: the call timeout); an
+  // unreachable member is swapped for the next one before the error returns. Errors
+  // are UNAVAILABLE when etcd could not answer (no member, no leader, deadline), or
+  // etcd's own code otherwise.
+  absl::StatusOr<etcdserverpb::RangeResponse> Range(const etcdserverpb::RangeRequest& request,
+                                                    absl::Duration timeout = absl::ZeroDuration());
+  absl::StatusOr<etcdserverpb::TxnResponse> Txn(const etcdserverpb::TxnRequest& request,
+                                                absl::Duration timeout = absl::ZeroDuration());
+
+  // Reads (a Range, or a Txn of ranges only), retried while etcd cannot answer for
+  // the whole retry budget. Each attempt's deadline doubles from the call timeout: a
+  // cluster slower than the call timeout (an election, a loaded host, a sanitizer
+  // build) is waited out, since a read that is late changes nothing.
+  absl::StatusOr<etcdserverpb::RangeResponse> ReadRange(const etcdserverpb::RangeRequest& request);
+  absl::StatusOr<etcdserverpb::TxnResponse> Read(const etcdserverpb::TxnRequest& reads);
 
   // Calls `attempt` until it returns anything but UNAVAILABLE, backing off between
   // attempts, for at most the retry budget from now.
@@ -78,6 +88,22 @@ class EtcdClient {
     }
   }
   absl::Time Deadline() const { return absl::Now() + options_.retry_budget; }
+
+ private:
+  // Retry's loop for reads: `attempt` takes its deadline, which doubles each time.
+  template <typename T>
+  absl::StatusOr<T> RetryRead(const std::function<absl::StatusOr<T>(absl::Duration)>& attempt) {
+    const absl::Time give_up = absl::Now() + options_.retry_budget;
+    absl::Duration timeout = options_.call_timeout;
+    return Retry<T>([&]() -> absl::StatusOr<T> {
+      const absl::Duration left = std::max(give_up - absl::Now(), options_.call_timeout);
+      absl::StatusOr<T> result = attempt(std::min(timeout, left));
+      timeout = std::min(timeout * 2, options_.retry_budget);
+      return result;
+    });
+  }
+
+ public:
 
   // Watches [key, range_end) from `start_revision` on a thread of its own, calling
   // `on_events` with each batch of events and the revision they bring the watcher

@@ -219,7 +219,7 @@ absl::StatusOr<StoredDataset> DecodeCatalog(const KeyValue& kv) {
 
 // A Txn of reads only: every range at one revision.
 absl::StatusOr<TxnResponse> ReadTogether(EtcdClient& client, const TxnRequest& reads) {
-  return client.Retry<TxnResponse>([&] { return client.Txn(reads); });
+  return client.Read(reads);
 }
 
 }  // namespace
@@ -268,7 +268,7 @@ absl::StatusOr<std::vector<StoredDataset>> EtcdStore::ReadCatalogue(const std::s
   range.set_limit(static_cast<int64_t>(limit));
   NORMD_ASSIGN_OR_RETURN(
       const etcdserverpb::RangeResponse response,
-      client_->Retry<etcdserverpb::RangeResponse>([&] { return client_->Range(range); }));
+      client_->ReadRange(range));
   std::vector<StoredDataset> datasets;
   for (const KeyValue& kv : response.kvs()) {
     NORMD_ASSIGN_OR_RETURN(StoredDataset dataset, DecodeCatalog(kv));
@@ -524,7 +524,7 @@ absl::StatusOr<CommitDecision> Decide(const SharedCommit& commit, const StoredPa
   }
   decision.apply = true;
   decision.next = partition;
-  NORMD_RETURN_IF_ERROR(commit.delta->CheckCountsFit(decision.next.stats));
+  NORMD_RETURN_IF_ERROR(commit.delta->CheckMergeFits(decision.next.stats));
   commit.delta->ApplyTo(decision.next.stats);
   decision.next.last_commit = commit_id;
   if (!commit.writer.empty()) {
@@ -621,7 +621,7 @@ absl::StatusOr<SharedCommitResult> EtcdStore::Commit(const StoredDataset& datase
     AddRange(reads, part_key);
     AddRange(reads, total_prefix, PrefixEnd(total_prefix));
     if (own_partition) AddRange(reads, keys_->Part(name, kSharedPartition));
-    absl::StatusOr<TxnResponse> read = client_->Txn(reads);
+    absl::StatusOr<TxnResponse> read = client_->Read(reads);
     if (!read.ok()) {
       if (!absl::IsUnavailable(read.status())) return read.status();
       last = read.status();
