@@ -150,10 +150,11 @@ TEST_F(ServiceTest, BadInputGetsPreciseStatus) {
     ExpectCode(client_->GetStats(name, 0, v1::SPLIT_TRAIN).status(),
                absl::StatusCode::kInvalidArgument, "dataset name");
   }
-  // Invalid UTF-8 in a proto3 string never reaches normd: protobuf refuses to parse the
-  // request and gRPC answers INTERNAL with no message. Nothing is created either way.
+  // Invalid UTF-8 in a proto3 string never reaches normd's handlers: protobuf refuses
+  // to parse the request, which is the caller's error. Nothing is created.
   spec.set_name("\xff\xfe");
-  EXPECT_EQ(client_->CreateDataset(spec).status().code(), absl::StatusCode::kInternal);
+  ExpectCode(client_->CreateDataset(spec).status(), absl::StatusCode::kInvalidArgument,
+             "/normd.v1.Normd/CreateDataset is not a valid protobuf message");
   absl::StatusOr<std::vector<v1::DatasetInfo>> datasets = client_->ListDatasets();
   ASSERT_TRUE(datasets.ok());
   EXPECT_EQ(datasets->size(), 2u);  // tab and other
