@@ -51,6 +51,18 @@ class SecurityTest : public ::testing::Test {
     return *std::move(client);
   }
 
+  // "shared": [N, 1], fitted on {1, 2, 4} by `admin`.
+  static void MakeSharedDataset(NormdClient& admin) {
+    v1::DatasetSpec spec;
+    spec.set_name("shared");
+    spec.set_layout(v1::LAYOUT_NC);
+    spec.set_channels(1);
+    ASSERT_TRUE(admin.CreateDataset(spec).ok());
+    std::unique_ptr<IngestStream> stream = admin.StartIngest("shared");
+    ASSERT_TRUE(stream->Write(v1::SPLIT_TRAIN, Float64Tensor({3, 1}, {1, 2, 4})).ok());
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+
   std::string MakeCerts() {
     const std::string certs = dir_.path() + "/certs";
     const std::string command = std::string(NORMD_MAKE_CERTS) + " " + certs;
@@ -96,14 +108,7 @@ TEST_F(SecurityTest, EveryRoleGetsExactlyItsMethods) {
   Start(options);
   {  // a dataset with a frozen version to read, made by the admin
     std::unique_ptr<NormdClient> admin = Client({.token = "admin-secret-0123456789"});
-    v1::DatasetSpec spec;
-    spec.set_name("shared");
-    spec.set_layout(v1::LAYOUT_NC);
-    spec.set_channels(1);
-    ASSERT_TRUE(admin->CreateDataset(spec).ok());
-    std::unique_ptr<IngestStream> stream = admin->StartIngest("shared");
-    ASSERT_TRUE(stream->Write(v1::SPLIT_TRAIN, Float64Tensor({3, 1}, {1, 2, 4})).ok());
-    ASSERT_TRUE(stream->Finish().ok());
+    MakeSharedDataset(*admin);
     ASSERT_TRUE(admin->Freeze("shared").ok());
   }
   using Code = absl::StatusCode;
@@ -144,14 +149,7 @@ TEST_F(SecurityTest, AReaderCannotChangeTheFitThroughNormalize) {
   options.tokens_file = WriteFile("tokens", kTokens);
   Start(options);
   std::unique_ptr<NormdClient> admin = Client({.token = "admin-secret-0123456789"});
-  v1::DatasetSpec spec;
-  spec.set_name("shared");
-  spec.set_layout(v1::LAYOUT_NC);
-  spec.set_channels(1);
-  ASSERT_TRUE(admin->CreateDataset(spec).ok());
-  std::unique_ptr<IngestStream> stream = admin->StartIngest("shared");
-  ASSERT_TRUE(stream->Write(v1::SPLIT_TRAIN, Float64Tensor({3, 1}, {1, 2, 4})).ok());
-  ASSERT_TRUE(stream->Finish().ok());
+  MakeSharedDataset(*admin);
 
   v1::NormalizeRequest request;
   request.set_dataset("shared");

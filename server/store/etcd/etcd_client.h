@@ -89,6 +89,18 @@ class EtcdClient {
   }
   absl::Time Deadline() const { return absl::Now() + options_.retry_budget; }
 
+
+  // Watches [key, range_end) from `start_revision` on a thread of its own, calling
+  // `on_events` with each batch of events and the revision they bring the watcher
+  // to, or `on_reset` when it must start over from a fresh read (its revision was
+  // compacted away), until the client is destroyed. Reconnects to another member
+  // when one fails. One watch per client.
+  void Watch(std::string key, std::string range_end, int64_t start_revision,
+             std::function<void(const etcdserverpb::WatchResponse&)> on_events,
+             std::function<int64_t()> on_reset);
+
+  const EtcdOptions& options() const { return options_; }
+
  private:
   // Retry's loop for reads: `attempt` takes its deadline, which doubles each time.
   template <typename T>
@@ -103,20 +115,7 @@ class EtcdClient {
     });
   }
 
- public:
 
-  // Watches [key, range_end) from `start_revision` on a thread of its own, calling
-  // `on_events` with each batch of events and the revision they bring the watcher
-  // to, or `on_reset` when it must start over from a fresh read (its revision was
-  // compacted away), until the client is destroyed. Reconnects to another member
-  // when one fails. One watch per client.
-  void Watch(std::string key, std::string range_end, int64_t start_revision,
-             std::function<void(const etcdserverpb::WatchResponse&)> on_events,
-             std::function<int64_t()> on_reset);
-
-  const EtcdOptions& options() const { return options_; }
-
- private:
   explicit EtcdClient(EtcdOptions options);
 
   struct Member {
