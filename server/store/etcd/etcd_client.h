@@ -115,7 +115,6 @@ class EtcdClient {
     });
   }
 
-
   explicit EtcdClient(EtcdOptions options);
 
   struct Member {
