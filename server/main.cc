@@ -1,4 +1,5 @@
 // normd: the normalisation statistics server.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <csignal>
@@ -167,6 +168,13 @@ int main(int argc, char** argv) {
   // 0700), whatever umask it was started with: statistics and shared-memory handoff
   // are no business of other local users.
   umask(077);
+  // The soft descriptor limit raised to the hard one (systemd's soft default is 1024):
+  // each gRPC connection, handoff connection and region costs one.
+  if (rlimit descriptors; getrlimit(RLIMIT_NOFILE, &descriptors) == 0 &&
+                          descriptors.rlim_cur < descriptors.rlim_max) {
+    descriptors.rlim_cur = descriptors.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &descriptors);
+  }
   absl::SetProgramUsageMessage(
       "Fits and serves normalisation statistics over gRPC.\n"
       "Usage: normd [--listen=HOST:PORT] [--data_dir=DIR] [--flag=value ...]\n"

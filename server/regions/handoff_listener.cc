@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -40,6 +42,25 @@ std::optional<ucred> PeerCredentials(int fd) {
   socklen_t length = sizeof(credentials);
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return std::nullopt;
   return credentials;
+}
+
+// Handoff connections take at most a quarter of the process's descriptors, so gRPC,
+// the store and the mapped regions always have the rest: under systemd's default
+// soft limit of 1024 the caps would otherwise exhaust it alone.
+HandoffLimits WithinDescriptors(HandoffLimits limits) {
+  rlimit descriptors;
+  if (getrlimit(RLIMIT_NOFILE, &descriptors) != 0 || descriptors.rlim_cur == RLIM_INFINITY) {
+    return limits;
+  }
+  const int share = static_cast<int>(
+      std::min<rlim_t>(descriptors.rlim_cur / 4, static_cast<rlim_t>(limits.max_connections)));
+  if (share >= limits.max_connections) return limits;
+  limits.max_connections = std::max(share, 1);
+  limits.max_connections_per_user =
+      std::min(limits.max_connections_per_user, std::max(share / 2, 1));
+  limits.max_connections_per_process =
+      std::min(limits.max_connections_per_process, std::max(share / 8, 1));
+  return limits;
 }
 
 }  // namespace
@@ -79,7 +100,7 @@ absl::StatusOr<std::unique_ptr<HandoffListener>> HandoffListener::Start(const st
     return SystemError("cannot create an eventfd for", path);
   }
   std::unique_ptr<HandoffListener> listener(
-      new HandoffListener(path, registry, listen_fd, wake_fd, limits));
+      new HandoffListener(path, registry, listen_fd, wake_fd, WithinDescriptors(limits)));
   listener->thread_ = std::thread([raw = listener.get()] { raw->Run(); });
   return listener;
 }
@@ -133,6 +154,13 @@ void HandoffListener::Run() {
     }
     if (polled[0].revents != 0) break;
     starved = false;
+    // Closed connections go first, so their slots are free for one waiting to be
+    // accepted.
+    for (size_t i = 2; i < polled.size(); ++i) {
+      if (polled[i].revents == 0) continue;
+      const int fd = polled[i].fd;
+      if (!Serve(fd, connections.at(fd).id)) drop(fd);
+    }
     if (polled[1].revents & POLLIN) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
@@ -167,11 +195,6 @@ void HandoffListener::Run() {
         ++per_process[peer->pid];
       }
     }
-    for (size_t i = 2; i < polled.size(); ++i) {
-      if (polled[i].revents == 0) continue;
-      const int fd = polled[i].fd;
-      if (!Serve(fd, connections.at(fd).id)) drop(fd);
-    }
   }
   while (!connections.empty()) drop(connections.begin()->first);
   if (reserve_fd >= 0) close(reserve_fd);
@@ -204,7 +227,8 @@ bool HandoffListener::Serve(int fd, uint64_t connection) {
                        received.size(), (message.msg_flags & MSG_CTRUNC) != 0 ? " or more" : ""));
     return true;
   }
-  absl::StatusOr<std::shared_ptr<SharedRegion>> region = SharedRegion::Map(received.front());
+  absl::StatusOr<std::shared_ptr<SharedRegion>> region = SharedRegion::Map(
+      received.front(), [&](uint64_t size) { return registry_->AdmitOffer(connection, size); });
   if (!region.ok()) {
     Reply(fd, absl::StrCat("ERR ", region.status().message()));
     return true;

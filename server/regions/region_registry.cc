@@ -33,17 +33,50 @@ uint64_t RegionRegistry::OpenConnection(int64_t pid, uint32_t uid) {
   return connection;
 }
 
+absl::Status RegionRegistry::AdmitOffer(uint64_t connection, uint64_t size) const {
+  absl::MutexLock lock(&mu_);
+  return AdmitOfferLocked(connection, size);
+}
+
+absl::Status RegionRegistry::AdmitOfferLocked(uint64_t connection, uint64_t size) const {
+  const auto peer = connection_peers_.find(connection);
+  if (peer == connection_peers_.end()) {
+    return absl::FailedPreconditionError("the handoff connection has closed");
+  }
+  int on_connection = 0;
+  int of_user = 0;
+  uint64_t user_bytes = 0;
+  for (const auto& [claim, offered] : offered_) {
+    on_connection += offered.connection == connection;
+    const auto other = connection_peers_.find(offered.connection);
+    if (other == connection_peers_.end() || other->second.uid != peer->second.uid) continue;
+    ++of_user;
+    user_bytes += offered.region->size();
+  }
+  if (on_connection >= limits_.max_unclaimed_per_connection) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("this connection already holds ", on_connection,
+                     " unclaimed regions; claim them (RegisterRegion) before handing over more"));
+  }
+  if (of_user >= limits_.max_regions_per_caller) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "uid ", peer->second.uid, " already has ", of_user,
+        " regions handed over and not claimed, the most it may hold (--max_regions_per_caller); "
+        "claim them or close their connections first"));
+  }
+  if (size > limits_.max_region_bytes_per_caller - user_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "a ", size, "-byte region would bring uid ", peer->second.uid,
+        "'s unclaimed regions to more than ", limits_.max_region_bytes_per_caller,
+        " bytes (--max_region_bytes_per_caller); it has ", user_bytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> RegionRegistry::Offer(uint64_t connection,
                                                   std::shared_ptr<SharedRegion> region) {
   absl::MutexLock lock(&mu_);
-  const auto unclaimed = std::count_if(offered_.begin(), offered_.end(), [&](const auto& entry) {
-    return entry.second.connection == connection;
-  });
-  if (unclaimed >= limits_.max_unclaimed_per_connection) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("this connection already holds ", unclaimed,
-                     " unclaimed regions; claim them (RegisterRegion) before handing over more"));
-  }
+  NORMD_RETURN_IF_ERROR(AdmitOfferLocked(connection, region->size()));
   std::string claim = NewClaim();
   offered_.emplace(claim, Offered{connection, std::move(region)});
   return claim;

@@ -27,7 +27,9 @@ namespace normd {
 struct RegionLimits {
   int max_regions_per_caller = 64;
   uint64_t max_region_bytes_per_caller = uint64_t{64} << 30;
-  // Regions handed over on one connection and not yet claimed.
+  // Regions handed over on one connection and not yet claimed. Unclaimed regions
+  // also count, per user, against the two limits above: mapped, they cost the
+  // same address space whether or not they are ever claimed.
   int max_unclaimed_per_connection = 16;
 };
 
@@ -48,6 +50,9 @@ class RegionRegistry {
   // A handoff connection from process `pid` of user `uid` (the kernel's word for
   // both: SO_PEERCRED) opened; returns its id.
   uint64_t OpenConnection(int64_t pid, uint32_t uid);
+  // Whether a region of `size` bytes may be handed over on `connection`: asked
+  // before it is mapped, and again by Offer.
+  absl::Status AdmitOffer(uint64_t connection, uint64_t size) const;
   // A region arrived on `connection`; returns the claim to name it by in Claim (32
   // hex digits from the kernel's random source, so one caller cannot guess
   // another's).
@@ -80,6 +85,9 @@ class RegionRegistry {
     RegionSummary summary;
   };
   using Key = std::pair<std::string, std::string>;  // owner, name
+
+  absl::Status AdmitOfferLocked(uint64_t connection, uint64_t size) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RegionLimits limits_;
   mutable absl::Mutex mu_;

@@ -11,10 +11,12 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace normd {
 
-absl::StatusOr<std::shared_ptr<SharedRegion>> SharedRegion::Map(int fd) {
+absl::StatusOr<std::shared_ptr<SharedRegion>> SharedRegion::Map(
+    int fd, absl::FunctionRef<absl::Status(uint64_t size)> admit) {
   absl::Cleanup close_fd = [fd] { close(fd); };
   struct stat info;
   if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
@@ -36,6 +38,7 @@ absl::StatusOr<std::shared_ptr<SharedRegion>> SharedRegion::Map(int fd) {
     return absl::InvalidArgumentError("the memfd is empty; size it (ftruncate) before sealing");
   }
   const uint64_t size = static_cast<uint64_t>(info.st_size);
+  NORMD_RETURN_IF_ERROR(admit(size));
   const bool writable = (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) == 0;
   void* base =
       mmap(nullptr, size, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);

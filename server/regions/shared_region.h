@@ -9,6 +9,7 @@
 #include <memory>
 #include <span>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -19,8 +20,10 @@ class SharedRegion {
   // Takes `fd` (closed on failure too). It must be a memfd sealed with F_SEAL_SHRINK:
   // a region that could shrink would turn a read past its new end into SIGBUS in the
   // server. A region sealed against writes (F_SEAL_WRITE, F_SEAL_FUTURE_WRITE) is
-  // mapped read-only.
-  static absl::StatusOr<std::shared_ptr<SharedRegion>> Map(int fd);
+  // mapped read-only. `admit` sees its size before anything is mapped, and may refuse
+  // it.
+  static absl::StatusOr<std::shared_ptr<SharedRegion>> Map(
+      int fd, absl::FunctionRef<absl::Status(uint64_t size)> admit);
 
   SharedRegion(const SharedRegion&) = delete;
   SharedRegion& operator=(const SharedRegion&) = delete;

@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "grpcpp/server_context.h"
 #include "server/service/grpc_status.h"
+#include "wire/core_proto.h"
 
 namespace normd {
 
@@ -58,29 +59,38 @@ void IngestReactor::OnReadDone(bool ok) {
 }
 
 void IngestReactor::Process(bool ok) {
-  if (ok) {
-    const absl::Status added = AddBatch();
-    if (!added.ok()) {
-      End(added);
-      return;
-    }
-    ++index_;
-    Read();
+  if (!ok) {
+    End(CommitStream());
     return;
   }
-  End(CommitStream());
+  Continue(AddBatch());
 }
 
-absl::Status IngestReactor::AddBatch() {
-  const auto reject = [&](const absl::Status& status) {
-    return absl::Status(
-        status.code(),
-        absl::StrCat("batch ", index_,
-                     " rejected, nothing from this stream was applied: ", status.message()));
-  };
+void IngestReactor::Continue(const absl::StatusOr<bool>& added) {
+  if (!added.ok()) {
+    End(added.status());
+    return;
+  }
+  if (!*added) {
+    // The rest of a message's summaries waits behind the other streams' work.
+    services_.tasks->Post([this] { Continue(AddSummaries()); });
+    return;
+  }
+  ++index_;
+  Read();
+}
+
+absl::Status IngestReactor::Rejected(const absl::Status& status) const {
+  return absl::Status(status.code(),
+                      absl::StrCat("batch ", index_,
+                                   " rejected, nothing from this stream was applied: ",
+                                   status.message()));
+}
+
+absl::StatusOr<bool> IngestReactor::AddBatch() {
   NORMD_ASSIGN_OR_RETURN(const std::span<const std::byte> bytes,
-                         ContiguousBytes(received_, scratch_, slices_), reject(_));
-  NORMD_RETURN_IF_ERROR(ParseIngestRequest(bytes, message_), reject(_));
+                         ContiguousBytes(received_, scratch_, slices_), Rejected(_));
+  NORMD_RETURN_IF_ERROR(ParseIngestRequest(bytes, message_), Rejected(_));
   const v1::IngestRequest& request = message_.fields;
   if (!transaction_.has_value()) {
     NORMD_ASSIGN_OR_RETURN(IngestTransaction transaction,
@@ -88,41 +98,71 @@ absl::Status IngestReactor::AddBatch() {
     transaction_.emplace(std::move(transaction));
   }
   if (!request.dataset().empty() && request.dataset() != transaction_->dataset()) {
-    return reject(absl::InvalidArgumentError(absl::StrCat(
+    return Rejected(absl::InvalidArgumentError(absl::StrCat(
         "the stream began with dataset \"", transaction_->dataset(), "\" but this batch names \"",
         request.dataset(), "\"; one stream feeds one dataset")));
   }
-  NORMD_ASSIGN_OR_RETURN(const IngestBatch batch,
-                         IngestBatchFromProto(request, *regions_, message_.tensor_data), reject(_));
-  if (const auto* summaries = std::get_if<std::vector<MomentsSummary>>(&batch.payload)) {
-    NORMD_RETURN_IF_ERROR(AddSummaries(batch.split, *summaries, batch.identity), reject(_));
-    return absl::OkStatus();
+  NORMD_ASSIGN_OR_RETURN(const IngestBatch batch, IngestBatchFromProto(message_, *regions_),
+                         Rejected(_));
+  if (std::holds_alternative<SummaryEntries*>(batch.payload)) {
+    summaries_split_ = batch.split;
+    return AddSummaries();
   }
-  const auto& tensor = std::get<ValidatedTensor>(batch.payload);
-  NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, tensor.elements(), "the batch"), reject(_));
+  NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor,
+                         ReadOnce(std::get<ValidatedTensor>(batch.payload), batch.in_region),
+                         Rejected(_));
+  NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, tensor.elements(), "the batch"),
+                        Rejected(_));
   NORMD_RETURN_IF_ERROR(
       CheckElements(services_.limits, batch.weights.has_value() ? batch.weights->elements() : 0,
                     "the weights"),
-      reject(_));
+      Rejected(_));
   NORMD_RETURN_IF_ERROR(
       transaction_->Add(batch.split, tensor, batch.identity,
                         batch.weights.has_value() ? &batch.weights->view() : nullptr),
-      reject(_));
+      Rejected(_));
   bytes_ += static_cast<int64_t>(tensor.view().bytes.size());
-  return absl::OkStatus();
+  return true;
 }
 
-absl::Status IngestReactor::AddSummaries(Split split, std::span<const MomentsSummary> summaries,
-                                         const BatchIdentity& first) {
-  for (size_t i = 0; i < summaries.size(); ++i) {
+absl::StatusOr<ValidatedTensor> IngestReactor::ReadOnce(const ValidatedTensor& batch,
+                                                        bool in_region) {
+  if (!in_region) return batch;
+  // The fit reads a batch more than once (moments, sketches, histograms); a caller
+  // rewriting its region meanwhile must not make them disagree, so they all read one
+  // copy.
+  const std::span<const std::byte> shared = batch.view().bytes;
+  region_copy_.assign(shared.begin(), shared.end());
+  TensorView copy = batch.view();
+  copy.bytes = region_copy_;
+  return ValidateTensor(copy);
+}
+
+absl::StatusOr<bool> IngestReactor::AddSummaries() {
+  // Checked between slices, so a cancelled stream, a passed deadline or the server's
+  // shutdown stops a message of many summaries within one slice.
+  if (context_->IsCancelled()) {
+    return absl::CancelledError(
+        "the Ingest stream was cancelled while its summaries were added; nothing from it "
+        "was applied");
+  }
+  SummaryEntries& entries = message_.summaries;
+  const BatchIdentity first{message_.fields.writer_id(), message_.fields.sequence()};
+  for (size_t n = 0; n < kSummariesPerTask; ++n) {
+    const size_t i = entries.taken();
+    NORMD_ASSIGN_OR_RETURN(const bool more, entries.Next(summary_message_), Rejected(_));
+    if (!more) return true;
     BatchIdentity identity = first;
     if (!identity.writer.empty()) identity.sequence += i;
-    const absl::Status added = transaction_->AddSummary(split, summaries[i], identity).status();
+    absl::StatusOr<MomentsSummary> summary = MomentsSummaryFromProto(summary_message_);
+    absl::Status added = summary.status();
+    if (added.ok()) added = transaction_->AddSummary(summaries_split_, *summary, identity).status();
     if (!added.ok()) {
-      return absl::Status(added.code(), absl::StrCat("summaries[", i, "]: ", added.message()));
+      return Rejected(absl::Status(added.code(),
+                                   absl::StrCat("summaries[", i, "]: ", added.message())));
     }
   }
-  return absl::OkStatus();
+  return false;
 }
 
 absl::Status IngestReactor::CommitStream() {

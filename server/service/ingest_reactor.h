@@ -38,6 +38,10 @@ struct IngestServices {
   RequestLimits limits;
 };
 
+// A task adds at most this many of a message's summaries before the next stream's
+// work is served (a few milliseconds a slice), however many a message holds.
+inline constexpr size_t kSummariesPerTask = 1024;
+
 class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer>, public IdleStream {
  public:
   // Serves the stream for `caller`, or finishes it at once with its error (the
@@ -56,10 +60,17 @@ class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer>, pu
   void Read();
   // On the task queue: a message arrived (ok), or the stream ended.
   void Process(bool ok);
-  absl::Status AddBatch();
-  // The summaries of consecutive batches, the first with identity `first`.
-  absl::Status AddSummaries(Split split, std::span<const MomentsSummary> summaries,
-                            const BatchIdentity& first);
+  // After a slice of a message's work: its error ends the stream; false (summaries
+  // left) queues the next slice; true reads the next message.
+  void Continue(const absl::StatusOr<bool>& added);
+  // The message's batch, or its first slice of summaries; true when it is all added.
+  absl::StatusOr<bool> AddBatch();
+  // Up to kSummariesPerTask of the message's summaries, the first of them with the
+  // message's sequence; true when none are left.
+  absl::StatusOr<bool> AddSummaries();
+  // `batch`, or when it is in the caller's shared memory, a private copy of it.
+  absl::StatusOr<ValidatedTensor> ReadOnce(const ValidatedTensor& batch, bool in_region);
+  absl::Status Rejected(const absl::Status& status) const;
   absl::Status CommitStream();
   // Finishes the RPC; `this` may be gone when it returns.
   void End(const absl::Status& status);
@@ -77,6 +88,9 @@ class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer>, pu
   std::vector<std::byte> scratch_;
   std::vector<grpc::Slice> slices_;
   IngestMessage message_;
+  v1::MomentsSummary summary_message_;  // the summary being applied, parsed
+  Split summaries_split_ = Split::kTrain;
+  std::vector<std::byte> region_copy_;  // reused from batch to batch
   std::optional<IngestTransaction> transaction_;
   uint64_t index_ = 0;  // of the batch being read
   int64_t bytes_ = 0;

@@ -169,33 +169,26 @@ absl::StatusOr<ValidatedTensor> TensorFromProto(
   return ValidateTensor(view);
 }
 
-absl::StatusOr<IngestBatch> IngestBatchFromProto(
-    const v1::IngestRequest& request, CallRegions& regions,
-    std::optional<std::span<const std::byte>> batch_data) {
+absl::StatusOr<IngestBatch> IngestBatchFromProto(IngestMessage& message, CallRegions& regions) {
+  const v1::IngestRequest& request = message.fields;
   NORMD_ASSIGN_OR_RETURN(const Split split, SplitFromProto(request.split(), false));
   const BatchIdentity identity{request.writer_id(), request.sequence()};
-  switch (request.payload_case()) {
-    case v1::IngestRequest::kSummaries: {
-      if (batch_data.has_value()) {
-        return absl::InvalidArgumentError(
-            "the message carries both a batch and summaries; expected one or the other");
-      }
-      if (request.has_weights()) {
-        return absl::InvalidArgumentError(
-            "the message carries summaries and weights; a summary of weighted batches carries "
-            "its weight sums itself (weight_sum, weight_square_sum)");
-      }
-      NORMD_ASSIGN_OR_RETURN(std::vector<MomentsSummary> summaries,
-                             MomentsSummariesFromProto(request.summaries()));
-      return IngestBatch{split, std::move(summaries), identity};
+  if (message.summaries.present()) {
+    if (message.tensor_data.has_value() || request.has_batch()) {
+      return absl::InvalidArgumentError(
+          "the message carries both a batch and summaries; expected one or the other");
     }
-    case v1::IngestRequest::kBatch:
-    case v1::IngestRequest::PAYLOAD_NOT_SET:
-      break;
+    if (request.has_weights()) {
+      return absl::InvalidArgumentError(
+          "the message carries summaries and weights; a summary of weighted batches carries "
+          "its weight sums itself (weight_sum, weight_square_sum)");
+    }
+    return IngestBatch{split, &message.summaries, identity};
   }
-  NORMD_ASSIGN_OR_RETURN(ValidatedTensor batch,
-                         TensorFromProto(request.batch(), "batch", regions, batch_data));
-  IngestBatch decoded{split, batch, identity, std::nullopt};
+  NORMD_ASSIGN_OR_RETURN(
+      ValidatedTensor batch,
+      TensorFromProto(request.batch(), "batch", regions, message.tensor_data));
+  IngestBatch decoded{split, batch, identity, std::nullopt, request.batch().has_region()};
   if (request.has_weights()) {
     NORMD_ASSIGN_OR_RETURN(decoded.weights, TensorFromProto(request.weights(), "weights", regions));
   }

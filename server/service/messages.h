@@ -20,6 +20,7 @@
 #include "server/engine/normalize.h"
 #include "server/regions/region_registry.h"
 #include "server/service/principal.h"
+#include "server/service/tensor_wire.h"
 
 namespace normd {
 
@@ -60,20 +61,21 @@ absl::StatusOr<ValidatedTensor> TensorFromProto(
     const v1::Tensor& tensor, absl::string_view field, CallRegions& regions,
     std::optional<std::span<const std::byte>> inline_data = std::nullopt);
 
-// One Ingest message, decoded: a batch views the message's bytes (or its region) and
-// `identity` its writer id, so both live as long as the message.
+// One Ingest message, decoded: a batch views the message's bytes (or its region),
+// summaries are the message's own (parsed one at a time as they are applied), and
+// `identity` views its writer id, so all live as long as the message.
 struct IngestBatch {
   Split split;
   // A batch, or the summaries of consecutive batches (identity.sequence, + 1, ...).
-  std::variant<ValidatedTensor, std::vector<MomentsSummary>> payload;
+  std::variant<ValidatedTensor, SummaryEntries*> payload;
   BatchIdentity identity;
   std::optional<ValidatedTensor> weights;  // the batch's, checked against it by the core
+  // The batch's values are in the caller's shared memory, which it may rewrite
+  // while they are read.
+  bool in_region = false;
 };
 
-// `batch_data`, when given, stands for request.batch.data (see TensorFromProto).
-absl::StatusOr<IngestBatch> IngestBatchFromProto(
-    const v1::IngestRequest& request, CallRegions& regions,
-    std::optional<std::span<const std::byte>> batch_data = std::nullopt);
+absl::StatusOr<IngestBatch> IngestBatchFromProto(IngestMessage& message, CallRegions& regions);
 
 // The whole call; its input views the request's bytes (or `input_data`, or its
 // region).

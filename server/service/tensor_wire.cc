@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "google/protobuf/io/coded_stream.h"
 
 namespace normd {
@@ -13,6 +14,8 @@ using google::protobuf::io::CodedOutputStream;
 constexpr uint32_t kLengthDelimited = 2;
 constexpr uint32_t kTensorField = 3;  // NormalizeRequest.input, IngestRequest.batch
 constexpr uint32_t kDataField = 3;    // Tensor.data
+constexpr uint32_t kSummariesField = 6;      // IngestRequest.summaries
+constexpr uint32_t kSummaryEntryField = 1;   // MomentsSummaries.summaries
 
 // One field of a message: its tag and, for a length-delimited field, its body.
 struct Field {
@@ -75,12 +78,15 @@ absl::Status Malformed() {
       absl::StrCat("the request is not a well-formed ", Request::descriptor()->name(), " message"));
 }
 
-// Splits the tensor's data out of the request; false when the bytes hold anything
-// this does not handle (the tensor in several pieces, groups, malformed framing), for
-// protobuf to parse whole.
+// Splits the tensor's data out of the request, and, given `summaries`, the bodies of
+// field 6 (IngestRequest.summaries); false when the bytes hold anything this does
+// not handle (the tensor in several pieces, groups, malformed framing), for protobuf
+// to parse whole.
 template <typename Request>
-bool SpliceRequest(std::span<const std::byte> bytes, TensorMessage<Request>& message) {
+bool SpliceRequest(std::span<const std::byte> bytes, TensorMessage<Request>& message,
+                   SummaryEntries* summaries) {
   message.tensor_data.reset();
+  if (summaries != nullptr) summaries->Clear();
   // The request less input.data: its other fields as they came, and the input
   // re-framed around what is left of it.
   std::string rest;
@@ -92,6 +98,11 @@ bool SpliceRequest(std::span<const std::byte> bytes, TensorMessage<Request>& mes
     const auto as_chars = [&](size_t begin, size_t end) {
       return std::string_view(reinterpret_cast<const char*>(bytes.data()) + begin, end - begin);
     };
+    if (summaries != nullptr && field.number == kSummariesField &&
+        field.wire_type == kLengthDelimited) {
+      summaries->AddPiece(bytes.subspan(field.body_begin, field.end - field.body_begin));
+      continue;
+    }
     if (field.number != kTensorField || field.wire_type != kLengthDelimited) {
       rest.append(as_chars(field.begin, field.end));
       continue;
@@ -124,9 +135,11 @@ bool SpliceRequest(std::span<const std::byte> bytes, TensorMessage<Request>& mes
 }
 
 template <typename Request>
-absl::Status ParseTensorRequest(std::span<const std::byte> bytes, TensorMessage<Request>& message) {
-  if (SpliceRequest(bytes, message)) return absl::OkStatus();
+absl::Status ParseTensorRequest(std::span<const std::byte> bytes, TensorMessage<Request>& message,
+                                SummaryEntries* summaries = nullptr) {
+  if (SpliceRequest(bytes, message, summaries)) return absl::OkStatus();
   message.tensor_data.reset();
+  if (summaries != nullptr) summaries->Clear();
   message.fields.Clear();
   if (!message.fields.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return Malformed<Request>();
@@ -136,12 +149,58 @@ absl::Status ParseTensorRequest(std::span<const std::byte> bytes, TensorMessage<
 
 }  // namespace
 
+absl::StatusOr<bool> SummaryEntries::Next(v1::MomentsSummary& out) {
+  while (piece_ < pieces_.size()) {
+    const std::span<const std::byte> piece = pieces_[piece_];
+    if (at_ >= piece.size()) {
+      ++piece_;
+      at_ = 0;
+      continue;
+    }
+    Field field;
+    if (!NextField(piece, at_, field)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "summaries[", taken_, "]: the bytes are not a well-formed MomentsSummaries entry"));
+    }
+    if (field.number != kSummaryEntryField || field.wire_type != kLengthDelimited) continue;
+    if (!out.ParseFromArray(piece.data() + field.body_begin,
+                            static_cast<int>(field.end - field.body_begin))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("summaries[", taken_, "] is not a well-formed MomentsSummary message"));
+    }
+    ++taken_;
+    return true;
+  }
+  if (taken_ == 0) {
+    return absl::InvalidArgumentError("summaries is empty; expected one summary per batch");
+  }
+  return false;
+}
+
+void SummaryEntries::Clear() {
+  pieces_.clear();
+  owned_.clear();
+  piece_ = at_ = taken_ = 0;
+}
+
+void SummaryEntries::Own(std::string serialized) {
+  Clear();
+  owned_ = std::move(serialized);
+  pieces_.push_back(std::as_bytes(std::span(owned_)));
+}
+
 absl::Status ParseNormalizeRequest(std::span<const std::byte> bytes, NormalizeMessage& message) {
   return ParseTensorRequest(bytes, message);
 }
 
 absl::Status ParseIngestRequest(std::span<const std::byte> bytes, IngestMessage& message) {
-  return ParseTensorRequest(bytes, message);
+  NORMD_RETURN_IF_ERROR(ParseTensorRequest(bytes, message, &message.summaries));
+  if (message.fields.has_summaries()) {
+    // Parsed whole by protobuf: the summaries are taken the same way.
+    message.summaries.Own(message.fields.summaries().SerializeAsString());
+    message.fields.clear_summaries();
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::span<const std::byte>> ContiguousBytes(const grpc::ByteBuffer& buffer,

@@ -29,7 +29,38 @@ struct TensorMessage {
   std::optional<std::span<const std::byte>> tensor_data;
 };
 using NormalizeMessage = TensorMessage<v1::NormalizeRequest>;  // the tensor: input
-using IngestMessage = TensorMessage<v1::IngestRequest>;        // the tensor: batch
+
+// IngestRequest.summaries left unparsed, as the bodies of its MomentsSummaries (a
+// field that comes in several pieces is their concatenation, as protobuf merges it).
+// Each entry is parsed when it is taken, so a message of 250,000 summaries costs the
+// memory of one, and whoever takes them can stop between any two.
+class SummaryEntries {
+ public:
+  // Whether the message carried summaries (an empty field included).
+  bool present() const { return !pieces_.empty(); }
+  // The next entry into `out`: false past the last; an error when an entry does not
+  // parse, or when the field holds no entry at all.
+  absl::StatusOr<bool> Next(v1::MomentsSummary& out);
+  // Entries taken so far: the index of the next one.
+  size_t taken() const { return taken_; }
+
+  void Clear();
+  void AddPiece(std::span<const std::byte> body) { pieces_.push_back(body); }
+  // Keeps `serialized` (a MomentsSummaries that protobuf parsed) as the only piece.
+  void Own(std::string serialized);
+
+ private:
+  std::vector<std::span<const std::byte>> pieces_;
+  std::string owned_;
+  size_t piece_ = 0;
+  size_t at_ = 0;
+  size_t taken_ = 0;
+};
+
+// The tensor: batch. Summaries are not parsed with the rest (SummaryEntries).
+struct IngestMessage : TensorMessage<v1::IngestRequest> {
+  SummaryEntries summaries;
+};
 
 // The bytes of `buffer`: its single slice, or, when it came in several, a copy of
 // them in `scratch` (kept by the caller for reuse: no fresh allocation per call).
@@ -39,7 +70,8 @@ absl::StatusOr<std::span<const std::byte>> ContiguousBytes(const grpc::ByteBuffe
                                                            std::vector<grpc::Slice>& slices);
 
 // Parses a serialised request whose field 3 is its Tensor (as NormalizeRequest.input
-// and IngestRequest.batch are); the message views `bytes`.
+// and IngestRequest.batch are); the message views `bytes`, and an Ingest message's
+// summaries are left in them (SummaryEntries).
 absl::Status ParseNormalizeRequest(std::span<const std::byte> bytes, NormalizeMessage& message);
 absl::Status ParseIngestRequest(std::span<const std::byte> bytes, IngestMessage& message);
 

@@ -127,29 +127,55 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (parsed.ok() != protobuf_parses) std::abort();
     if (!parsed.ok()) return 0;
     v1::IngestRequest rebuilt = message.fields;
-    // A batch's data followed by a summary: protobuf keeps the summary (the payload is
-    // a oneof) while the splitter has taken the data; the decoder refuses the pair.
-    const bool both =
-        message.tensor_data.has_value() && rebuilt.payload_case() == v1::IngestRequest::kSummaries;
+    // A batch's data followed by summaries: protobuf keeps the one that came last (the
+    // payload is a oneof) while the splitter has taken both; the decoder refuses the pair.
+    const bool both = (message.tensor_data.has_value() || rebuilt.has_batch()) &&
+                      message.summaries.present();
     if (message.tensor_data.has_value() && !both) {
       rebuilt.mutable_batch()->set_data(message.tensor_data->data(), message.tensor_data->size());
     }
-    if (!both && rebuilt.SerializeAsString() != request.SerializeAsString()) std::abort();
+    bool refused = false;
+    if (message.summaries.present() && !both) {
+      // The summaries, taken one by one, are protobuf's (less the unknown fields
+      // beside them, which protobuf keeps and the server skips); the server may refuse
+      // entries framed as groups, which protobuf keeps as unknown fields.
+      v1::MomentsSummaries* summaries = rebuilt.mutable_summaries();
+      SummaryEntries entries = message.summaries;
+      v1::MomentsSummary entry;
+      for (;;) {
+        absl::StatusOr<bool> next = entries.Next(entry);
+        if (!next.ok()) {
+          refused = true;
+          break;
+        }
+        if (!*next) break;
+        *summaries->add_summaries() = entry;
+      }
+      request.mutable_summaries()->DiscardUnknownFields();
+      rebuilt.mutable_summaries()->DiscardUnknownFields();
+    }
+    if (!both && !refused && rebuilt.SerializeAsString() != request.SerializeAsString()) {
+      std::abort();
+    }
     // One batch through a transaction that is never committed (the service's stream
     // loop needs a live call): validation and the fit kernels, statistics untouched.
     absl::StatusOr<IngestTransaction> transaction =
         fixture->engine().BeginIngest(request.dataset());
     // No region is ever registered here: a reference to one is refused, not followed.
     CallRegions regions(nullptr, Principal{});
-    absl::StatusOr<IngestBatch> batch =
-        IngestBatchFromProto(message.fields, regions, message.tensor_data);
+    absl::StatusOr<IngestBatch> batch = IngestBatchFromProto(message, regions);
     if (!transaction.ok() || !batch.ok()) return 0;
     if (both) std::abort();  // must have been refused
-    if (const auto* summaries = std::get_if<std::vector<MomentsSummary>>(&batch->payload)) {
-      for (size_t i = 0; i < summaries->size(); ++i) {
+    if (auto* const* entries = std::get_if<SummaryEntries*>(&batch->payload)) {
+      v1::MomentsSummary entry;
+      for (size_t i = 0;; ++i) {
+        absl::StatusOr<bool> next = (*entries)->Next(entry);
+        if (!next.ok() || !*next) break;
+        absl::StatusOr<MomentsSummary> summary = MomentsSummaryFromProto(entry);
+        if (!summary.ok()) break;
         BatchIdentity identity = batch->identity;
         identity.sequence += i;
-        if (!transaction->AddSummary(batch->split, (*summaries)[i], identity).ok()) break;
+        if (!transaction->AddSummary(batch->split, *summary, identity).ok()) break;
       }
       return 0;
     }

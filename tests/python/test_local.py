@@ -592,3 +592,37 @@ def test_out_may_be_x_itself_only_for_element_wise_schemes(client):
     shared = rng.normal(5.0, 2.0, 28).astype(np.float32)
     with pytest.raises(ValueError, match="out overlaps x"):  # shifted by one sample
         client.normalizer("inplace")(shared[:24].reshape(6, 4), out=shared[4:].reshape(6, 4))
+
+
+def test_a_message_of_many_summaries_is_applied_whole_or_not_at_all(client):
+    """The server applies a message's summaries in slices (other streams are served
+    between them): 3,000 one-row summaries apply exactly once, in order; one bad
+    summary in the last slice refuses the whole message, with the slices before it
+    unapplied; a field sent in two pieces is their concatenation, as protobuf's."""
+    client.create_dataset("many", layout="NC", channels=1)
+    sketch = client.get_dataset("many").spec.sketch
+    values = np.arange(3000, dtype=np.float64)
+    entries = [local.summary_message(normd.moments(values[i:i + 1].reshape(1, 1), layout="NC",
+                                                   sketch=sketch)) for i in range(3000)]
+    bad = pb.MomentsSummary()
+    bad.CopyFrom(entries[2500])
+    del bad.count[:]
+    spoiled = summary_request("many", *entries[:2500], bad, *entries[2501:],
+                              writer_id="w", sequence=1).SerializeToString()
+    error = refused(client, spoiled)
+    assert "summaries[2500]" in error.details and "summary.count" in error.details
+    assert client.stats("many").batches == 0
+
+    first = summary_request("many", *entries[:1800], writer_id="w", sequence=1)
+    rest = pb.IngestRequest(summaries=pb.MomentsSummaries(summaries=entries[1800:]))
+    message = first.SerializeToString() + rest.SerializeToString()
+    assert len(pb.IngestRequest.FromString(message).summaries.summaries) == 3000
+    reply = client._ingest_bytes(iter([message]), timeout=60)
+    assert (reply.batches, reply.writer_sequence) == (3000, 3000)
+    again = client._ingest_bytes(iter([message]), timeout=60)
+    assert (again.batches, again.duplicate_batches) == (0, 3000)
+    stats = client.stats("many")
+    # 0..2999: mean 1499.5 and population variance (n^2 - 1) / 12, exactly.
+    assert (stats.batches, list(stats.count)) == (3000, [3000])
+    assert stats.mean[0] == Fraction(2999, 2)
+    assert stats.variance[0] == float(Fraction(3000 ** 2 - 1, 12))

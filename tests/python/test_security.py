@@ -1,14 +1,24 @@
 """TLS, mutual TLS and bearer tokens end to end: normd started with certificates made
 for the test (tests/support/make_certs.sh) and a tokens file, driven by the Python
-client and by normctl."""
+client and by normctl; and the hostile local caller: another uid, a zero umask,
+memory handed over and never claimed, a flood of connections."""
+import fcntl
+import json
+import os
+import resource
+import socket
+import stat
 import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import normd
-from conftest import NORMCTL_BIN, NormdProcess
+from conftest import NORMCTL_BIN, PYTHON_PACKAGE_DIR, NormdProcess
 
 MAKE_CERTS = Path(__file__).resolve().parent.parent / "support" / "make_certs.sh"
 TOKENS = {"reader": "reader-secret-0123456789", "writer": "writer-secret-0123456789",
@@ -133,15 +143,7 @@ def test_plaintext_health_port_answers_probes_and_nothing_else(tmp_path):
         server.stop()
 
 
-# ---- hostile local callers: another uid, a zero umask ----
-
-import json
-import os
-import stat
-import sys
-import textwrap
-
-from conftest import PYTHON_PACKAGE_DIR
+# ---- hostile local callers: another uid, a zero umask, unclaimed memory, descriptors ----
 
 NOBODY = 65534
 
@@ -226,3 +228,161 @@ def check_regions_are_private(normd_server):
         # Root's region is untouched and still serves its owner.
         assert [r.name for r in client.regions().regions] == [region]
         np.testing.assert_array_equal(client.scale(x, factor=2.0), np.full((4, 2), 6.0))
+
+
+def hand_over(socket_path, nbytes):
+    """Hands a sparse memfd of `nbytes` (sealed against shrinking) over on a new
+    connection, as a client would, and never claims it: (the connection, the answer)."""
+    fd = os.memfd_create("unclaimed", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        os.ftruncate(fd, nbytes)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)
+        connection.connect(socket_path)
+        socket.send_fds(connection, [b"region"], [fd])
+        return connection, connection.recv(512).decode()
+    finally:
+        os.close(fd)
+
+
+def address_space_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return int(status.read().split("VmSize:")[1].split()[0])
+
+
+def test_unclaimed_regions_count_against_their_users_limits(tmp_path):
+    """Memfds handed over and never claimed cost the server address space as claimed
+    ones do: they count against --max_region_bytes_per_caller and
+    --max_regions_per_caller for the uid that sent them, checked before mapping."""
+    server = NormdProcess(tmp_path / "data", flags=["--max_region_bytes_per_caller=1073741824",
+                                                    "--max_regions_per_caller=6"]).start()
+    held = []
+    try:
+        with normd.Client(server.address) as client:
+            path = client._handoff_socket()
+            before = address_space_kib(server.proc.pid)
+            _, answer = hand_over(path, 1 << 40)  # a 1 TiB sparse memfd
+            assert answer.startswith("ERR a 1099511627776-byte region would bring uid 0"), answer
+            assert "--max_region_bytes_per_caller" in answer
+            for _ in range(3):
+                held.append(hand_over(path, 256 << 20))
+                assert held[-1][1].startswith("OK "), held[-1][1]
+            _, answer = hand_over(path, 512 << 20)  # 768 MiB unclaimed + 512 > 1 GiB
+            assert answer.startswith("ERR") and "it has 805306368" in answer, answer
+            for _ in range(3):
+                held.append(hand_over(path, 4096))
+                assert held[-1][1].startswith("OK "), held[-1][1]
+            _, answer = hand_over(path, 4096)  # a seventh
+            assert "already has 6 regions handed over and not claimed" in answer, answer
+            grown = address_space_kib(server.proc.pid) - before
+            assert grown < (1 << 20) + (64 << 10), f"the address space grew {grown} KiB"
+            # Closed connections give their share back; the client's own way still works.
+            for connection, _ in held:
+                connection.close()
+            held.clear()
+            buffer = client.shared_buffer(512 << 20)
+            assert [r.name for r in client.regions().regions] == [buffer.name]
+            buffer.close()
+    finally:
+        for connection, _ in held:
+            connection.close()
+        server.stop()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as stat_file:
+        fields = stat_file.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_handoff_connections_leave_descriptors_to_grpc_and_never_spin(tmp_path):
+    """Under a small descriptor limit (128, hard and soft) the handoff socket takes at
+    most a quarter of it, each process an eighth of that; out of descriptors, a waiting
+    handoff connection is refused with a reason and the listener rests instead of
+    spinning; gRPC keeps serving new connections throughout."""
+    limit = 128
+
+    def small_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    server = NormdProcess(tmp_path / "data", preexec_fn=small_limit).start()
+    connections, flood = [], []
+    try:
+        with normd.Client(server.address) as client:
+            path = client._handoff_socket()
+            # One process: 4 connections (an eighth of the quarter), then refused.
+            for _ in range(5):
+                connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                connection.connect(path)
+                connections.append(connection)
+            assert connections[-1].recv(512).decode() == (
+                f"ERR process {os.getpid()} already holds 4 region connections, its share; "
+                "one is enough")
+            # Another process of the same user is still served.
+            answers = run_in_child(textwrap.dedent("""
+                import json, sys
+                sys.path.insert(0, sys.argv[1])
+                import normd
+                with normd.Client(sys.argv[2]) as client:
+                    buffer = client.shared_buffer(4096)
+                    print(json.dumps([r.name for r in client.regions().regions]))
+            """), server.address)
+            assert len(answers) == 1
+            # Raw TCP connections to the gRPC port take the rest of normd's descriptors.
+            host, port = server.address.rsplit(":", 1)
+            refused = None
+            for connection in connections:
+                connection.close()
+            connections.clear()
+            for _ in range(limit):
+                flood.append(socket.create_connection((host, int(port))))
+                answer = probe(path)
+                if answer:
+                    refused = answer
+                    break
+            assert refused == "ERR the server is out of file descriptors; try again later"
+            # Starved, the listener rests (a spinning accept loop burns a whole core).
+            for _ in range(8):
+                waiting = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                waiting.connect(path)
+                connections.append(waiting)
+            spent = cpu_seconds(server.proc.pid)
+            time.sleep(2.0)  # a window to measure in, not a synchronisation
+            assert cpu_seconds(server.proc.pid) - spent < 1.0
+            for sock in flood:
+                sock.close()
+            flood.clear()
+            # Descriptors back, new gRPC connections and handoffs are served again.
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with normd.Client(server.address, timeout=10) as fresh:
+                        fresh.list_datasets()
+                        with fresh.shared_buffer(4096):
+                            break
+                except (normd.NormdError, ValueError, OSError):
+                    assert time.monotonic() < deadline, "normd did not recover its descriptors"
+    finally:
+        for sock in connections + flood:
+            sock.close()
+        server.stop()
+
+
+def probe(socket_path):
+    """Connects to the handoff socket and sends nothing: the refusal the server sends
+    at accept, or "" when it accepted (and then saw the connection close)."""
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        connection.connect(socket_path)
+        connection.shutdown(socket.SHUT_WR)
+        return connection.recv(512).decode()
+    finally:
+        connection.close()
+
+
+def run_in_child(script, *args):
+    """Runs a Python script in a child process of this user, returning its JSON answer."""
+    result = subprocess.run([sys.executable, "-c", script, PYTHON_PACKAGE_DIR, *map(str, args)],
+                            capture_output=True, text=True, timeout=120, cwd="/")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -210,3 +211,36 @@ def test_a_large_input_goes_in_chunks_with_the_same_result(client, fitted):
             torch.from_numpy(batch).double(), None, None, training=True, eps=1e-5))
     finally:
         client._normalize_bytes = send
+
+
+def test_a_batch_rewritten_while_the_server_fits_it_is_read_once(client):
+    """A caller that rewrites its region while the server fits it (a loader filling the
+    next batch early) gets the statistics of some version of the bytes, never a mix:
+    the moments and the fixed histogram, each a pass over the batch, count the same
+    values. A thread flips the buffer between all-NaN (skipped) and all-zero."""
+    client.create_dataset("torn", layout="NC", channels=1, nonfinite="skip",
+                          histogram_edges=[[-1.0, 1.0]])
+    rows = 1 << 16
+    buffer = client.shared_buffer(rows * 8)
+    staging = buffer.array((rows, 1), np.float64)
+    staging[...] = 0.0
+    stop = threading.Event()
+    flips = [0]
+
+    def flip():
+        while not stop.is_set():
+            staging[...] = np.nan
+            staging[...] = 0.0
+            flips[0] += 1
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        result = client.fit("torn", (staging for _ in range(300)), local=False)
+    finally:
+        stop.set()
+        flipper.join()
+    assert result.batches == 300 and flips[0] > 0
+    stats = client.stats("torn")
+    _, counts, below, above = stats.fixed_histograms[0]
+    assert int(np.sum(counts)) + below + above == stats.count[0]
