@@ -103,10 +103,13 @@ ABSL_FLAG(int64_t, max_request_elements, kDefaults.limits.max_request_elements,
           "Most values in one Ingest batch or Normalize input; more get RESOURCE_EXHAUSTED. "
           "[env NORMD_MAX_REQUEST_ELEMENTS]");
 ABSL_FLAG(int, max_concurrent_ingests, kDefaults.limits.max_concurrent_ingests,
-          "Most Ingest streams served at once; more get RESOURCE_EXHAUSTED. "
+          "Most Ingest streams served at once; with all taken, a caller holding fewer than the "
+          "largest holder takes the slot of that holder's longest-waiting stream (ABORTED, "
+          "to be resent), else RESOURCE_EXHAUSTED. "
           "[env NORMD_MAX_CONCURRENT_INGESTS]");
 ABSL_FLAG(int, max_ingests_per_caller, kDefaults.limits.max_ingests_per_caller,
-          "Most Ingest streams one caller (bearer token; without tokens, peer host) may hold "
+          "Most Ingest streams one caller (bearer token; without tokens, a local caller's uid, "
+          "else its host) may hold "
           "open at once, so that no one client takes every slot. "
           "[env NORMD_MAX_INGESTS_PER_CALLER]");
 ABSL_FLAG(absl::Duration, ingest_idle_timeout, kDefaults.limits.ingest_idle_timeout,
@@ -129,11 +132,13 @@ ABSL_FLAG(std::string, region_socket, kDefaults.region_socket,
           "sealed against shrinking), so tensors never cross gRPC; empty: regions.sock in "
           "--data_dir; off: no shared memory. [env NORMD_REGION_SOCKET]");
 ABSL_FLAG(int, max_regions_per_caller, kDefaults.region_limits.max_regions_per_caller,
-          "Most shared-memory regions one caller (token; without tokens, all callers) may "
-          "register. [env NORMD_MAX_REGIONS_PER_CALLER]");
+          "Most shared-memory regions one caller (token; without tokens, uid) may register; "
+          "regions handed over and not yet claimed count per uid too. "
+          "[env NORMD_MAX_REGIONS_PER_CALLER]");
 ABSL_FLAG(uint64_t, max_region_bytes_per_caller,
           kDefaults.region_limits.max_region_bytes_per_caller,
-          "Most bytes of shared-memory regions one caller may register. "
+          "Most bytes of shared-memory regions one caller may register (and one uid may hand "
+          "over unclaimed). "
           "[env NORMD_MAX_REGION_BYTES_PER_CALLER]");
 ABSL_FLAG(int, shutdown_grace_seconds, 10,
           "On SIGTERM or SIGINT, how long in-flight RPCs may run before they are cancelled. "

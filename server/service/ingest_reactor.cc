@@ -21,7 +21,7 @@ IngestReactor::IngestReactor(const IngestServices& services, absl::StatusOr<Prin
     End(caller.status());
     return;
   }
-  absl::StatusOr<IngestSlots::SlotId> slot = services_.slots->Acquire(caller->id, this);
+  absl::StatusOr<IngestSlots::SlotId> slot = services_.slots->Acquire(caller->ShareKey(), this);
   if (!slot.ok()) {
     End(slot.status());
     return;
@@ -43,12 +43,9 @@ bool IngestReactor::MarkExpired() {
   return state_.compare_exchange_strong(reading, State::kExpired);
 }
 
-void IngestReactor::FinishExpired() {
+void IngestReactor::FinishExpired(const absl::Status& why) {
   // The outstanding read then ends, not ok, and OnReadDone leaves the stream be.
-  End(absl::CancelledError(
-      absl::StrCat("the Ingest stream sent nothing for ",
-                   absl::FormatDuration(services_.limits.ingest_idle_timeout),
-                   " (--ingest_idle_timeout) and was cancelled; nothing from it was applied")));
+  End(why);
 }
 
 void IngestReactor::OnReadDone(bool ok) {

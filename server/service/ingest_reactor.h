@@ -50,7 +50,7 @@ class IngestReactor final : public grpc::ServerReadReactor<grpc::ByteBuffer>, pu
                 grpc::CallbackServerContext* context, grpc::ByteBuffer* response);
 
   bool MarkExpired() override;
-  void FinishExpired() override;
+  void FinishExpired(const absl::Status& why) override;
   void OnReadDone(bool ok) override;
   void OnDone() override;
 

@@ -22,22 +22,74 @@ IngestSlots::~IngestSlots() {
 
 absl::StatusOr<IngestSlots::SlotId> IngestSlots::Acquire(const std::string& caller,
                                                          IdleStream* stream) {
-  absl::MutexLock lock(&mu_);
-  if (static_cast<int>(slots_.size()) >= limits_.max_streams) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("this server already serves ", limits_.max_streams,
-                     " Ingest streams (--max_concurrent_ingests); retry when one has finished"));
+  IdleStream* preempted = nullptr;
+  absl::StatusOr<SlotId> slot;
+  {
+    absl::MutexLock lock(&mu_);
+    slot = AcquireLocked(caller, stream, preempted);
   }
-  int& held = per_caller_[caller];
+  // Outside the lock: finishing runs gRPC's reactions, and may release the slot.
+  if (preempted != nullptr) {
+    preempted->FinishExpired(absl::AbortedError(absl::StrCat(
+        "every Ingest slot of the server (", limits_.max_streams,
+        ", --max_concurrent_ingests) was taken and this caller held the most, so its stream "
+        "that had waited longest for a message made room for another caller's; nothing from "
+        "it was applied; resend it")));
+  }
+  return slot;
+}
+
+absl::StatusOr<IngestSlots::SlotId> IngestSlots::AcquireLocked(const std::string& caller,
+                                                               IdleStream* stream,
+                                                               IdleStream*& preempted) {
+  const auto own = per_caller_.find(caller);
+  const int held = own == per_caller_.end() ? 0 : own->second;
+  if (static_cast<int>(slots_.size()) - expired_ >= limits_.max_streams) {
+    preempted = PreemptFor(held);
+    if (preempted == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "this server already serves ", limits_.max_streams,
+          " Ingest streams (--max_concurrent_ingests), and no caller holding more than this "
+          "one has a stream waiting; retry when one has finished"));
+    }
+  }
   if (held >= limits_.max_streams_per_caller) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "this caller already has ", held, " Ingest streams open, its share of the server's (",
         "--max_ingests_per_caller); finish one first"));
   }
-  ++held;
+  ++per_caller_[caller];
   const SlotId slot = next_++;
   slots_.emplace(slot, Slot{caller, stream, absl::Now()});
   return slot;
+}
+
+IdleStream* IngestSlots::PreemptFor(int held) {
+  const std::string* largest = nullptr;
+  int most = 0;
+  for (const auto& [holder, count] : per_caller_) {
+    if (count > most) {
+      largest = &holder;
+      most = count;
+    }
+  }
+  // Only a move toward equal shares: the newcomer would still hold fewer.
+  if (largest == nullptr || held + 1 >= most) return nullptr;
+  std::vector<Slot*> theirs;
+  for (auto& [id, slot] : slots_) {
+    if (slot.caller == *largest && !slot.expired) theirs.push_back(&slot);
+  }
+  std::sort(theirs.begin(), theirs.end(),
+            [](const Slot* a, const Slot* b) { return a->waiting_since < b->waiting_since; });
+  // A stream busy with a message is not waiting, and cannot be marked.
+  for (Slot* slot : theirs) {
+    if (!slot->stream->MarkExpired()) continue;
+    slot->expired = true;
+    slot->waiting_since = absl::InfiniteFuture();
+    ++expired_;
+    return slot->stream;
+  }
+  return nullptr;
 }
 
 void IngestSlots::Waiting(SlotId slot) {
@@ -48,6 +100,7 @@ void IngestSlots::Waiting(SlotId slot) {
 void IngestSlots::Release(SlotId slot) {
   absl::MutexLock lock(&mu_);
   const auto found = slots_.find(slot);
+  if (found->second.expired) --expired_;
   if (--per_caller_[found->second.caller] == 0) per_caller_.erase(found->second.caller);
   slots_.erase(found);
 }
@@ -68,13 +121,18 @@ void IngestSlots::Watch() {
       const absl::Time cutoff = absl::Now() - limits_.idle_timeout;
       for (auto& [id, slot] : slots_) {
         // Expired once: after that the stream is finishing, and is released soon.
-        if (slot.waiting_since < cutoff && slot.stream->MarkExpired()) {
+        if (!slot.expired && slot.waiting_since < cutoff && slot.stream->MarkExpired()) {
           slot.waiting_since = absl::InfiniteFuture();
+          slot.expired = true;
+          ++expired_;
           expired.push_back(slot.stream);
         }
       }
     }
-    for (IdleStream* stream : expired) stream->FinishExpired();
+    const absl::Status idle = absl::CancelledError(
+        absl::StrCat("the Ingest stream sent nothing for ", absl::FormatDuration(limits_.idle_timeout),
+                     " (--ingest_idle_timeout) and was cancelled; nothing from it was applied"));
+    for (IdleStream* stream : expired) stream->FinishExpired(idle);
   }
 }
 

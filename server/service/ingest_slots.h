@@ -1,8 +1,11 @@
 // Admission of Ingest streams: at most so many at once, at most a share of them per
 // caller, and none left open by a client that stopped sending. A stream waiting for
 // its next message longer than the idle timeout is expired: cancelled, with nothing
-// of it applied. With the callback API an idle stream costs no thread, only its slot,
-// and this is what keeps a few quiet clients from locking every writer out.
+// of it applied. When every slot is taken, a caller holding fewer streams than the
+// largest holder takes one of that holder's waiting streams' slots (the one waiting
+// longest is cancelled, to be resent): a slot is kept by progress, and no caller, nor
+// a few, can lock the others out. With the callback API an idle stream costs no
+// thread, only its slot.
 #ifndef NORMD_SERVER_SERVICE_INGEST_SLOTS_H_
 #define NORMD_SERVER_SERVICE_INGEST_SLOTS_H_
 
@@ -12,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -27,9 +31,9 @@ class IdleStream {
   // True when the stream was still waiting for a message and is now expired; false
   // when it is busy with one (then it is not idle after all).
   virtual bool MarkExpired() = 0;
-  // Ends an expired stream. Until this is called it cannot end by itself, so it is
-  // still there to call.
-  virtual void FinishExpired() = 0;
+  // Ends an expired stream with `why`. Until this is called it cannot end by itself,
+  // so it is still there to call.
+  virtual void FinishExpired(const absl::Status& why) = 0;
 };
 
 struct IngestSlotLimits {
@@ -58,15 +62,23 @@ class IngestSlots {
   struct Slot {
     std::string caller;
     IdleStream* stream;
-    absl::Time waiting_since;
+    absl::Time waiting_since;  // InfiniteFuture once it is busy, or expired
+    bool expired = false;      // finishing: its slot is as good as free
   };
   void Watch();
+  absl::StatusOr<SlotId> AcquireLocked(const std::string& caller, IdleStream* stream,
+                                       IdleStream*& preempted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With every slot taken: expires the longest-waiting stream of the caller holding
+  // the most, when a caller holding `held` would still hold fewer; null when none
+  // can go.
+  IdleStream* PreemptFor(int held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const IngestSlotLimits limits_;
   mutable absl::Mutex mu_;
   SlotId next_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<SlotId, Slot> slots_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, int> per_caller_ ABSL_GUARDED_BY(mu_);
+  int expired_ ABSL_GUARDED_BY(mu_) = 0;  // slots whose streams are finishing
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread watchdog_;
 };

@@ -35,6 +35,16 @@ struct Principal {
     return RegionOwner{absl::StrCat("uid:", uid), uid};
   }
 
+  // Whose share of the server's slots (Ingest streams) a call takes: its token;
+  // without tokens a local caller's user, so that one user's processes are one
+  // caller whether they come over 127.0.0.1, [::1] or the Unix socket, and another
+  // user's are another; else (a remote caller) its host.
+  std::string ShareKey() const {
+    if (authenticated) return id;
+    const absl::StatusOr<uint32_t> uid = LocalPeerUid(peer);
+    return uid.ok() ? absl::StrCat("uid:", *uid) : id;
+  }
+
   // A method's role is checked on admission; a request that can do more than its
   // method's role allows (a Normalize that commits statistics) is checked again here,
   // by what it does. PERMISSION_DENIED naming `what` and both roles.

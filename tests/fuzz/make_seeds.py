@@ -10,7 +10,10 @@ import numpy as np
 
 from normd.v1 import normd_pb2 as pb
 
-CREATE, INGEST, NORMALIZE = 0, 1, 2
+CREATE, INGEST, NORMALIZE, UNARY = 0, 1, 2, 3
+# The unary methods the fuzzer's UNARY kind reaches, by the byte after the kind.
+(GET_DATASET, LIST_DATASETS, FREEZE, GET_STATS, COMPARE, PIN_VERSION, LIST_REGIONS,
+ REGISTER_REGION, UNREGISTER_REGION) = range(9)
 
 
 def tensor(shape, dtype=np.float32):
@@ -58,6 +61,22 @@ def seeds():
     yield NORMALIZE, pb.NormalizeRequest(input=tensor((2, 5, 6)), layout=pb.LAYOUT_NHWC,
                                          instancenorm=pb.InstanceNorm(eps=0.1))
     yield NORMALIZE, pb.NormalizeRequest(input=tensor((3, 4)), scale=pb.Scale(factor=0.5))
+    yield NORMALIZE, pb.NormalizeRequest(dataset="nc", input=tensor((4, 3)),
+                                         quantile=pb.Quantile(n_quantiles=11))
+    unary = [
+        (GET_DATASET, pb.GetDatasetRequest(name="nc")),
+        (LIST_DATASETS, pb.ListDatasetsRequest()),
+        (FREEZE, pb.FreezeRequest(dataset="nc")),
+        (GET_STATS, pb.GetStatsRequest(dataset="nchw", split=pb.SPLIT_TRAIN,
+                                       quantiles=[0.5, 0.9], histogram_bins=4)),
+        (COMPARE, pb.CompareRequest(dataset="nc")),
+        (PIN_VERSION, pb.PinVersionRequest(dataset="nc", version=1)),
+        (LIST_REGIONS, pb.ListRegionsRequest()),
+        (REGISTER_REGION, pb.RegisterRegionRequest(name="r", claim="0" * 32)),
+        (UNREGISTER_REGION, pb.UnregisterRegionRequest(name="r")),
+    ]
+    for method, message in unary:
+        yield UNARY, bytes([method]) + message.SerializeToString()
 
 
 def npy_seeds():
@@ -78,7 +97,8 @@ def main(out_dir):
     requests = Path(out_dir) / "requests"
     requests.mkdir(parents=True, exist_ok=True)
     for i, (kind, message) in enumerate(seeds()):
-        (requests / f"seed-{i:02d}").write_bytes(bytes([kind]) + message.SerializeToString())
+        body = message if isinstance(message, bytes) else message.SerializeToString()
+        (requests / f"seed-{i:02d}").write_bytes(bytes([kind]) + body)
     npy = Path(out_dir) / "npy"
     npy.mkdir(parents=True, exist_ok=True)
     for i, array in enumerate(npy_seeds()):

@@ -11,14 +11,18 @@ import stat
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
 import normd
 from conftest import NORMCTL_BIN, PYTHON_PACKAGE_DIR, NormdProcess
+from normd.v1 import normd_pb2 as pb
+from normd.v1 import normd_pb2_grpc
 
 MAKE_CERTS = Path(__file__).resolve().parent.parent / "support" / "make_certs.sh"
 TOKENS = {"reader": "reader-secret-0123456789", "writer": "writer-secret-0123456789",
@@ -386,3 +390,57 @@ def run_in_child(script, *args):
                             capture_output=True, text=True, timeout=120, cwd="/")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def test_without_tokens_each_local_user_has_its_own_share_of_ingest_streams(tmp_path):
+    """Without tokens a local caller's share of the Ingest slots is its user's: root
+    holding its two streams (--max_ingests_per_caller=2) does not lock uid 65534 out,
+    though both come from 127.0.0.1."""
+    os.chmod(tmp_path, 0o755)
+    server = NormdProcess(tmp_path / "data", flags=["--max_ingests_per_caller=2"]).start()
+    release = threading.Event()
+    held = []
+    try:
+        with normd.Client(server.address) as client:
+            client.create_dataset("shared", layout="NC", channels=2)
+        stub = normd_pb2_grpc.NormdStub(grpc.insecure_channel(server.address))
+        batch = np.ones((4, 2))
+
+        def one_batch_then_wait():
+            yield pb.IngestRequest(dataset="shared", split=pb.SPLIT_TRAIN,
+                                   batch=pb.Tensor(shape=[4, 2], dtype=pb.DTYPE_FLOAT64,
+                                                   data=batch.tobytes()))
+            release.wait()
+
+        for _ in range(2):
+            held.append(stub.Ingest.future(one_batch_then_wait(), timeout=120))
+        # Root's third stream is over its share, once the two are admitted.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                stub.Ingest(iter([pb.IngestRequest(dataset="shared", split=pb.SPLIT_TRAIN,
+                                                   batch=pb.Tensor(shape=[4, 2],
+                                                                   dtype=pb.DTYPE_FLOAT64,
+                                                                   data=batch.tobytes()))]),
+                            timeout=30)
+            except grpc.RpcError as error:
+                if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    assert "this caller already has 2 Ingest streams open" in error.details()
+                    break
+                raise
+            assert time.monotonic() < deadline, "root's two streams were never both admitted"
+        answer = run_as_nobody("""
+            import json, sys
+            sys.path.insert(0, sys.argv[1])
+            import numpy as np
+            import normd
+            with normd.Client(sys.argv[2], timeout=60) as client:
+                print(json.dumps(client.fit("shared", [np.ones((4, 2))], local=False).batches))
+        """, server.address)
+        assert answer == 1
+        release.set()
+        for future in held:
+            assert future.result().batches == 1
+    finally:
+        release.set()
+        server.stop()

@@ -22,45 +22,94 @@ void AwaitActiveIngests(const NormdServer& server, int count) {
   ASSERT_EQ(server.service().active_ingests(), count);
 }
 
-TEST_F(ServiceTest, AQuietCallerHoldsOnlyItsShareOfTheIngestSlots) {
-  const std::string tokens = dir_.path() + "/tokens";
-  std::ofstream(tokens) << "admin idler-token-0123456789 idler\n"
-                           "writer writer-token-0123456789 writer\n";
-  RestartServer([&](ServerOptions& options) {
-    options.tokens_file = tokens;
-    options.limits.max_concurrent_ingests = 64;
-    options.limits.max_ingests_per_caller = 4;
-  });
-  absl::StatusOr<std::unique_ptr<NormdClient>> idler =
-      NormdClient::Connect(server_->address(), {.token = "idler-token-0123456789"});
-  absl::StatusOr<std::unique_ptr<NormdClient>> writer =
-      NormdClient::Connect(server_->address(), {.token = "writer-token-0123456789"});
-  ASSERT_TRUE(idler.ok() && writer.ok());
-  v1::DatasetSpec spec;
-  spec.set_name("tabular");
-  spec.set_layout(v1::LAYOUT_NC);
-  spec.set_channels(2);
-  ASSERT_TRUE((*idler)->CreateDataset(spec).ok());
-
-  std::vector<std::unique_ptr<IngestStream>> quiet;
-  for (uint64_t k = 1; k <= 4; ++k) {
-    quiet.push_back((*idler)->StartIngest("tabular"));
-    ASSERT_TRUE(quiet.back()->Write(v1::SPLIT_TRAIN, NumberedBatch(k)).ok());
+// Two token holders, "idler" (admin) and "writer", on a server with these slot
+// limits; the idler has made dataset "tabular" and holds four streams that each sent
+// one batch and now wait.
+class TwoCallersTest : public ServiceTest {
+ protected:
+  void StartWithQuietIdler(int max_concurrent_ingests, int max_ingests_per_caller) {
+    const std::string tokens = dir_.path() + "/tokens";
+    std::ofstream(tokens) << "admin idler-token-0123456789 idler\n"
+                             "writer writer-token-0123456789 writer\n";
+    RestartServer([&](ServerOptions& options) {
+      options.tokens_file = tokens;
+      options.limits.max_concurrent_ingests = max_concurrent_ingests;
+      options.limits.max_ingests_per_caller = max_ingests_per_caller;
+    });
+    absl::StatusOr<std::unique_ptr<NormdClient>> idler =
+        NormdClient::Connect(server_->address(), {.token = "idler-token-0123456789"});
+    absl::StatusOr<std::unique_ptr<NormdClient>> writer =
+        NormdClient::Connect(server_->address(), {.token = "writer-token-0123456789"});
+    ASSERT_TRUE(idler.ok() && writer.ok());
+    idler_ = *std::move(idler);
+    writer_ = *std::move(writer);
+    v1::DatasetSpec spec;
+    spec.set_name("tabular");
+    spec.set_layout(v1::LAYOUT_NC);
+    spec.set_channels(2);
+    ASSERT_TRUE(idler_->CreateDataset(spec).ok());
+    for (uint64_t k = 1; k <= 4; ++k) {
+      quiet_.push_back(idler_->StartIngest("tabular"));
+      ASSERT_TRUE(quiet_.back()->Write(v1::SPLIT_TRAIN, NumberedBatch(k)).ok());
+    }
+    AwaitActiveIngests(*server_, 4);
   }
-  AwaitActiveIngests(*server_, 4);
-  std::unique_ptr<IngestStream> fifth = (*idler)->StartIngest("tabular");
+
+  std::unique_ptr<NormdClient> idler_;
+  std::unique_ptr<NormdClient> writer_;
+  std::vector<std::unique_ptr<IngestStream>> quiet_;
+};
+
+TEST_F(TwoCallersTest, AQuietCallerHoldsOnlyItsShareOfTheIngestSlots) {
+  StartWithQuietIdler(/*max_concurrent_ingests=*/64, /*max_ingests_per_caller=*/4);
+  std::unique_ptr<IngestStream> fifth = idler_->StartIngest("tabular");
   (void)fifth->Write(v1::SPLIT_TRAIN, NumberedBatch(5));
   ExpectCode(fifth->Finish().status(), absl::StatusCode::kResourceExhausted,
              "this caller already has 4 Ingest streams open, its share");
 
   // Another caller fits while the quiet ones idle.
-  std::unique_ptr<IngestStream> stream = (*writer)->StartIngest("tabular");
+  std::unique_ptr<IngestStream> stream = writer_->StartIngest("tabular");
   ASSERT_TRUE(stream->Write(v1::SPLIT_TRAIN, NumberedBatch(9)).ok());
   absl::StatusOr<v1::IngestResponse> fitted = stream->Finish();
   ASSERT_TRUE(fitted.ok()) << fitted.status();
   EXPECT_EQ(fitted->batches(), 1u);
-  for (std::unique_ptr<IngestStream>& s : quiet) EXPECT_TRUE(s->Finish().ok());
-  EXPECT_EQ((*writer)->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().batches(), 5u);
+  for (std::unique_ptr<IngestStream>& s : quiet_) EXPECT_TRUE(s->Finish().ok());
+  EXPECT_EQ(writer_->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().batches(), 5u);
+}
+
+TEST_F(TwoCallersTest, WhenEverySlotIsTakenTheLargestHoldersWaitingStreamMakesRoom) {
+  // One token holds every slot of the server with streams that wait; another's
+  // stream is admitted in place of one of them, which ends ABORTED with nothing
+  // applied (the client resends it); the rest commit.
+  StartWithQuietIdler(/*max_concurrent_ingests=*/4, /*max_ingests_per_caller=*/4);
+  // The idler itself gets no more: it already holds the most.
+  std::unique_ptr<IngestStream> fifth = idler_->StartIngest("tabular");
+  (void)fifth->Write(v1::SPLIT_TRAIN, NumberedBatch(5));
+  ExpectCode(fifth->Finish().status(), absl::StatusCode::kResourceExhausted,
+             "already serves 4 Ingest streams (--max_concurrent_ingests), and no caller holding "
+             "more than this one has a stream waiting");
+
+  // Until the idler's streams have taken their first batch they are busy, not
+  // waiting, and none can be asked to make room: the writer is refused until then.
+  absl::StatusOr<v1::IngestResponse> fitted;
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  do {
+    std::unique_ptr<IngestStream> stream = writer_->StartIngest("tabular");
+    (void)stream->Write(v1::SPLIT_TRAIN, NumberedBatch(9));
+    fitted = stream->Finish();
+  } while (absl::IsResourceExhausted(fitted.status()) && absl::Now() < give_up);
+  ASSERT_TRUE(fitted.ok()) << fitted.status();
+  int made_room = 0;
+  for (std::unique_ptr<IngestStream>& s : quiet_) {
+    const absl::StatusOr<v1::IngestResponse> finished = s->Finish();
+    if (finished.ok()) continue;
+    ++made_room;
+    ExpectCode(finished.status(), absl::StatusCode::kAborted,
+               "this caller held the most, so its stream that had waited longest for a message "
+               "made room for another caller's; nothing from it was applied");
+  }
+  EXPECT_EQ(made_room, 1);
+  EXPECT_EQ(writer_->GetStats("tabular", 0, v1::SPLIT_TRAIN)->stats().batches(), 4u);
 }
 
 TEST_F(ServiceTest, AnIdleIngestStreamIsCancelledWithNothingApplied) {
