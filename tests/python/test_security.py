@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import normd
-from conftest import NORMCTL_BIN, PYTHON_PACKAGE_DIR, NormdProcess
+from conftest import NORMCTL_BIN, PYTHON_PACKAGE_DIR, NormdProcess, metrics_url, wait_for_sample
 from normd.v1 import normd_pb2 as pb
 from normd.v1 import normd_pb2_grpc
 
@@ -338,12 +338,15 @@ def test_handoff_connections_leave_descriptors_to_grpc_and_never_spin(tmp_path):
             for connection in connections:
                 connection.close()
             connections.clear()
-            for _ in range(limit):
+            for _ in range(2 * limit):
                 flood.append(socket.create_connection((host, int(port))))
-                answer = probe(path)
-                if answer:
-                    refused = answer
-                    break
+            # gRPC takes each connection's descriptor when it gets round to accepting it
+            # (backing off when it finds none): probe once normd holds all it may.
+            deadline = time.monotonic() + 120
+            while refused is None:
+                assert time.monotonic() < deadline, "normd never ran out of descriptors"
+                if len(os.listdir(f"/proc/{server.proc.pid}/fd")) >= limit:
+                    refused = probe(path) or None
             assert refused == "ERR the server is out of file descriptors; try again later"
             # Starved, the listener rests (a spinning accept loop burns a whole core).
             for _ in range(8):
@@ -397,7 +400,8 @@ def test_without_tokens_each_local_user_has_its_own_share_of_ingest_streams(tmp_
     holding its two streams (--max_ingests_per_caller=2) does not lock uid 65534 out,
     though both come from 127.0.0.1."""
     os.chmod(tmp_path, 0o755)
-    server = NormdProcess(tmp_path / "data", flags=["--max_ingests_per_caller=2"]).start()
+    server = NormdProcess(tmp_path / "data", flags=["--max_ingests_per_caller=2",
+                                                    "--http_listen=127.0.0.1:0"]).start()
     release = threading.Event()
     held = []
     try:
@@ -406,29 +410,21 @@ def test_without_tokens_each_local_user_has_its_own_share_of_ingest_streams(tmp_
         stub = normd_pb2_grpc.NormdStub(grpc.insecure_channel(server.address))
         batch = np.ones((4, 2))
 
-        def one_batch_then_wait():
-            yield pb.IngestRequest(dataset="shared", split=pb.SPLIT_TRAIN,
+        request = pb.IngestRequest(dataset="shared", split=pb.SPLIT_TRAIN,
                                    batch=pb.Tensor(shape=[4, 2], dtype=pb.DTYPE_FLOAT64,
                                                    data=batch.tobytes()))
+
+        def one_batch_then_wait():
+            yield request
             release.wait()
 
         for _ in range(2):
             held.append(stub.Ingest.future(one_batch_then_wait(), timeout=120))
-        # Root's third stream is over its share, once the two are admitted.
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                stub.Ingest(iter([pb.IngestRequest(dataset="shared", split=pb.SPLIT_TRAIN,
-                                                   batch=pb.Tensor(shape=[4, 2],
-                                                                   dtype=pb.DTYPE_FLOAT64,
-                                                                   data=batch.tobytes()))]),
-                            timeout=30)
-            except grpc.RpcError as error:
-                if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                    assert "this caller already has 2 Ingest streams open" in error.details()
-                    break
-                raise
-            assert time.monotonic() < deadline, "root's two streams were never both admitted"
+        wait_for_sample(metrics_url(server), "normd_ingest_streams_active", 2)
+        with pytest.raises(grpc.RpcError) as third:  # root's third is over its share
+            stub.Ingest(iter([request]), timeout=30)
+        assert third.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "this caller already has 2 Ingest streams open" in third.value.details()
         answer = run_as_nobody("""
             import json, sys
             sys.path.insert(0, sys.argv[1])
