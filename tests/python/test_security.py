@@ -278,8 +278,10 @@ def test_unclaimed_regions_count_against_their_users_limits(tmp_path):
                 assert held[-1][1].startswith("OK "), held[-1][1]
             _, answer = hand_over(path, 4096)  # a seventh
             assert "already has 6 regions handed over and not claimed" in answer, answer
+            # 768 MiB of regions mapped, and none of the refused terabyte (a sanitizer's
+            # allocator may reserve some more address space meanwhile).
             grown = address_space_kib(server.proc.pid) - before
-            assert grown < (1 << 20) + (64 << 10), f"the address space grew {grown} KiB"
+            assert grown < 8 << 20, f"the address space grew {grown} KiB"
             # Closed connections give their share back; the client's own way still works.
             for connection, _ in held:
                 connection.close()
