@@ -20,7 +20,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libgrpc29 libprotobuf32 librocksdb7.8 libabsl20220623 libhwy1 \
-      libcpp-httplib0.11 libssl3 \
+      libssl3 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 normd \
  && useradd --system --uid 10001 --gid normd --no-create-home --home-dir /data normd \

@@ -9,10 +9,11 @@ set -euo pipefail
 build_packages=(
   cmake ninja-build g++ pkg-config
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
-  libabsl-dev librocksdb-dev libhwy-dev libssl-dev libcpp-httplib-dev
+  libabsl-dev librocksdb-dev libhwy-dev libssl-dev
 )
 test_packages=(
   libgtest-dev libgmock-dev libgmp-dev libbenchmark-dev pybind11-dev python3-dev
+  libcpp-httplib-dev
   python3-torchvision
   python3 python3-pytest python3-numpy python3-torch python3-grpcio python3-protobuf
   clang-14 libclang-rt-14-dev dpkg-dev openssl

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "common/descriptor_reserve.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -122,10 +123,7 @@ void HandoffListener::Run() {
   absl::flat_hash_map<int, Connection> connections;
   absl::flat_hash_map<uint32_t, int> per_user;
   absl::flat_hash_map<pid_t, int> per_process;
-  // Held so that, out of descriptors (EMFILE), one can be freed to accept and refuse
-  // the waiting connection: else it stays queued, poll wakes at once, and the loop
-  // would spin a core.
-  int reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  DescriptorReserve reserve;
   bool starved = false;
   std::vector<pollfd> polled;
   const auto drop = [&](int fd) {
@@ -164,12 +162,8 @@ void HandoffListener::Run() {
     if (polled[1].revents & POLLIN) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-        if (reserve_fd >= 0) {
-          close(reserve_fd);
-          fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-          if (fd >= 0) refuse(fd, "the server is out of file descriptors; try again later");
-          reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        }
+        fd = reserve.AcceptInPlace(listen_fd_);
+        if (fd >= 0) refuse(fd, "the server is out of file descriptors; try again later");
         starved = true;
         continue;
       }
@@ -197,7 +191,6 @@ void HandoffListener::Run() {
     }
   }
   while (!connections.empty()) drop(connections.begin()->first);
-  if (reserve_fd >= 0) close(reserve_fd);
 }
 
 bool HandoffListener::Serve(int fd, uint64_t connection) {

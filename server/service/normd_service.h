@@ -20,7 +20,7 @@
 #include "server/service/messages.h"
 #include "server/service/principal.h"
 #include "server/service/request_limits.h"
-#include "server/service/task_queue.h"
+#include "common/task_queue.h"
 #include "server/service/tensor_wire.h"
 
 namespace normd {

@@ -362,3 +362,30 @@ def test_flags_come_from_the_environment_and_the_command_line_wins(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=30) == 0
+
+
+def test_clients_trickling_their_heads_do_not_keep_scrapes_out(observed):
+    """The slow loris: 300 connections (more than the port's 256 slots), each sending
+    its request head a line at a time and never ending it. Every scrape is still
+    answered, and the normd process keeps no more than its slots open."""
+    server, url = observed
+    host, port = url.split("/")[2].rsplit(":", 1)
+    lorises = []
+    try:
+        for _ in range(300):
+            loris = socket.create_connection((host, int(port)))
+            loris.sendall(b"GET /metrics HTTP/1.1\r\n")
+            lorises.append(loris)
+        for round_ in range(3):
+            assert sample(scrape(url), "normd_ingest_streams_active") == 0
+            for loris in lorises:
+                try:
+                    loris.sendall(b"X-Trickle: 1\r\n")
+                except OSError:
+                    pass  # made room for a scrape, and closed
+        sockets = [name for name in os.listdir(f"/proc/{server.proc.pid}/fd")
+                   if os.readlink(f"/proc/{server.proc.pid}/fd/{name}").startswith("socket:")]
+        assert len(sockets) < 256 + 64  # the port's slots, and gRPC's own
+    finally:
+        for loris in lorises:
+            loris.close()

@@ -214,8 +214,8 @@ TEST(MetricsEndpointTest, ABadOrTakenAddressStopsTheStart) {
   second.http_listen = absl::StrCat("127.0.0.1:", (*server)->http_port());
   absl::StatusOr<std::unique_ptr<NormdServer>> clash = NormdServer::Start(second);
   EXPECT_EQ(clash.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(clash.status().message(),
-            absl::StrCat("cannot listen for metrics on ", second.http_listen));
+  EXPECT_EQ(clash.status().message(), absl::StrCat("cannot listen for HTTP on ", second.http_listen,
+                                                   ": bind: Address already in use"));
 
   // The same for the gRPC port: no second server shares it (no SO_REUSEPORT).
   second.http_listen = "";
