@@ -345,3 +345,29 @@ def test_normalize_through_shared_memory_writes_the_same_file(normctl, client, t
                             training=False, eps=1e-5).numpy()
     np.testing.assert_allclose(np.load(tmp_path / "shared.npy"), expected, rtol=1e-12, atol=1e-12)
     assert list(client.regions().regions) == []
+
+
+def test_a_file_that_cannot_be_read_fails_at_once_and_is_never_resent(normctl, tmp_path):
+    """A missing or malformed .npy is the caller's error, not the server being away: exit
+    2 at once, naming the file, with nothing sent and no "resending" — whether the
+    server is up or not (--retry_seconds would otherwise wait 300 s)."""
+    normctl("create", "tab", "--layout=NC", "--channels=2")
+    missing = tmp_path / "missing.npy"
+    garbage = tmp_path / "garbage.npy"
+    garbage.write_bytes(b"not an npy file at all")
+    good = tmp_path / "good.npy"
+    np.save(good, np.ones((4, 2)))
+    for args in (["ingest", "tab", missing], ["ingest", "tab", good, garbage],
+                 ["normalize", "tab", missing, tmp_path / "out.npy"]):
+        result = normctl(*args, check=False)
+        assert result.returncode == 2, result.stderr
+        named = missing if missing in args else garbage
+        assert str(named) in result.stderr, result.stderr
+        assert "resending" not in result.stderr
+    assert "No such file or directory" in normctl("ingest", "tab", missing, check=False).stderr
+    # Nothing of the good file was sent with the bad one.
+    assert stats_json(normctl, "tab")["count"] == [0, 0]
+    # With no server at all, the same at once.
+    down = subprocess.run([NORMCTL_BIN, "--server=127.0.0.1:1", "ingest", "tab", missing],
+                          capture_output=True, text=True, timeout=60)
+    assert down.returncode == 2 and f"cannot open {missing}" in down.stderr, down.stderr

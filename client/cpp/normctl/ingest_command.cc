@@ -128,6 +128,14 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
   std::string writer = absl::GetFlag(FLAGS_writer_id);
   if (writer.empty())
     writer = absl::StrCat("normctl-", absl::Hex(absl::Uniform<uint64_t>(absl::BitGen())));
+  // The files are checked before anything is sent: a missing or malformed one fails at
+  // once (exit 2), and is never taken for the server being away.
+  {
+    absl::StatusOr<std::vector<NpyReader>> readers = OpenBatchFiles(files);
+    if (!readers.ok()) return FailLocal(readers.status());
+    absl::StatusOr<std::vector<NpyReader>> weights = OpenWeightFiles(*readers);
+    if (!weights.ok()) return FailLocal(weights.status());
+  }
   const absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_retry_seconds));
   // The files are read again for a resend: the whole ingest is one stream, one
   // transaction, and the server drops the batches it had already committed.

@@ -125,11 +125,13 @@ int Normalize(NormdClient& client, const std::vector<char*>& args) {
   if (args.size() != 3) return Usage("normalize takes NAME IN.npy OUT.npy");
   NORMD_ASSIGN_OR_RETURN(v1::NormalizeRequest request, NormalizeTemplate(args[0]),
                          Usage(std::string(_.message())));
+  // The input first: a file that cannot be read fails at once, before any call.
+  NORMD_ASSIGN_OR_RETURN(NpyReader reader, NpyReader::Open(args[1]), FailLocal(_));
   NORMD_ASSIGN_OR_RETURN(uint64_t version, ResolveVersion(client, args[0]), Fail(_));
   request.set_version(version);
-  NORMD_ASSIGN_OR_RETURN(NpyReader reader, NpyReader::Open(args[1]), Fail(_));
   NpyHeader out_header{request.output_dtype(), reader.header().shape};
-  NORMD_ASSIGN_OR_RETURN(NpyWriter writer, NpyWriter::Create(args[2], out_header), Fail(_));
+  NORMD_ASSIGN_OR_RETURN(NpyWriter writer, NpyWriter::Create(args[2], out_header),
+                         FailLocal(_));
 
   const size_t out_row_bytes =
       reader.row_bytes() / NpyItemSize(reader.header().dtype) * NpyItemSize(out_header.dtype);

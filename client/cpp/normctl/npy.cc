@@ -42,8 +42,25 @@ absl::StatusOr<absl::string_view> ValueAfterKey(absl::string_view dict, absl::st
   return absl::StripLeadingAsciiWhitespace(rest.substr(1));
 }
 
+// A file the system refused, by errno's kind; never UNAVAILABLE, which the resend
+// loop would take for the server being away.
 absl::Status IoError(absl::string_view what, const std::string& path) {
-  return absl::UnavailableError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
+  const int error = errno;
+  std::string message = absl::StrCat(what, " ", path, ": ", std::strerror(error));
+  switch (error) {
+    case ENOENT:
+    case ENOTDIR:
+      return absl::NotFoundError(std::move(message));
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(std::move(message));
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(std::move(message));
+    default:
+      return absl::FailedPreconditionError(std::move(message));
+  }
 }
 
 }  // namespace

@@ -39,6 +39,11 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
+int FailLocal(const absl::Status& status) {
+  std::fprintf(stderr, "normctl: %s\n", std::string(status.message()).c_str());
+  return 2;
+}
+
 int Usage(const std::string& message) {
   std::fprintf(stderr, "normctl: %s\n\n%s\n", message.c_str(), kUsage);
   return 2;

@@ -15,6 +15,9 @@ extern const char kUsage[];
 int Fail(const absl::Status& status);
 // Prints `message` and the usage to stderr; returns the exit code 2.
 int Usage(const std::string& message);
+// A local error (a file that cannot be read or written, a malformed .npy): nothing was
+// sent, nothing is retried. Prints its message to stderr; returns the exit code 2.
+int FailLocal(const absl::Status& status);
 
 // The layout as the proto spells it, without its LAYOUT_ prefix.
 std::string LayoutText(v1::Layout layout);
