@@ -213,9 +213,9 @@ def test_cli_errors(normctl, tmp_path):
     normctl("create", "e", "--channels=2")
 
     result = normctl("ingest", "e", tmp_path / "fortran.npy", check=False)
-    assert result.returncode == 1 and "Fortran-ordered" in result.stderr
+    assert result.returncode == 2 and "Fortran-ordered" in result.stderr  # local: exit 2
     result = normctl("ingest", "e", tmp_path / "ints.npy", check=False)
-    assert result.returncode == 1 and "unsupported .npy dtype '<i8'" in result.stderr
+    assert result.returncode == 2 and "unsupported .npy dtype '<i8'" in result.stderr
     result = normctl("ingest", "nope", tmp_path / "ok.npy", check=False)
     assert result.returncode == 1 and "NOT_FOUND" in result.stderr
     result = normctl("normalize", "e", tmp_path / "ok.npy", tmp_path / "o.npy", check=False)
@@ -266,7 +266,7 @@ def test_lying_npy_files_are_refused_before_anything_is_sent(normctl, tmp_path):
     for name, (content, message) in files.items():
         (tmp_path / name).write_bytes(content)
         result = normctl("ingest", "lies", tmp_path / name, check=False)
-        assert result.returncode == 1, name
+        assert result.returncode == 2, name  # a local error: nothing sent
         assert message in result.stderr, (name, result.stderr)
     assert stats_json(normctl, "lies")["count"] == [0, 0]
     normctl("ingest", "lies", tmp_path / "good.npy")
@@ -313,7 +313,8 @@ def test_ingest_is_exactly_once_and_waits_for_a_restarting_server(normd, normctl
         [NORMCTL_BIN, f"--server={normd.address}", "ingest", "tab", str(tmp_path / "second.npy"),
          "--writer_id=later", "--chunk_bytes=8192"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "resending as writer later" in pending.stderr.readline()
+    waiting = pending.stderr.readline()
+    assert f"waiting for normd at {normd.address}" in waiting and "as writer later" in waiting
     normd.start()
     out, err = pending.communicate(timeout=120)
     assert pending.returncode == 0, err
@@ -371,3 +372,17 @@ def test_a_file_that_cannot_be_read_fails_at_once_and_is_never_resent(normctl, t
     down = subprocess.run([NORMCTL_BIN, "--server=127.0.0.1:1", "ingest", "tab", missing],
                           capture_output=True, text=True, timeout=60)
     assert down.returncode == 2 and f"cannot open {missing}" in down.stderr, down.stderr
+
+
+def test_with_the_server_away_the_wait_is_shown_and_its_cause_kept(tmp_path):
+    """Nobody listens: normctl says whom it waits for, and when --retry_seconds runs out
+    the error names the address and the failure that kept it away, not only a deadline."""
+    np.save(tmp_path / "batch.npy", np.ones((4, 2)))
+    result = subprocess.run([NORMCTL_BIN, "--server=127.0.0.1:1", "--retry_seconds=2", "ingest",
+                             "tab", tmp_path / "batch.npy"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "waiting for normd at 127.0.0.1:1" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("normctl: UNAVAILABLE: normd at 127.0.0.1:1 did not come back within "
+                           "2s (--retry_seconds); the last failure: UNAVAILABLE"), last

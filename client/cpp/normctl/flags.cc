@@ -45,8 +45,9 @@ ABSL_FLAG(std::string, weights, "",
 ABSL_FLAG(std::string, writer_id, "",
           "ingest: exactly-once writer id (default: a random one per run); run the same ingest "
           "again with the same id and the batches already committed are skipped");
-ABSL_FLAG(int64_t, retry_seconds, 300,
-          "ingest: how long to keep resending after UNAVAILABLE, ABORTED or CANCELLED");
+ABSL_FLAG(int64_t, retry_seconds, -1,
+          "ingest: how long to wait for normd and resend after UNAVAILABLE, ABORTED or "
+          "CANCELLED; unset (-1): 300, or 30 when stderr is a terminal");
 ABSL_FLAG(std::string, version, "",
           "stats: version, 'latest', or empty for live; normalize: version, empty for latest");
 ABSL_FLAG(bool, json, false, "stats: print one JSON object");

@@ -1,5 +1,7 @@
 // normctl ingest: .npy files sent as one exactly-once stream, resent while the
 // server restarts.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -119,6 +121,13 @@ absl::StatusOr<v1::IngestResponse> SendFiles(IngestStream& stream, std::vector<N
   return response;
 }
 
+// --retry_seconds as given; unset, 300 s, or 30 s when a person watches the terminal.
+absl::Duration RetryFor() {
+  const int64_t given = absl::GetFlag(FLAGS_retry_seconds);
+  if (given >= 0) return absl::Seconds(given);
+  return absl::Seconds(isatty(STDERR_FILENO) ? 30 : 300);
+}
+
 }  // namespace
 
 int Ingest(NormdClient& client, const std::vector<char*>& args) {
@@ -136,7 +145,8 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
     absl::StatusOr<std::vector<NpyReader>> weights = OpenWeightFiles(*readers);
     if (!weights.ok()) return FailLocal(weights.status());
   }
-  const absl::Time deadline = absl::Now() + absl::Seconds(absl::GetFlag(FLAGS_retry_seconds));
+  const absl::Duration retry_for = RetryFor();
+  const absl::Time deadline = absl::Now() + retry_for;
   // The files are read again for a resend: the whole ingest is one stream, one
   // transaction, and the server drops the batches it had already committed.
   const auto attempt = [&](bool resend) -> absl::StatusOr<v1::IngestResponse> {
@@ -147,11 +157,23 @@ int Ingest(NormdClient& client, const std::vector<char*>& args) {
         args[0], {writer, 1}, resend, resend ? deadline : absl::InfiniteFuture());
     return SendFiles(*stream, readers, weights, split, absl::StrCat("ingest ", args[0]));
   };
+  std::optional<absl::Status> cause;  // the last failure a resend was to mend
   const absl::StatusOr<v1::IngestResponse> response =
       SendWithResends(attempt, deadline, [&](const absl::Status& status) {
-        std::fprintf(stderr, "normctl: %s; resending as writer %s\n", status.ToString().c_str(),
-                     writer.c_str());
+        cause = status;
+        std::fprintf(stderr,
+                     "normctl: waiting for normd at %s (up to %llds more, --retry_seconds); "
+                     "then resending as writer %s: %s\n",
+                     ServerAddress().c_str(),
+                     static_cast<long long>(absl::ToInt64Seconds(deadline - absl::Now())),
+                     writer.c_str(), status.ToString().c_str());
       });
+  if (!response.ok() && cause.has_value() && absl::IsDeadlineExceeded(response.status())) {
+    // The wait ran out: what kept the server away says more than the deadline.
+    return Fail(absl::UnavailableError(absl::StrCat(
+        "normd at ", ServerAddress(), " did not come back within ", absl::FormatDuration(retry_for),
+        " (--retry_seconds); the last failure: ", cause->ToString())));
+  }
   if (!response.ok()) return Fail(response.status());
   std::printf("ingested %llu batches, %llu samples, %llu values into %s",
               static_cast<unsigned long long>(response->batches()),
