@@ -386,3 +386,45 @@ def test_with_the_server_away_the_wait_is_shown_and_its_cause_kept(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("normctl: UNAVAILABLE: normd at 127.0.0.1:1 did not come back within "
                            "2s (--retry_seconds); the last failure: UNAVAILABLE"), last
+
+
+COMMANDS = ["create", "ingest", "freeze", "stats", "compare", "pin", "export", "normalize",
+            "info", "list", "delete", "health"]
+
+
+def test_help_for_normctl_and_every_command_exits_0():
+    """--help, `help` and `help COMMAND` (or `COMMAND --help`) print normctl's own help
+    and exit 0, with each command's flags; no server is needed for them."""
+    for args in (["--help"], ["-h"], ["help"]):
+        result = subprocess.run([NORMCTL_BIN, *args], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("normctl: the command-line client for normd.")
+        assert all(f"  {command}" in result.stdout for command in COMMANDS)
+        assert "No flags matched" not in result.stdout + result.stderr
+    for command in COMMANDS:
+        for args in (["help", command], [command, "--help"]):
+            result = subprocess.run([NORMCTL_BIN, *args], capture_output=True, text=True,
+                                    timeout=60)
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.startswith(f"Usage: normctl {command}"), result.stdout
+            assert "--server" in result.stdout
+    ingest = subprocess.run([NORMCTL_BIN, "help", "ingest"], capture_output=True, text=True,
+                            timeout=60).stdout
+    assert all(f"--{flag}" in ingest for flag in ("split", "writer_id", "retry_seconds"))
+    unknown = subprocess.run([NORMCTL_BIN, "help", "frobnicate"], capture_output=True, text=True,
+                             timeout=60)
+    assert unknown.returncode == 2 and "unknown command 'frobnicate'" in unknown.stderr
+
+
+def test_a_flag_a_command_does_not_read_is_refused(normctl, tmp_path):
+    """`freeze --split=validation` froze the train split and `list --json` printed a
+    table: a flag that does not apply is now refused, exit 2, before anything is sent."""
+    normctl("create", "tab", "--channels=2", "--nosketch")  # --noNAME of a boolean applies
+    for args, flag in ((["freeze", "tab", "--split=validation"], "--split"),
+                       (["list", "--json"], "--json"),
+                       (["ingest", "tab", "x.npy", "--scheme=minmax"], "--scheme")):
+        result = normctl(*args, check=False)
+        assert result.returncode == 2, result.stderr
+        assert f"{flag} does not apply to {args[0]}" in result.stderr, result.stderr
+    assert normctl("freeze", "tab", check=False).returncode == 1  # nothing fitted: refused
+    assert stats_json(normctl, "tab")["batches"] == 0

@@ -45,7 +45,8 @@ int FailLocal(const absl::Status& status) {
 }
 
 int Usage(const std::string& message) {
-  std::fprintf(stderr, "normctl: %s\n\n%s\n", message.c_str(), kUsage);
+  std::fprintf(stderr, "normctl: %s\n(`normctl help` lists the commands, `normctl help COMMAND` "
+                       "a command's flags)\n", message.c_str());
   return 2;
 }
 

@@ -13,7 +13,7 @@ extern const char kUsage[];
 
 // Prints the status to stderr; returns the exit code 1.
 int Fail(const absl::Status& status);
-// Prints `message` and the usage to stderr; returns the exit code 2.
+// Prints `message` and where help is to stderr; returns the exit code 2.
 int Usage(const std::string& message);
 // A local error (a file that cannot be read or written, a malformed .npy): nothing was
 // sent, nothing is retried. Prints its message to stderr; returns the exit code 2.
