@@ -1,5 +1,6 @@
 """The Python client (client/python/normd) against a real normd: datasets, fit with
 backpressure, statistics against numpy float64, errors, and the README's example."""
+import logging
 import os
 import re
 import subprocess
@@ -148,3 +149,20 @@ def test_readme_pytorch_example_runs(normd):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "match the local computation" in result.stdout
+
+
+def test_with_no_server_fit_logs_its_wait_and_names_the_address(caplog):
+    """Nobody listens at the address: every call's Unavailable names it, fit logs each
+    wait (logger "normd") and, when retry_for runs out, says whom it waited for and the
+    failure that kept it away, not only DEADLINE_EXCEEDED."""
+    with normd.Client("127.0.0.1:1", timeout=5) as client:
+        with pytest.raises(normd.Unavailable, match=r"normd at 127\.0\.0\.1:1"):
+            client.list_datasets()
+        with caplog.at_level(logging.WARNING, logger="normd"):
+            with pytest.raises(normd.Unavailable) as error:
+                client.fit("tab", [np.ones((4, 2))], retry_for=2)
+        assert error.value.details.startswith(
+            "normd at 127.0.0.1:1 did not come back before fit's retry_for ran out; the last "
+            "failure: UNAVAILABLE"), error.value.details
+        assert any("waiting for normd at 127.0.0.1:1" in record.getMessage()
+                   for record in caplog.records)

@@ -1,5 +1,6 @@
 """A client for normd: fit statistics from training batches, freeze them, and
 normalise numpy arrays or torch tensors with any scheme."""
+import logging
 import random
 import time
 import uuid
@@ -130,6 +131,8 @@ class Statistics:
 # Worth resending: the server was unreachable or restarting, a concurrent resend
 # overtook the stream, or the server cancelled it while shutting down (a cancel of
 # our own raises the iterable's exception instead). Exactly-once makes each safe.
+_log = logging.getLogger("normd")
+
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
 
 
@@ -343,6 +346,7 @@ class Client:
             channel = grpc.secure_channel(target, credentials, options=options)
         elif cert_file is not None:
             raise ValueError("a client certificate needs TLS: give ca_file too")
+        self.target = target
         self._channel = channel or grpc.insecure_channel(target, options=options)
         self._stub = normd_pb2_grpc.NormdStub(self._channel)
         # The tensor RPCs carry bytes this client encodes and decodes itself (wire.py):
@@ -376,7 +380,7 @@ class Client:
         try:
             return method(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise errors.from_rpc_error(error) from None
+            raise self._error(error) from None
 
     # ---- datasets -------------------------------------------------------------
 
@@ -556,50 +560,63 @@ class Client:
         """fit's loop: each stream sent, and resent as fit describes, until the batches
         run out."""
         while stream.start():
-            retrying = False
-            backoff = _Backoff()
-            while True:
+            def send(retrying):
                 try:
-                    reply = self._ingest_bytes(
+                    return self._ingest_bytes(
                         stream.requests(), wait_for_ready=retrying, metadata=self._metadata,
                         timeout=max(1.0, deadline - time.monotonic()) if retrying
                         else self._timeout)
-                    break
-                except grpc.RpcError as error:
-                    if stream.failure is not None:
+                except grpc.RpcError:
+                    if stream.failure is not None:  # the batches' iterable raised
                         raise stream.failure
-                    if error.code() in _RETRYABLE and time.monotonic() < deadline:
-                        retrying = True
-                        result.retries += 1
-                        backoff.wait(deadline)
-                        continue
-                    raise errors.from_rpc_error(error) from None
+                    raise
+
+            reply, failures = self._with_resends(send, deadline)
+            result.retries += failures
             result.add(reply)
             stream.acknowledged()
         return result
+
+    def _with_resends(self, attempt, deadline: float):
+        """The one resend loop of fit: `attempt(retrying)` until it returns, fails in a
+        way a resend cannot mend, or `deadline` passes, with _Backoff between tries;
+        returns (its value, the attempts that failed). Each wait is logged (logger
+        "normd"), and when the wait runs out the error names the address and keeps the
+        failure that kept the server away."""
+        backoff, failures, cause = _Backoff(), 0, None
+        while True:
+            try:
+                return attempt(failures > 0), failures
+            except grpc.RpcError as error:
+                left = deadline - time.monotonic()
+                if error.code() in _RETRYABLE and left > 0:
+                    failures, cause = failures + 1, error
+                    _log.warning("waiting for normd at %s (up to %.0f s more, retry_for): %s: %s",
+                                 self.target, left, error.code().name, error.details())
+                    backoff.wait(deadline)
+                    continue
+                if cause is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise errors.Unavailable(grpc.StatusCode.UNAVAILABLE, (
+                        f"normd at {self.target} did not come back before fit's retry_for ran "
+                        f"out; the last failure: {cause.code().name}: {cause.details()}")) from None
+                raise self._error(error) from None
+
+    def _error(self, error: grpc.RpcError) -> errors.NormdError:
+        return errors.from_rpc_error(error, target=self.target)
 
     def _dataset_spec(self, name: str, deadline: float):
         """The dataset's spec (asked once per name, see fit), waiting for the server as
         fit's resends do; returns (spec, the attempts that failed)."""
         if name in self._specs:
             return self._specs[name], 0
-        backoff, failed = _Backoff(), 0
-        while True:
-            try:
-                reply = self._stub.GetDataset(
-                    pb.GetDatasetRequest(name=name), wait_for_ready=failed > 0,
-                    metadata=self._metadata,
-                    timeout=max(1.0, deadline - time.monotonic()) if failed else self._timeout)
-                if len(self._specs) >= 1024:
-                    self._specs.clear()
-                self._specs[name] = reply.spec
-                return reply.spec, failed
-            except grpc.RpcError as error:
-                if error.code() in _RETRYABLE and time.monotonic() < deadline:
-                    failed += 1
-                    backoff.wait(deadline)
-                    continue
-                raise errors.from_rpc_error(error) from None
+        reply, failed = self._with_resends(lambda retrying: self._stub.GetDataset(
+            pb.GetDatasetRequest(name=name), wait_for_ready=retrying, metadata=self._metadata,
+            timeout=max(1.0, deadline - time.monotonic()) if retrying else self._timeout),
+            deadline)
+        if len(self._specs) >= 1024:
+            self._specs.clear()
+        self._specs[name] = reply.spec
+        return reply.spec, failed
 
     def freeze(self, name: str, *, min_train_count: int = 0, drift_gate: bool = False,
                thresholds: Optional[dict] = None, mark: bool = False) -> int:
@@ -894,7 +911,7 @@ class Client:
         try:
             return call(request, timeout=self._timeout, metadata=self._metadata)
         except grpc.RpcError as error:
-            raise errors.from_rpc_error(error) from None
+            raise self._error(error) from None
 
     def _normalize_in_chunks(self, template, output_dtype, source, out, like_torch, inverse):
         """A large input over the socket as consecutive requests of about chunk_bytes

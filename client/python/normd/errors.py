@@ -56,9 +56,14 @@ _BY_CODE = {
 }
 
 
-def from_rpc_error(error: grpc.RpcError) -> NormdError:
+def from_rpc_error(error: grpc.RpcError, target: str = "") -> NormdError:
+    """The exception for a failed call; an UNAVAILABLE one names `target`, the address
+    that could not be reached."""
     code = error.code()
-    return _BY_CODE.get(code, NormdError)(code, error.details() or "")
+    details = error.details() or ""
+    if code == grpc.StatusCode.UNAVAILABLE and target:
+        details = f"normd at {target}: {details}"
+    return _BY_CODE.get(code, NormdError)(code, details)
 
 
 def from_status(code_name: str, details: str) -> NormdError:
