@@ -10,7 +10,7 @@ COPY scripts/install-deps.sh scripts/
 RUN scripts/install-deps.sh build
 COPY . .
 RUN rm -rf build \
- && NORMD_TARGETS="normd normctl" scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF \
+ && BUILD_TARGETS="normd normctl" scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF \
       -DCMAKE_BUILD_TYPE=Release \
  && strip build/normd build/normctl
 

@@ -463,6 +463,47 @@ void SketchRows(const SketchContext& ctx, size_t begin, size_t end,
   }
 }
 
+// A channel's values below this go through SketchFewValues.
+constexpr int64_t kFewValuesPerChannel = 512;
+
+// An unweighted batch with few values a channel (a [16, 64] batch has 16): each
+// channel's indices sorted and counted. The dense windows of the paths above cost a
+// scan of thousands of counters per channel to set up and flush, which a small batch
+// never repays; the counts are integers, so the sketches are the same bytes.
+void SketchFewValues(const TensorView& batch, const ChannelGeometry& geometry,
+                     const QuantileSketchSpec& spec, std::span<QuantileSketch> sketches) {
+  const auto outer = static_cast<size_t>(geometry.outer);
+  const auto channels = static_cast<size_t>(geometry.channels);
+  const auto inner = static_cast<size_t>(geometry.inner);
+  std::vector<int32_t> indices;
+  std::vector<SketchBucket> buckets;
+  VisitDType(batch.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    for (size_t c = 0; c < channels; ++c) {
+      indices.clear();
+      const double center = spec.CenterOf(c);
+      for (size_t o = 0; o < outer; ++o) {
+        const size_t first = (o * channels + c) * inner;
+        for (size_t i = 0; i < inner; ++i) {
+          const double d = ToDouble(LoadElement<T>(batch.bytes.data(), first + i)) - center;
+          const int32_t index = SketchIndexOf(d, spec.resolution);
+          if (SketchIndexIsFinite(index, spec.resolution)) indices.push_back(index);
+        }
+      }
+      std::sort(indices.begin(), indices.end());
+      buckets.clear();
+      for (const int32_t index : indices) {
+        if (!buckets.empty() && buckets.back().index == index) {
+          buckets.back().count += 1;
+        } else {
+          buckets.push_back({index, 1});
+        }
+      }
+      AddBuckets(buckets, spec.resolution, spec.max_buckets, sketches[c]);
+    }
+  });
+}
+
 }  // namespace
 
 std::vector<QuantileSketch> EmptySketches(const QuantileSketchSpec& spec, size_t channels) {
@@ -472,6 +513,10 @@ std::vector<QuantileSketch> EmptySketches(const QuantileSketchSpec& spec, size_t
 void AddBatchToSketches(const TensorView& batch, const ChannelGeometry& geometry,
                         const QuantileSketchSpec& spec, std::span<QuantileSketch> sketches,
                         WorkerPool* pool, const SampleWeights* weights) {
+  if (weights == nullptr && geometry.outer * geometry.inner < kFewValuesPerChannel) {
+    SketchFewValues(batch, geometry, spec, sketches);
+    return;
+  }
   const KernelWalk walk = PlanKernelWalk(geometry);
   const SketchContext ctx{batch, walk, spec, ElementSize(batch.dtype)};
   const bool runs = walk.kind == KernelWalk::Kind::kRuns;

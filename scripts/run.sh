@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh run
 # Only what serving and the README's worked example need: the server and normctl.
-NORMD_TARGETS="normd normctl" scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF
+BUILD_TARGETS="normd normctl" scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF
 exec build/normd "$@"

@@ -211,6 +211,9 @@ TEST(QuantileSketchTest, EveryLayoutAndDTypeMatchesTheReference) {
       {{5, 9, 9, 7}, {5, 405, 7, 1}},      // NHWC: rows with a tail
       {{600, 3, 2, 2}, {600, 600, 3, 4}},  // NCHW with short planes: rows
       {{70000, 1}, {70000, 70000, 1, 1}},  // more than one part
+      {{16, 64}, {16, 16, 64, 1}},         // few values a channel: sorted and counted
+      {{2, 3, 4, 4}, {2, 2, 3, 16}},       // the same, NCHW
+      {{3, 4, 4, 5}, {3, 48, 5, 1}},       // and NHWC
   };
   for (const DType dtype : {DType::kFloat32, DType::kFloat64, DType::kUInt8, DType::kBFloat16}) {
     for (const Case& c : cases) {

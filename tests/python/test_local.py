@@ -626,3 +626,40 @@ def test_a_message_of_many_summaries_is_applied_whole_or_not_at_all(client):
     assert (stats.batches, list(stats.count)) == (3000, [3000])
     assert stats.mean[0] == Fraction(2999, 2)
     assert stats.variance[0] == float(Fraction(3000 ** 2 - 1, 12))
+
+
+def sketch_oracle(parts_sketch):
+    """ChannelSketch messages built by protobuf from a summary's parts: the encoding
+    the native module's sketch_fields must match."""
+    _, _, sketches = parts_sketch
+    out = []
+    for resolution, indices, counts in sketches:
+        counts = np.asarray(counts, np.float64)
+        whole = bool(np.all(counts == np.floor(counts)))
+        out.append(pb.ChannelSketch(
+            resolution=resolution, index_delta=np.diff(np.asarray(indices, np.int64), prepend=0),
+            integer_count=counts.astype(np.uint64) if whole else [],
+            count=[] if whole else counts))
+    return out
+
+
+@pytest.mark.parametrize("dtype,weighted", [(np.float32, False), (np.uint8, False),
+                                            (np.float64, True)])
+def test_the_native_sketch_encoding_is_protobufs(dtype, weighted):
+    """summary_bytes encodes the sketches in C++ (fast); parsed by protobuf they are
+    the messages protobuf builds from the same parts, integer and weighted counts."""
+    rng = np.random.default_rng(21)
+    x = (rng.integers(0, 256, (50, 3, 4, 4)) if dtype == np.uint8
+         else rng.normal(-5, 40, (50, 3, 4, 4))).astype(dtype)
+    weights = rng.uniform(0.1, 2.0, 50) if weighted else None
+    summary = normd.moments(x, layout="NCHW", sketch=pb.QuantileSketchOptions(),
+                            weights=weights)
+    message = local.summary_message(summary)
+    expected = sketch_oracle(summary.parts()[11])
+    assert len(message.sketches) == 3
+    assert list(message.sketches) == expected
+    assert any(len(s.count) for s in message.sketches) == weighted
+    # The bytes parse to a summary the server-side checks take: merged with itself
+    # through the wire, it is the summary merged with itself.
+    again = normd.Summary.from_parts(summary.parts())
+    assert local.summary_message(again + summary) == local.summary_message(summary + summary)

@@ -1,6 +1,9 @@
 // normd._native.Summary (a MomentsSummary) and moments(): a batch reduced with the
 // fit's kernels where it lies, to be merged locally and sent as O(channels).
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -182,6 +185,78 @@ MomentsSummary FromParts(const Parts& parts) {
   return s;
 }
 
+// The summary's sketches as the wire's MomentsSummary.sketches entries (field 12, each
+// a ChannelSketch), encoded here: built from Python objects channel by channel they
+// cost milliseconds a batch, ten times the fit. The fields as protobuf would write
+// them: resolution (1, sint32), index_delta (2, packed sint32: each index less the
+// one before, the first less 0), and the counts as integer_count (4, packed uint64)
+// when all are whole, else count (3, packed double).
+class WireBytes {
+ public:
+  void Varint(uint64_t value) {
+    while (value >= 0x80) {
+      out_.push_back(static_cast<char>((value & 0x7F) | 0x80));
+      value >>= 7;
+    }
+    out_.push_back(static_cast<char>(value));
+  }
+  void Tag(int field, int wire_type) { Varint(static_cast<uint64_t>(field) << 3 | wire_type); }
+  void LengthDelimited(int field, const std::string& body) {
+    Tag(field, 2);
+    Varint(body.size());
+    out_ += body;
+  }
+  void Fixed64(double value) {
+    char bytes[8];
+    std::memcpy(bytes, &value, 8);  // little-endian, as the wire is
+    out_.append(bytes, 8);
+  }
+  static uint64_t ZigZag(int64_t value) {
+    return (static_cast<uint64_t>(value) << 1) ^ static_cast<uint64_t>(value >> 63);
+  }
+  std::string& str() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+py::bytes SketchFields(const MomentsSummary& s) {
+  WireBytes message;
+  for (const QuantileSketch& sketch : s.sketches) {
+    WireBytes channel;
+    if (sketch.resolution != 0) {
+      channel.Tag(1, 0);
+      channel.Varint(WireBytes::ZigZag(sketch.resolution));
+    }
+    bool whole = true;
+    WireBytes deltas, integers, doubles;
+    int64_t previous = 0;
+    for (const SketchBucket& bucket : sketch.buckets) {
+      const int64_t delta = int64_t{bucket.index} - previous;
+      if (delta < INT32_MIN || delta > INT32_MAX) {
+        Raise(absl::OutOfRangeError(absl::StrCat(
+            "a sketch's index step ", delta, " does not fit the wire's sint32 index_delta")));
+      }
+      previous = bucket.index;
+      deltas.Varint(WireBytes::ZigZag(delta));
+      whole = whole && bucket.count == std::floor(bucket.count) && bucket.count >= 0 &&
+              bucket.count < 0x1p64;
+      doubles.Fixed64(bucket.count);
+    }
+    if (!sketch.buckets.empty()) channel.LengthDelimited(2, deltas.str());
+    if (whole) {
+      for (const SketchBucket& bucket : sketch.buckets) {
+        integers.Varint(static_cast<uint64_t>(bucket.count));
+      }
+      if (!sketch.buckets.empty()) channel.LengthDelimited(4, integers.str());
+    } else {
+      channel.LengthDelimited(3, doubles.str());
+    }
+    message.LengthDelimited(12, channel.str());
+  }
+  return py::bytes(message.str());
+}
+
 // `sketch_resolution` < 0: no sketches. `weights`: None, or a C-contiguous float64
 // buffer of `weights_shape`.
 MomentsSummary Moments(const py::buffer& x, std::vector<int64_t> shape, const std::string& dtype,
@@ -306,6 +381,9 @@ summaries in place of batches.)")
            "weight_square_sum_hi, weight_square_sum_lo, masked_values); histograms is None or "
            "[(counts, below, above) per channel]")
       .def_static("from_parts", [](const Parts& parts) { return FromParts(parts); })
+      .def("sketch_fields", &SketchFields,
+           "The sketches as the wire's MomentsSummary.sketches entries (field 12), bytes to "
+           "append to the rest of the message")
       .def("__add__",
            [](const MomentsSummary& a, const MomentsSummary& b) {
              MomentsSummary sum = a;

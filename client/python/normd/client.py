@@ -547,7 +547,7 @@ class Client:
                 raise type(error)(error.code, (
                     f"batch {len(group)} rejected, nothing from this stream was applied: "
                     f"{error.details}")) from None
-            body = _local.summary_message(summary).SerializeToString()
+            body = _local.summary_bytes(summary)
             group.append(wire.length_delimited(1, len(body)) + body)
             group_bytes += len(group[-1])
             if len(group) == per_message or group_bytes >= max_bytes:
