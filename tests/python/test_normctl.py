@@ -428,3 +428,33 @@ def test_a_flag_a_command_does_not_read_is_refused(normctl, tmp_path):
         assert f"{flag} does not apply to {args[0]}" in result.stderr, result.stderr
     assert normctl("freeze", "tab", check=False).returncode == 1  # nothing fitted: refused
     assert stats_json(normctl, "tab")["batches"] == 0
+
+
+def test_normalize_takes_the_python_clients_piecewise_schemes_and_float16(normctl, client,
+                                                                          tmp_path):
+    """normctl's normalize has the Python client's quantile and bucketize schemes and
+    its float16 output: the file holds what the client returns, bit for bit."""
+    rng = np.random.default_rng(17)
+    train = rng.gamma(2.0, 3.0, (4000, 3))
+    x = rng.gamma(2.0, 3.0, (300, 3))
+    np.save(tmp_path / "train.npy", train)
+    np.save(tmp_path / "x.npy", x)
+    normctl("create", "tab", "--channels=3")
+    normctl("ingest", "tab", tmp_path / "train.npy")
+    normctl("freeze", "tab")
+    cases = [
+        (["--scheme=quantile", "--n_quantiles=100", "--normal_output"],
+         client.quantile_transform(x, "tab", n_quantiles=100, output="normal")),
+        (["--scheme=bucketize", "--ranks=0.25,0.5,0.75"],
+         client.bucketize(x, "tab", [0.25, 0.5, 0.75])),
+        (["--scheme=zscore", "--output_dtype=float16"],
+         client.zscore(x, "tab", output_dtype=np.float16)),
+    ]
+    for flags, expected in cases:
+        normctl("normalize", "tab", tmp_path / "x.npy", tmp_path / "out.npy", *flags)
+        got = np.load(tmp_path / "out.npy")
+        assert got.dtype == np.asarray(expected).dtype, flags
+        np.testing.assert_array_equal(got, expected)
+    refused = normctl("normalize", "tab", tmp_path / "x.npy", tmp_path / "o.npy",
+                      "--output_dtype=bfloat16", check=False)
+    assert refused.returncode == 2 and "no bfloat16 type" in refused.stderr

@@ -38,7 +38,7 @@ const std::vector<CommandInfo>& Table() {
       {"normalize", "NAME|- IN.npy OUT.npy", "normalise a .npy file through normd",
        {"scheme", "version", "quantile_clip", "eps", "low", "high", "factor", "offset", "gamma",
         "beta", "output_dtype", "chunk_bytes", "shared_memory", "groups", "normalized_shape",
-        "layout"},
+        "layout", "n_quantiles", "normal_output", "ranks"},
        Normalize},
       {"info", "NAME", "a dataset's spec and versions", {}, Info},
       {"list", "", "every dataset", {}, List},

@@ -57,8 +57,9 @@ ABSL_FLAG(std::string, pixel_scale, "",
           "were fit in [0, 1], else 1)");
 // normalize
 ABSL_FLAG(std::string, scheme, "zscore",
-          "normalize: zscore, minmax, scale, batchnorm (frozen statistics), or layernorm, "
-          "instancenorm, groupnorm (each sample's own statistics)");
+          "normalize: zscore, minmax, scale, batchnorm, robust, clip, quantile, bucketize "
+          "(a frozen version's statistics), or layernorm, instancenorm, groupnorm (each "
+          "sample's own statistics)");
 ABSL_FLAG(int64_t, groups, 0, "normalize: groupnorm's group count, dividing the channels");
 ABSL_FLAG(std::string, normalized_shape, "",
           "normalize: layernorm's trailing dims, comma-separated (default: all but the first)");
@@ -71,7 +72,15 @@ ABSL_FLAG(std::string, gamma, "",
           "normalize: gamma, comma-separated, one per channel (layernorm: per normalized element)");
 ABSL_FLAG(std::string, beta, "",
           "normalize: beta, comma-separated, one per channel (layernorm: per normalized element)");
-ABSL_FLAG(std::string, output_dtype, "float32", "normalize: float32 or float64");
+ABSL_FLAG(std::string, output_dtype, "float32", "normalize: float32, float64 or float16");
+ABSL_FLAG(uint32_t, n_quantiles, 1000,
+          "normalize --scheme=quantile: quantiles of the train split the map runs through, "
+          "in [2, 1000]");
+ABSL_FLAG(bool, normal_output, false,
+          "normalize --scheme=quantile: map to a standard normal rather than uniform [0, 1]");
+ABSL_FLAG(std::string, ranks, "",
+          "normalize --scheme=bucketize: comma-separated ranks in [0, 1], rising; a value's "
+          "bucket is the number of the train split's quantiles at these ranks at or below it");
 ABSL_FLAG(bool, shared_memory, false,
           "normalize: on the server's host, pass each chunk and its result through shared "
           "memory instead of the socket");

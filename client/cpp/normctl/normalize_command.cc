@@ -63,6 +63,17 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     request.mutable_robust();  // RobustScaler's defaults: median and 25-75 range
   } else if (scheme == "clip") {
     request.mutable_clip();
+  } else if (scheme == "quantile") {
+    request.mutable_quantile()->set_n_quantiles(absl::GetFlag(FLAGS_n_quantiles));
+    request.mutable_quantile()->set_normal_output(absl::GetFlag(FLAGS_normal_output));
+  } else if (scheme == "bucketize") {
+    NORMD_ASSIGN_OR_RETURN(const std::vector<double> ranks,
+                           ParseDoubles("ranks", absl::GetFlag(FLAGS_ranks)));
+    if (ranks.empty()) {
+      return absl::InvalidArgumentError(
+          "--scheme=bucketize needs --ranks=R,... (ranks in [0, 1], rising)");
+    }
+    request.mutable_bucketize()->mutable_ranks()->Add(ranks.begin(), ranks.end());
   } else if (scheme == "layernorm") {
     NORMD_ASSIGN_OR_RETURN(std::vector<double> dims,
                            ParseDoubles("normalized_shape", absl::GetFlag(FLAGS_normalized_shape)));
@@ -76,8 +87,8 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     status = SetAffine(request.mutable_groupnorm(), eps);
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("--scheme must be zscore, minmax, scale, batchnorm, robust, clip, layernorm, "
-                     "instancenorm or groupnorm, got '",
+        absl::StrCat("--scheme must be zscore, minmax, scale, batchnorm, robust, clip, quantile, "
+                     "bucketize, layernorm, instancenorm or groupnorm, got '",
                      scheme, "'"));
   }
   NORMD_RETURN_IF_ERROR(status);
@@ -106,9 +117,15 @@ absl::StatusOr<v1::NormalizeRequest> NormalizeTemplate(const std::string& name) 
     request.set_output_dtype(v1::DTYPE_FLOAT32);
   } else if (output == "float64") {
     request.set_output_dtype(v1::DTYPE_FLOAT64);
+  } else if (output == "float16") {
+    request.set_output_dtype(v1::DTYPE_FLOAT16);
+  } else if (output == "bfloat16") {
+    return absl::InvalidArgumentError(
+        "--output_dtype=bfloat16: a .npy file has no bfloat16 type (numpy has none); write "
+        "float16 or float32, or use the Python client, which returns torch.bfloat16");
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("--output_dtype must be float32 or float64, got '", output, "'"));
+        absl::StrCat("--output_dtype must be float32, float64 or float16, got '", output, "'"));
   }
   return request;
 }

@@ -7,31 +7,10 @@
 
 namespace normd {
 
-const char kUsage[] = R"(normctl: command-line client for normd.
-
-Usage: normctl [--server=HOST:PORT] COMMAND ARGS... [FLAGS]
-  create NAME --layout=NC|NCHW|NHWC --channels=C [--accumulator=exact|running]
-              [--momentum=M] [--nonfinite=reject|skip] [--nosketch]
-              [--sketch_accuracy=A] [--sketch_max_buckets=B] [--sketch_center=C,...]
-              [--histogram_edges=E0,E1,...]
-  ingest NAME FILE.npy... [--split=train|validation|test] [--writer_id=ID] [--weights=W.npy,...]
-  freeze NAME [--min_train_count=N] [--drift_gate [--thresholds=M=W:F,...]] [--mark]
-  stats NAME [--version=V|latest] [--split=...] [--quantiles=R,...] [--histogram_bins=B] [--json]
-             [--traffic [--window=since_start|last_hour]]
-  compare NAME [--reference=SRC] [--candidate=SRC] [--thresholds=M=W:F,...] [--bins=B]
-               [--fail_on=never|warn|fail] [--json]
-               SRC: live:SPLIT, version:N[:SPLIT] or traffic:N[:since_start|last_hour]
-  pin NAME VERSION | pin NAME --rollback     (VERSION 0: unpin)
-  export NAME [--version=V|latest] [--format=json|torchvision|dali] [--eps=E] [--pixel_scale=S]
-  normalize NAME IN.npy OUT.npy [--scheme=zscore|minmax|scale|batchnorm|robust|clip]
-              [--version=V] [--quantile_clip=LOW,HIGH]
-              [--eps=E] [--low=L --high=H] [--factor=F --offset=O] [--gamma=.. --beta=..]
-              [--output_dtype=float32|float64]
-  normalize NAME|- IN.npy OUT.npy --scheme=layernorm|instancenorm|groupnorm [--groups=G]
-              [--normalized_shape=D,..] [--layout=NC|NCHW|NHWC, with -: no dataset]
-              [--eps --gamma --beta --output_dtype]
-  info NAME | list | delete NAME | health
-All files of one `ingest` travel in one stream: the server applies all or none.)";
+// What absl prints for --helpfull; normctl's own help comes from command_table.h.
+const char kUsage[] =
+    "the command-line client for normd; `normctl help` lists the commands and "
+    "`normctl help COMMAND` a command's flags";
 
 int Fail(const absl::Status& status) {
   std::fprintf(stderr, "normctl: %s: %s\n", absl::StatusCodeToString(status.code()).c_str(),
