@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns kernel_bench JSON into the README's ratio table.
+"""Turns kernel_bench JSON into the kernel ratio table (docs/benchmark-notes.md).
 
     build/bench/kernel_bench --benchmark_format=json --benchmark_min_time=0.3 > bench.json
     bench/ratios.py bench.json

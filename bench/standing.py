@@ -197,6 +197,9 @@ def markdown(rows, context):
     for r in rows:
         lines.append(f"| {r['path']} | {r['what']} | {r['normd_s'] * 1e3:.3f} ms | "
                      f"{r['baseline']} | {r['baseline_s'] * 1e3:.3f} ms | {r['ratio']:.2f}x |")
+    lines += ["", "The older per-part measurements (kernels beside memcpy, the whole data plane, "
+              "replicas on etcd, live traffic, the CUDA path) are in "
+              "[docs/benchmark-notes.md](docs/benchmark-notes.md)."]
     return "\n".join(lines) + "\n"
 
 

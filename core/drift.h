@@ -38,7 +38,7 @@ struct DriftLimits {
   double fail = 0;
 };
 
-// Defaults, documented in the README: PSI's customary 0.1 / 0.25; |d| of 0.1 / 0.25
+// Defaults, documented in docs/drift.md: PSI's customary 0.1 / 0.25; |d| of 0.1 / 0.25
 // pooled standard deviations; a variance ratio (or its inverse) of 1.25 / 1.5; a KS
 // statistic of 0.1 / 0.2; a Jensen-Shannon divergence (base 2, in [0, 1]) of 0.05 / 0.1.
 struct DriftThresholds {

@@ -1,5 +1,5 @@
 // The dashboard on the HTTP port: one page (embedded in the binary; it fetches
-// everything else) and the JSON endpoints it reads, which are documented in the README
+// everything else) and the JSON endpoints it reads, which are documented in docs/drift.md
 // and are the proto3 JSON of the matching RPC replies:
 //   GET /                                         the page
 //   GET /api/v1/datasets                          ListDatasetsResponse

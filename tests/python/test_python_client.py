@@ -15,7 +15,9 @@ import torch
 import normd
 from conftest import PYTHON_PACKAGE_DIR
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
+PYTHON_GUIDE = REPO / "docs" / "python.md"
 
 
 def test_fit_freeze_and_zscore_against_numpy(client):
@@ -139,16 +141,35 @@ def test_errors_carry_the_status_code(client):
         client.create_dataset("x", layout="HWC", channels=1)
 
 
-def test_readme_pytorch_example_runs(normd):
-    """The README's PyTorch example, run as written against a real server."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    example = next(b for b in blocks if "import torch" in b and "normd.Client" in b)
+def run_example(normd, example):
     env = dict(os.environ, NORMD_SERVER=normd.address,
                PYTHONPATH=os.pathsep.join([PYTHON_PACKAGE_DIR, os.environ.get("PYTHONPATH", "")]))
+    # Examples name the default address; the test's server is elsewhere.
+    example = example.replace('"127.0.0.1:50051"', repr(normd.address))
     result = subprocess.run([sys.executable, "-c", example], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "match the local computation" in result.stdout
+    return result.stdout
+
+
+def test_the_python_guides_pytorch_example_runs(normd):
+    """docs/python.md's PyTorch example, run as written against a real server."""
+    blocks = re.findall(r"```python\n(.*?)```", PYTHON_GUIDE.read_text(), re.S)
+    example = next(b for b in blocks if "import torch" in b and "normd.Client" in b)
+    assert "match the local computation" in run_example(normd, example)
+
+
+def test_the_readmes_ten_line_example_runs_and_is_right(normd):
+    """The README's first Python example, as written: it prints the z-scores of the
+    first rows, which the test checks against numpy's from the same data."""
+    example = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)[0]
+    assert len(example.strip().splitlines()) <= 10
+    printed = run_example(normd, example)
+    train = np.random.default_rng(0).normal([10, 20, 1e8], [1, 2, 0.5], (10000, 3))
+    expected = np.round((train[:5] - train.mean(0)) / np.sqrt(train.var(0) + 1e-5), 3)
+    got = np.array([[float(v) for v in row.strip(" []").split()]
+                    for row in printed.strip().splitlines()])
+    np.testing.assert_allclose(got, expected, atol=1.5e-3)
 
 
 def test_with_no_server_fit_logs_its_wait_and_names_the_address(caplog):
