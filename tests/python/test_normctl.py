@@ -1,8 +1,12 @@
 """normctl round trips against a real normd, with independent oracles: exact
 rational arithmetic (fractions) for statistics, numpy and torch for normalisation."""
 import json
+import os
+import re
 import subprocess
+import sys
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -458,3 +462,24 @@ def test_normalize_takes_the_python_clients_piecewise_schemes_and_float16(normct
     refused = normctl("normalize", "tab", tmp_path / "x.npy", tmp_path / "o.npy",
                       "--output_dtype=bfloat16", check=False)
     assert refused.returncode == 2 and "no bfloat16 type" in refused.stderr
+
+
+def test_the_readmes_worked_example_runs_as_written(normd, tmp_path):
+    """The README's worked example, its shell block run by bash in a fresh directory
+    against the test's server ($NORMD_SERVER) with this build's normctl: every step
+    succeeds, and the validation split z-scored by version 1 has a standard deviation
+    near 1 in each column."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## A worked example", 1)[1]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    assert script.startswith("normctl=build/normctl")
+    script = script.replace("normctl=build/normctl", f"normctl={NORMCTL_BIN}", 1)
+    # `python3` is the interpreter running the tests (Debian's, with numpy).
+    env = dict(os.environ, NORMD_SERVER=normd.address,
+               PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    z = np.load(tmp_path / "val_z.npy")
+    assert np.all(np.abs(z.std(axis=0) - 1) < 0.1), z.std(axis=0)
+    assert "tabular" in result.stdout  # list names the dataset
