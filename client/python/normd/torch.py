@@ -34,7 +34,9 @@ class FrozenNormalize(torch.nn.Module):
         shape[axis] = -1
         mean = self.mean.to(dtype=x.dtype).view(shape)
         std = self.std.to(dtype=x.dtype).view(shape)
-        return (x - mean) / std
+        # One new tensor, divided in place: torchvision's Normalize's arithmetic and
+        # bits, without the second 38.5 MB allocation (x - mean) / std would make.
+        return x.sub(mean).div_(std)
 
     @torch.jit.export
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
@@ -42,7 +44,8 @@ class FrozenNormalize(torch.nn.Module):
         axis = self.channel_axis if self.channel_axis >= 0 else y.dim() + self.channel_axis
         shape: List[int] = [1] * y.dim()
         shape[axis] = -1
-        return y * self.std.to(dtype=y.dtype).view(shape) + self.mean.to(dtype=y.dtype).view(shape)
+        return y.mul(self.std.to(dtype=y.dtype).view(shape)).add_(
+            self.mean.to(dtype=y.dtype).view(shape))
 
     def extra_repr(self) -> str:
         return f"channels={self.mean.numel()}, eps={self.eps}, channel_axis={self.channel_axis}"
