@@ -1,6 +1,5 @@
 #include "server/observability/http_server.h"
 
-#include <fcntl.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>

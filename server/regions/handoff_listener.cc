@@ -1,6 +1,5 @@
 #include "server/regions/handoff_listener.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -17,9 +16,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "common/descriptor_reserve.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/descriptor_reserve.h"
 
 namespace normd {
 namespace {

@@ -105,15 +105,18 @@ absl::StatusOr<bool> IngestReactor::AddBatch() {
     summaries_split_ = batch.split;
     return AddSummaries();
   }
-  NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor,
-                         ReadOnce(std::get<ValidatedTensor>(batch.payload), batch.in_region),
-                         Rejected(_));
-  NORMD_RETURN_IF_ERROR(CheckElements(services_.limits, tensor.elements(), "the batch"),
+  // The limits first: ReadOnce may copy the batch.
+  NORMD_RETURN_IF_ERROR(CheckElements(services_.limits,
+                                      std::get<ValidatedTensor>(batch.payload).elements(),
+                                      "the batch"),
                         Rejected(_));
   NORMD_RETURN_IF_ERROR(
       CheckElements(services_.limits, batch.weights.has_value() ? batch.weights->elements() : 0,
                     "the weights"),
       Rejected(_));
+  NORMD_ASSIGN_OR_RETURN(const ValidatedTensor tensor,
+                         ReadOnce(std::get<ValidatedTensor>(batch.payload), batch.in_region),
+                         Rejected(_));
   NORMD_RETURN_IF_ERROR(
       transaction_->Add(batch.split, tensor, batch.identity,
                         batch.weights.has_value() ? &batch.weights->view() : nullptr),

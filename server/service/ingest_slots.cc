@@ -77,19 +77,23 @@ IdleStream* IngestSlots::PreemptFor(int held) {
   if (largest == nullptr || held + 1 >= most) return nullptr;
   std::vector<Slot*> theirs;
   for (auto& [id, slot] : slots_) {
-    if (slot.caller == *largest && !slot.expired) theirs.push_back(&slot);
+    if (slot.caller == *largest) theirs.push_back(&slot);
   }
   std::sort(theirs.begin(), theirs.end(),
             [](const Slot* a, const Slot* b) { return a->waiting_since < b->waiting_since; });
   // A stream busy with a message is not waiting, and cannot be marked.
   for (Slot* slot : theirs) {
-    if (!slot->stream->MarkExpired()) continue;
-    slot->expired = true;
-    slot->waiting_since = absl::InfiniteFuture();
-    ++expired_;
-    return slot->stream;
+    if (Expire(*slot)) return slot->stream;
   }
   return nullptr;
+}
+
+bool IngestSlots::Expire(Slot& slot) {
+  // Expired once: after that the stream is finishing, and is released soon.
+  if (slot.expired || !slot.stream->MarkExpired()) return false;
+  slot.expired = true;
+  ++expired_;
+  return true;
 }
 
 void IngestSlots::Waiting(SlotId slot) {
@@ -120,13 +124,7 @@ void IngestSlots::Watch() {
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), period)) return;
       const absl::Time cutoff = absl::Now() - limits_.idle_timeout;
       for (auto& [id, slot] : slots_) {
-        // Expired once: after that the stream is finishing, and is released soon.
-        if (!slot.expired && slot.waiting_since < cutoff && slot.stream->MarkExpired()) {
-          slot.waiting_since = absl::InfiniteFuture();
-          slot.expired = true;
-          ++expired_;
-          expired.push_back(slot.stream);
-        }
+        if (slot.waiting_since < cutoff && Expire(slot)) expired.push_back(slot.stream);
       }
     }
     const absl::Status idle = absl::CancelledError(

@@ -62,7 +62,7 @@ class IngestSlots {
   struct Slot {
     std::string caller;
     IdleStream* stream;
-    absl::Time waiting_since;  // InfiniteFuture once it is busy, or expired
+    absl::Time waiting_since;  // since its last message (its idle clock)
     bool expired = false;      // finishing: its slot is as good as free
   };
   void Watch();
@@ -72,6 +72,8 @@ class IngestSlots {
   // the most, when a caller holding `held` would still hold fewer; null when none
   // can go.
   IdleStream* PreemptFor(int held) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks `slot`'s stream expired, if it is waiting and not already; true when it was.
+  bool Expire(Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const IngestSlotLimits limits_;
   mutable absl::Mutex mu_;

@@ -207,8 +207,9 @@ def sketch_resolution(relative_accuracy: float) -> int:
 
 def summary_bytes(summary) -> bytes:
     """The wire's MomentsSummary for a Summary, serialised: what fit sends. The
-    sketches are encoded by the native module (Summary.sketch_fields), which Python
-    building them channel by channel would make the slowest part of a fit."""
+    sketches and their centers are encoded by the native module
+    (Summary.sketch_fields), which Python building them channel by channel would make
+    the slowest part of a fit."""
     return _summary_head(summary).SerializeToString() + summary.sketch_fields()
 
 
@@ -218,9 +219,9 @@ def summary_message(summary) -> pb.MomentsSummary:
 
 
 def _summary_head(summary) -> pb.MomentsSummary:
-    """Every field of the summary's message but its sketches."""
+    """Every field of the summary's message but its sketches and their centers."""
     (count, mean_hi, mean_lo, m2_hi, m2_lo, low, high, samples, batches, skipped,
-     layout, sketch, weights, histograms) = summary.parts()
+     layout, _, weights, histograms) = summary.parts(sketches=False)
     # Lists, not arrays: protobuf takes a list's floats at twice the speed.
     message = pb.MomentsSummary(count=count.tolist(), mean_hi=mean_hi.tolist(),
                                 mean_lo=mean_lo.tolist(), m2_hi=m2_hi.tolist(),
@@ -236,8 +237,6 @@ def _summary_head(summary) -> pb.MomentsSummary:
         message.masked_values = masked
     for counts, below, above in histograms or ():
         message.fixed_histograms.add(counts=counts, below=below, above=above)
-    if sketch is not None:
-        message.sketch_center.extend(list(sketch[1]))
     return message
 
 
