@@ -11,7 +11,7 @@ RUN scripts/install-deps.sh build
 COPY . .
 RUN rm -rf build \
  && BUILD_TARGETS="normd normctl" scripts/build.sh -DNORMD_BUILD_TESTS=OFF -DNORMD_BUILD_BENCHMARKS=OFF \
-      -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_BUILD_TYPE=Release -DCMAKE_UNITY_BUILD=ON \
  && strip build/normd build/normctl
 
 FROM debian:bookworm-slim

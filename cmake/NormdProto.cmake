@@ -25,6 +25,8 @@ function(normd_proto_library target)
     list(APPEND srcs ${outputs})
   endforeach()
   add_library(${target} ${srcs})
+  # Generated files define the same file-level helpers: never one unity source.
+  set_target_properties(${target} PROPERTIES UNITY_BUILD OFF)
   target_include_directories(${target} PUBLIC ${out})
   target_link_libraries(${target} PUBLIC protobuf::libprotobuf gRPC::grpc++)
 endfunction()

@@ -9,11 +9,11 @@
 #include "common/status_macros.h"
 #include "core/batch_moments.h"
 #include "core/batch_sketch.h"
+#include "core/infinity.h"
 
 namespace normd {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // A double-double with finite parts whose low part is below half an ulp of the
 // high part, as every operation of double_double.h leaves it.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/infinity.h"
 #include "core/kernel_plan.h"
 #include "core/kernels/element.h"
 #include "core/quantile_sketch.h"
@@ -15,7 +16,6 @@ constexpr int kKeyResolution = 8;                  // slots 2^-8 of an octave wi
 constexpr int64_t kMaxKeySpan = int64_t{1} << 15;  // 64K slots at most per channel
 constexpr size_t kTaskBytes = size_t{1} << 20;
 constexpr size_t kRowTileValues = size_t{1} << 16;  // values gathered per task of rows
-constexpr double kInf = std::numeric_limits<double>::infinity();
 
 }  // namespace
 

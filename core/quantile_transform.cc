@@ -6,11 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "core/infinity.h"
 
 namespace normd {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
 // scikit-learn's BOUNDS_THRESHOLD: normal outputs stop at Phi^-1(1e-7 - eps).
 constexpr double kBoundsThreshold = 1e-7 - 0x1p-52;
 constexpr double kMaxNormalStep = 0.02;  // between sub-knots of the normal output

@@ -11,16 +11,15 @@
 #include "core/kernels/scale_shift.h"
 #include "gtest/gtest.h"
 #include "tests/support/layout_oracle.h"
+#include "tests/support/output_dtype.h"
 
 namespace normd {
 namespace {
 
-// Normalisation writes only the types ValidateOutputDType admits.
-OutputDType Out(DType dtype) { return *ValidateOutputDType(dtype); }
-
 using testing::ChannelAxis;
 using testing::CoordinateAt;
 using testing::ElementCount;
+using testing::Out;
 
 struct DriverCase {
   Layout layout;

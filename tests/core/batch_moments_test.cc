@@ -7,11 +7,13 @@
 
 #include "gtest/gtest.h"
 #include "tests/support/exact_moments.h"
+#include "tests/support/layout_oracle.h"
 
 namespace normd {
 namespace {
 
 using testing::ComputeExactMoments;
+using testing::CoordinateAt;
 using testing::MeanError;
 using testing::RelativeError;
 
@@ -20,12 +22,6 @@ struct LayoutCase {
   std::vector<int64_t> shape;
   int64_t channel_axis;
 };
-
-// Index of element `flat` along `axis` of a C-ordered `shape`.
-int64_t CoordinateAt(const std::vector<int64_t>& shape, int64_t axis, int64_t flat) {
-  for (int64_t a = static_cast<int64_t>(shape.size()) - 1; a > axis; --a) flat /= shape[a];
-  return flat % shape[axis];
-}
 
 class BatchMomentsLayoutTest : public ::testing::TestWithParam<LayoutCase> {};
 

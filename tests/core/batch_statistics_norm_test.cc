@@ -11,16 +11,15 @@
 #include "core/per_sample_norm.h"
 #include "gtest/gtest.h"
 #include "tests/support/layout_oracle.h"
+#include "tests/support/output_dtype.h"
 
 namespace normd {
 namespace {
 
-// Normalisation writes only the types ValidateOutputDType admits.
-OutputDType Out(DType dtype) { return *ValidateOutputDType(dtype); }
-
 using testing::ChannelAxis;
 using testing::CoordinateAt;
 using testing::ElementCount;
+using testing::Out;
 
 // The statistics group and the affine channel of each element.
 struct ElementRole {

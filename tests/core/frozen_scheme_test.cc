@@ -6,12 +6,12 @@
 
 #include "core/apply_scale_shift.h"
 #include "gtest/gtest.h"
+#include "tests/support/output_dtype.h"
 
 namespace normd {
 namespace {
 
-// Normalisation writes only the types ValidateOutputDType admits.
-OutputDType Out(DType dtype) { return *ValidateOutputDType(dtype); }
+using testing::Out;
 
 ReferenceStatistics Reference(std::vector<double> mean, std::vector<double> variance,
                               std::vector<double> min = {}, std::vector<double> max = {}) {

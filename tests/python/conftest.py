@@ -20,6 +20,18 @@ PYTHON_PACKAGE_DIR = os.path.abspath(os.environ.get("NORMD_PYTHON_STUBS", "build
 sys.path.insert(0, PYTHON_PACKAGE_DIR)
 
 
+# Every normd a test started, so that the test's teardown stops what is left by its pid
+# and a failed test's report shows what each one printed and how it ended.
+_STARTED = []
+
+
+class _Run:
+    """One start of a NormdProcess."""
+
+    def __init__(self, pid):
+        self.pid, self.lines, self.closed = pid, [], False
+
+
 class NormdProcess:
     """A normd process; its address is read from the line it prints once it serves."""
 
@@ -32,9 +44,9 @@ class NormdProcess:
         self.preexec_fn = preexec_fn
         self.proc = None
         self.address = None
-        self._stderr_lines = []
+        # One _Run per start: its pid, the lines it printed to stderr, and whether they ended.
+        self._runs = []
         self._stderr_changed = threading.Condition()
-        self._stderr_closed = False
 
     def command(self, listen):
         flags = list(self.flags)
@@ -58,24 +70,36 @@ class NormdProcess:
             self.proc.kill()
             raise RuntimeError(f"normd did not start: {line!r} {self.proc.stderr.read()}")
         self.address = match.group(1)
-        # normd logs a line per RPC: drain its stderr, or a full pipe would block it.
-        self._stderr_lines, self._stderr_closed = [], False
-        threading.Thread(target=self._drain_stderr, args=(self.proc.stderr,), daemon=True).start()
+        if self not in _STARTED:
+            _STARTED.append(self)
+        # normd logs a line per RPC: drain its stderr, or a full pipe would block it. Each
+        # run keeps its own lines, so a failed test's report shows the earlier runs too.
+        run = _Run(self.proc.pid)
+        with self._stderr_changed:
+            self._runs.append(run)
+        threading.Thread(target=self._drain_stderr, args=(self.proc.stderr, run),
+                         daemon=True).start()
         return self
 
-    def _drain_stderr(self, stream):
+    def _drain_stderr(self, stream, run):
         for line in stream:
             with self._stderr_changed:
-                self._stderr_lines.append(line)
+                run.lines.append(line)
                 self._stderr_changed.notify_all()
         with self._stderr_changed:
-            self._stderr_closed = True
+            run.closed = True
             self._stderr_changed.notify_all()
 
     def stderr_lines(self):
-        """What normd has written to stderr so far, a line each."""
+        """What the latest run of normd has written to stderr so far, a line each."""
         with self._stderr_changed:
-            return list(self._stderr_lines)
+            return list(self._runs[-1].lines) if self._runs else []
+
+    def stderr_of_every_run(self):
+        """What every run of this normd has written, each after a line naming its pid."""
+        with self._stderr_changed:
+            return [line for run in self._runs
+                    for line in [f"--- normd started (pid {run.pid}) ---\n", *run.lines]]
 
     def start_failure(self):
         """Starts normd where it must refuse to start; returns (exit code, stderr)."""
@@ -86,29 +110,68 @@ class NormdProcess:
 
     def wait_for_stderr(self, fragment, timeout=60):
         """Waits for the first stderr line holding `fragment` and returns it."""
+        run = self._runs[-1]
+
         def found():
-            return next((line for line in self._stderr_lines if fragment in line), None)
+            return next((line for line in run.lines if fragment in line), None)
         with self._stderr_changed:
-            self._stderr_changed.wait_for(lambda: found() or self._stderr_closed, timeout=timeout)
+            self._stderr_changed.wait_for(lambda: found() or run.closed, timeout=timeout)
             line = found()
         if line is None:
             raise AssertionError(f"normd did not print {fragment!r}")
         return line
 
+    def _assert_running(self):
+        """A normd that died by itself (a crash, a sanitizer's report) fails the test here,
+        with what it printed, not later as a client that waits for it."""
+        code = self.proc.poll()
+        assert code is None, (f"normd at {self.address} exited {code} before the test stopped "
+                              "it:\n" + "".join(self.stderr_lines()[-40:]))
+
     def kill(self):
         """SIGKILL: no drain, no flush; what was acknowledged must still be on disk."""
+        self._assert_running()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
         self.proc = None
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        if self.proc:
+            self._assert_running()
             self.proc.send_signal(signal.SIGTERM)
             assert self.proc.wait(timeout=30) == 0
         self.proc = None
         if getattr(self, "_socket_dir", None) is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
             self._socket_dir = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report ends with each normd it started: its address, how it ended
+    (or that it still runs) and the last lines it printed, since a server that died or
+    hung is otherwise seen only as UNAVAILABLE in the client."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and _STARTED:
+        for server in _STARTED:
+            state = "running" if server.proc and server.proc.poll() is None else (
+                f"exited {server.proc.returncode}" if server.proc else "stopped")
+            tail = "".join(server.stderr_of_every_run()[-60:])
+            report.sections.append((f"normd at {server.address} ({state}), its last stderr lines",
+                                    tail or "(nothing)"))
+
+
+@pytest.fixture(autouse=True)
+def stop_started_normd():
+    """Stops by pid every normd the test left running (a failed assertion skips the
+    test's own stop)."""
+    yield
+    while _STARTED:
+        server = _STARTED.pop()
+        if server.proc and server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=30)
 
 
 def listening_event(server):

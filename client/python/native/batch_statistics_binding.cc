@@ -31,7 +31,7 @@ double Eps(const py::dict& params) {
 }
 
 // The scheme with the wire's defaults for what `params` leaves out.
-BatchStatisticsScheme SchemeNamed(const std::string& name, const py::dict& params) {
+BatchStatisticsScheme BatchStatisticsSchemeNamed(const std::string& name, const py::dict& params) {
   const std::vector<double> gamma = Values(params, "gamma"), beta = Values(params, "beta");
   if (name == "batchnorm_training") return BatchNormTrainingScheme{gamma, beta, Eps(params)};
   if (name == "layernorm") {
@@ -58,7 +58,7 @@ class BatchStatisticsNormalizer {
   // `channels` 0: taken from each input's shape (no dataset).
   BatchStatisticsNormalizer(const std::string& scheme, const py::dict& params,
                             const std::optional<std::string>& layout, int64_t channels)
-      : scheme_(SchemeNamed(scheme, params)), channels_(channels) {
+      : scheme_(BatchStatisticsSchemeNamed(scheme, params)), channels_(channels) {
     if (layout.has_value()) layout_ = LayoutNamed(*layout);
   }
 

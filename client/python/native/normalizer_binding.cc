@@ -39,7 +39,7 @@ std::optional<QuantileClip> ClipParam(const py::dict& params) {
 
 // The scheme with the wire's defaults for what `params` leaves out (normd.proto's
 // ZScore, MinMax, Scale, BatchNorm, Robust and Clip messages).
-FrozenScheme SchemeNamed(const std::string& name, const py::dict& params) {
+FrozenScheme FrozenSchemeNamed(const std::string& name, const py::dict& params) {
   if (name == "zscore") return ZScoreScheme{Param(params, "eps", kDefaultEps), ClipParam(params)};
   if (name == "minmax") {
     return MinMaxScheme{Param(params, "low", 0.0), Param(params, "high", 1.0),
@@ -93,7 +93,7 @@ FrozenNormalizer Make(const std::string& scheme, const py::dict& params,
   std::optional<Layout> parsed;
   if (layout.has_value()) parsed = LayoutNamed(*layout);
   return ValueOrRaise(
-      FrozenNormalizer::Create(SchemeNamed(scheme, params), parsed, channels, stats, inverse));
+      FrozenNormalizer::Create(FrozenSchemeNamed(scheme, params), parsed, channels, stats, inverse));
 }
 
 void Apply(const FrozenNormalizer& normalizer, const py::buffer& x, std::vector<int64_t> shape,

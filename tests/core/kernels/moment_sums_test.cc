@@ -16,7 +16,7 @@ namespace {
 
 using testing::ForEachSimdTarget;
 
-constexpr auto& kInputs = testing::kKernelInputs;
+using testing::kKernelInputs;
 
 // Finite random values of `dtype` around `offset` (u8 ignores the offset).
 std::vector<std::byte> RandomFinite(DType dtype, size_t n, double offset, std::mt19937_64& rng) {
@@ -52,7 +52,7 @@ void ExpectClose(double got, double want, double scale, const char* what) {
 TEST(MomentSumsKernelTest, RunMatchesReferenceOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
     std::mt19937_64 rng(3);
-    for (DType in : kInputs) {
+    for (DType in : kKernelInputs) {
       for (size_t n : {1, 2, 5, 8, 31, 32, 33, 100, 1000, 4096}) {
         const size_t offset = rng() % 8;
         const std::vector<std::byte> input = RandomFinite(in, n + 8, 1e4, rng);
@@ -74,7 +74,7 @@ TEST(MomentSumsKernelTest, RunMatchesReferenceOnEveryTarget) {
 TEST(MomentSumsKernelTest, RowsMatchReferenceOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
     std::mt19937_64 rng(4);
-    for (DType in : kInputs) {
+    for (DType in : kKernelInputs) {
       for (size_t row_len : {1, 3, 7, 16, 48, 288, 1000}) {
         const size_t rows = 1 + rng() % 11;
         const std::vector<std::byte> input = RandomFinite(in, rows * row_len + 3, -50.0, rng);
@@ -147,7 +147,7 @@ void ExpectWeightedClose(const WeightedMomentSums& got, const WeightedMomentSums
 TEST(MomentSumsKernelTest, WeightedRunMatchesReferenceOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
     std::mt19937_64 rng(5);
-    for (DType in : kInputs) {
+    for (DType in : kKernelInputs) {
       for (size_t n : {1, 2, 5, 8, 31, 32, 33, 100, 1000, 4096}) {
         const std::vector<std::byte> input = RandomFinite(in, n, 1e4, rng);
         const std::vector<double> w = RandomWeights(n, rng);
@@ -164,7 +164,7 @@ TEST(MomentSumsKernelTest, WeightedRunMatchesReferenceOnEveryTarget) {
 TEST(MomentSumsKernelTest, WeightedRowsMatchReferenceOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
     std::mt19937_64 rng(6);
-    for (DType in : kInputs) {
+    for (DType in : kKernelInputs) {
       for (size_t row_len : {1, 3, 7, 16, 48, 288}) {
         const size_t rows = 1 + rng() % 11;
         const std::vector<std::byte> input = RandomFinite(in, rows * row_len, -50.0, rng);

@@ -21,8 +21,8 @@ namespace {
 
 using testing::ForEachSimdTarget;
 using testing::RandomInput;
-constexpr auto& kInputs = testing::kKernelInputs;
-constexpr auto& kOutputs = testing::kKernelOutputs;
+using testing::kKernelInputs;
+using testing::kKernelOutputs;
 
 // Breakpoints around `offset`, spread over `spread`, with some repeated; every third
 // piece constant.
@@ -54,8 +54,8 @@ TEST(PiecewiseMapKernelTest, MatchesTheReferenceOnEveryTarget) {
                                                  {64, -200, 1e5}}) {
       const PiecewiseChannel map = RandomMap(pieces, offset, spread, rng);
       const PiecewiseTable table = map.table();
-      for (DType in : kInputs) {
-        for (DType out : kOutputs) {
+      for (DType in : kKernelInputs) {
+        for (DType out : kKernelOutputs) {
           for (size_t n : {0, 1, 7, 8, 31, 100, 1000}) {
             std::vector<std::byte> input = RandomInput(in, n + 2, rng);
             if (in == DType::kFloat64 && offset != 0) {  // values near the breakpoints too

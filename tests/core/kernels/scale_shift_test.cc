@@ -19,8 +19,8 @@ namespace {
 
 using testing::ForEachSimdTarget;
 using testing::RandomInput;
-constexpr auto& kInputs = testing::kKernelInputs;
-constexpr auto& kOutputs = testing::kKernelOutputs;
+using testing::kKernelInputs;
+using testing::kKernelOutputs;
 
 struct Factors {
   std::vector<double> center, scale, shift;
@@ -66,8 +66,8 @@ std::string Describe(DType in, DType out, size_t n, size_t x_offset, size_t y_of
 TEST(ScaleShiftKernelTest, RunMatchesReferenceBitForBitOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
     std::mt19937_64 rng(1);
-    for (DType in : kInputs) {
-      for (DType out : kOutputs) {
+    for (DType in : kKernelInputs) {
+      for (DType out : kKernelOutputs) {
         for (size_t n : {0, 1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 64, 100, 257, 1000}) {
           const size_t x_offset = rng() % 8, y_offset = rng() % 8;  // unaligned on purpose
           const std::vector<std::byte> input = RandomInput(in, n + 8, rng);
@@ -92,8 +92,8 @@ TEST(ScaleShiftKernelTest, RunMatchesReferenceBitForBitOnEveryTarget) {
 TEST(ScaleShiftKernelTest, RowsMatchReferenceBitForBitOnEveryTarget) {
   ForEachSimdTarget([](int64_t) {
     std::mt19937_64 rng(2);
-    for (DType in : kInputs) {
-      for (DType out : kOutputs) {
+    for (DType in : kKernelInputs) {
+      for (DType out : kKernelOutputs) {
         for (size_t row_len : {1, 3, 8, 13, 16, 64, 67, 288}) {
           const size_t rows = 1 + rng() % 9;
           const size_t n = rows * row_len;
