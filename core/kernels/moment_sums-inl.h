@@ -20,33 +20,22 @@ namespace normd {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The smallest and the largest lane. Highway 1.0.3's EMU128 target (clang's portable
-// fallback; GCC builds use SCALAR instead) starts MinOfLanes and MaxOfLanes from the
-// largest finite double, so a vector with no value in it (every lane still ±inf) came
+// The smallest (kLowest) or the largest lane. Highway 1.0.3's EMU128 target (clang's
+// portable fallback; GCC builds use SCALAR instead) starts MinOfLanes and MaxOfLanes from
+// the largest finite double, so a vector with no value in it (every lane still ±inf) came
 // back as ±DBL_MAX: there the lanes are folded from the first one instead.
-template <class D>
-HWY_INLINE double LowestLane(D d, hn::Vec<D> v) {
+template <bool kLowest, class D>
+HWY_INLINE double ExtremeLane(D d, hn::Vec<D> v) {
 #if HWY_TARGET == HWY_EMU128
   HWY_ALIGN double lanes[HWY_MAX_BYTES / sizeof(double)];
   hn::Store(v, d, lanes);
-  double lowest = lanes[0];
-  for (size_t i = 1; i < hn::Lanes(d); ++i) lowest = HWY_MIN(lowest, lanes[i]);
-  return lowest;
+  double extreme = lanes[0];
+  for (size_t i = 1; i < hn::Lanes(d); ++i) {
+    extreme = kLowest ? HWY_MIN(extreme, lanes[i]) : HWY_MAX(extreme, lanes[i]);
+  }
+  return extreme;
 #else
-  return hn::GetLane(hn::MinOfLanes(d, v));
-#endif
-}
-
-template <class D>
-HWY_INLINE double HighestLane(D d, hn::Vec<D> v) {
-#if HWY_TARGET == HWY_EMU128
-  HWY_ALIGN double lanes[HWY_MAX_BYTES / sizeof(double)];
-  hn::Store(v, d, lanes);
-  double highest = lanes[0];
-  for (size_t i = 1; i < hn::Lanes(d); ++i) highest = HWY_MAX(highest, lanes[i]);
-  return highest;
-#else
-  return hn::GetLane(hn::MaxOfLanes(d, v));
+  return hn::GetLane(kLowest ? hn::MinOfLanes(d, v) : hn::MaxOfLanes(d, v));
 #endif
 }
 
@@ -98,8 +87,8 @@ MomentSums MomentSumsRunTyped(const In* HWY_RESTRICT x, size_t n, double shift) 
   MomentSums sums;
   sums.sum = hn::GetLane(hn::SumOfLanes(d, a.sum));
   sums.sum_squares = hn::GetLane(hn::SumOfLanes(d, a.sum_squares));
-  sums.min = LowestLane(d, a.min);
-  sums.max = HighestLane(d, a.max);
+  sums.min = ExtremeLane</*kLowest=*/true>(d, a.min);
+  sums.max = ExtremeLane</*kLowest=*/false>(d, a.max);
   for (; i < n; ++i) {
     const double v = ToDouble(LoadUnaligned(x + i));
     const double deviation = v - shift;
@@ -231,8 +220,8 @@ WeightedMomentSums WeightedMomentSumsRunTyped(const In* HWY_RESTRICT x,
   sums.weight = hn::GetLane(hn::SumOfLanes(d, a.weight));
   sums.sum = hn::GetLane(hn::SumOfLanes(d, a.sum));
   sums.sum_squares = hn::GetLane(hn::SumOfLanes(d, a.sum_squares));
-  sums.min = LowestLane(d, a.min);
-  sums.max = HighestLane(d, a.max);
+  sums.min = ExtremeLane</*kLowest=*/true>(d, a.min);
+  sums.max = ExtremeLane</*kLowest=*/false>(d, a.max);
   sums.count = hn::GetLane(hn::SumOfLanes(d, a.count));
   sums.weight_squares = hn::GetLane(hn::SumOfLanes(d, a.weight_squares));
   for (; i < n; ++i) {
