@@ -146,6 +146,17 @@ class NormdProcess:
             self._socket_dir = None
 
 
+def run_python_snippet(address, script, cwd=None):
+    """Runs a documented Python snippet as a script against the normd at `address`: the
+    docs' default address stands for it, and so does $NORMD_SERVER; the package is the
+    build's. Returns the CompletedProcess."""
+    env = dict(os.environ, NORMD_SERVER=address,
+               PYTHONPATH=os.pathsep.join([PYTHON_PACKAGE_DIR, os.environ.get("PYTHONPATH", "")]))
+    script = script.replace("127.0.0.1:50051", address)
+    return subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """A failed test's report ends with each normd it started: its address, how it ended

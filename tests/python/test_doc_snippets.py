@@ -17,17 +17,14 @@ comment before the block, which makes what a fragment leaves to the reader (a cl
 some batches).
 """
 import ast
-import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON_PACKAGE_DIR, NormdProcess
+from conftest import NormdProcess, run_python_snippet
 
 REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / "README.md", REPO / "CONTRIBUTING.md", REPO / "BENCHMARKS.md",
@@ -62,7 +59,7 @@ RUN_HERE = [b for b in ALL if b[4] is None or b[4] in NEEDS]
 
 
 def test_every_block_runs_here_or_names_what_runs_it():
-    """A marker is one of the three forms; `run by` names a test that exists and reads
+    """A marker is one of the forms above; `run by` names a test that exists and reads
     the page; `not run` gives its reason; sh blocks all carry a marker (a shell block
     here would run against this machine, not a sandbox)."""
     for block in ALL:
@@ -105,14 +102,8 @@ def test_block_runs(block, tmp_path):
     try:
         above = page.read_text()[:start]
         script = "\n".join(setup.group(1) for setup in SETUP.finditer(above)) + "\n" + code
-        for documented, served in (("127.0.0.1:50051", server.address),
-                                   ("unix:/run/normd/grpc.sock", unix)):
-            script = script.replace(documented, served)
-        env = dict(os.environ, NORMD_SERVER=server.address,
-                   PYTHONPATH=os.pathsep.join([PYTHON_PACKAGE_DIR,
-                                               os.environ.get("PYTHONPATH", "")]))
-        result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=300)
+        script = script.replace("unix:/run/normd/grpc.sock", unix)
+        result = run_python_snippet(server.address, script, cwd=tmp_path)
         assert result.returncode == 0, f"{block_id(block)}:\n{script}\n{result.stderr}"
     finally:
         server.stop()

@@ -1,10 +1,10 @@
 """The Python client (client/python/normd) against a real normd: datasets, fit with
 backpressure, statistics against numpy float64, errors, and the README's example."""
 import logging
-import os
 import re
-import subprocess
-import sys
+import socket
+import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import normd
-from conftest import PYTHON_PACKAGE_DIR
+from conftest import run_python_snippet
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -142,12 +142,7 @@ def test_errors_carry_the_status_code(client):
 
 
 def run_example(normd, example):
-    env = dict(os.environ, NORMD_SERVER=normd.address,
-               PYTHONPATH=os.pathsep.join([PYTHON_PACKAGE_DIR, os.environ.get("PYTHONPATH", "")]))
-    # Examples name the default address; the test's server is elsewhere.
-    example = example.replace('"127.0.0.1:50051"', repr(normd.address))
-    result = subprocess.run([sys.executable, "-c", example], env=env, capture_output=True,
-                            text=True, timeout=300)
+    result = run_python_snippet(normd.address, example)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -170,6 +165,57 @@ def test_the_readmes_ten_line_example_runs_and_is_right(normd):
     got = np.array([[float(v) for v in row.strip(" []").split()]
                     for row in printed.strip().splitlines()])
     np.testing.assert_allclose(got, expected, atol=1.5e-3)
+
+
+class SlowHandshakeProxy:
+    """A TCP proxy to a normd that holds the server's first bytes (its HTTP/2 SETTINGS)
+    of every new connection for `delay` seconds, as a loaded server or a long link
+    answers the handshake. Its threads stop with the sockets it closes."""
+
+    def __init__(self, target, delay):
+        self.target, self.delay = target, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = "127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target.rsplit(":", 1))
+            self.sockets += [client, server]
+            threading.Thread(target=self._pipe, args=(client, server, 0.0),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, self.delay),
+                             daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink, delay):
+        time.sleep(delay)  # the delay under test, not a synchronisation
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_a_server_slow_to_answer_the_handshake_is_waited_for(client):
+    """A connection whose HTTP/2 handshake takes 0.5 s still serves the call. (The client
+    once set grpc.min_reconnect_backoff_ms to 100, which is also gRPC's connect timeout:
+    every call to a server slower than 100 ms to answer failed UNAVAILABLE.)"""
+    proxy = SlowHandshakeProxy(client.target, delay=0.5)
+    try:
+        with normd.Client(proxy.address, timeout=10) as slow:
+            assert slow.list_datasets() == []
+    finally:
+        proxy.close()
 
 
 def test_with_no_server_fit_logs_its_wait_and_names_the_address(caplog):

@@ -329,9 +329,10 @@ class Client:
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             # After a server restart, reconnect within a second or two rather than
-            # gRPC's default backoff of up to two minutes.
+            # gRPC's default backoff of up to two minutes. Not min_reconnect_backoff_ms:
+            # gRPC also takes it as the connect timeout, and at 100 ms a server slower
+            # than that to answer the handshake (loaded, or far away) was unreachable.
             ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
             ("grpc.max_reconnect_backoff_ms", 2000),
         ]
         if load_balancing is not None:
