@@ -5,13 +5,14 @@
 #   build/           the plain build: every suite, C++ and Python, the benchmarks'
 #                    smokes, and the container image built by podman and run;
 #   build-sanitize/  clang with AddressSanitizer, UBSan and libFuzzer's coverage: every
-#                    suite but the image's, against this build's normd and normctl, then
-#                    each fuzz target for NORMD_FUZZ_SECONDS (default 60);
+#                    suite but the image's and those that check files, not code (the
+#                    deployment files', the docs'), against this build's normd and
+#                    normctl, then each fuzz target for NORMD_FUZZ_SECONDS (default 60);
 #   build-tsan/      ThreadSanitizer, against Abseil rebuilt with it: every suite but the
 #                    kernels' and the fuzz targets' (code that runs on one thread).
 # Any sanitizer report fails its test. The sanitizer builds compile the kernels for two
-# SIMD targets, with line tables only (see CMakeLists.txt); unity builds share each
-# folder's headers across its files.
+# SIMD targets; every build has line tables only and compiles the tests' own code with
+# -Og (see CMakeLists.txt); unity builds share each folder's headers across its files.
 #
 # `scripts/test.sh quick`: the loop to run after a change, on an existing build/: the
 # build, then `ctest -L quick` (the C++ suites and the layering check).
