@@ -21,7 +21,7 @@
 #include "core/frozen_scheme.h"
 #include "core/kernels/scale_shift.h"
 #include "core/per_sample_norm.h"
-#include "core/piecewise_map.h"
+#include "core/piecewise_channel.h"
 #include "core/sample_weights.h"
 
 namespace normd {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "core/kernels/chan_merge.h"
 
 namespace normd {
 namespace {
@@ -49,17 +50,13 @@ double ChannelMoments::Max() const { return count == 0 ? kNaN : max; }
 
 namespace {
 
-// Chan's update with weights in place of counts, in double-double.
+// Chan's update with weights in place of counts (double-double sums).
 void MergeWeighted(const ChannelMoments& other, ChannelMoments& into) {
   const DoubleDouble wa = into.Weight();
   const DoubleDouble wb = other.Weight();
-  const DoubleDouble w = wa + wb;
-  const DoubleDouble delta = other.mean - into.mean;
-  into.mean = into.mean + delta * wb / w;
-  into.m2 = into.m2 + other.m2 + (delta * delta) * wa / w * wb;
-  if (into.m2.hi < 0) into.m2 = {};
+  ChanMerge(wa, wb, other.mean, other.m2, into.mean, into.m2);
   into.weight_square_sum = into.WeightSquares() + other.WeightSquares();
-  into.weight_sum = w;
+  into.weight_sum = wa + wb;
   into.weighted = true;
   into.count += other.count;
   into.min = std::min(into.min, other.min);
@@ -84,13 +81,8 @@ void MergeMoments(const ChannelMoments& other, ChannelMoments& into) {
     return;
   }
   // Counts stay below 2^53 in practice (9e15 values), so these are exact.
-  const double na = static_cast<double>(into.count);
-  const double nb = static_cast<double>(other.count);
-  const double n = na + nb;
-  const DoubleDouble delta = other.mean - into.mean;
-  into.mean = into.mean + delta * nb / n;
-  into.m2 = into.m2 + other.m2 + (delta * delta) * na / n * nb;
-  if (into.m2.hi < 0) into.m2 = {};
+  ChanMerge(static_cast<double>(into.count), static_cast<double>(other.count), other.mean,
+            other.m2, into.mean, into.m2);
   into.count += other.count;
   into.min = std::min(into.min, other.min);
   into.max = std::max(into.max, other.max);

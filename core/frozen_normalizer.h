@@ -16,7 +16,7 @@
 #include "core/dtype.h"
 #include "core/frozen_scheme.h"
 #include "core/layout.h"
-#include "core/piecewise_map.h"
+#include "core/piecewise_channel.h"
 #include "core/tensor_view.h"
 #include "core/worker_pool.h"
 

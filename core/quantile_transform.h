@@ -9,7 +9,7 @@
 #include "absl/status/statusor.h"
 #include "core/dataset_statistics.h"
 #include "core/frozen_scheme.h"
-#include "core/piecewise_map.h"
+#include "core/piecewise_channel.h"
 
 namespace normd {
 

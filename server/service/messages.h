@@ -17,7 +17,7 @@
 #include "normd/v1/normd.pb.h"
 #include "server/engine/dataset_engine.h"
 #include "server/engine/ingest_transaction.h"
-#include "server/engine/normalize.h"
+#include "server/engine/normalize_router.h"
 #include "server/regions/region_registry.h"
 #include "server/service/principal.h"
 #include "server/service/tensor_wire.h"

@@ -256,7 +256,7 @@ absl::StatusOr<grpc::ByteBuffer> NormdService::NormalizeMessageInto(const Princi
                        request.input().region().offset(), " of region \"",
                        request.input().region().name(), "\"); give the output bytes of its own"));
     }
-    NORMD_ASSIGN_OR_RETURN(const uint64_t version, normalizer_.Normalize(call, target));
+    NORMD_ASSIGN_OR_RETURN(const uint64_t version, router_.Normalize(call, target));
     v1::NormalizeResponse response;
     v1::Tensor* output = response.mutable_output();
     output->mutable_shape()->CopyFrom(request.input().shape());
@@ -277,7 +277,7 @@ absl::StatusOr<grpc::ByteBuffer> NormdService::NormalizeMessageInto(const Princi
     }
     // The kernels write straight into the buffer gRPC sends, not zero-filled first.
     NormalizeReply values(request.input().shape(), DTypeToProto(output_dtype), size);
-    NORMD_ASSIGN_OR_RETURN(const uint64_t version, normalizer_.Normalize(call, values.values()));
+    NORMD_ASSIGN_OR_RETURN(const uint64_t version, router_.Normalize(call, values.values()));
     reply = values.Release(version);
   }
   if (metrics_ != nullptr) metrics_->Normalized(elements, static_cast<int64_t>(size));

@@ -12,7 +12,7 @@
 #include "server/auth/access_policy.h"
 #include "server/auth/method_roles.h"
 #include "server/engine/dataset_engine.h"
-#include "server/engine/normalize.h"
+#include "server/engine/normalize_router.h"
 #include "server/observability/server_metrics.h"
 #include "server/regions/region_registry.h"
 #include "server/service/ingest_reactor.h"
@@ -45,7 +45,7 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Denormalize<
   NormdService(DatasetEngine* engine, RequestLimits limits, const AccessPolicy* access = nullptr,
                ServerMetrics* metrics = nullptr, SharedMemory shared_memory = {})
       : engine_(engine),
-        normalizer_(engine),
+        router_(engine),
         limits_(limits),
         access_(access),
         metrics_(metrics),
@@ -117,7 +117,7 @@ class NormdService final : public v1::Normd::WithRawCallbackMethod_Denormalize<
   static int IngestThreads();
 
   DatasetEngine* engine_;
-  const Normalizer normalizer_;
+  const NormalizeRouter router_;
   const RequestLimits limits_;
   const AccessPolicy* access_;
   ServerMetrics* metrics_;

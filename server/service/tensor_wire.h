@@ -69,14 +69,15 @@ absl::StatusOr<std::span<const std::byte>> ContiguousBytes(const grpc::ByteBuffe
                                                            std::vector<std::byte>& scratch,
                                                            std::vector<grpc::Slice>& slices);
 
-// Parses a serialised request whose field 3 is its Tensor (as NormalizeRequest.input
-// and IngestRequest.batch are); the message views `bytes`, and an Ingest message's
-// summaries are left in them (SummaryEntries).
+// Parses a serialised request with its tensor (NormalizeRequest.input,
+// IngestRequest.batch: framing::kRequestTensor, wire/tensor_framing.h); the message
+// views `bytes`, and an Ingest message's summaries are left in them (SummaryEntries).
 absl::Status ParseNormalizeRequest(std::span<const std::byte> bytes, NormalizeMessage& message);
 absl::Status ParseIngestRequest(std::span<const std::byte> bytes, IngestMessage& message);
 
-// A NormalizeResponse with `value_bytes` of output values, laid out in one buffer:
-// the kernels write the values in place, then Release hands the buffer to gRPC.
+// A NormalizeResponse with `value_bytes` of output values, laid out in one buffer as
+// protobuf would serialise it (wire/tensor_framing.h): the kernels write the values in
+// place, then Release hands the buffer to gRPC.
 class NormalizeReply {
  public:
   NormalizeReply(const google::protobuf::RepeatedField<int64_t>& shape, v1::DType dtype,

@@ -2,7 +2,7 @@
 // launchers use, through the same NORMD_HD functions, in an order the device's
 // barriers allow. Merges happen in the kernels' fixed order, so the emulation's
 // moments are the device's bit for bit (both built without contraction), and
-// tests/cuda/device_test.cc compares the GPU with it.
+// tests/core/cuda/device_test.cc compares the GPU with it.
 #ifndef NORMD_TESTS_SUPPORT_CUDA_EMULATION_H_
 #define NORMD_TESTS_SUPPORT_CUDA_EMULATION_H_
 

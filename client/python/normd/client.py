@@ -498,23 +498,25 @@ class Client:
 
         def encode(item, sequence):
             """(request, payload bytes, kind, batches) for a batch or a summary group."""
-            head = header + wire.varint(5 << 3) + wire.varint(sequence)
+            head = header + wire.varint_field(wire.INGEST_SEQUENCE, sequence)
             if local:  # the framed summaries of consecutive batches, in one message
                 body = b"".join(item)
-                return head + wire.length_delimited(6, len(body)) + body, 0, "summary", len(item)
+                return (head + wire.length_delimited(wire.INGEST_SUMMARIES, len(body)) + body, 0,
+                        "summary", len(item))
             batch, weights = _weighted(item)
             source = tensors.source(batch)
             weight_field = b""
             if weights is not None:
                 w = _local.weights_array(weights)
-                weight_field = wire.tensor_field(7, w.shape, pb.DTYPE_FLOAT64, w.nbytes) + \
-                    w.tobytes()
+                weight_field = wire.tensor_field(wire.INGEST_WEIGHTS, w.shape, pb.DTYPE_FLOAT64,
+                                                 w.nbytes) + w.tobytes()
+            head += weight_field  # the batch goes last
             region = self._locate(source)
             if region is not None:
-                return head + wire.tensor_field(3, source.shape, source.dtype, region=region) + \
-                    weight_field, source.nbytes, "shared", 1
-            prefix = wire.tensor_field(3, source.shape, source.dtype, source.nbytes)
-            return b"".join((head, prefix, source.array, weight_field)), \
+                return head + wire.tensor_field(wire.INGEST_BATCH, source.shape, source.dtype,
+                                                region=region), source.nbytes, "shared", 1
+            prefix = wire.tensor_field(wire.INGEST_BATCH, source.shape, source.dtype, source.nbytes)
+            return b"".join((head, prefix, source.array)), \
                 source.nbytes + len(weight_field), "inline", 1
 
         stream = _PendingStream(encode, source, stream_bytes, first_sequence,
@@ -549,7 +551,7 @@ class Client:
                     f"batch {len(group)} rejected, nothing from this stream was applied: "
                     f"{error.details}")) from None
             body = _local.summary_bytes(summary)
-            group.append(wire.length_delimited(1, len(body)) + body)
+            group.append(wire.length_delimited(wire.SUMMARIES_ENTRY, len(body)) + body)
             group_bytes += len(group[-1])
             if len(group) == per_message or group_bytes >= max_bytes:
                 yield group
@@ -868,17 +870,20 @@ class Client:
                 and (out is None or self._locate(tensors.source(out)) is None)):
             return self._normalize_in_chunks(template, output_dtype, source, out, like_torch,
                                              inverse)
-        expected_head, expected = b"", None
-        if region is not None:
-            parts = [template, wire.tensor_field(3, source.shape, source.dtype, region=region)]
-        else:
-            head, expected_head, expected = self._framing(source, output_dtype)
-            parts = [template, head, source.array]
+        parts = [template]
         target = None
         if out is not None:
             target = self._locate(tensors.source(out))
             if target is not None:
-                parts.append(wire.length_delimited(14, len(target)) + target)
+                parts.append(wire.length_delimited(wire.NORMALIZE_OUTPUT_REGION, len(target)) +
+                             target)
+        expected_head, expected = b"", None
+        if region is not None:  # the input goes last
+            parts.append(wire.tensor_field(wire.NORMALIZE_INPUT, source.shape, source.dtype,
+                                           region=region))
+        else:
+            head, expected_head, expected = self._framing(source, output_dtype)
+            parts += [head, source.array]
         reply = self._call_normalize(b"".join(parts), inverse)
         tensor, _ = wire.normalize_response(reply, expected_head, expected)
         if target is not None:
@@ -900,8 +905,9 @@ class Client:
             out_dtype = output_dtype or pb.DTYPE_FLOAT32  # the server's default
             out_bytes = (source.nbytes // tensors.wire_numpy_dtype(source.dtype).itemsize
                          * tensors.wire_numpy_dtype(out_dtype).itemsize)
-            head = wire.tensor_field(3, source.shape, source.dtype, source.nbytes)
-            reply_head = wire.tensor_field(1, source.shape, out_dtype, out_bytes)
+            head = wire.tensor_field(wire.NORMALIZE_INPUT, source.shape, source.dtype,
+                                     source.nbytes)
+            reply_head = wire.tensor_field(wire.RESPONSE_OUTPUT, source.shape, out_dtype, out_bytes)
             framing = self._framings[key] = (
                 head, reply_head,
                 wire.TensorReply(source.shape, out_dtype, len(reply_head), out_bytes))
@@ -928,7 +934,8 @@ class Client:
         for start in range(0, rows, per_chunk):
             chunk = source.array[start:start + per_chunk]
             reply = self._call_normalize(b"".join(
-                (template, pin, wire.tensor_field(3, chunk.shape, source.dtype, chunk.nbytes),
+                (template, pin,
+                 wire.tensor_field(wire.NORMALIZE_INPUT, chunk.shape, source.dtype, chunk.nbytes),
                  chunk)), inverse)
             tensor, version = wire.normalize_response(reply)
             values = tensors.reply_values(reply, tensor)
@@ -937,7 +944,7 @@ class Client:
             else:
                 result[start:start + per_chunk] = values
             if start == 0 and version:
-                pin = wire.varint(2 << 3) + wire.varint(version)  # NormalizeRequest.version
+                pin = wire.varint_field(wire.NORMALIZE_VERSION, version)
         if out is not None:
             return out
         return tensors.as_result(result, output_dtype, like_torch, owned=True)

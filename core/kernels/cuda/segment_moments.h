@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "core/kernels/chan_merge.h"
 #include "core/kernels/cuda/device_element.h"
 #include "core/kernels/double_double.h"
 #include "core/kernels/host_device.h"
@@ -186,21 +187,15 @@ struct MomentPartial {
   double max = 0;
 };
 
-// Chan's update in double-double, as core/channel_moments.cc's MergeMoments.
+// Chan's update (chan_merge.h), as core/channel_moments.cc's MergeMoments.
 NORMD_HD inline void MergePartial(const MomentPartial& other, MomentPartial& into) {
   if (other.count == 0) return;
   if (into.count == 0) {
     into = other;
     return;
   }
-  const double na = into.count;
-  const double nb = other.count;
-  const double n = na + nb;
-  const DoubleDouble delta = other.mean - into.mean;
-  into.mean = into.mean + delta * nb / n;
-  into.m2 = into.m2 + other.m2 + (delta * delta) * na / n * nb;
-  if (into.m2.hi < 0) into.m2 = {};
-  into.count = n;
+  ChanMerge(into.count, other.count, other.mean, other.m2, into.mean, into.m2);
+  into.count = into.count + other.count;
   into.min = other.min < into.min ? other.min : into.min;
   into.max = other.max > into.max ? other.max : into.max;
 }

@@ -1,18 +1,17 @@
 // The etcd backend: a SharedDatasetStore that any number of normd replicas use at
 // once. etcd orders every write (Raft), and each of this store's writes is one Txn
-// guarded by the revisions of what it read, so replicas never need to talk to each
-// other. Keys (built and parsed only in etcd_store.cc), under a prefix:
+// guarded by the revisions of what it read (guarded_write.h: read, decide, write,
+// again on a conflict), so replicas never need to talk to each other. Keys
+// (etcd_keys.h), under a prefix:
 //   catalog/<name>                -> DatasetRecord (spec, next version, versions)
 //   part/<name>/<partition>       -> PartitionRecord (statistics + writer marks)
 //   total/<name>/<partition>      -> StatisticsRecord (batches and samples only)
 //   version/<name>/<20 digits>    -> SnapshotRecord (immutable)
 //   retired/<name>                -> the next version number of a deleted dataset
-// A named writer's partition is its own key, so data-loader workers never contend;
-// ".shared" (no writer id can start with '.') takes writers without a name, every
-// writer of a running-average dataset (order matters there: one key, serialised), and
-// the writers folded into it once a dataset has many partitions. The small totals key
-// beside each partition lets Get, List and every commit's reply sum counts without
-// reading the moments.
+//   traffic/<name>/<20 digits>/<replica> -> TrafficRecord
+// A dataset's live statistics are partitions (partitions.h), one per named writer;
+// the small totals key beside each lets Get, List and every commit's reply sum
+// counts without reading the moments.
 #ifndef NORMD_SERVER_STORE_ETCD_ETCD_STORE_H_
 #define NORMD_SERVER_STORE_ETCD_ETCD_STORE_H_
 
@@ -27,6 +26,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/store/etcd/etcd_client.h"
+#include "server/store/etcd/etcd_keys.h"
+#include "server/store/etcd/partitions.h"
 #include "server/store/records.h"
 #include "server/store/shared_dataset_store.h"
 
@@ -40,11 +41,6 @@ struct EtcdStoreOptions {
   // one bounded range.
   size_t fold_above = 256;
 };
-
-// The most channels a dataset of `spec` can have in this store: a partition and a
-// snapshot are one etcd value each, and etcd refuses a request over 1.5 MiB by
-// default. Quantile sketches count at their worst (max_buckets in every split).
-int64_t EtcdMaxChannels(const DatasetSpec& spec);
 
 class EtcdStore final : public SharedDatasetStore {
  public:
@@ -83,7 +79,6 @@ class EtcdStore final : public SharedDatasetStore {
   EtcdStore(EtcdStoreOptions options, std::unique_ptr<EtcdClient> client);
 
   const std::string replica_;
-  class Keys;
   struct DatasetState;
   // A partition's record and the revision it was last written at.
   struct CachedPartition {
@@ -93,24 +88,21 @@ class EtcdStore final : public SharedDatasetStore {
 
   std::optional<CachedPartition> LastKnown(const std::string& key);
   void RememberPartition(const std::string& key, CachedPartition partition);
-  // Writes `next` over the partition at `guard`: the result, or nothing when the
-  // partition moved since (errors: UNAVAILABLE may have landed).
-  absl::StatusOr<std::optional<SharedCommitResult>> WritePartition(
-      const StoredDataset& dataset, const std::string& part_key, const std::string& total_key,
-      int64_t guard, const StoredPartition& next, uint64_t last_sequence);
-
   // Catalogue entries from key `from` on, at most `limit` (0: all), and the revision
   // of the read.
   absl::StatusOr<std::vector<StoredDataset>> ReadCatalogue(const std::string& from, size_t limit,
                                                            int64_t* revision);
   // The catalogue entry and the partitions of `name`, read at one revision.
   absl::StatusOr<DatasetState> ReadState(absl::string_view name, bool partitions, bool totals);
+  // ReadState of `dataset` itself: NOT_FOUND ("deleted while the request was in
+  // flight") when it is gone, or the name now holds a dataset created since.
+  absl::StatusOr<DatasetState> ReadIncarnation(const StoredDataset& dataset, bool partitions);
   // Folds the oldest partitions into the shared one when there are too many.
   void MaybeFold(const StoredDataset& dataset, const DatasetState& state);
 
   const EtcdStoreOptions options_;
   std::unique_ptr<EtcdClient> client_;
-  std::unique_ptr<Keys> keys_;
+  const EtcdKeys keys_;
   // The partitions this replica last committed, by key: its writers' next commits
   // skip the read. Only a hint; every write is guarded by the revision it names.
   static constexpr size_t kMaxCachedPartitions = 4096;

@@ -2,7 +2,7 @@
 // (tests/support/cuda_emulation.h): conversions, the scale-shift map's indexing and
 // rounding against the CPU's kernels bit for bit, the fit's tiling and merges against
 // exact rational arithmetic, and the batch-statistics folds against the CPU. Runs on
-// every build, with or without nvcc or a GPU; tests/cuda/device_test.cc runs the same
+// every build, with or without nvcc or a GPU; tests/core/cuda/device_test.cc runs the same
 // kernels on a GPU and compares them with this emulation.
 #include <gtest/gtest.h>
 

@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-#include "core/piecewise_map.h"
+#include "core/piecewise_channel.h"
 #include "gtest/gtest.h"
 #include "tests/support/kernel_input.h"
 #include "tests/support/simd_targets.h"

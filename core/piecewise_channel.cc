@@ -1,4 +1,4 @@
-#include "core/piecewise_map.h"
+#include "core/piecewise_channel.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,7 +1,7 @@
-// Piecewise-linear maps per channel (the quantile transform, bucketize) and their
+// A piecewise-linear map per channel (the quantile transform, bucketize) and its
 // application: the searched tables of core/kernels/piecewise_map.h, built and owned.
-#ifndef NORMD_CORE_PIECEWISE_MAP_H_
-#define NORMD_CORE_PIECEWISE_MAP_H_
+#ifndef NORMD_CORE_PIECEWISE_CHANNEL_H_
+#define NORMD_CORE_PIECEWISE_CHANNEL_H_
 
 #include <cstdint>
 #include <span>
@@ -51,4 +51,4 @@ absl::Status ApplyPiecewiseMap(const TensorView& input, const ChannelGeometry& g
 
 }  // namespace normd
 
-#endif  // NORMD_CORE_PIECEWISE_MAP_H_
+#endif  // NORMD_CORE_PIECEWISE_CHANNEL_H_

@@ -1,4 +1,4 @@
-#include "server/engine/normalize.h"
+#include "server/engine/normalize_router.h"
 
 #include <memory>
 #include <optional>
@@ -54,7 +54,7 @@ absl::Status NeedsLayout(absl::string_view scheme) {
 
 }  // namespace
 
-absl::StatusOr<uint64_t> Normalizer::Normalize(const NormalizeCall& call,
+absl::StatusOr<uint64_t> NormalizeRouter::Normalize(const NormalizeCall& call,
                                                std::span<std::byte> output) const {
   std::shared_ptr<DatasetEntry> entry;
   if (!call.dataset.empty()) {
@@ -85,7 +85,7 @@ absl::StatusOr<uint64_t> Normalizer::Normalize(const NormalizeCall& call,
   return 0;
 }
 
-absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const NormalizeCall& call,
+absl::StatusOr<uint64_t> NormalizeRouter::NormalizeFrozen(DatasetEntry* entry, const NormalizeCall& call,
                                                      const FrozenScheme& scheme,
                                                      std::span<std::byte> output) const {
   ReferenceStatistics reference;
@@ -131,7 +131,7 @@ absl::StatusOr<uint64_t> Normalizer::NormalizeFrozen(DatasetEntry* entry, const 
   return version;
 }
 
-absl::Status Normalizer::NormalizeTraining(const std::shared_ptr<DatasetEntry>& entry,
+absl::Status NormalizeRouter::NormalizeTraining(const std::shared_ptr<DatasetEntry>& entry,
                                            const NormalizeCall& call,
                                            const BatchNormTrainingCall& training,
                                            const ChannelGeometry& geometry,

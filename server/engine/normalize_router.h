@@ -1,8 +1,8 @@
-// Normalize: resolves the input's geometry and the statistics a scheme needs, runs
-// the core normalisation, and for batch norm with update_statistics commits the
-// batch to the dataset.
-#ifndef NORMD_SERVER_ENGINE_NORMALIZE_H_
-#define NORMD_SERVER_ENGINE_NORMALIZE_H_
+// NormalizeRouter: routes a Normalize call to its scheme's path (frozen statistics,
+// batch norm in training mode, per-sample), resolving the input's geometry and the
+// statistics the scheme needs; batch norm with update_statistics commits the batch.
+#ifndef NORMD_SERVER_ENGINE_NORMALIZE_ROUTER_H_
+#define NORMD_SERVER_ENGINE_NORMALIZE_ROUTER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -46,10 +46,10 @@ struct NormalizeCall {
   bool inverse = false;
 };
 
-class Normalizer {
+class NormalizeRouter {
  public:
-  // `engine` must outlive the normalizer.
-  explicit Normalizer(DatasetEngine* engine) : engine_(engine) {}
+  // `engine` must outlive the router.
+  explicit NormalizeRouter(DatasetEngine* engine) : engine_(engine) {}
 
   // Normalises call.input into `output` (exactly input.elements() *
   // ElementSize(output dtype) bytes) and returns the version whose statistics were
@@ -75,4 +75,4 @@ class Normalizer {
 
 }  // namespace normd
 
-#endif  // NORMD_SERVER_ENGINE_NORMALIZE_H_
+#endif  // NORMD_SERVER_ENGINE_NORMALIZE_ROUTER_H_
