@@ -114,11 +114,12 @@ def test_fit_through_summaries_matches_fit_of_the_batches(client, layout, shape,
     client.create_dataset("summaries", layout=layout, channels=channels)
     client.create_dataset("batches", layout=layout, channels=channels)
     sent = []
-    ingest = client._ingest_bytes
-    client._ingest_bytes = lambda requests, **kw: ingest(
+    transport = client._transport  # what fit sends through
+    ingest = transport.ingest_bytes
+    transport.ingest_bytes = lambda requests, **kw: ingest(
         (sent.append(len(r)) or r for r in requests), **kw)
     result = client.fit("summaries", batches, local=True)
-    client._ingest_bytes = ingest
+    transport.ingest_bytes = ingest
     assert (result.batches, result.streams, len(sent)) == (6, 1, 1)  # one message of six
     # O(channels) of moments per batch, plus at most a few bytes per sketch bucket
     values = int(np.prod(shape)) // channels

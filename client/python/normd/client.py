@@ -1,21 +1,17 @@
 """A client for normd: fit statistics from training batches, freeze them, and
 normalise numpy arrays or torch tensors with any scheme."""
-import logging
-import random
-import time
-import uuid
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 import grpc
 import numpy as np
 
-from normd import errors, tensors, wire
+from normd import errors, tensors, transport, wire
 from normd import export as _export
 from normd import local as _local
+from normd.fit import FitResult, Fitter
 from normd.shared_memory import SharedBuffer, SharedPool
 from normd.v1 import normd_pb2 as pb
-from normd.v1 import normd_pb2_grpc
 
 
 
@@ -128,64 +124,6 @@ class Statistics:
         return np.sqrt(self.variance)
 
 
-# Worth resending: the server was unreachable or restarting, a concurrent resend
-# overtook the stream, or the server cancelled it while shutting down (a cancel of
-# our own raises the iterable's exception instead). Exactly-once makes each safe.
-_log = logging.getLogger("normd")
-
-_RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED)
-
-
-def _weighted(item):
-    """(batch, weights or None) of one item of fit's iterable."""
-    if isinstance(item, tuple):
-        if len(item) != 2:
-            raise ValueError(f"a fit item is a batch or a (batch, weights) pair, got a tuple of "
-                             f"{len(item)}")
-        return item
-    return item, None
-
-
-class _Backoff:
-    """Exponential backoff with full jitter between resends: a server that is up but
-    refusing writes (a full disk answers UNAVAILABLE) is not hammered, and writers
-    refused together do not come back in lockstep."""
-
-    def __init__(self, first: float = 0.05, cap: float = 2.0):
-        self._ceiling = first
-        self._cap = cap
-
-    def wait(self, deadline: float) -> None:
-        delay = random.uniform(0.0, self._ceiling)
-        self._ceiling = min(self._cap, 2.0 * self._ceiling)
-        time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-_END = object()
-
-
-@dataclass
-class FitResult:
-    """What a fit() applied. Counts exclude duplicates: batches the server had
-    already committed for this writer, acknowledged and not applied again."""
-    writer_id: str
-    writer_sequence: int = 0    # the writer's last committed sequence
-    batches: int = 0
-    samples: int = 0
-    values: int = 0
-    skipped_nonfinite: int = 0
-    duplicate_batches: int = 0
-    streams: int = 0
-    retries: int = 0            # streams resent after UNAVAILABLE or ABORTED
-
-    def add(self, reply: pb.IngestResponse) -> None:
-        self.writer_sequence = reply.writer_sequence
-        self.batches += reply.batches
-        self.samples += reply.samples
-        self.values += reply.values
-        self.skipped_nonfinite += reply.skipped_nonfinite
-        self.duplicate_batches += reply.duplicate_batches
-        self.streams += 1
-
-
 _NO_STATISTICS = Statistics(
     count=np.zeros(0, np.uint64), mean=np.zeros(0), variance=np.zeros(0),
     sample_variance=np.zeros(0), min=np.zeros(0), max=np.zeros(0), batches=0, samples=0,
@@ -244,65 +182,6 @@ def _quantile_ranks(scheme: str, params: dict) -> list:
     return ranks
 
 
-class _PendingStream:
-    """The batches of the stream being sent, kept until the server acknowledges them
-    so a failed attempt can be resent; later batches are pulled from the iterable
-    only as gRPC asks for them."""
-
-    def __init__(self, encode, source, stream_bytes, first_sequence, per_stream):
-        """`encode(item, sequence)` returns (the serialised IngestRequest, its payload
-        bytes, its kind: "inline", "shared" (a batch in shared memory) or "summary" (a
-        group of them), the batches it holds); `per_stream` bounds the messages of the
-        latter two kinds in one stream."""
-        self._encode = encode
-        self._per_stream = per_stream
-        self._held = {}
-        self._source, self._stream_bytes = source, stream_bytes
-        self._next_sequence = first_sequence
-        self._sent = []
-        self._bytes = 0
-        self._full = False
-        self.failure = None
-
-    def start(self) -> bool:
-        """Begins the next stream with the iterable's next batch; False when done."""
-        self._sent, self._bytes, self._full, self._held = [], 0, False, {}
-        return self._pull()
-
-    def acknowledged(self) -> None:
-        self._sent = []
-
-    def requests(self):
-        yield from list(self._sent)  # a resend: what the failed attempt had pulled
-        while not self._full and self._pull():
-            yield self._sent[-1]
-
-    def _pull(self) -> bool:
-        try:
-            batch = next(self._source, _END)
-            if batch is _END:
-                self._full = True
-                return False
-            request, nbytes, kind, batches = self._encode(batch, self._next_sequence)
-        except BaseException as error:  # raised again by fit() once gRPC has cancelled
-            self.failure = error
-            raise
-        self._next_sequence += batches
-        self._sent.append(request)
-        # A batch in shared memory is read by the server where it lies, and a resend
-        # reads it again: the caller may refill that memory once the next batch is
-        # pulled, so by default such a stream ends with it and is acknowledged first.
-        # Neither its bytes nor a summary's batch are sent or held here, so they do not
-        # fill stream_bytes: a count per stream bounds them.
-        if kind == "inline":
-            self._bytes += nbytes
-            self._full = self._bytes >= self._stream_bytes
-        else:
-            self._held[kind] = self._held.get(kind, 0) + 1
-            self._full = self._held[kind] >= self._per_stream[kind]
-        return True
-
-
 class Client:
     """One connection to a normd server. Every method raises a normd.NormdError
     subclass carrying the gRPC status code and the server's message on failure.
@@ -325,43 +204,23 @@ class Client:
         `cert_file` and `key_file` add this client's certificate for mutual TLS.
         `load_balancing="round_robin"` spreads calls over every address `target`
         resolves to (dns:///normd.NAMESPACE.svc:50051: replicas sharing an etcd store)."""
-        options = [
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-            # After a server restart, reconnect within a second or two rather than
-            # gRPC's default backoff of up to two minutes. Not min_reconnect_backoff_ms:
-            # gRPC also takes it as the connect timeout, and at 100 ms a server slower
-            # than that to answer the handshake (loaded, or far away) was unreachable.
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", 2000),
-        ]
-        if load_balancing is not None:
-            options.append(("grpc.lb_policy_name", load_balancing))
-        if channel is None and ca_file is not None:
-            if (cert_file is None) != (key_file is None):
-                raise ValueError("mutual TLS needs both cert_file and key_file")
-            read = lambda path: open(path, "rb").read() if path else None  # noqa: E731
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=read(ca_file), private_key=read(key_file),
-                certificate_chain=read(cert_file))
-            channel = grpc.secure_channel(target, credentials, options=options)
-        elif cert_file is not None:
-            raise ValueError("a client certificate needs TLS: give ca_file too")
+        self._transport = transport.Transport(
+            target, timeout=timeout, max_message_bytes=max_message_bytes, channel=channel,
+            token=token, ca_file=ca_file, cert_file=cert_file, key_file=key_file,
+            load_balancing=load_balancing)
         self.target = target
-        self._channel = channel or grpc.insecure_channel(target, options=options)
-        self._stub = normd_pb2_grpc.NormdStub(self._channel)
-        # The tensor RPCs carry bytes this client encodes and decodes itself (wire.py):
-        # the payload is copied once into a request and viewed in place in a reply.
-        self._normalize_bytes = self._channel.unary_unary("/normd.v1.Normd/Normalize")
-        self._denormalize_bytes = self._channel.unary_unary("/normd.v1.Normd/Denormalize")
-        self._ingest_bytes = self._channel.stream_unary(
-            "/normd.v1.Normd/Ingest", response_deserializer=pb.IngestResponse.FromString)
+        # The transport's, under the names the rest of the client uses.
+        self._channel = self._transport.channel
+        self._stub = self._transport.stub
+        self._normalize_bytes = self._transport.normalize_bytes
+        self._denormalize_bytes = self._transport.denormalize_bytes
+        self._ingest_bytes = self._transport.ingest_bytes
+        self._timeout = timeout
+        self._metadata = self._transport.metadata
         self._templates = {}
         self._framings = {}
-        self._specs = {}  # dataset name -> spec, for fit's local reduction
-        self._timeout = timeout
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._buffers = []
+        self._fitter = Fitter(self._transport, self._locate)
         self._socket_path = None
         # An inline input over twice this size goes in chunks of about this size.
         self.chunk_bytes = 1 << 20
@@ -369,7 +228,7 @@ class Client:
     def close(self) -> None:
         for buffer in list(self._buffers):
             buffer.close()
-        self._channel.close()
+        self._transport.close()
 
     def __enter__(self):
         return self
@@ -378,10 +237,7 @@ class Client:
         self.close()
 
     def _call(self, method, request):
-        try:
-            return method(request, timeout=self._timeout, metadata=self._metadata)
-        except grpc.RpcError as error:
-            raise self._error(error) from None
+        return self._transport.call(method, request)
 
     # ---- datasets -------------------------------------------------------------
 
@@ -399,7 +255,7 @@ class Client:
         list of bin edges for every channel, or one list per channel) every split also
         keeps exact histograms over those bins (numpy.histogram's), returned by stats
         as fixed_histograms."""
-        self._specs.pop(name, None)
+        self._fitter.forget(name)
         options = pb.QuantileSketchOptions(
             disabled=not sketch, relative_accuracy=relative_accuracy, max_buckets=max_buckets,
             center=[] if sketch_center is None else np.asarray(sketch_center, np.float64))
@@ -429,7 +285,7 @@ class Client:
                 return infos
 
     def delete_dataset(self, name: str) -> None:
-        self._specs.pop(name, None)
+        self._fitter.forget(name)
         self._call(self._stub.DeleteDataset, pb.DeleteDatasetRequest(name=name))
 
     # ---- fit ------------------------------------------------------------------
@@ -482,144 +338,14 @@ class Client:
         A refused batch (wrong shape, NaN, ...) rejects its stream; streams
         acknowledged before it stay applied. If the iterable raises, the open stream
         is cancelled, nothing of it is applied, and the exception propagates."""
-        split_value = _choice(_SPLITS, split, "split")
-        writer = writer_id or f"py-{uuid.uuid4().hex}"
-        result = FitResult(writer_id=writer, writer_sequence=first_sequence - 1)
-        header = pb.IngestRequest(dataset=name, split=split_value,
-                                  writer_id=writer).SerializeToString()
-        deadline = time.monotonic() + retry_for
-        if local is None:
-            local = _local.available()
-        source = iter(batches)
-        if local:  # batches reduced as the dataset would reduce them
-            spec, retries = self._dataset_spec(name, deadline)
-            result.retries += retries
-            source = self._summarised(source, spec, summaries_per_stream, stream_bytes)
-
-        def encode(item, sequence):
-            """(request, payload bytes, kind, batches) for a batch or a summary group."""
-            head = header + wire.varint_field(wire.INGEST_SEQUENCE, sequence)
-            if local:  # the framed summaries of consecutive batches, in one message
-                body = b"".join(item)
-                return (head + wire.length_delimited(wire.INGEST_SUMMARIES, len(body)) + body, 0,
-                        "summary", len(item))
-            batch, weights = _weighted(item)
-            source = tensors.source(batch)
-            weight_field = b""
-            if weights is not None:
-                w = _local.weights_array(weights)
-                weight_field = wire.tensor_field(wire.INGEST_WEIGHTS, w.shape, pb.DTYPE_FLOAT64,
-                                                 w.nbytes) + w.tobytes()
-            head += weight_field  # the batch goes last
-            region = self._locate(source)
-            if region is not None:
-                return head + wire.tensor_field(wire.INGEST_BATCH, source.shape, source.dtype,
-                                                region=region), source.nbytes, "shared", 1
-            prefix = wire.tensor_field(wire.INGEST_BATCH, source.shape, source.dtype, source.nbytes)
-            return b"".join((head, prefix, source.array)), \
-                source.nbytes + len(weight_field), "inline", 1
-
-        stream = _PendingStream(encode, source, stream_bytes, first_sequence,
-                                {"shared": shared_stream_batches, "summary": 1})
-        try:
-            return self._send_streams(stream, result, deadline)
-        except errors.NormdError:
-            # A spec cached from an earlier fit may be stale (the dataset deleted and
-            # made again): the next fit asks afresh. A stale spec can only make the
-            # server refuse a summary (it checks layout, channels and policy), never
-            # fit wrong statistics.
-            self._specs.pop(name, None)
-            raise
-
-    @staticmethod
-    def _summarised(batches, spec, per_message: int, max_bytes: int):
-        """Groups of up to `per_message` framed summaries (MomentsSummaries entries)
-        and about `max_bytes`, each batch reduced before the next is pulled (a loop may
-        refill one buffer)."""
-        layout = pb.Layout.Name(spec.layout)[len("LAYOUT_"):]
-        policy = "skip" if spec.nonfinite_policy == pb.NONFINITE_POLICY_SKIP else "reject"
-        sketch = spec.sketch if spec.HasField("sketch") and not spec.sketch.disabled else None
-        group, group_bytes = [], 0
-        for item in batches:
-            batch, weights = _weighted(item)
-            try:
-                summary = _local.moments(batch, layout, policy, channels=spec.channels,
-                                         sketch=sketch, weights=weights,
-                                         histogram_edges=spec.histogram_edges)
-            except errors.NormdError as error:  # refused here, as the server would refuse it
-                raise type(error)(error.code, (
-                    f"batch {len(group)} rejected, nothing from this stream was applied: "
-                    f"{error.details}")) from None
-            body = _local.summary_bytes(summary)
-            group.append(wire.length_delimited(wire.SUMMARIES_ENTRY, len(body)) + body)
-            group_bytes += len(group[-1])
-            if len(group) == per_message or group_bytes >= max_bytes:
-                yield group
-                group, group_bytes = [], 0
-        if group:
-            yield group
-
-    def _send_streams(self, stream, result, deadline) -> "FitResult":
-        """fit's loop: each stream sent, and resent as fit describes, until the batches
-        run out."""
-        while stream.start():
-            def send(retrying):
-                try:
-                    return self._ingest_bytes(
-                        stream.requests(), wait_for_ready=retrying, metadata=self._metadata,
-                        timeout=max(1.0, deadline - time.monotonic()) if retrying
-                        else self._timeout)
-                except grpc.RpcError:
-                    if stream.failure is not None:  # the batches' iterable raised
-                        raise stream.failure
-                    raise
-
-            reply, failures = self._with_resends(send, deadline)
-            result.retries += failures
-            result.add(reply)
-            stream.acknowledged()
-        return result
-
-    def _with_resends(self, attempt, deadline: float):
-        """The one resend loop of fit: `attempt(retrying)` until it returns, fails in a
-        way a resend cannot mend, or `deadline` passes, with _Backoff between tries;
-        returns (its value, the attempts that failed). Each wait is logged (logger
-        "normd"), and when the wait runs out the error names the address and keeps the
-        failure that kept the server away."""
-        backoff, failures, cause = _Backoff(), 0, None
-        while True:
-            try:
-                return attempt(failures > 0), failures
-            except grpc.RpcError as error:
-                left = deadline - time.monotonic()
-                if error.code() in _RETRYABLE and left > 0:
-                    failures, cause = failures + 1, error
-                    _log.warning("waiting for normd at %s (up to %.0f s more, retry_for): %s: %s",
-                                 self.target, left, error.code().name, error.details())
-                    backoff.wait(deadline)
-                    continue
-                if cause is not None and error.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    raise errors.Unavailable(grpc.StatusCode.UNAVAILABLE, (
-                        f"normd at {self.target} did not come back before fit's retry_for ran "
-                        f"out; the last failure: {cause.code().name}: {cause.details()}")) from None
-                raise self._error(error) from None
+        return self._fitter.fit(
+            name, batches, _choice(_SPLITS, split, "split"), writer_id=writer_id,
+            first_sequence=first_sequence, stream_bytes=stream_bytes, retry_for=retry_for,
+            shared_stream_batches=shared_stream_batches, local=local,
+            summaries_per_stream=summaries_per_stream)
 
     def _error(self, error: grpc.RpcError) -> errors.NormdError:
-        return errors.from_rpc_error(error, target=self.target)
-
-    def _dataset_spec(self, name: str, deadline: float):
-        """The dataset's spec (asked once per name, see fit), waiting for the server as
-        fit's resends do; returns (spec, the attempts that failed)."""
-        if name in self._specs:
-            return self._specs[name], 0
-        reply, failed = self._with_resends(lambda retrying: self._stub.GetDataset(
-            pb.GetDatasetRequest(name=name), wait_for_ready=retrying, metadata=self._metadata,
-            timeout=max(1.0, deadline - time.monotonic()) if retrying else self._timeout),
-            deadline)
-        if len(self._specs) >= 1024:
-            self._specs.clear()
-        self._specs[name] = reply.spec
-        return reply.spec, failed
+        return self._transport.error(error)
 
     def freeze(self, name: str, *, min_train_count: int = 0, drift_gate: bool = False,
                thresholds: Optional[dict] = None, mark: bool = False) -> int:
