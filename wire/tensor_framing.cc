@@ -77,8 +77,8 @@ void AppendLengthDelimitedHead(std::string& out, uint32_t field_number, size_t b
 std::string TensorFieldHead(uint32_t field_number,
                             const google::protobuf::RepeatedField<int64_t>& shape,
                             v1::DType dtype, size_t data_size) {
-  // Tensor's shape (packed) and dtype, as protobuf serialises them: a field at its
-  // default (no dimensions, dtype 0) is left out.
+  // The tensor up to its data: shape (packed) and dtype as protobuf serialises them (a
+  // field at its default, no dimensions or dtype 0, is left out), then data's head.
   std::string tensor;
   if (!shape.empty()) {
     size_t dims_size = 0;
@@ -90,12 +90,10 @@ std::string TensorFieldHead(uint32_t field_number,
     AppendKey(tensor, framing::kTensorDType, WireType::kVarint);
     AppendVarint(tensor, static_cast<uint64_t>(dtype));
   }
-  std::string data_head;
-  AppendLengthDelimitedHead(data_head, framing::kTensorData, data_size);
+  AppendLengthDelimitedHead(tensor, framing::kTensorData, data_size);
   std::string head;
-  AppendLengthDelimitedHead(head, field_number, tensor.size() + data_head.size() + data_size);
+  AppendLengthDelimitedHead(head, field_number, tensor.size() + data_size);
   head.append(tensor);
-  head.append(data_head);
   return head;
 }
 

@@ -210,13 +210,10 @@ class Client:
             load_balancing=load_balancing)
         self.target = target
         # The transport's, under the names the rest of the client uses.
-        self._channel = self._transport.channel
         self._stub = self._transport.stub
         self._normalize_bytes = self._transport.normalize_bytes
         self._denormalize_bytes = self._transport.denormalize_bytes
         self._ingest_bytes = self._transport.ingest_bytes
-        self._timeout = timeout
-        self._metadata = self._transport.metadata
         self._templates = {}
         self._framings = {}
         self._buffers = []
@@ -640,11 +637,7 @@ class Client:
         return framing
 
     def _call_normalize(self, request: bytes, inverse: bool = False) -> bytes:
-        call = self._denormalize_bytes if inverse else self._normalize_bytes
-        try:
-            return call(request, timeout=self._timeout, metadata=self._metadata)
-        except grpc.RpcError as error:
-            raise self._error(error) from None
+        return self._call(self._denormalize_bytes if inverse else self._normalize_bytes, request)
 
     def _normalize_in_chunks(self, template, output_dtype, source, out, like_torch, inverse):
         """A large input over the socket as consecutive requests of about chunk_bytes
